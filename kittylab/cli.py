@@ -1,0 +1,354 @@
+"""The ``kittylab`` command line: the same moves as the notebooks, for scripts and terminals.
+
+Every command module adds its subcommands through a ``register(subparsers)`` function listed in
+:data:`COMMAND_MODULES`; each handler takes the parsed arguments and returns an exit code.
+Anything a user can fix ends in one line on stderr and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import importlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Callable, NoReturn, Sequence
+
+from . import openssl
+from .ca import CA_DAYS, LEAF_DAYS
+from .describe import format_summary, summarize
+from .errors import KittylabError
+from .files import read_password_file, write_atomically
+from .keys import KEY_KINDS
+from .revocation import REASONS
+from .subjects import Subject
+from .workspace import Workspace, default_home
+
+#: Modules that add subcommands; each has ``register(subparsers)``.
+COMMAND_MODULES: list[str] = []
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive number of days")
+    return value
+
+
+def add_subject_options(parser: argparse.ArgumentParser) -> None:
+    """``--o --ou --c --st --l --email``: the subject fields besides the CN."""
+    group = parser.add_argument_group("subject fields")
+    for flag, label in (("o", "organization"), ("ou", "organizational unit"), ("c", "country, two letters"),
+                        ("st", "state or province"), ("l", "locality")):
+        group.add_argument(f"--{flag}", default=None, metavar=flag.upper(), help=label)
+
+
+def subject_from(args: argparse.Namespace, cn: str, defaults: Subject | None = None, *, email: str = "") -> Subject:
+    fields = {"o": "", "c": "", "st": "", "l": "", "ou": ""}
+    if defaults is not None:
+        fields.update(o=defaults.o, c=defaults.c, st=defaults.st, l=defaults.l)
+    fields.update({k: getattr(args, k) for k in fields if getattr(args, k, None) is not None})
+    return Subject(cn=cn, email=email, **fields)
+
+
+def ca_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str | None:
+    """The CA key's passphrase: from --ca-passphrase-file, $KITTYLAB_CA_PASSPHRASE, or asked for."""
+    if getattr(args, "ca_passphrase_file", None):
+        return read_password_file(args.ca_passphrase_file)
+    if os.environ.get("KITTYLAB_CA_PASSPHRASE"):
+        return os.environ["KITTYLAB_CA_PASSPHRASE"]
+    if not confirm:
+        return None
+    if not sys.stdin.isatty():
+        raise KittylabError("no passphrase: give --ca-passphrase-file or set KITTYLAB_CA_PASSPHRASE")
+    first = getpass.getpass("Passphrase for the CA key: ")
+    if not first or first != getpass.getpass("Again: "):
+        raise KittylabError("the passphrases are empty or do not match")
+    return first
+
+
+def open_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace of ``--home``, its CA key's passphrase asked for only if the key needs it."""
+    workspace = Workspace(args.home, ca_passphrase=ca_passphrase(args))
+    if workspace.has_ca and workspace._ca_passphrase is None and workspace.ca_key_is_encrypted():
+        if not sys.stdin.isatty():
+            raise KittylabError(
+                "the CA key is encrypted: give --ca-passphrase-file or set KITTYLAB_CA_PASSPHRASE"
+            )
+        workspace._ca_passphrase = getpass.getpass(f"Passphrase for {workspace.ca_name}.key: ")
+    return workspace
+
+
+def echo(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def note(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def show_command(command: str) -> None:
+    note(f"  openssl equivalent: {command}")
+
+
+# -- the core commands -------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    passphrase = ca_passphrase(args, confirm=args.encrypt_key)
+    subject = subject_from(args, args.cn, email=args.email or "")
+    if args.key == "rsa4096" and not workspace.has_ca:
+        note("making an RSA 4096 key (this takes about a second)...")
+    ca = workspace.init_ca(subject, key=args.key, days=args.days, passphrase=passphrase)
+    key_path, cert_path = workspace.path(ca.name, "key"), workspace.path(ca.name, "crt")
+    echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
+    echo(f"published the CRL: {workspace.crl_path}")
+    show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
+    show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=args.days))
+    return 0
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    profile = args.profile
+    defaults = workspace.default_subject(args.name)
+    subject = subject_from(args, args.name, defaults)
+    p12_password = read_password_file(args.p12_password_file) if getattr(args, "p12_password_file", None) else None
+    issued = workspace.issue(
+        args.name,
+        profile=profile,
+        subject=subject,
+        key=args.key,
+        days=args.days,
+        dns=getattr(args, "dns", None) or (),
+        ip=getattr(args, "ip", None) or (),
+        email=[args.email] if getattr(args, "email", None) else (),
+        p12=getattr(args, "p12", False),
+        p12_password=p12_password,
+        legacy_p12=getattr(args, "legacy_p12", False),
+    )
+    echo(f"issued {profile} certificate {issued.name} (serial {issued.record.serial_hex})")
+    for kind, path in issued.files.items():
+        echo(f"  {kind}: {path}")
+    if issued.p12_password:
+        echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    files = issued.files
+    sans = [f"DNS:{d}" for d in getattr(args, "dns", None) or ()] + [f"IP:{i}" for i in getattr(args, "ip", None) or ()]
+    show_command(openssl.genkey(args.key, files["key"].name))
+    show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=sans))
+    show_command(openssl.sign(files["csr"].name, files["crt"].name, profile=profile, days=args.days))
+    if "p12" in files:
+        show_command(openssl.pkcs12(files["key"].name, files["crt"].name, f"{workspace.ca_name}.crt",
+                                    files["p12"].name, name=issued.name, legacy=args.legacy_p12))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    issued = workspace.sign_csr(
+        args.csr, profile=args.profile, name=args.name, days=args.days, dns=args.dns or (), ip=args.ip or ()
+    )
+    if args.out:
+        write_atomically(Path(args.out), issued.record.pem.encode())
+    echo(f"signed {args.profile} certificate {issued.name} (serial {issued.record.serial_hex})")
+    echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
+    show_command(openssl.sign(str(args.csr), args.out or issued.files["crt"].name, profile=args.profile, days=args.days))
+    return 0
+
+
+def cmd_export_p12(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    password = read_password_file(args.password_file) if args.password_file else None
+    path, generated = workspace.export_p12(args.name, password=password, legacy=args.legacy)
+    echo(f"wrote {path} ({'legacy 3DES/SHA-1' if args.legacy else 'modern AES-256/PBKDF2'}, mode 0600)")
+    if generated:
+        echo(f"  p12 password (shown once, keep it safe): {generated}")
+    show_command(openssl.pkcs12(f"{args.name}.key", f"{args.name}.crt", f"{workspace.ca_name}.crt",
+                                path.name, name=args.name, legacy=args.legacy))
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    record = workspace.revoke(args.target, reason=args.reason)
+    echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
+    echo(f"published the CRL: {workspace.crl_path}: reload nginx or Apache so they read it")
+    show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
+    show_command(openssl.gencrl(workspace.crl_path.name))
+    return 0
+
+
+def cmd_crl(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    crl = workspace.publish_crl(next_update_days=args.days)
+    echo(f"published {workspace.crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    warning = workspace.crl_warning()
+    if warning:
+        note(f"warning: {warning}")
+    show_command(openssl.gencrl(workspace.crl_path.name, days=int(args.days or 30)))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    records = workspace.records()
+    crl = workspace.current_crl()
+    warning = workspace.crl_warning()
+    if args.json:
+        echo(json.dumps({
+            "certificates": [record.as_dict() for record in records],
+            "crl_next_update": crl.next_update_utc.isoformat() if crl else None,
+            "crl_warning": warning,
+        }, indent=2))
+    else:
+        rows = [(r.name, r.profile, r.status(), r.not_after.strftime("%Y-%m-%d"), r.serial_hex) for r in records]
+        header = ("NAME", "PROFILE", "STATUS", "EXPIRES", "SERIAL")
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if crl is not None:
+            echo(f"\nCRL: {len(crl)} revoked, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    if warning:
+        note(f"warning: {warning}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    record = workspace.find(args.target)
+    summary = summarize(record.certificate, record)
+    echo(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    result = workspace.verify(args.cert, purpose=args.purpose)
+    echo(str(result))
+    show_command(openssl.verify(str(args.cert), workspace.ca_certificate_path.name, purpose=args.purpose,
+                                crl=workspace.crl_path.name))
+    return 0 if result.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="kittylab", description="Run a small certificate authority for mutual TLS.")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="the workspace folder (default: $KITTYLAB_HOME or ./kitty-workspace)")
+    parser.add_argument("--ca-passphrase-file", metavar="F",
+                        help="read the CA key's passphrase from F's first line (or set KITTYLAB_CA_PASSPHRASE)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+
+    init = commands.add_parser("init", help="create the CA (steps 1-3)")
+    init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
+    init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
+    init.add_argument("--days", type=positive_int, default=CA_DAYS, help=f"validity (default {CA_DAYS})")
+    init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
+    add_subject_options(init)
+    init.add_argument("--email", help="the CA's email address")
+    init.set_defaults(handler=cmd_init)
+
+    issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")
+    kinds = issue.add_subparsers(dest="profile", metavar="PROFILE", parser_class=_Parser)
+    kinds.required = True
+    for profile, help_text in (("server", "a server certificate (steps 4-8)"),
+                               ("client", "a client certificate (steps 11-14)")):
+        sub = kinds.add_parser(profile, help=help_text)
+        sub.add_argument("name", help="names the files NAME.key, NAME.csr, NAME.crt and the CN")
+        if profile == "server":
+            sub.add_argument("--dns", action="append", metavar="D", help="a host name (repeatable)")
+            sub.add_argument("--ip", action="append", metavar="I", help="an IP address (repeatable)")
+        else:
+            sub.add_argument("--email", help="the client's email address (as a SAN)")
+            sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
+            sub.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
+            sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for macOS and old Java")
+        sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
+        sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
+        add_subject_options(sub)
+        sub.set_defaults(handler=cmd_issue)
+
+    sign = commands.add_parser("sign", help="sign a CSR someone sent (steps 7-8)")
+    sign.add_argument("csr", type=Path, metavar="CSR_FILE")
+    sign.add_argument("--profile", required=True, choices=("client", "server"))
+    sign.add_argument("--days", type=positive_int, default=LEAF_DAYS)
+    sign.add_argument("--out", metavar="FILE", help="also write the certificate here")
+    sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
+    sign.add_argument("--dns", action="append", metavar="D", help="add a host name (repeatable)")
+    sign.add_argument("--ip", action="append", metavar="I", help="add an IP address (repeatable)")
+    sign.set_defaults(handler=cmd_sign)
+
+    export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
+    export.add_argument("name")
+    export.add_argument("--password-file", metavar="F", help="the p12 password (else one is generated)")
+    export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for macOS keychain and old Java")
+    export.set_defaults(handler=cmd_export_p12)
+
+    revoke = commands.add_parser("revoke", help="revoke a certificate and publish the CRL")
+    revoke.add_argument("target", metavar="NAME_OR_SERIAL")
+    revoke.add_argument("--reason", default="unspecified", choices=REASONS)
+    revoke.set_defaults(handler=cmd_revoke)
+
+    crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
+    crl.add_argument("--days", type=positive_int, default=None, help="valid for this many days (default 30)")
+    crl.set_defaults(handler=cmd_crl)
+
+    listing = commands.add_parser("list", help="everything the CA issued, with status")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="what a certificate says")
+    show.add_argument("target", metavar="NAME_OR_SERIAL")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_show)
+
+    verify = commands.add_parser("verify", help="check a certificate against the CA and its CRL")
+    verify.add_argument("cert", type=Path, metavar="CERT_FILE")
+    verify.add_argument("--purpose", choices=("client", "server"))
+    verify.set_defaults(handler=cmd_verify)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(f"kittylab.{module}").register(commands)
+    return parser
+
+
+def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Call a handler, turning every error a user can fix into one line on stderr."""
+    try:
+        return handler(args)
+    except KittylabError as exc:
+        note(f"kittylab: error: {exc}")
+    except KeyboardInterrupt:
+        note("kittylab: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader (``| head``) has gone: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        note(f"kittylab: error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home is None:
+        args.home = default_home()
+    return run(args.handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,15 @@
+"""The one error type kittylab raises for anything a user can fix."""
+
+from __future__ import annotations
+
+
+class KittylabError(ValueError):
+    """A problem with the user's input or workspace, with a one-line message that says what to fix.
+
+    Everything kittylab rejects (a malformed subject, a bad CSR, a wrong password, a file that is
+    not a certificate, a name that would escape the workspace) ends in this type, so that the
+    command line and the notebooks can show one clear line instead of a traceback.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
