@@ -1,0 +1,87 @@
+# kittylab: `make lab` opens the tutorial, `make test` runs the whole suite.
+#
+# Both set the environment up first: a conda environment in ./.conda-env when
+# `conda` is on PATH, a local venv in ./.venv otherwise (the venv route is what
+# CI uses). Choose explicitly with `make ENV=venv ...` or `make ENV=conda ...`.
+# The environment is (re)installed only when its recipe files change.
+#
+# Pass-through variables:
+#   LAB_ARGS      extra arguments for `jupyter lab`
+#   PYTEST_ARGS   extra arguments for pytest (e.g. PYTEST_ARGS="-m 'not browser'")
+#   XDIST         pytest-xdist options (default: -n auto --dist loadscope; XDIST= to turn off)
+#   BENCH_ARGS    extra arguments for benchmarks/run
+#   PYTHON        interpreter used to create the venv (default: python3)
+
+SHELL := /bin/bash
+
+PYTHON ?= python3
+CONDA  ?= $(shell command -v conda 2>/dev/null)
+ENV    ?= $(if $(CONDA),conda,venv)
+
+ifeq ($(ENV),conda)
+ENV_DIR := .conda-env
+else ifeq ($(ENV),venv)
+ENV_DIR := .venv
+else
+$(error ENV must be "conda" or "venv", not "$(ENV)")
+endif
+
+PY    := $(ENV_DIR)/bin/python
+STAMP := $(ENV_DIR)/.installed
+
+XDIST       ?= -n auto --dist loadscope
+PYTEST_ARGS ?=
+LAB_ARGS    ?=
+BENCH_ARGS  ?=
+
+# Jupyter refuses to start as root unless told; CI containers and some
+# workstations run as root.
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.PHONY: setup lab test bench clean distclean
+
+setup: $(STAMP)
+
+# conda: environment.yml lists the packages and ends with `pip: -e .`,
+# so it depends on pyproject.toml too.
+.conda-env/.installed: environment.yml pyproject.toml
+	if [ -d .conda-env/conda-meta ]; then \
+	  "$(CONDA)" env update -p ./.conda-env -f environment.yml; \
+	else \
+	  "$(CONDA)" env create -p ./.conda-env -f environment.yml; \
+	fi
+	touch $@
+
+# venv: (re)create it when there is none with a working pip, then install the
+# project in editable mode with its test extra (which includes the lab extra).
+.venv/.installed: pyproject.toml
+	if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then \
+	  $(PYTHON) -m venv --clear .venv; \
+	fi
+	.venv/bin/python -m pip install -e '.[test]'
+	touch $@
+
+lab: setup
+	$(PY) -m jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+test: setup
+	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)
+
+bench: setup
+	@if [ -e benchmarks/run ]; then \
+	  echo "$(PY) benchmarks/run $(BENCH_ARGS)"; \
+	  $(PY) benchmarks/run $(BENCH_ARGS); \
+	else \
+	  echo "make bench: there is no benchmarks/run yet, nothing to run"; \
+	fi
+
+# Build and test leftovers. Keeps the environments and any kitty-workspace/
+# (a workspace holds your CA's private key).
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis test-artifacts benchmarks/out
+	find . \( -path ./.venv -o -path ./.conda-env -o -path ./.git \) -prune -o \
+	  \( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -prune -exec rm -rf {} +
+
+# clean, and remove the environments too (the next `make` recreates them).
+distclean: clean
+	rm -rf .venv .conda-env
