@@ -26,9 +26,10 @@ _BY_SHORT_NAME = {short.lower(): name for name, _, short, _, _ in _FIELDS}
 _BY_SHORT_NAME.update({"email": "email", "e": "email", "s": "st", "emailaddress": "email"})
 _OID_TO_FIELD = {oid: name for name, oid, _, _, _ in _FIELDS}
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$", re.IGNORECASE)
-_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+$")
+# \Z, not $: a $ would also match before a trailing newline and let "host\n" through.
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)\Z", re.IGNORECASE)
+_EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+\Z")
 
 
 def _has_control(text: str) -> bool:

@@ -34,7 +34,7 @@ from .verify import Verification, verify_certificate
 DEFAULT_HOME = "kitty-workspace"
 STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
 
 
 def check_name(name: str) -> str:
