@@ -144,18 +144,18 @@ class Store:
         """One all-or-nothing change; other processes wait for it (``BEGIN IMMEDIATE``)."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
             raise KittylabError(f"cannot change the certificate store {self.path}: {exc}") from None
         try:
             yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        try:
             self._db.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            self._db.execute("ROLLBACK")
-            raise KittylabError(f"cannot save to the certificate store {self.path}: {exc}") from None
+        except BaseException as exc:
+            # A full disk makes SQLite roll back by itself: only roll back what is still open.
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.DatabaseError):
+                raise KittylabError(f"cannot save to the certificate store {self.path}: {exc}") from None
+            raise
 
     def add(self, name: str, profile: str, issuer: str, certificate: x509.Certificate) -> Record:
         """Record a newly issued certificate; the name must not belong to a current certificate."""
