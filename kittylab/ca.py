@@ -14,6 +14,7 @@ from .csr import load_csr
 from .errors import KittylabError
 from .files import read_input
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
+from .constraints import check_name_constraints
 from .profiles import authority_key_identifier, ca_extensions, get_profile
 from .revocation import REASONS, check_reason
 from .subjects import Subject, make_sans, subject_of
@@ -41,9 +42,13 @@ class CertificateAuthority:
     """A CA certificate and its private key: signs leaf certificates by profile and builds CRLs.
 
     Make one with :meth:`create` (``openssl req -x509 -extensions v3_ca``) or :meth:`load`.
+    ``parents`` are the CAs above an intermediate (its issuer first, the root last): they go
+    into the chain that clients need, and their name constraints bind what it signs.
     """
 
-    def __init__(self, certificate: x509.Certificate, key: PrivateKey) -> None:
+    def __init__(
+        self, certificate: x509.Certificate, key: PrivateKey, *, parents: Iterable[x509.Certificate] = ()
+    ) -> None:
         if certificate.public_key() != key.public_key():
             raise KittylabError("the CA key does not belong to the CA certificate")
         try:
@@ -54,6 +59,7 @@ class CertificateAuthority:
             raise KittylabError("this certificate is not a CA certificate (basicConstraints CA:TRUE is missing)")
         self.certificate = certificate
         self.key = key
+        self.parents = tuple(parents)
 
     @classmethod
     def create(
@@ -63,18 +69,61 @@ class CertificateAuthority:
         key: PrivateKey | str = "rsa4096",
         days: int = CA_DAYS,
         path_length: int | None = None,
+        name_constraints: x509.NameConstraints | None = None,
+        issuer: "CertificateAuthority | None" = None,
         now: dt.datetime | None = None,
     ) -> "CertificateAuthority":
-        """Make a self-signed root CA, as ``openssl req -x509 -new -extensions v3_ca`` does."""
+        """Make a self-signed root CA, as ``openssl req -x509 -new -extensions v3_ca`` does.
+
+        With ``issuer``, make an intermediate CA signed by it instead (``openssl ca -extensions
+        v3_intermediate_ca``): it must fit in the issuer's validity and path length.
+        """
         private_key = generate_key(key) if isinstance(key, str) else key
         check_key_strength(private_key)
         check_days(days)
+        if path_length is not None and (isinstance(path_length, bool) or not isinstance(path_length, int) or path_length < 0):
+            raise KittylabError(f"the path length must be a whole number of CAs below, 0 or more, not {path_length!r}")
         name = subject_of(subject).to_name()
         start = now or utcnow()
-        builder = _builder(name, name, private_key.public_key(), start, start + dt.timedelta(days=days))
-        for extension, critical in ca_extensions(private_key.public_key(), None, path_length=path_length):
+        end = start + dt.timedelta(days=days)
+        issuer_name, signer, parents = name, private_key, ()
+        if issuer is not None:
+            end = issuer.check_validity(start, days)
+            path_length = issuer.check_path_length(path_length)
+            issuer_name, signer = issuer.certificate.subject, issuer.key
+            parents = (issuer.certificate, *issuer.parents)
+            if name == issuer_name:
+                raise KittylabError("an intermediate CA needs a name of its own, not its issuer's")
+        builder = _builder(name, issuer_name, private_key.public_key(), start, end)
+        extensions = ca_extensions(
+            private_key.public_key(),
+            issuer.certificate if issuer is not None else None,
+            path_length=path_length,
+            name_constraints=name_constraints,
+        )
+        for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
-        return cls(builder.sign(private_key, signature_hash(private_key)), private_key)
+        return cls(builder.sign(signer, signature_hash(signer)), private_key, parents=parents)
+
+    def check_path_length(self, wanted: int | None) -> int:
+        """The path length for a CA below this one: refuse if this CA may have none (pathlen:0).
+
+        ``None`` makes an issuing CA (pathlen 0), which signs leaves but no further CAs.
+        """
+        mine = self.certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+        if mine == 0:
+            raise KittylabError(f"{self.name} has path length 0: it may sign certificates, not other CAs")
+        wanted = 0 if wanted is None else wanted
+        if mine is not None and wanted > mine - 1:
+            raise KittylabError(
+                f"{self.name} has path length {mine}: a CA below it may have at most {mine - 1} (--path-length)"
+            )
+        return wanted
+
+    @property
+    def chain(self) -> list[x509.Certificate]:
+        """This CA's certificate and its parents': what a p12 or a server sends beside a leaf."""
+        return [self.certificate, *self.parents]
 
     @classmethod
     def load(
@@ -127,6 +176,7 @@ class CertificateAuthority:
         names = chosen.check_names(
             _requested_names(request) + make_sans(dns=dns, ip=ip, email=email, uri=uri, wildcard=profile == "server")
         )
+        check_name_constraints(self.chain, subject.to_name(), names)
         start = now or utcnow()
         not_after = self.check_validity(start, days)
         builder = _builder(

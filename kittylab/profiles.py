@@ -86,23 +86,31 @@ def get_profile(name: str) -> Profile:
 
 
 def ca_extensions(
-    public_key: PublicKey, issuer: x509.Certificate | None, *, path_length: int | None = None
+    public_key: PublicKey,
+    issuer: x509.Certificate | None,
+    *,
+    path_length: int | None = None,
+    name_constraints: x509.NameConstraints | None = None,
 ) -> list[tuple[x509.ExtensionType, bool]]:
     """The extensions of a CA certificate, as OpenSSL's ``v3_ca`` section makes them.
 
     ``issuer`` is None for a self-signed root, whose authority key identifier is its own.
+    ``name_constraints`` (critical, as RFC 5280 requires) limits the names it may certify.
     """
     subject_key_id = x509.SubjectKeyIdentifier.from_public_key(public_key)
     if issuer is None:
         authority = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(subject_key_id)
     else:
         authority = authority_key_identifier(issuer)
-    return [
+    chosen: list[tuple[x509.ExtensionType, bool]] = [
         (x509.BasicConstraints(ca=True, path_length=path_length), True),
         (_key_usage(key_cert_sign=True, crl_sign=True, digital_signature=True), True),
         (subject_key_id, False),
         (authority, False),
     ]
+    if name_constraints is not None:
+        chosen.append((name_constraints, True))
+    return chosen
 
 
 def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
