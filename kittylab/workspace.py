@@ -66,6 +66,65 @@ class Issued:
         return self.record.name
 
 
+@dataclass
+class Draft:
+    """A certificate signed but not yet recorded, with the files it brings (key, CSR, p12).
+
+    Made by :func:`draft_issue` (anywhere, e.g. in a worker process), recorded by
+    :meth:`Workspace.record_drafts`.
+    """
+
+    name: str
+    profile: str
+    certificate: x509.Certificate
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    public: dict[str, bytes] = field(default_factory=dict)
+    key: PrivateKey | None = field(default=None, repr=False)
+    p12_password: str | None = field(default=None, repr=False)
+
+
+def draft_issue(
+    ca: CertificateAuthority,
+    name: str,
+    *,
+    profile: str,
+    subject: Subject,
+    key: PrivateKey | str = "rsa2048",
+    days: int = LEAF_DAYS,
+    dns: Iterable[str] = (),
+    ip: Iterable[str] = (),
+    email: Iterable[str] = (),
+    uri: Iterable[str] = (),
+    p12: bool = False,
+    p12_password: str | None = None,
+    legacy_p12: bool = False,
+    kdf_rounds: int | None = None,
+    now: dt.datetime | None = None,
+) -> Draft:
+    """Make a key, a CSR and the CA's certificate for it (and a p12), touching neither disk nor store.
+
+    The p12 gets ``p12_password``, or a generated one returned in ``Draft.p12_password``.
+    """
+    private_key = generate_key(key) if isinstance(key, str) else key
+    csr = make_csr(private_key, subject, dns=dns, ip=ip, email=email, uri=uri)
+    certificate = ca.sign(csr, profile=profile, days=days, now=now)
+    secrets = {"key": key_to_pem(private_key)}
+    generated = None
+    if p12:
+        generated = None if p12_password else generate_password()
+        secrets["p12"] = export_p12(
+            private_key,
+            certificate,
+            password=p12_password or generated,
+            chain=[ca.certificate],
+            name=name,
+            legacy=legacy_p12,
+            kdf_rounds=kdf_rounds,
+        )
+    public = {"csr": csr.public_bytes(serialization.Encoding.PEM)}
+    return Draft(name, profile, certificate, secrets=secrets, public=public, key=private_key, p12_password=generated)
+
+
 class Workspace:
     """A folder with a CA, its store and its files; the one object the notebooks and the CLI use.
 
@@ -198,25 +257,13 @@ class Workspace:
         if name == self.ca_name:
             raise KittylabError(f"{name!r} is the CA's name: choose another name")
         subject = subject_of(subject) if subject is not None else self.default_subject(name)
-        private_key = generate_key(key) if isinstance(key, str) else key
-        csr = make_csr(private_key, subject, dns=dns, ip=ip, email=email, uri=uri)
-        certificate = self.ca.sign(csr, profile=profile, days=days, now=now)
-        secrets = {"key": key_to_pem(private_key)}
-        generated = None
-        if p12:
-            generated = None if p12_password else generate_password()
-            secrets["p12"] = export_p12(
-                private_key,
-                certificate,
-                password=p12_password or generated,
-                chain=[self.ca.certificate],
-                name=name,
-                legacy=legacy_p12,
-            )
-        public = {"csr": csr.public_bytes(serialization.Encoding.PEM)}
-        issued = self._record_issued(name, profile, certificate, secrets=secrets, public=public)
-        issued.key = private_key
-        issued.p12_password = generated
+        draft = draft_issue(
+            self.ca, name, profile=profile, subject=subject, key=key, days=days, dns=dns, ip=ip, email=email,
+            uri=uri, p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
+        )
+        issued = self.record_drafts([draft])[0]
+        issued.key = draft.key
+        issued.p12_password = draft.p12_password
         return issued
 
     def sign_csr(
@@ -274,19 +321,34 @@ class Workspace:
     def _record_issued(
         self, name: str, profile: str, certificate: x509.Certificate, *, secrets: dict, public: dict
     ) -> Issued:
-        files: dict[str, Path] = {}
+        return self.record_drafts([Draft(name, profile, certificate, secrets=secrets, public=public)])[0]
+
+    def record_drafts(self, drafts: list[Draft]) -> list[Issued]:
+        """Record signed certificates in one transaction and write their files (a batch is one commit).
+
+        Every name is checked first, so a name that already holds a current certificate fails the
+        whole batch before any file is written; then, per certificate, secrets (0600), public
+        files, the store's record, and after the commit the ``.crt`` files.
+        """
+        issued: list[Issued] = []
         with self.store.transaction():
-            if self.store.current(name) is not None:
-                raise KittylabError(
-                    f"{name!r} already has a current certificate: revoke it first or choose another name"
-                )
-            for suffix, data in secrets.items():
-                files[suffix] = write_atomically(self.path(name, suffix), data, secret=True)
-            for suffix, data in public.items():
-                files[suffix] = write_atomically(self.path(name, suffix), data)
-            record = self.store.add(name, profile, self.ca_name, certificate)
-        files["crt"] = self._write_certificate(record)
-        return Issued(record=record, certificate=certificate, files=files)
+            for draft in drafts:
+                check_name(draft.name)
+                if self.store.current(draft.name) is not None:
+                    raise KittylabError(
+                        f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
+                    )
+            for draft in drafts:
+                files: dict[str, Path] = {}
+                for suffix, data in draft.secrets.items():
+                    files[suffix] = write_atomically(self.path(draft.name, suffix), data, secret=True)
+                for suffix, data in draft.public.items():
+                    files[suffix] = write_atomically(self.path(draft.name, suffix), data)
+                record = self.store.add(draft.name, draft.profile, self.ca_name, draft.certificate)
+                issued.append(Issued(record=record, certificate=draft.certificate, files=files))
+        for item in issued:
+            item.files["crt"] = self._write_certificate(item.record)
+        return issued
 
     def _write_certificate(self, record: Record) -> Path:
         return write_atomically(self.path(record.name, "crt"), record.pem.encode())
@@ -331,17 +393,28 @@ class Workspace:
 
     def revoke(self, name_or_serial: str | int, *, reason: str = "unspecified") -> Record:
         """Revoke a certificate and publish a new CRL at once (servers must reload it)."""
+        return self.revoke_many([name_or_serial], reason=reason)[0]
+
+    def revoke_many(self, targets: Iterable[str | int], *, reason: str = "unspecified") -> list[Record]:
+        """Revoke several certificates in one transaction, then publish one CRL listing them all.
+
+        All or nothing: if one target is unknown, the CA itself or already revoked, none is revoked.
+        """
         check_reason(reason)
-        record = self.find(name_or_serial)
-        if record.profile == "ca":
-            raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")
-        if record.revoked_at is not None:
-            raise KittylabError(f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}")
         when = utcnow()
         with self.store.transaction():
-            self.store.mark_revoked(record.serial, when=when, reason=reason)
+            records = [self.find(target) for target in targets]
+            for record in records:
+                if record.profile == "ca":
+                    raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")
+                if record.revoked_at is not None:
+                    raise KittylabError(
+                        f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}"
+                    )
+            for record in records:
+                self.store.mark_revoked(record.serial, when=when, reason=reason)
         self.publish_crl()
-        return self.find(record.serial)
+        return [self.find(record.serial) for record in records]
 
     def publish_crl(self, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
         """Sign a new CRL of everything revoked and write it to ``CA.crl`` (PEM).
