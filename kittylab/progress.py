@@ -38,7 +38,7 @@ class Progress:
 
     ``stream`` is where a terminal bar goes (default stderr); it is drawn only if the stream is
     a terminal. ``widget`` forces (True) or forbids (False) the notebook widget; by default it is
-    used inside a Jupyter kernel.
+    used inside a Jupyter kernel. ``quiet`` shows nothing at all (the counts are still kept).
     """
 
     def __init__(
@@ -48,6 +48,7 @@ class Progress:
         *,
         stream: IO[str] | None = None,
         widget: bool | None = None,
+        quiet: bool = False,
     ) -> None:
         if total is not None and total < 0:
             raise ValueError("total must be a positive number of steps, or None if unknown")
@@ -55,7 +56,8 @@ class Progress:
         self.description = description
         self.done = 0
         self._stream = stream if stream is not None else sys.stderr
-        self._use_widget = in_kernel() if widget is None else widget
+        self._quiet = quiet
+        self._use_widget = not quiet and (in_kernel() if widget is None else widget)
         self._started = time.monotonic()
         self._last_draw = float("-inf")
         self._widgets = None
@@ -125,7 +127,7 @@ class Progress:
             self._stream.flush()
 
     def _drawing_text(self) -> bool:
-        if self._use_widget:
+        if self._use_widget or self._quiet:
             return False
         isatty = getattr(self._stream, "isatty", None)
         try:
