@@ -190,9 +190,11 @@ class CertificateAuthority:
         """Refuse to sign with an expired CA, or for longer than the CA itself is valid."""
         check_days(days)
         ca_end = self.certificate.not_valid_after_utc
-        if ca_end <= start:
+        # A backdated start (now=, to make an already-expired leaf) still needs a CA valid today.
+        moment = max(start, utcnow())
+        if ca_end <= moment:
             raise KittylabError(f"the CA certificate expired on {ca_end:%Y-%m-%d}: renew the CA before signing")
-        if self.certificate.not_valid_before_utc > start + BACKDATE:
+        if self.certificate.not_valid_before_utc > moment + BACKDATE:
             raise KittylabError("the CA certificate is not valid yet: check the system clock")
         not_after = start + dt.timedelta(days=days)
         if not_after > ca_end:
