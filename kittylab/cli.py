@@ -27,7 +27,7 @@ from .subjects import Subject
 from .workspace import Workspace, default_home
 
 #: Modules that add subcommands; each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["cli_roster"]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -157,10 +157,11 @@ class Progress:
         return f"{self.description}: {self.status()}" if self.description else self.status()
 
     def _text_line(self) -> str:
-        if self.total:
-            filled = min(BAR_WIDTH, BAR_WIDTH * self.done // self.total)
+        if self.total is not None:
+            fraction = min(1.0, self.done / self.total) if self.total else 1.0
+            filled = int(BAR_WIDTH * fraction)
             bar = "#" * filled + "." * (BAR_WIDTH - filled)
-            percent = f"{100 * self.done // self.total:3d}%"
+            percent = f"{int(100 * fraction):3d}%"
         else:
             bar = "-\\|/"[self.done % 4] if not self.finished else " "
             percent = ""

@@ -237,7 +237,7 @@ def issue_roster(
     writer = _Outputs(workspace, out, url=url, title=title or f"Workshop {roster.stem}", legacy_p12=legacy_p12)
     writer.keep_earlier(skipped, by_name)
     issued: list[Issued] = []
-    with Progress(len(tasks), f"issuing {len(tasks)} certificates", quiet=not progress) as bar:
+    with Progress(len(tasks), f"issuing {len(tasks)} certificates", quiet=not (progress and tasks)) as bar:
         for chunk in _chunks(_drafts(ca, tasks, workers=workers), CHUNK):
             good = [(task, draft) for task, draft in chunk if isinstance(draft, Draft)]
             errors += [(task.line, draft) for task, draft in chunk if not isinstance(draft, Draft)]
