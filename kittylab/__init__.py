@@ -4,6 +4,8 @@ The few nouns: :class:`Workspace` (a folder with a CA, its store and files),
 :class:`CertificateAuthority`, :class:`Subject`, and functions for keys, CSRs and p12 files.
 """
 
+import sys as _sys
+
 from .ca import CertificateAuthority, Revocation, load_certificate
 from .csr import load_csr, make_csr, save_csr
 from .errors import KittylabError
@@ -41,3 +43,16 @@ __all__ = [
     "save_csr",
     "save_key",
 ]
+
+
+def _show_as_cards_in_ipython() -> None:
+    """Inside IPython (a notebook), display certificates, keys, CRLs and records as cards (kittylab.display)."""
+    ipython = _sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None:
+        from .display import register_formatters
+
+        register_formatters(shell)
+
+
+_show_as_cards_in_ipython()
