@@ -269,8 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub = kinds.add_parser(profile, help=help_text)
         sub.add_argument("name", help="names the files NAME.key, NAME.csr, NAME.crt and the CN")
         if profile == "server":
-            sub.add_argument("--dns", action="append", metavar="D", help="a host name (repeatable)")
-            sub.add_argument("--ip", action="append", metavar="I", help="an IP address (repeatable)")
+            sub.add_argument("--dns", action="extend", nargs="+", metavar="D", help="host names (repeatable)")
+            sub.add_argument("--ip", action="extend", nargs="+", metavar="I", help="IP addresses (repeatable)")
         else:
             sub.add_argument("--email", help="the client's email address (as a SAN)")
             sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
@@ -287,8 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--days", type=positive_int, default=LEAF_DAYS)
     sign.add_argument("--out", metavar="FILE", help="also write the certificate here")
     sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
-    sign.add_argument("--dns", action="append", metavar="D", help="add a host name (repeatable)")
-    sign.add_argument("--ip", action="append", metavar="I", help="add an IP address (repeatable)")
+    sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
+    sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
     sign.set_defaults(handler=cmd_sign)
 
     export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
