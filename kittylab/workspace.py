@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable
 
@@ -24,10 +24,11 @@ from .ca import CA_DAYS, LEAF_DAYS, CertificateAuthority, Revocation, load_certi
 from .csr import load_csr, make_csr
 from .errors import KittylabError
 from .files import write_atomically
-from .keys import PrivateKey, generate_key, key_to_pem, load_key
+from .keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
 from .pkcs12 import export_p12, generate_password
+from .profiles import PROFILES
 from .revocation import check_reason, crl_expiry_warning, load_crl
-from .store import Record, Store, parse_serial
+from .store import EXPIRING_DAYS, Record, Store, parse_serial
 from .subjects import Subject, subject_of
 from .verify import Verification, verify_certificate
 
@@ -81,6 +82,10 @@ class Draft:
     public: dict[str, bytes] = field(default_factory=dict)
     key: PrivateKey | None = field(default=None, repr=False)
     p12_password: str | None = field(default=None, repr=False)
+    #: The signing CA's name in the workspace (None: the default issuing CA).
+    issuer: str | None = None
+    #: The serial of the certificate this one renews (it becomes superseded).
+    supersedes: int | None = None
 
 
 def draft_issue(
@@ -116,7 +121,7 @@ def draft_issue(
             private_key,
             certificate,
             password=p12_password or generated,
-            chain=[ca.certificate],
+            chain=ca.chain,
             name=name,
             legacy=legacy_p12,
             kdf_rounds=kdf_rounds,
@@ -142,7 +147,7 @@ class Workspace:
             raise KittylabError(f"the workspace {self.home} is not a folder")
         self.store = Store(self.home / STORE_FILE)
         self._ca_passphrase = ca_passphrase
-        self._ca: CertificateAuthority | None = None
+        self._cas: dict[str, CertificateAuthority] = {}
         self.restore_missing_files()
 
     def close(self) -> None:
@@ -182,6 +187,53 @@ class Workspace:
     def crl_path(self) -> Path:
         return self.path(self.ca_name, "crl")
 
+    def ca_names(self) -> list[str]:
+        """Every CA of the workspace (roots and intermediates, revoked ones too), oldest first."""
+        return list(dict.fromkeys(r.name for r in self.store.records() if r.profile == "ca"))
+
+    def ca_record(self, name: str | None = None) -> Record:
+        """The store's record of the CA ``name`` (default: the default issuing CA)."""
+        name = name or self.ca_name
+        record = self.store.current(name) or self.store.latest(name)
+        if record is None or record.profile != "ca":
+            known = ", ".join(self.ca_names()) or "none yet"
+            raise KittylabError(f"no CA named {name!r} in {self.home} (its CAs: {known})")
+        return record
+
+    def lineage(self, ca: str | None = None) -> list[Record]:
+        """The records of CA ``ca`` and of the CAs above it, the root last."""
+        records = [self.ca_record(ca)]
+        while records[-1].issuer != records[-1].name and len(records) < 16:
+            records.append(self.ca_record(records[-1].issuer))
+        return records
+
+    def chain(self, ca: str | None = None) -> list[x509.Certificate]:
+        """The certificates of CA ``ca`` and the CAs above it, root last: what goes beside a leaf."""
+        return [record.certificate for record in self.lineage(ca)]
+
+    def chain_path(self, ca: str | None = None) -> Path:
+        """A PEM file of :meth:`chain`, for nginx's ``ssl_client_certificate`` or a server's chain.
+
+        For a root this is its certificate file; an intermediate has ``NAME.chain.pem``.
+        """
+        records = self.lineage(ca)
+        return self.path(records[0].name, "crt" if len(records) == 1 else "chain.pem")
+
+    def crl_chain_path(self, ca: str | None = None) -> Path:
+        """The CRLs of a CA and of the CAs above it in one file: nginx's ``ssl_crl`` checks the whole chain."""
+        records = self.lineage(ca)
+        return self.path(records[0].name, "crl" if len(records) == 1 else "chain.crl")
+
+    def _write_chain_files(self) -> None:
+        """Rewrite every intermediate's ``NAME.chain.pem`` and ``NAME.chain.crl`` from the CAs' files."""
+        for name in self.ca_names():
+            records = self.lineage(name)
+            if len(records) == 1:
+                continue
+            write_atomically(self.path(name, "chain.pem"), "".join(r.pem for r in records).encode())
+            crls = [self.path(r.name, "crl") for r in records]
+            write_atomically(self.path(name, "chain.crl"), b"".join(c.read_bytes() for c in crls if c.exists()))
+
     # -- the CA ----------------------------------------------------------------------------
 
     def init_ca(
@@ -191,39 +243,66 @@ class Workspace:
         key: PrivateKey | str = "rsa4096",
         days: int = CA_DAYS,
         passphrase: str | None = None,
+        intermediate_of: str | None = None,
+        path_length: int | None = None,
+        name_constraints: x509.NameConstraints | None = None,
+        another_root: bool = False,
     ) -> CertificateAuthority:
         """Steps 1-3: make the CA's key and self-signed certificate, and publish an empty CRL.
 
         The files are named after the CA's common name (``kitty-ca.key``, ``kitty-ca.crt``).
+        A workspace may hold more CAs: ``intermediate_of="kitty-root"`` makes an issuing CA
+        signed by that CA (path length 0 unless given), ``another_root`` an independent root
+        (the "two CAs" setup). The CA made last becomes the default issuing CA.
         """
         subject = subject_of(subject)
         name = check_name(subject.cn)
-        if self.has_ca:
-            raise KittylabError(f"{self.home} already has a CA ({self.ca_name}): use another workspace (--home)")
-        ca = CertificateAuthority.create(subject, key=key, days=days)
+        if self.has_ca and intermediate_of is None and not another_root:
+            raise KittylabError(
+                f"{self.home} already has a CA ({self.ca_name}): use another workspace (--home),"
+                " or make an intermediate (--intermediate-of) or another root (--another-root)"
+            )
+        if self.store.latest(name) is not None:
+            raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
+        parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
+        ca = CertificateAuthority.create(
+            subject, key=key, days=days, path_length=path_length, name_constraints=name_constraints, issuer=parent
+        )
         write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=passphrase), secret=True)
         with self.store.transaction():
-            if self.store.get_meta("ca") is not None:
+            if self.store.get_meta("ca") is not None and intermediate_of is None and not another_root:
                 raise KittylabError(f"{self.home} already has a CA: use another workspace (--home)")
-            record = self.store.add(name, "ca", name, ca.certificate)
+            record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
             self.store.set_meta("ca", name)
         self._write_certificate(record)
-        self._ca_passphrase = passphrase
-        self._ca = ca
-        self.publish_crl()
+        self._ca_passphrase = passphrase if passphrase is not None else self._ca_passphrase
+        self._cas[name] = ca
+        self.publish_crl(ca=name)
         return ca
 
     @property
     def ca(self) -> CertificateAuthority:
-        """The workspace's CA, its key loaded once and kept."""
-        if self._ca is None:
-            name = self.ca_name
-            record = self.store.current(name)
-            if record is None:
-                raise KittylabError(f"the CA {name} has no current certificate in the store")
-            key = load_key(self.path(name, "key"), passphrase=self._ca_passphrase)
-            self._ca = CertificateAuthority(record.certificate, key)
-        return self._ca
+        """The workspace's (default issuing) CA, its key loaded once and kept."""
+        return self.ca_for(None)
+
+    def ca_for(self, name: str | None) -> CertificateAuthority:
+        """The CA ``name`` (default: the default issuing CA) with its key, loaded once and kept."""
+        name = name or self.ca_name
+        if self.ca_record(name).revoked_at is not None:
+            raise KittylabError(f"the CA {name} was revoked: make a new one (kittylab init --intermediate-of ...)")
+        if name not in self._cas:
+            records = self.lineage(name)
+            key_path = self.path(name, "key")
+            if not key_path.exists():
+                raise KittylabError(
+                    f"the key of the CA {name} is not in {self.home} (an offline CA):"
+                    f" put {key_path.name} back to sign with it"
+                )
+            key = load_key(key_path, passphrase=self._ca_passphrase)
+            self._cas[name] = CertificateAuthority(
+                records[0].certificate, key, parents=[r.certificate for r in records[1:]]
+            )
+        return self._cas[name]
 
     def ca_key_is_encrypted(self) -> bool:
         """True if the CA's key file is protected by a passphrase."""
@@ -247,20 +326,21 @@ class Workspace:
         p12_password: str | None = None,
         legacy_p12: bool = False,
         now: dt.datetime | None = None,
+        ca: str | None = None,
     ) -> Issued:
         """Make a key, a CSR and a certificate for ``name`` in one go (steps 4-8 or 11-14).
 
         The subject defaults to ``CN=name`` with the CA's O, C, ST and L. With ``p12`` a
         PKCS#12 file is written too, with ``p12_password`` or a generated one (returned once).
+        ``ca`` names the signing CA (default: the default issuing CA).
         """
-        check_name(name)
-        if name == self.ca_name:
-            raise KittylabError(f"{name!r} is the CA's name: choose another name")
-        subject = subject_of(subject) if subject is not None else self.default_subject(name)
+        self._check_leaf_name(name)
+        subject = subject_of(subject) if subject is not None else self.default_subject(name, ca=ca)
         draft = draft_issue(
-            self.ca, name, profile=profile, subject=subject, key=key, days=days, dns=dns, ip=ip, email=email,
+            self.ca_for(ca), name, profile=profile, subject=subject, key=key, days=days, dns=dns, ip=ip, email=email,
             uri=uri, p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
         )
+        draft.issuer = ca
         issued = self.record_drafts([draft])[0]
         issued.key = draft.key
         issued.p12_password = draft.p12_password
@@ -278,6 +358,7 @@ class Workspace:
         email: Iterable[str] = (),
         uri: Iterable[str] = (),
         now: dt.datetime | None = None,
+        ca: str | None = None,
     ) -> Issued:
         """Step 7-8: the CA signs a CSR that someone sent it (``openssl ca -in NAME.csr``).
 
@@ -285,17 +366,22 @@ class Workspace:
         """
         request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         name = check_name(name or Subject.from_name(request.subject).cn)
-        if name == self.ca_name:
-            raise KittylabError(f"{name!r} is the CA's name: give the certificate another name (--name)")
-        certificate = self.ca.sign(request, profile=profile, days=days, dns=dns, ip=ip, email=email, uri=uri, now=now)
-        return self._record_issued(name, profile, certificate, secrets={}, public={})
+        self._check_leaf_name(name, hint=" (--name)")
+        signer = self.ca_for(ca)
+        certificate = signer.sign(request, profile=profile, days=days, dns=dns, ip=ip, email=email, uri=uri, now=now)
+        return self.record_drafts([Draft(name, profile, certificate, issuer=ca)])[0]
 
-    def default_subject(self, name: str) -> Subject:
+    def _check_leaf_name(self, name: str, *, hint: str = "") -> None:
+        check_name(name)
+        if name in self.ca_names():
+            raise KittylabError(f"{name!r} is a CA's name: give the certificate another name{hint}")
+
+    def default_subject(self, name: str, *, ca: str | None = None) -> Subject:
         """``CN=name`` with the organization and place of the CA, as the article's subjects share them."""
         if not self.has_ca:
             return Subject(cn=name)
-        ca = Subject.from_name(self.ca.certificate.subject)
-        return Subject(cn=name, o=ca.o, c=ca.c, st=ca.st, l=ca.l)
+        issuer = Subject.from_name(self.ca_record(ca).certificate.subject)
+        return Subject(cn=name, o=issuer.o, c=issuer.c, st=issuer.st, l=issuer.l)
 
     def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False) -> tuple[Path, str | None]:
         """Step 14: bundle ``NAME.key`` and the current certificate into ``NAME.p12``.
@@ -312,16 +398,74 @@ class Workspace:
             key,
             record.certificate,
             password=password or generated,
-            chain=[self.ca.certificate],
+            chain=self.chain(record.issuer),
             name=record.name,
             legacy=legacy,
         )
         return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
 
-    def _record_issued(
-        self, name: str, profile: str, certificate: x509.Certificate, *, secrets: dict, public: dict
+    def renew(
+        self,
+        name: str,
+        *,
+        new_key: bool = False,
+        days: int | None = None,
+        p12: bool = False,
+        p12_password: str | None = None,
+        now: dt.datetime | None = None,
     ) -> Issued:
-        return self.record_drafts([Draft(name, profile, certificate, secrets=secrets, public=public)])[0]
+        """A new certificate for ``name`` from the same CA, with the same names; the old one is superseded.
+
+        Keys do not age, certificates do: by default the new certificate is for the same key
+        (``NAME.key``, or the public key in ``NAME.csr`` when the key stays with its owner);
+        ``new_key`` makes a fresh key of the same kind. ``days`` defaults to the old validity.
+        """
+        old = self.store.current(check_name(name))
+        if old is None:
+            raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")
+        if old.profile not in PROFILES:
+            raise KittylabError(f"{name} is a {old.profile} certificate: kittylab renews server and client certificates")
+        certificate = old.certificate
+        days = days or max(1, (old.not_after - old.not_before).days)
+        key_path, csr_path = self.path(name, "key"), self.path(name, "csr")
+        if new_key or key_path.exists():
+            private_key = generate_key(key_kind(certificate.public_key())) if new_key else load_key(key_path)
+            if private_key.public_key() != certificate.public_key() and not new_key:
+                raise KittylabError(f"{key_path.name} does not belong to {name}'s certificate: renew with a new key")
+            draft = draft_issue(
+                self.ca_for(old.issuer), name, profile=old.profile, subject=Subject.from_name(certificate.subject),
+                key=private_key, days=days, p12=p12, p12_password=p12_password, now=now, **_names_of(certificate),
+            )
+            if not new_key:
+                del draft.secrets["key"]
+        elif csr_path.exists() and not p12:
+            request = load_csr(csr_path)
+            if request.public_key() != certificate.public_key():
+                raise KittylabError(f"{csr_path.name} is not for {name}'s key: sign its owner's new CSR instead")
+            signed = self.ca_for(old.issuer).sign(request, profile=old.profile, days=days, now=now)
+            draft = Draft(name, old.profile, signed)
+        else:
+            raise KittylabError(
+                f"{key_path.name} is not in the workspace (the key stays with its owner):"
+                " sign the owner's CSR again (kittylab sign), or renew with a new key"
+            )
+        draft.issuer, draft.supersedes = old.issuer, old.serial
+        issued = self.record_drafts([draft])[0]
+        issued.key = draft.key
+        issued.p12_password = draft.p12_password
+        return issued
+
+    def expiring(
+        self, within: dt.timedelta = dt.timedelta(days=EXPIRING_DAYS), *, now: dt.datetime | None = None
+    ) -> list[Record]:
+        """Current certificates (CAs too) that expire within ``within``, or already have: what to renew, soonest first."""
+        now = now or utcnow()
+        due = [
+            record
+            for record in self.store.records()
+            if record.revoked_at is None and record.superseded_by is None and record.not_after - now <= within
+        ]
+        return sorted(due, key=lambda record: record.not_after)
 
     def record_drafts(self, drafts: list[Draft]) -> list[Issued]:
         """Record signed certificates in one transaction and write their files (a batch is one commit).
@@ -334,7 +478,8 @@ class Workspace:
         with self.store.transaction():
             for draft in drafts:
                 check_name(draft.name)
-                if self.store.current(draft.name) is not None:
+                current = self.store.current(draft.name)
+                if current is not None and current.serial != draft.supersedes:
                     raise KittylabError(
                         f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
                     )
@@ -344,7 +489,9 @@ class Workspace:
                     files[suffix] = write_atomically(self.path(draft.name, suffix), data, secret=True)
                 for suffix, data in draft.public.items():
                     files[suffix] = write_atomically(self.path(draft.name, suffix), data)
-                record = self.store.add(draft.name, draft.profile, self.ca_name, draft.certificate)
+                if draft.supersedes is not None:
+                    self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
+                record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
                 issued.append(Issued(record=record, certificate=draft.certificate, files=files))
         for item in issued:
             item.files["crt"] = self._write_certificate(item.record)
@@ -405,7 +552,7 @@ class Workspace:
         with self.store.transaction():
             records = [self.find(target) for target in targets]
             for record in records:
-                if record.profile == "ca":
+                if record.profile == "ca" and record.issuer == record.name:
                     raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")
                 if record.revoked_at is not None:
                     raise KittylabError(
@@ -413,38 +560,49 @@ class Workspace:
                     )
             for record in records:
                 self.store.mark_revoked(record.serial, when=when, reason=reason)
-        self.publish_crl()
+        for issuer in dict.fromkeys(record.issuer for record in records):
+            self.publish_crl(ca=issuer)
         return [self.find(record.serial) for record in records]
 
-    def publish_crl(self, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
+    def publish_crl(
+        self, *, next_update_days: float | None = None, ca: str | None = None
+    ) -> x509.CertificateRevocationList:
         """Sign a new CRL of everything revoked and write it to ``CA.crl`` (PEM).
 
         ``next_update_days`` (default 30, remembered) sets when it expires: after that,
-        nginx and Apache refuse every client until a new CRL is published.
+        nginx and Apache refuse every client until a new CRL is published. ``ca`` names
+        the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
+        name = ca or self.ca_name
         days = next_update_days if next_update_days is not None else float(self.store.get_meta("crl_days", CRL_DAYS))
+        signer = self.ca_for(name)
         with self.store.transaction():
-            number = int(self.store.get_meta("crl_number", "0")) + 1
-            revoked = [
-                Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(self.ca_name)
-            ]
-            crl = self.ca.build_crl(revoked, number=number, next_update_days=days)
-            write_atomically(self.crl_path, crl.public_bytes(serialization.Encoding.PEM))
-            self.store.set_meta("crl_number", str(number))
+            number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
+            revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
+            crl = signer.build_crl(revoked, number=number, next_update_days=days)
+            write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
+            self.store.set_meta(f"crl_number:{name}", str(number))
             self.store.set_meta("crl_days", repr(days))
+        self._write_chain_files()
         return crl
 
-    def current_crl(self) -> x509.CertificateRevocationList | None:
-        """The CRL file as published, or None if there is none."""
+    def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:
+        """The CRL file of CA ``ca`` (default: the default issuing CA) as published, or None."""
+        path = self.path(ca or self.ca_name, "crl")
         try:
-            return load_crl(self.crl_path) if self.crl_path.exists() else None
+            return load_crl(path) if path.exists() else None
         except KittylabError:
             return None
 
     def crl_warning(self, *, now: dt.datetime | None = None) -> str | None:
-        """A warning if the CRL is missing, expired, or expires within a week."""
-        crl = self.current_crl()
-        return crl_expiry_warning(crl.next_update_utc if crl is not None else None, now=now)
+        """A warning if a CA's CRL is missing, expired, or expires within a week."""
+        names = self.ca_names() if self.has_ca else [None]
+        for name in names:
+            crl = self.current_crl(name)
+            warning = crl_expiry_warning(crl.next_update_utc if crl is not None else None, now=now)
+            if warning:
+                return warning if len(names) == 1 else f"{name}: {warning}"
+        return None
 
     # -- checking --------------------------------------------------------------------------
 
@@ -453,4 +611,30 @@ class Workspace:
     ) -> Verification:
         """Check a certificate against this CA: chain, dates, usage for ``purpose``, revocation."""
         cert = certificate if isinstance(certificate, x509.Certificate) else load_certificate(certificate)
-        return verify_certificate(cert, ca=self.ca.certificate, crl=self.current_crl(), purpose=purpose)
+        records = self._issuer_lineage(cert)
+        result = verify_certificate(cert, ca=records[0].certificate, crl=self.current_crl(records[0].name), purpose=purpose)
+        for child, parent in zip(records, records[1:]):
+            above = verify_certificate(child.certificate, ca=parent.certificate, crl=self.current_crl(parent.name))
+            result.checks += [replace(c, name=f"{child.name}: {c.name}") for c in above.checks if c.name != "CA dates"]
+        return result
+
+    def _issuer_lineage(self, certificate: x509.Certificate) -> list[Record]:
+        """The workspace's CA that issued ``certificate`` and those above it (default CA if none did)."""
+        for name in self.ca_names():
+            if self.ca_record(name).certificate.subject == certificate.issuer:
+                return self.lineage(name)
+        return self.lineage()
+
+
+def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:
+    """A certificate's alternative names as ``make_csr`` takes them (dns, ip, email, uri)."""
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return {}
+    return {
+        "dns": names.get_values_for_type(x509.DNSName),
+        "ip": [str(address) for address in names.get_values_for_type(x509.IPAddress)],
+        "email": names.get_values_for_type(x509.RFC822Name),
+        "uri": names.get_values_for_type(x509.UniformResourceIdentifier),
+    }
