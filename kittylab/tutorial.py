@@ -416,9 +416,9 @@ class Exercise:
             answer = attempt()
         except (KittylabError, ValueError, TypeError, AttributeError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            unfinished = "Ellipsis" in first or "..." in first
+            unfinished = "ellipsis" in first.lower() or "..." in first
             return self._hint(_UNFINISHED if unfinished else f"that call failed ({first})")
-        if answer is Ellipsis:
+        if answer is Ellipsis or (isinstance(answer, str) and "Ellipsis" in answer):
             return self._hint(_UNFINISHED)
         try:
             right = bool(self.is_right(answer))
