@@ -279,6 +279,7 @@ def _get(connection: _MutualTLSConnection, url: str, *, sent_certificate: bool) 
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
         connection.request("GET", target, headers={"User-Agent": "kittylab-eager-client"})
+        server_subject, tls_version = _server_subject(connection.sock), connection.sock.version()
         answer = connection.getresponse()
         body = answer.read()
     except ssl.SSLCertVerificationError as exc:
@@ -306,14 +307,14 @@ def _get(connection: _MutualTLSConnection, url: str, *, sent_certificate: bool) 
         reason=answer.reason,
         headers=headers,
         body=body,
-        server_subject=_server_subject(connection.sock),
-        tls_version=connection.sock.version() if connection.sock else "",
+        server_subject=server_subject,
+        tls_version=tls_version,
     )
 
 
 def _nginx_title(body: bytes) -> str:
-    match = re.search(rb"<center>(.*?)</center>", body)
-    return match.group(1).decode("latin-1").removeprefix("400 Bad Request").strip() if match else ""
+    match = re.search(rb"<title>400 (.*?)</title>", body)
+    return match.group(1).decode("latin-1").strip() if match else ""
 
 
 def _refusal(exc: BaseException, sent_certificate: bool) -> KittylabError:
@@ -332,8 +333,8 @@ def _refusal(exc: BaseException, sent_certificate: bool) -> KittylabError:
     return KittylabError(f"TLS error talking to the server: {reason or exc}")
 
 
-def _server_subject(sock: ssl.SSLSocket | None) -> str:
-    der = sock.getpeercert(binary_form=True) if sock is not None else None
+def _server_subject(sock: ssl.SSLSocket) -> str:
+    der = sock.getpeercert(binary_form=True)
     return x509.load_der_x509_certificate(der).subject.rfc4514_string() if der else ""
 
 
