@@ -27,7 +27,7 @@ from .subjects import Subject
 from .workspace import Workspace, default_home
 
 #: Modules that add subcommands; each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["cli_roster"]
+COMMAND_MODULES: list[str] = ["cli_roster", "cli_mtls"]
 
 
 class _Parser(argparse.ArgumentParser):

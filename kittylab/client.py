@@ -348,7 +348,7 @@ def curl_command(
     ca: str | os.PathLike | None = None,
 ) -> str:
     """The same request with curl, as a line to paste (the p12 password is read from its file, never shown)."""
-    parts = ["curl", "--fail-with-body", "--show-error"]
+    parts = ["curl", "--silent", "--show-error", "--fail-with-body"]
     if ca is not None:
         parts += ["--cacert", shlex.quote(str(ca))]
     if p12 is not None:
