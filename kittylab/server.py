@@ -37,6 +37,9 @@ from .store import serial_hex
 from .workspace import Workspace
 
 logger = logging.getLogger("kittylab.server")
+# A library stays quiet unless the application configures logging (``kittylab serve`` does);
+# otherwise every refusal would print to stderr, e.g. in a notebook. ``server.refusals`` keeps them.
+logger.addHandler(logging.NullHandler())
 
 DEFAULT_NAME = "picture-server"
 #: How long a client may take to finish the TLS handshake before it is dropped.
