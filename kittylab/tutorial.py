@@ -19,6 +19,7 @@ import os
 import re
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -368,6 +369,18 @@ def _what_file(name: str, mode: int) -> str:
     return kind + (" (0600: only you can read it)" if mode == 0o600 and kind else "")
 
 
+def lines_with(word: str, path: str | os.PathLike) -> str:
+    """The lines of a configuration file that mention ``word``, stripped: the part a step is about."""
+    return "\n".join(line.strip() for line in Path(path).read_text().splitlines() if word in line)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now, for a web server the notebook starts."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
 # -- exercises ---------------------------------------------------------------------------------
 
 
@@ -558,6 +571,8 @@ __all__ = [
     "Table",
     "check_environment",
     "exercise",
+    "free_port",
+    "lines_with",
     "openssl_side_by_side",
     "prepare",
     "scrub_private_keys",
