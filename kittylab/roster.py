@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import re
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -38,7 +38,7 @@ from .pkcs12 import generate_password
 from .progress import Progress
 from .store import Record
 from .subjects import Subject, check_email
-from .workspace import Draft, Issued, Workspace, check_name, draft_issue
+from .workspace import WRITER_THREADS, Draft, Issued, Workspace, check_name, draft_issue
 
 REQUIRED_COLUMNS = ("name", "email")
 OPTIONAL_COLUMNS = ("ou",)
@@ -241,9 +241,9 @@ def issue_roster(
         for chunk in _chunks(_drafts(ca, tasks, workers=workers), CHUNK):
             good = [(task, draft) for task, draft in chunk if isinstance(draft, Draft)]
             errors += [(task.line, draft) for task, draft in chunk if not isinstance(draft, Draft)]
-            for task, record in _record(workspace, good, errors):
-                issued.append(record)
-                writer.add(by_name[task.name], record, task.password)
+            recorded = list(_record(workspace, good, errors))
+            issued += [record for _, record in recorded]
+            writer.add([(by_name[task.name], record, task.password) for task, record in recorded])
             writer.save()
             bar.advance(len(chunk))
     writer.save()
@@ -331,7 +331,8 @@ def _drafts(ca: CertificateAuthority, tasks: list[_Task], *, workers: int | None
     context = multiprocessing.get_context("spawn")
     ca_files = (ca.certificate.public_bytes(Encoding.PEM), key_to_pem(ca.key))
     chunksize = max(1, min(16, len(tasks) // (workers * 8)))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_ca, initargs=ca_files) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_load_ca, initargs=ca_files)
+    try:
         for task, result in zip(tasks, pool.map(_work, tasks, chunksize=chunksize)):
             if isinstance(result, str):
                 yield task, result
@@ -339,6 +340,9 @@ def _drafts(ca: CertificateAuthority, tasks: list[_Task], *, workers: int | None
             name, certificate_pem, secrets, public = result
             certificate = x509.load_pem_x509_certificate(certificate_pem)
             yield task, Draft(name, "client", certificate, secrets=secrets, public=public)
+    finally:
+        # On an interrupt (or any error) the queued work is dropped, not finished first.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- the files for people --------------------------------------------------------------------------
@@ -359,7 +363,7 @@ class _Outputs:
             except OSError as exc:
                 raise KittylabError(f"cannot create {folder}: {exc.strerror}") from None
         self.rows = self._earlier_rows()
-        self.ca_pem = workspace.ca.certificate.public_bytes(Encoding.PEM)
+        self.ca_name, self.ca_path = workspace.ca_name, workspace.ca_certificate_path
 
     def _earlier_rows(self) -> dict[str, dict]:
         if not self.summary_path.exists():
@@ -381,24 +385,27 @@ class _Outputs:
             if handout.exists():
                 self.handouts[name] = handout
 
-    def add(self, person: Participant, issued: Issued, password: str | None) -> None:
+    def add(self, batch: list[tuple[Participant, Issued, str | None]]) -> None:
+        """Write the handout folders of a batch (in threads: their fsyncs overlap) and their rows."""
+        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
+            handouts = list(pool.map(lambda item: self._handout(*item), batch))
+        for (person, issued, password), handout in zip(batch, handouts):
+            self.handouts[person.name] = handout
+            self.rows[person.name] = self._row(person, issued.record, password)
+
+    def _handout(self, person: Participant, issued: Issued, password: str | None) -> Path:
+        """``handouts/NAME/``: the page, the p12 (or key and certificate) and the CA's certificate."""
         folder = self.out / "handouts" / person.name
         folder.mkdir(mode=0o700, exist_ok=True)
-        p12_file = None
-        if "p12" in issued.files:
-            p12_file = issued.files["p12"].name
-            write_atomically(folder / p12_file, issued.files["p12"].read_bytes(), secret=True)
-        else:
-            for suffix in ("key", "crt"):
-                write_atomically(folder / issued.files[suffix].name, issued.files[suffix].read_bytes(), secret=True)
-        write_atomically(folder / f"{self.workspace.ca_name}.crt", self.ca_pem)
+        p12_file = issued.files["p12"].name if "p12" in issued.files else None
+        for suffix in ("p12",) if p12_file else ("key", "crt"):
+            _link_or_copy(issued.files[suffix], folder / issued.files[suffix].name)
+        _link_or_copy(self.ca_path, folder / self.ca_path.name)
         info = HandoutInfo(
             full_name=person.full_name, email=person.email, title=self.title, url=self.url,
-            ca_name=self.workspace.ca_name, p12_file=p12_file, p12_password=password, legacy_p12=self.legacy_p12,
+            ca_name=self.ca_name, p12_file=p12_file, p12_password=password, legacy_p12=self.legacy_p12,
         )
-        handout = write_atomically(folder / f"{person.name}.html", render_handout(issued.record, info).encode(), secret=True)
-        self.handouts[person.name] = handout
-        self.rows[person.name] = self._row(person, issued.record, password)
+        return write_atomically(folder / f"{person.name}.html", render_handout(issued.record, info).encode(), secret=True)
 
     def _row(self, person: Participant, record: Record, password: str | None) -> dict:
         handout = self.out / "handouts" / person.name / f"{person.name}.html"
@@ -416,6 +423,20 @@ class _Outputs:
         for row in self.rows.values():
             writer.writerow(row)
         write_atomically(self.summary_path, text.getvalue().encode(), secret=True)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """Put ``source`` at ``target`` as a hard link (no second write), else as an atomic copy.
+
+    Files in the workspace are replaced, never changed in place, so the link keeps what it was.
+    """
+    temporary = target.with_name(f".{target.name}.link")
+    try:
+        temporary.unlink(missing_ok=True)
+        os.link(source, temporary)
+        os.replace(temporary, target)
+    except OSError:
+        write_atomically(target, source.read_bytes(), secret=source.stat().st_mode & 0o077 == 0)
 
 
 # -- ending a workshop ---------------------------------------------------------------------------
