@@ -372,7 +372,7 @@ class IssueClientForm(_IssueForm):
             "emails", _text("Email names", placeholder="eager-client@kitty.test (optional)"), _check_each(check_email)
         )
         self.p12 = _classed(
-            widgets.Checkbox(value=True, description="Make a p12 for the browser", style=_STYLE),
+            widgets.Checkbox(value=True, description="make a p12 for the browser", layout=widgets.Layout(width=_WIDTH)),
             "kl-field-p12",
         )
         self.p12_options = P12Options()
