@@ -61,6 +61,8 @@ class Progress:
         self._started = time.monotonic()
         self._last_draw = float("-inf")
         self._widgets = None
+        #: The notebook widget (an HBox of bar and label), or None outside a notebook.
+        self.widget = None
         self._text_width = 0
         self.finished = False
 
@@ -92,7 +94,8 @@ class Progress:
         if rate:
             parts.append(f"{rate:.1f}/s")
         if self.finished:
-            parts.append(f"done in {format_duration(self.elapsed)}")
+            complete = self.total is None or self.done >= self.total
+            parts.append(f"{'done in' if complete else 'stopped after'} {format_duration(self.elapsed)}")
         elif self.eta is not None:
             parts.append(f"ETA {format_duration(self.eta)}")
         elif self.done == 0:
@@ -183,4 +186,5 @@ class Progress:
         box = widgets.HBox([bar, label])
         box.add_class("kl-progress")
         self._widgets = (bar, label)
+        self.widget = box
         display(box)
