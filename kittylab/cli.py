@@ -18,16 +18,17 @@ from typing import Callable, NoReturn, Sequence
 
 from . import openssl
 from .ca import CA_DAYS, LEAF_DAYS
+from .constraints import build_name_constraints, describe_constraints
 from .describe import format_summary, summarize
 from .errors import KittylabError
 from .files import read_password_file, write_atomically
 from .keys import KEY_KINDS
 from .revocation import REASONS
 from .subjects import Subject
-from .workspace import Workspace, default_home
+from .workspace import INTERMEDIATE_DAYS, Workspace, default_home
 
 #: Modules that add subcommands; each has ``register(subparsers)``.
-COMMAND_MODULES: list[str] = ["cli_roster", "cli_mtls"]
+COMMAND_MODULES: list[str] = ["cli_roster", "cli_mtls", "cli_beyond"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,24 +108,38 @@ def show_command(command: str) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args) if args.intermediate_of else Workspace(args.home)
     passphrase = ca_passphrase(args, confirm=args.encrypt_key)
-    subject = subject_from(args, args.cn, email=args.email or "")
-    if args.key == "rsa4096" and not workspace.has_ca:
+    defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
+    subject = subject_from(args, args.cn, defaults, email=args.email or "")
+    constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),
+                                         permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or ())
+    if args.key == "rsa4096" and (args.intermediate_of or args.another_root or not workspace.has_ca):
         note("making an RSA 4096 key (this takes about a second)...")
-    ca = workspace.init_ca(subject, key=args.key, days=args.days, passphrase=passphrase)
-    key_path, cert_path = workspace.path(ca.name, "key"), workspace.path(ca.name, "crt")
+    days = args.days or (INTERMEDIATE_DAYS if args.intermediate_of else CA_DAYS)
+    ca = workspace.init_ca(subject, key=args.key, days=days, passphrase=passphrase,
+                           intermediate_of=args.intermediate_of, another_root=args.another_root,
+                           path_length=args.path_length, name_constraints=constraints)
+    key_path, cert_path = workspace.path(subject.cn, "key"), workspace.path(subject.cn, "crt")
     echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
-    echo(f"published the CRL: {workspace.crl_path}")
+    if args.intermediate_of:
+        echo(f"  signed by {args.intermediate_of}; the chain for servers and p12 files: {workspace.chain_path(subject.cn)}")
+    if constraints is not None:
+        echo(f"  name constraints: {describe_constraints(constraints)}")
+    echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
     show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
-    show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=args.days))
+    if args.intermediate_of:
+        show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
+        show_command(openssl.sign_intermediate(f"{subject.cn}.csr", cert_path.name, days=days))
+    else:
+        show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days))
     return 0
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     profile = args.profile
-    defaults = workspace.default_subject(args.name)
+    defaults = workspace.default_subject(args.name, ca=args.ca)
     subject = subject_from(args, args.name, defaults)
     p12_password = read_password_file(args.p12_password_file) if getattr(args, "p12_password_file", None) else None
     issued = workspace.issue(
@@ -139,6 +154,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         p12=getattr(args, "p12", False),
         p12_password=p12_password,
         legacy_p12=getattr(args, "legacy_p12", False),
+        ca=args.ca,
     )
     echo(f"issued {profile} certificate {issued.name} (serial {issued.record.serial_hex})")
     for kind, path in issued.files.items():
@@ -151,7 +167,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=sans))
     show_command(openssl.sign(files["csr"].name, files["crt"].name, profile=profile, days=args.days))
     if "p12" in files:
-        show_command(openssl.pkcs12(files["key"].name, files["crt"].name, f"{workspace.ca_name}.crt",
+        show_command(openssl.pkcs12(files["key"].name, files["crt"].name, workspace.chain_path(args.ca).name,
                                     files["p12"].name, name=issued.name, legacy=args.legacy_p12))
     return 0
 
@@ -159,7 +175,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
 def cmd_sign(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     issued = workspace.sign_csr(
-        args.csr, profile=args.profile, name=args.name, days=args.days, dns=args.dns or (), ip=args.ip or ()
+        args.csr, profile=args.profile, name=args.name, days=args.days, dns=args.dns or (), ip=args.ip or (), ca=args.ca
     )
     if args.out:
         write_atomically(Path(args.out), issued.record.pem.encode())
@@ -185,20 +201,22 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     record = workspace.revoke(args.target, reason=args.reason)
     echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
-    echo(f"published the CRL: {workspace.crl_path}: reload nginx or Apache so they read it")
+    crl_path = workspace.path(record.issuer, "crl")
+    echo(f"published the CRL: {crl_path}: reload nginx or Apache so they read it")
     show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
-    show_command(openssl.gencrl(workspace.crl_path.name))
+    show_command(openssl.gencrl(crl_path.name))
     return 0
 
 
 def cmd_crl(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    crl = workspace.publish_crl(next_update_days=args.days)
-    echo(f"published {workspace.crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    crl = workspace.publish_crl(next_update_days=args.days, ca=args.ca)
+    crl_path = workspace.path(args.ca or workspace.ca_name, "crl")
+    echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
     warning = workspace.crl_warning()
     if warning:
         note(f"warning: {warning}")
-    show_command(openssl.gencrl(workspace.crl_path.name, days=int(args.days or 30)))
+    show_command(openssl.gencrl(crl_path.name, days=int(args.days or 30)))
     return 0
 
 
@@ -255,10 +273,26 @@ def build_parser() -> argparse.ArgumentParser:
     init = commands.add_parser("init", help="create the CA (steps 1-3)")
     init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
     init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
-    init.add_argument("--days", type=positive_int, default=CA_DAYS, help=f"validity (default {CA_DAYS})")
+    init.add_argument("--days", type=positive_int, default=None,
+                      help=f"validity (default {CA_DAYS}, an intermediate {INTERMEDIATE_DAYS})")
     init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
     add_subject_options(init)
     init.add_argument("--email", help="the CA's email address")
+    hierarchy = init.add_argument_group("more CAs in one workspace")
+    hierarchy.add_argument("--intermediate-of", metavar="ROOT",
+                           help="make an issuing CA signed by the CA named ROOT (which can then go offline)")
+    hierarchy.add_argument("--another-root", action="store_true",
+                           help="make a second, independent root (the two-CAs setup: one for servers, one for clients)")
+    hierarchy.add_argument("--path-length", type=int, metavar="N",
+                           help="how many CAs may sit below this one (an intermediate defaults to 0)")
+    hierarchy.add_argument("--permit-dns", action="append", metavar="D",
+                           help="name constraint: only this domain and below, e.g. *.example.test (repeatable)")
+    hierarchy.add_argument("--permit-email", action="append", metavar="E",
+                           help="name constraint: only email addresses of this domain (repeatable)")
+    hierarchy.add_argument("--permit-ip", action="append", metavar="NET",
+                           help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
+    hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
+                           help="name constraint: never this domain or below (repeatable)")
     init.set_defaults(handler=cmd_init)
 
     issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")
@@ -278,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for macOS and old Java")
         sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
         sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
+        sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
         add_subject_options(sub)
         sub.set_defaults(handler=cmd_issue)
 
@@ -289,6 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
     sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
     sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
+    sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
     sign.set_defaults(handler=cmd_sign)
 
     export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
@@ -304,6 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
     crl.add_argument("--days", type=positive_int, default=None, help="valid for this many days (default 30)")
+    crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
     crl.set_defaults(handler=cmd_crl)
 
     listing = commands.add_parser("list", help="everything the CA issued, with status")

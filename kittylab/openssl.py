@@ -53,6 +53,14 @@ def sign(csr_file: str, out: str, *, profile: str, days: int = 375, config: str 
     )
 
 
+def sign_intermediate(csr_file: str, out: str, *, days: int = 7300, config: str = "openssl.cnf") -> str:
+    """``openssl ca -extensions v3_intermediate_ca``: the parent CA signs an issuing CA's request."""
+    return (
+        f"openssl ca -config {_q(config)} -extensions v3_intermediate_ca -days {days}"
+        f" -notext -md sha256 -in {_q(csr_file)} -out {_q(out)}"
+    )
+
+
 def pkcs12(key: str, cert: str, ca: str, out: str, *, name: str, legacy: bool = False) -> str:
     """``openssl pkcs12 -export``: key, certificate and CA chain in one password-protected file."""
     flavour = " -legacy" if legacy else ""

@@ -36,6 +36,7 @@ from .verify import Verification, verify_certificate
 DEFAULT_HOME = "kitty-workspace"
 STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
+INTERMEDIATE_DAYS = 3650
 #: Threads that write a batch's files at once (their fsyncs overlap).
 WRITER_THREADS = 8
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
@@ -258,7 +259,7 @@ class Workspace:
         subject: Subject | str = "kitty-ca",
         *,
         key: PrivateKey | str = "rsa4096",
-        days: int = CA_DAYS,
+        days: int | None = None,
         passphrase: str | None = None,
         intermediate_of: str | None = None,
         path_length: int | None = None,
@@ -270,8 +271,10 @@ class Workspace:
         The files are named after the CA's common name (``kitty-ca.key``, ``kitty-ca.crt``).
         A workspace may hold more CAs: ``intermediate_of="kitty-root"`` makes an issuing CA
         signed by that CA (path length 0 unless given), ``another_root`` an independent root
-        (the "two CAs" setup). The CA made last becomes the default issuing CA.
+        (the "two CAs" setup). The CA made last becomes the default issuing CA. ``days``
+        defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent).
         """
+        days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
         subject = subject_of(subject)
         name = check_name(subject.cn)
         if self.has_ca and intermediate_of is None and not another_root:
