@@ -10,7 +10,7 @@ from typing import Iterable
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from .csr import load_csr
+from .csr import MALFORMED, load_csr, malformed_names_refused
 from .errors import KittylabError
 from .files import read_input
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
@@ -248,9 +248,13 @@ def load_certificate(source: bytes | str | os.PathLike) -> x509.Certificate:
         if b"-----BEGIN" in data:
             if b"BEGIN CERTIFICATE-----" not in data:
                 raise ValueError("wrong PEM label")
-            return x509.load_pem_x509_certificate(data)
-        return x509.load_der_x509_certificate(data)
-    except ValueError:
+            certificate = x509.load_pem_x509_certificate(data)
+        else:
+            certificate = x509.load_der_x509_certificate(data)
+        with malformed_names_refused("certificate"):
+            certificate.subject, certificate.issuer  # noqa: B018 - surfaces malformed names here
+        return certificate
+    except MALFORMED:
         raise KittylabError("not a certificate: expected PEM (BEGIN CERTIFICATE) or DER") from None
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable
+import warnings
+from contextlib import contextmanager
+from typing import Iterable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -35,6 +37,22 @@ def make_csr(
     return builder.sign(key, signature_hash(key))
 
 
+#: What cryptography raises for bytes that are not a well-formed CSR or certificate.
+MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
+@contextmanager
+def malformed_names_refused(what: str) -> Iterator[None]:
+    """cryptography only *warns* about a malformed name it parses (an empty CN, a three-letter C):
+    a warning would print beside the one-line error, so such a name is refused instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            yield
+        except UserWarning as exc:
+            raise KittylabError(f"the {what} has a malformed name: {exc}") from None
+
+
 def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningRequest:
     """Load a CSR from PEM or DER (file, bytes or PEM text) and check its signature.
 
@@ -48,9 +66,10 @@ def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningReques
             csr = x509.load_pem_x509_csr(data)
         else:
             csr = x509.load_der_x509_csr(data)
-        csr.subject  # noqa: B018 - parsing the name surfaces malformed encodings here
+        with malformed_names_refused("CSR"):
+            csr.subject  # noqa: B018 - parsing the name surfaces malformed encodings here
         csr.extensions  # noqa: B018
-    except (ValueError, TypeError):
+    except MALFORMED:
         raise KittylabError(
             "not a certificate signing request: expected PEM (BEGIN CERTIFICATE REQUEST) or DER"
         ) from None

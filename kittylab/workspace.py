@@ -385,7 +385,7 @@ class Workspace:
         The certificate is recorded under ``name`` (default: the CSR's CN) as ``NAME.crt``.
         """
         request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
-        name = check_name(name or Subject.from_name(request.subject).cn)
+        name = check_name(name if name is not None else Subject.from_name(request.subject).cn)
         self._check_leaf_name(name, hint=" (--name)")
         signer = self.ca_for(ca)
         certificate = signer.sign(request, profile=profile, days=days, dns=dns, ip=ip, email=email, uri=uri, now=now)
