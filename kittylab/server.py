@@ -471,6 +471,11 @@ class PictureServer:
         """TLS handshake in the worker thread; a failure is logged as a refusal and returns None."""
         sock.settimeout(self.handshake_timeout)
         try:
+            if not sock.recv(1, socket.MSG_PEEK):
+                # Closed without a word (a port probe, a browser's spare connection): not a refusal.
+                logger.debug("%s:%s closed the connection before the handshake", *peer[:2])
+                sock.close()
+                return None
             connection = self._tls.current().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         except (OSError, ssl.SSLError) as exc:
             self._refuse(peer, exc)
