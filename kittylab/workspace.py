@@ -272,9 +272,12 @@ class Workspace:
         A workspace may hold more CAs: ``intermediate_of="kitty-root"`` makes an issuing CA
         signed by that CA (path length 0 unless given), ``another_root`` an independent root
         (the "two CAs" setup). The CA made last becomes the default issuing CA. ``days``
-        defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent).
+        defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent);
+        an intermediate named by a bare CN takes its parent's O, C, ST and L.
         """
         days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
+        if intermediate_of and isinstance(subject, str) and not subject.startswith("/"):
+            subject = self.default_subject(subject, ca=intermediate_of)  # a bare CN: O, C... as its parent
         subject = subject_of(subject)
         name = check_name(subject.cn)
         if self.has_ca and intermediate_of is None and not another_root:
