@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
-from .csr import MALFORMED, load_csr, malformed_names_refused
+from .csr import MALFORMED, check_csr_signature, load_csr, malformed_names_refused
 from .errors import KittylabError
 from .files import read_input
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
@@ -162,14 +161,7 @@ class CertificateAuthority:
         extension comes from the profile. Extra names given here are added to the CSR's.
         """
         chosen = get_profile(profile)
-        request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
-        if not request.is_signature_valid:
-            raise KittylabError("the CSR's signature does not match its content: it was damaged or tampered with")
-        if isinstance(request.signature_hash_algorithm, (hashes.SHA1, hashes.MD5)):
-            raise KittylabError(
-                f"the CSR is signed with {request.signature_hash_algorithm.name.upper()}, which is broken:"
-                " make it again with SHA-256 (openssl req -sha256)"
-            )
+        request = check_csr_signature(csr) if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         public_key = request.public_key()
         check_key_strength(public_key)
         subject = Subject.from_name(request.subject)

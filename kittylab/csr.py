@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
 
 from .errors import KittylabError
 from .files import read_input, write_atomically
@@ -73,6 +74,20 @@ def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningReques
         raise KittylabError(
             "not a certificate signing request: expected PEM (BEGIN CERTIFICATE REQUEST) or DER"
         ) from None
+    return check_csr_signature(csr)
+
+
+def check_csr_signature(csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
+    """Refuse a CSR signed with a broken hash (SHA-1, MD5), or whose signature does not verify."""
+    try:
+        algorithm = csr.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if isinstance(algorithm, (hashes.SHA1, hashes.MD5)):
+        raise KittylabError(
+            f"the CSR is signed with {algorithm.name.upper()}, which is broken:"
+            " make it again with SHA-256 (openssl req -sha256)"
+        )
     try:
         valid = csr.is_signature_valid
     except Exception:  # cryptography raises several types for unsupported or broken keys
