@@ -1,5 +1,7 @@
 """The chain of trust as a small SVG drawing: the CA on top, what it issued below, revoked ones crossed out.
 
+Intermediate CAs hang below their parent, indented, with what they issued below them.
+
 Drawn here as plain SVG text (no service, no JavaScript), so it shows in JupyterLab, in a saved
 notebook and in a browser alike. Every name is XML-escaped: a certificate's subject is chosen by
 whoever asked for it, and a common name such as ``<script>`` must stay text.
@@ -20,7 +22,8 @@ CA_W = 200
 GAP_X, GAP_Y = 16, 34
 PER_ROW = 5
 MARGIN = 14
-TRUNK_X = 6
+INDENT = 40
+TRUNK_OFFSET = 20
 NAME_CHARS = 17
 
 
@@ -73,7 +76,8 @@ def _node(record: Record, x: float, y: float, width: float, now: dt.datetime) ->
     colour = STATUS_COLOURS.get(status, "#546e7a")
     faded = status in ("expired", "superseded", "revoked")
     fill = "#f3f3f3" if faded else "#ffffff"
-    label = f"{record.profile} \u00b7 until {record.not_after:%Y-%m-%d}"
+    kind = record.profile if record.profile != "ca" else "root CA" if record.issuer == record.name else "intermediate CA"
+    label = f"{kind} \u00b7 until {record.not_after:%Y-%m-%d}"
     parts = [
         f'<g class="kl-node kl-node-{escape(status)}" data-name="{escape(record.name)}" data-status="{escape(status)}">',
         f"<title>{escape(record.subject)} ({escape(status)}, serial {record.serial_hex})</title>",
@@ -93,58 +97,86 @@ def _node(record: Record, x: float, y: float, width: float, now: dt.datetime) ->
     return "".join(parts)
 
 
-def draw(ca: Record | None, leaves: list[Record], *, now: dt.datetime | None = None) -> SVG:
-    """Draw a CA record and the records it issued (the layout; :func:`trust_diagram` picks the records)."""
-    now = now or dt.datetime.now(dt.timezone.utc)
-    columns = max(1, min(PER_ROW, len(leaves)))
-    rows = -(-len(leaves) // PER_ROW)
-    width = max(MARGIN * 2 + columns * BOX_W + (columns - 1) * GAP_X, CA_W + 2 * MARGIN)
-    height = MARGIN * 2 + BOX_H + rows * (BOX_H + GAP_Y)
-    ca_x = (width - CA_W) / 2
-    body: list[str] = []
-    if ca is None:
-        body.append(f'<text x="{MARGIN}" y="{MARGIN + 20}" font-size="13" fill="#555">no CA yet</text>')
-    else:
-        body.append(_node(ca, ca_x, MARGIN, CA_W, now))
-    lines: list[str] = []
-    for row in range(rows):
-        top = MARGIN + BOX_H + GAP_Y + row * (BOX_H + GAP_Y)
-        bus = top - GAP_Y / 2
-        members = leaves[row * PER_ROW : (row + 1) * PER_ROW]
-        centres = [MARGIN + i * (BOX_W + GAP_X) + BOX_W / 2 for i in range(len(members))]
-        left = min(centres[0], width / 2) if row == 0 else TRUNK_X
-        lines.append(f'<path d="M{left} {bus} H{max(centres[-1], width / 2)}"/>')
-        lines += [f'<path d="M{c} {bus} V{top}"/>' for c in centres]
-        for record, centre in zip(members, centres):
-            body.append(_node(record, centre - BOX_W / 2, top, BOX_W, now))
-    if rows:
-        first_bus = MARGIN + BOX_H + GAP_Y / 2
-        lines.insert(0, f'<path d="M{width / 2} {MARGIN + BOX_H} V{first_bus}"/>')
-        if rows > 1:
-            last_bus = first_bus + (rows - 1) * (BOX_H + GAP_Y)
-            lines.insert(1, f'<path d="M{TRUNK_X} {first_bus} H{width / 2} M{TRUNK_X} {first_bus} V{last_bus}"/>')
-    revoked = sum(1 for r in leaves if r.revoked_at is not None)
-    title = f"Chain of trust of {ca.name}" if ca is not None else "Chain of trust"
+@dataclass
+class _Layout:
+    """Boxes and connector lines placed so far, and how far right they reach."""
+
+    now: dt.datetime
+    boxes: list[str]
+    lines: list[str]
+    right: float = 0.0
+
+    def node(self, record: Record, x: float, y: float, width: float) -> None:
+        self.boxes.append(_node(record, x, y, width, self.now))
+        self.right = max(self.right, x + width)
+
+
+def _place(ca: Record, children: dict[str, list[Record]], layout: _Layout, depth: int, top: float) -> float:
+    """Draw ``ca`` at ``top``, its leaves in rows below it and the CAs it signed further below,
+    indented, joined by a trunk; return where the next block starts."""
+    x0 = MARGIN + depth * INDENT
+    layout.node(ca, x0, top, CA_W)
+    trunk = x0 + TRUNK_OFFSET
+    below = children.get(ca.name, [])
+    leaves = [r for r in below if r.profile != "ca"]
+    sub_cas = [r for r in below if r.profile == "ca"]
+    y = top + BOX_H + GAP_Y
+    bus = None
+    for start in range(0, len(leaves), PER_ROW):
+        bus = y - GAP_Y / 2
+        centres = [x0 + INDENT + i * (BOX_W + GAP_X) + BOX_W / 2 for i in range(len(leaves[start : start + PER_ROW]))]
+        layout.lines.append(f'<path d="M{trunk} {bus} H{centres[-1]}"/>')
+        for record, centre in zip(leaves[start : start + PER_ROW], centres):
+            layout.lines.append(f'<path d="M{centre} {bus} V{y}"/>')
+            layout.node(record, centre - BOX_W / 2, y, BOX_W)
+        y += BOX_H + GAP_Y
+    for sub in sub_cas:
+        bus = y - GAP_Y / 2
+        layout.lines.append(f'<path d="M{trunk} {bus} H{x0 + INDENT + CA_W / 2} V{y}"/>')
+        y = _place(sub, children, layout, depth + 1, y)
+    if bus is not None:
+        layout.lines.append(f'<path d="M{trunk} {top + BOX_H} V{bus}"/>')
+    return y
+
+
+def draw(records: list[Record], *, now: dt.datetime | None = None) -> SVG:
+    """Draw the CAs among ``records`` (roots on top) with what each issued below it."""
+    layout = _Layout(now or dt.datetime.now(dt.timezone.utc), [], [])
+    cas = {r.name: r for r in records if r.profile == "ca"}
+    children: dict[str, list[Record]] = {}
+    for record in records:
+        if record.issuer in cas and record.issuer != record.name:
+            children.setdefault(record.issuer, []).append(record)
+    roots = [r for r in cas.values() if r.issuer == r.name or r.issuer not in cas]
+    y = MARGIN
+    for root in roots:
+        y = _place(root, children, layout, 0, y)
+    if not roots:
+        layout.boxes.append(f'<text x="{MARGIN}" y="{MARGIN + 20}" font-size="13" fill="#555">no CA yet</text>')
+        y += BOX_H + GAP_Y
+    width = max(layout.right + MARGIN, CA_W + 2 * MARGIN)
+    height = y - GAP_Y + MARGIN
+    issued = [r for r in records if r not in roots]
+    revoked = sum(1 for r in issued if r.revoked_at is not None)
+    title = f"Chain of trust of {', '.join(r.name for r in roots)}" if roots else "Chain of trust"
     svg = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="kl-trust" width="{width:g}" height="{height:g}" '
         f'viewBox="0 0 {width:g} {height:g}" font-family="sans-serif" role="img">'
         f"<title>{escape(title)}</title>"
-        f'<g class="kl-links" fill="none" stroke="#9e9e9e" stroke-width="1.5">{"".join(lines)}</g>'
-        f'{"".join(body)}</svg>'
+        f'<g class="kl-links" fill="none" stroke="#9e9e9e" stroke-width="1.5">{"".join(layout.lines)}</g>'
+        f'{"".join(layout.boxes)}</svg>'
     )
-    count = f"{len(leaves)} certificate{'s' if len(leaves) != 1 else ''}"
-    summary = f"{title}: {count} issued, {revoked} revoked"
-    return SVG(svg, summary)
+    count = f"{len(issued)} certificate{'s' if len(issued) != 1 else ''}"
+    return SVG(svg, f"{title}: {count} issued, {revoked} revoked")
 
 
 def trust_diagram(workspace, *, filter: str = "", now: dt.datetime | None = None) -> SVG:  # noqa: A002
-    """The workspace's CA and every certificate it issued; ``filter`` keeps names or subjects containing it."""
-    records = workspace.records()
-    ca = next((r for r in records if r.profile == "ca" and workspace.has_ca and r.name == workspace.ca_name), None)
+    """The workspace's CAs and every certificate they issued; ``filter`` keeps the leaves whose
+    name or subject contains it (the CAs are always drawn)."""
     needle = filter.lower()
-    leaves = [
+    records = [
         r
-        for r in records
-        if r is not ca and r.profile != "ca" and (needle in r.name.lower() or needle in r.subject.lower())
+        for r in workspace.records()
+        if r.profile == "ca" or needle in r.name.lower() or needle in r.subject.lower()
     ]
-    return draw(ca, leaves, now=now)
+    return draw(records, now=now)

@@ -307,10 +307,14 @@ class _IssueForm(_Form):
             _text("File name", placeholder="the CN; names NAME.key, NAME.crt"),
             lambda value: check_name(value) if value else None,
         )
-        defaults = workspace.default_subject(name) if workspace.has_ca else Subject(cn=name)
-        self.subject = SubjectForm(defaults)
+        self.subject = SubjectForm(Subject(cn=name))
+        self.signer = _classed(
+            widgets.Dropdown(options=[], description="Signed by", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
+            "kl-field-ca",
+        )
         self.key_choice = KeyChoice(key=key, days=LEAF_DAYS)
-        super().__init__(workspace, [self.name, self.subject, *extra, self.key_choice])
+        super().__init__(workspace, [self.name, self.signer, self.subject, *extra, self.key_choice])
+        self.refresh()
 
     @property
     def file_name(self) -> str:
@@ -326,6 +330,7 @@ class _IssueForm(_Form):
             subject=self.subject.subject,
             key=self.key_choice.key.value,
             days=self.key_choice.days.value,
+            ca=self.signer.value,
             **options,
         )
         self._say(f"issued {issued.name} (serial {issued.record.serial_hex}): files in {self.workspace.home}")
@@ -333,8 +338,18 @@ class _IssueForm(_Form):
         return issued
 
     def refresh(self) -> None:
-        if self.workspace.has_ca:
-            self.subject.fill_defaults(self.workspace.default_subject(self.subject.fields["cn"].value or "x"))
+        """Offer the CAs that can sign (the choice shows only when there are several), and take
+        the signing CA's organization and place as defaults for fields still empty."""
+        if not self.workspace.has_ca:
+            self.signer.layout.display = "none"
+            return
+        signers = [name for name in self.workspace.ca_names() if self.workspace.ca_record(name).revoked_at is None]
+        default = self.workspace.ca_name if self.workspace.ca_name in signers else signers[-1] if signers else None
+        chosen = self.signer.value if self.signer.value in signers else default
+        self.signer.options = signers
+        self.signer.value = chosen
+        self.signer.layout.display = None if len(signers) > 1 else "none"
+        self.subject.fill_defaults(self.workspace.default_subject("x", ca=self.signer.value))
 
 
 class IssueServerForm(_IssueForm):
@@ -506,7 +521,11 @@ class Dashboard(widgets.VBox, _Refreshable):
         rows = self.rows()
         self.table.value = _table_html(rows)
         chosen = self.choice.value
-        options = [(f"{r.name} ({record_status(r)}, serial {r.serial_hex[:8]}\u2026)", r.serial) for r in rows if r.profile != "ca"]
+        options = [
+            (f"{r.name} ({record_status(r)}, serial {r.serial_hex[:8]}\u2026)", r.serial)
+            for r in rows
+            if r.issuer != r.name  # a root cannot be revoked
+        ]
         self.choice.options = options
         if chosen in [value for _, value in options]:
             self.choice.value = chosen
@@ -518,14 +537,17 @@ class Dashboard(widgets.VBox, _Refreshable):
     def _crl_html(self) -> str:
         if not self.workspace.has_ca:
             return "<i>no CA yet</i>"
-        crl = self.workspace.current_crl()
+        lines = []
+        for name in self.workspace.ca_names():
+            crl = self.workspace.current_crl(name)
+            text = f"{name}: no CRL published"
+            if crl is not None and crl.next_update_utc is not None:
+                text = f"CRL of {name}: next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({len(list(crl))} revoked)"
+            lines.append(escape(text))
         warning = self.workspace.crl_warning()
-        text = "no CRL published"
-        if crl is not None and crl.next_update_utc is not None:
-            text = f"CRL next update: {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({len(list(crl))} revoked)"
-        colour = ERROR_COLOUR if warning else "#444"
-        note = f" \u2014 {escape(warning)}" if warning else ""
-        return f'<div style="color:{colour};margin:4px 0">{escape(text)}{note}</div>'
+        if warning:
+            lines.append(f'<span style="color:{ERROR_COLOUR}">{escape(warning)}</span>')
+        return f'<div style="margin:4px 0">{"<br>".join(lines)}</div>'
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -555,7 +577,8 @@ class Dashboard(widgets.VBox, _Refreshable):
         links = download_link(self.workspace.path(record.name, "crt"), mime="application/x-pem-file")
         said = f"exported {record.name}.crt"
         current = self.workspace.store.current(record.name)
-        if current is not None and current.serial == record.serial and self.workspace.path(record.name, "key").exists():
+        has_key = self.workspace.path(record.name, "key").exists()
+        if record.profile != "ca" and current is not None and current.serial == record.serial and has_key:
             path, generated = self.workspace.export_p12(
                 record.name, password=self.p12_options.password.value or None, legacy=self.p12_options.legacy
             )
