@@ -587,8 +587,10 @@ class Workspace:
                     )
             for record in records:
                 self.store.mark_revoked(record.serial, when=when, reason=reason)
-        for issuer in dict.fromkeys(record.issuer for record in records):
-            self.publish_crl(ca=issuer)
+            # In the same transaction: a crash never leaves a committed revocation off the CRL.
+            for issuer in dict.fromkeys(record.issuer for record in records):
+                self._sign_crl(issuer)
+        self._write_chain_files()
         return [self.find(record.serial) for record in records]
 
     def publish_crl(
@@ -600,17 +602,20 @@ class Workspace:
         nginx and Apache refuse every client until a new CRL is published. ``ca`` names
         the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
-        name = ca or self.ca_name
-        days = next_update_days if next_update_days is not None else float(self.store.get_meta("crl_days", CRL_DAYS))
-        signer = self.ca_for(name)
         with self.store.transaction():
-            number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
-            revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
-            crl = signer.build_crl(revoked, number=number, next_update_days=days)
-            write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
-            self.store.set_meta(f"crl_number:{name}", str(number))
-            self.store.set_meta("crl_days", repr(days))
+            crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
         self._write_chain_files()
+        return crl
+
+    def _sign_crl(self, name: str, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
+        """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
+        days = next_update_days if next_update_days is not None else float(self.store.get_meta("crl_days", CRL_DAYS))
+        number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
+        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
+        crl = self.ca_for(name).build_crl(revoked, number=number, next_update_days=days)
+        write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
+        self.store.set_meta(f"crl_number:{name}", str(number))
+        self.store.set_meta("crl_days", repr(days))
         return crl
 
     def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:
