@@ -314,7 +314,12 @@ class _IssueForm(_Form):
         )
         self.key_choice = KeyChoice(key=key, days=LEAF_DAYS)
         super().__init__(workspace, [self.name, self.signer, self.subject, *extra, self.key_choice])
+        self.add_class(f"kl-issue-{self.profile}-form")
         self.refresh()
+
+    @property
+    def button_class(self) -> str:
+        return f"kl-issue-{self.profile}-button"
 
     @property
     def file_name(self) -> str:
@@ -357,7 +362,6 @@ class IssueServerForm(_IssueForm):
 
     title = "Issue a server certificate"
     button_label = "Issue server certificate"
-    button_class = "kl-issue-server-button"
     profile = "server"
 
     def __init__(self, workspace: Workspace, *, name: str = "picture-server", key: str = "rsa2048") -> None:
@@ -368,7 +372,6 @@ class IssueServerForm(_IssueForm):
         )
         self.ip = Field("ip", _text("IP addresses", "127.0.0.1", placeholder="127.0.0.1, ::1"), _check_each(check_ip))
         super().__init__(workspace, name=name, key=key, extra=[self.dns, self.ip])
-        self.add_class("kl-issue-server-form")
 
     def act(self) -> Card:
         return issued_card(self._issue(dns=split_list(self.dns.value), ip=split_list(self.ip.value)))
@@ -379,7 +382,6 @@ class IssueClientForm(_IssueForm):
 
     title = "Issue a client certificate"
     button_label = "Issue client certificate"
-    button_class = "kl-issue-client-button"
     profile = "client"
 
     def __init__(self, workspace: Workspace, *, name: str = "eager-client", key: str = "rsa2048") -> None:
@@ -392,7 +394,6 @@ class IssueClientForm(_IssueForm):
         )
         self.p12_options = P12Options()
         super().__init__(workspace, name=name, key=key, extra=[self.emails, self.p12, self.p12_options])
-        self.add_class("kl-issue-client-form")
 
     def act(self) -> Card:
         issued = self._issue(
