@@ -53,10 +53,10 @@ def build_hierarchy(home: Path, *, constraints: bool = False) -> Hierarchy:
     return Hierarchy(workspace, server, client)
 
 
-def openssl(*args: str | Path, input: bytes | None = None) -> subprocess.CompletedProcess:
+def openssl(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run the real OpenSSL command line (skips without it)."""
     binary = require_binary("openssl")
-    return subprocess.run([binary, *map(str, args)], capture_output=True, input=input, timeout=60)
+    return subprocess.run([binary, *map(str, args)], capture_output=True, cwd=cwd, timeout=60)
 
 
 def forged_leaf(
