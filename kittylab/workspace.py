@@ -2,8 +2,9 @@
 
 Files are named as in the article (``kitty-ca.key``, ``picture-server.crt``,
 ``eager-client.p12``, ...). Every change follows one order so that a crash at any moment
-leaves no half-written file and no lost record: secrets are written first (atomically, 0600),
-then the store records the certificate in a transaction, then the certificate file is written;
+leaves no half-written file and no lost record: the key is written first (atomically, 0600),
+then the store records the certificate in a transaction, then the files holding the certificate
+(``.crt``, and ``.p12``) are written;
 a certificate file that a crash kept from being written is restored from the store on the
 next open.
 """
@@ -494,8 +495,8 @@ class Workspace:
         """Record signed certificates in one transaction and write their files (a batch is one commit).
 
         Every name is checked first, so a name that already holds a current certificate fails the
-        whole batch before any file is written; then, per certificate, secrets (0600), public
-        files, the store's record, and after the commit the ``.crt`` files.
+        whole batch before any file is written; then, per certificate, the key (0600) and the CSR,
+        the store's record, and after the commit the ``.crt`` and ``.p12`` files.
         """
         issued: list[Issued] = []
         names = [draft.name for draft in drafts]
@@ -510,7 +511,8 @@ class Workspace:
                         f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
                     )
             _write_files(
-                [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()]
+                [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()
+                 if suffix != "p12"]
                 + [(self.path(d.name, suffix), data, False) for d in drafts for suffix, data in d.public.items()]
             )
             for draft in drafts:
@@ -519,7 +521,12 @@ class Workspace:
                     self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
                 record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
                 issued.append(Issued(record=record, certificate=draft.certificate, files=files))
-        _write_files([(self.path(item.name, "crt"), item.record.pem.encode(), False) for item in issued])
+        # The files that hold the certificate (.crt, .p12) only after the commit: a crash never
+        # leaves a signed certificate on disk that the store does not know (and cannot revoke).
+        _write_files(
+            [(self.path(item.name, "crt"), item.record.pem.encode(), False) for item in issued]
+            + [(self.path(d.name, "p12"), d.secrets["p12"], True) for d in drafts if "p12" in d.secrets]
+        )
         for item in issued:
             item.files["crt"] = self.path(item.name, "crt")
         return issued
