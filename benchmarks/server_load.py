@@ -10,8 +10,7 @@ eager-client's p12. Two modes:
 - ``handshake``: a new connection, so a full TLS handshake with client authentication, per request.
 
 nginx runs as ``kittylab webconfig nginx`` writes it (one worker process). Each figure is the
-median over ``--rounds`` runs; the last column is nginx's figure divided by the
-picture-server's. On a shared 2-core machine the load generator competes with the servers for CPU:
+median over ``--rounds`` runs; the last lines give the ratios between the two servers. On a shared 2-core machine the load generator competes with the servers for CPU:
 compare the ratio, not the absolute numbers.
 
     python benchmarks/server_load.py [--clients 8] [--requests 800] [--rounds 3] [--key p256|rsa2048]

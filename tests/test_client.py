@@ -129,7 +129,7 @@ def test_curl_command_does_the_same(cast, server, require, tmp_path):
     assert '"cn": "eager-client"' in result.stdout
     key_line = curl_command(server.url, key=cast.revoked.files["key"], cert=cast.revoked.files["crt"], ca=cast.ca)
     refused = subprocess.run(["bash", "-c", key_line], capture_output=True, text=True, timeout=30)
-    assert refused.returncode != 0 and "revoked" in refused.stderr
+    assert refused.returncode != 0  # curl's own words vary under TLS 1.3 (field notes); kittylab's do not
 
 
 def test_refused_is_a_kittylab_error_with_a_reason(cast, server):
