@@ -22,13 +22,17 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_ocsp_serve(args: argparse.Namespace) -> int:
     server = OcspServer(args.home, ca_passphrase=ca_passphrase(args), host=args.host, port=args.port, log=note)
     names = ", ".join(server.responder.workspace.ca_names())
     echo(f"OCSP responder for {names} at {server.url} (Ctrl-C stops)")
     ca = server.responder.workspace.ca_certificate_path
     show_command(f"openssl ocsp -issuer {ca} -cert CERT.crt -url {server.url} -CAfile {ca} -resp_text")
-    signal.signal(signal.SIGTERM, lambda *_: server.httpd.shutdown())
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C
     try:
         server.serve_forever()
     except KeyboardInterrupt:
