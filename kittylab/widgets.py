@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
+import sqlite3
 import weakref
 from html import escape
 from pathlib import Path
@@ -95,8 +96,13 @@ class _Refreshable:
     def _after_action(self) -> None:
         home = self.workspace.home.resolve()
         for other in list(_LIVE):
-            if getattr(other, "comm", None) is not None and other.workspace.home.resolve() == home:
-                other.refresh()
+            if getattr(other, "comm", None) is None:  # closed
+                _LIVE.discard(other)
+            elif other.workspace.home.resolve() == home:
+                try:
+                    other.refresh()
+                except (KittylabError, sqlite3.ProgrammingError):  # its Workspace was closed or the CA removed
+                    _LIVE.discard(other)
 
 
 class Field(widgets.HBox):

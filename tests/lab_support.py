@@ -177,8 +177,9 @@ def wait_for_kernel(page, *, timeout: float = 90.0) -> None:
     page.wait_for_function(_KERNEL_READY, timeout=timeout * 1000)
 
 
-def open_notebook(page, url: str, token: str, path: str, *, timeout: float = 180.0) -> None:
-    """Open ``path`` (relative to the server's root) in JupyterLab, run all its cells, wait until all ran."""
+def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True, timeout: float = 180.0) -> None:
+    """Open ``path`` (relative to the server's root) in JupyterLab and wait for its kernel; with
+    ``run_all``, run all its cells and wait until each has run and the kernel is idle again."""
     page.goto(f"{url}lab/tree/{path}?token={token}", timeout=timeout * 1000)
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -186,9 +187,18 @@ def open_notebook(page, url: str, token: str, path: str, *, timeout: float = 180
         timeout=timeout * 1000,
     )
     wait_for_kernel(page, timeout=timeout)
+    if not run_all:
+        return
     page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
     page.wait_for_function(_ALL_CELLS_RAN, timeout=timeout * 1000)
     wait_for_kernel(page, timeout=timeout)
+
+
+def error_outputs(page) -> list[str]:
+    """The text of every stderr stream and error output in the open notebook (warnings land there)."""
+    return page.locator(
+        '[data-mime-type="application/vnd.jupyter.stderr"], [data-mime-type="application/vnd.jupyter.error"]'
+    ).all_inner_texts()
 
 
 def screenshot(target, name: str, *, folder: str = "lab") -> Path:

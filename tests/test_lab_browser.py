@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PASSWORD, require_binary
 from kittylab import Workspace, load_p12
-from lab_support import CHROMIUM, launch_chromium, open_notebook, running_lab, screenshot, write_notebook
+from lab_support import CHROMIUM, error_outputs, launch_chromium, open_notebook, running_lab, screenshot, write_notebook
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -54,6 +54,7 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
     ca_form, client_form, dashboard = _form(page, "create-ca"), _form(page, "issue-client"), page.locator(".kl-dashboard")
     ca_form.wait_for()
     dashboard.wait_for()
+    assert error_outputs(page) == []
     screenshot(page, "01-forms")
 
     ca_form.locator(".kl-create-ca-button").click()
@@ -103,6 +104,7 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
     assert re.search(r"revoked browser-client", dashboard.locator(".kl-dashboard-message").inner_text())
     dashboard.locator('.kl-trust-diagram .kl-node-revoked[data-name="browser-client"]').wait_for()
     screenshot(dashboard, "04-revoked")
+    assert error_outputs(page) == [], "no warning or traceback anywhere in the notebook"
 
     with Workspace(home) as workspace:
         assert workspace.find("browser-client").status() == "revoked"

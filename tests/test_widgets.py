@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import stat
 import subprocess
@@ -21,6 +22,14 @@ from kittylab.widgets import (
     SubjectForm,
     workbench,
 )
+
+
+@pytest.fixture(autouse=True)
+def callbacks_must_not_fail(caplog):
+    """ipywidgets logs (and swallows) an exception raised in a button's callback: fail on it."""
+    yield
+    failures = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert failures == []
 
 
 def link_data(html: str, file_name: str) -> bytes:
@@ -376,6 +385,23 @@ def test_intermediate_cas_in_forms_and_dashboard(story):
     assert workspace.find("kitty-issuing").status() == "revoked"
     assert form.signer.options == ("kitty-ca",) and form.signer.value == "kitty-ca"
     assert 'data-name="kitty-issuing" data-status="revoked"' in dashboard.diagram.value
+
+
+def test_forms_of_a_closed_workspace_object_do_not_break_new_ones(tmp_path):
+    old = Workspace(tmp_path / "ws")
+    old.init_ca(key="p256")
+    stale = Dashboard(old)
+    closed = Dashboard(old)
+    closed.close()
+    old.close()  # a notebook that opened the workspace again, as a new object
+    with Workspace(tmp_path / "ws") as workspace:
+        dashboard = Dashboard(workspace)
+        form = IssueClientForm(workspace, key="p256")
+        form.p12.value = False
+        form.button.click()
+        assert "issued eager-client" in form.message.value
+        assert rows(dashboard) == ["eager-client", "kitty-ca"]
+        assert rows(stale) == ["kitty-ca"]
 
 
 def test_workbench_puts_the_moves_in_tabs(workspace):
