@@ -267,3 +267,30 @@ def running_site(kind: str, cast: Cast) -> Iterator[RunningSite]:
             site = write_site(kind, cast.workspace, directory, port=free_port(), upstream=upstream.url)
             with RunningSite(site) as running:
                 yield running
+
+
+# -- fixtures shared by the mTLS test modules (import them by name into a module to use them) ----
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory):
+    """One cast per test module: building it costs a few key generations and p12 files."""
+    cast = build_cast(tmp_path_factory.mktemp("cast"))
+    yield cast
+    cast.workspace.close()
+
+
+@pytest.fixture(scope="module")
+def server(cast):
+    """kittylab's picture-server for the cast, on a free loopback port."""
+    from kittylab.server import PictureServer
+
+    with PictureServer(cast.workspace, handshake_timeout=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def web(request, cast):
+    """The module's web server (its ``KIND``, nginx or apache) running the generated configuration."""
+    with running_site(request.module.KIND, cast) as running:
+        yield running

@@ -7,34 +7,24 @@ user's browser has it: the stronger proof. Screenshots go to ``test-artifacts/``
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
-from mtls_support import PASSWORD, build_cast
+from mtls_support import PASSWORD
+from mtls_support import cast, server  # noqa: F401 (shared fixtures)
 
-from kittylab.server import PictureServer, pictures
+from kittylab.server import pictures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("browser-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def server(cast):
-    with PictureServer(cast.workspace) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")
@@ -84,36 +74,41 @@ def assert_not_shown(page, url: str) -> None:
 # -- Playwright's client_certificates (its own proxy does the client side) ----------------------
 
 
-@pytest.mark.parametrize("flavour", ["modern", "legacy"])
-def test_playwright_client_certificate_shows_the_gallery(browser, cast, server, flavour):
+@contextlib.contextmanager
+def playwright_page(browser, server, p12: Path) -> Iterator:
+    """A page in a fresh browser context whose requests to the server carry the p12's certificate."""
     context = browser.new_context(client_certificates=[
-        {"origin": server.url.rstrip("/"), "pfxPath": str(p12_of(cast, flavour)), "passphrase": PASSWORD}
+        {"origin": server.url.rstrip("/"), "pfxPath": str(p12), "passphrase": PASSWORD}
     ])
     try:
-        page = context.new_page()
-        assert page.goto(server.url, timeout=20_000).status == 200
-        assert_gallery_shown(page, cast)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"gallery-playwright-{flavour}.png"), full_page=True)
+        yield context.new_page()
     finally:
         context.close()
 
 
+def show_gallery(page, server, cast, *, issued=None, screenshot: str | None = None) -> None:
+    assert page.goto(server.url, timeout=20_000).status == 200
+    assert_gallery_shown(page, cast, issued)
+    if screenshot:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+
+
+@pytest.mark.parametrize("flavour", ["modern", "legacy"])
+def test_playwright_client_certificate_shows_the_gallery(browser, cast, server, flavour):
+    with playwright_page(browser, server, p12_of(cast, flavour)) as page:
+        show_gallery(page, server, cast, screenshot=f"gallery-playwright-{flavour}.png")
+
+
 def test_playwright_revoked_client_is_turned_away(browser, cast, server):
     issued = cast.issue_client("browser-revoked")
-
-    def visit(check) -> None:
-        context = browser.new_context(client_certificates=[
-            {"origin": server.url.rstrip("/"), "pfxPath": str(issued.files["p12"]), "passphrase": PASSWORD}
-        ])
-        try:
-            check(context.new_page())
-        finally:
-            context.close()
-
-    visit(lambda page: (page.goto(server.url, timeout=20_000), assert_gallery_shown(page, cast, issued)))
+    with playwright_page(browser, server, issued.files["p12"]) as page:
+        show_gallery(page, server, cast, issued=issued)
     cast.workspace.revoke("browser-revoked")
-    visit(lambda page: assert_not_shown(page, server.url))
+    before = len(server.refusals)
+    with playwright_page(browser, server, issued.files["p12"]) as page:
+        assert_not_shown(page, server.url)
+    assert "revoked" in {refusal.reason for refusal in list(server.refusals)[before:]}
 
 
 # -- Chromium's own TLS stack, the p12 in an NSS database ---------------------------------------
@@ -145,50 +140,40 @@ def nss_profile(directory: Path, cast, origin: str, p12: Path | None) -> tuple[d
     return {**os.environ, "HOME": str(directory)}, profile
 
 
-def chromium_with_nss(playwright, directory: Path, cast, server, p12: Path | None):
+@contextlib.contextmanager
+def nss_page(playwright, directory: Path, cast, server, p12: Path | None) -> Iterator:
+    """A page in Chromium launched with its own NSS database (in a private HOME) holding the p12."""
     env, profile = nss_profile(directory, cast, server.url.rstrip("/"), p12)
-    return playwright.chromium.launch_persistent_context(
+    context = playwright.chromium.launch_persistent_context(
         str(profile), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, env=env, headless=True
     )
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.mark.parametrize("flavour", ["modern", "legacy"])
 def test_chromium_own_tls_with_p12_in_nss(playwright, cast, server, tmp_path, flavour):
     before = server.requests_served
-    context = chromium_with_nss(playwright, tmp_path, cast, server, p12_of(cast, flavour))
-    try:
-        page = context.new_page()
-        assert page.goto(server.url, timeout=20_000).status == 200
-        assert_gallery_shown(page, cast)
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"gallery-chromium-nss-{flavour}.png"), full_page=True)
-    finally:
-        context.close()
+    with nss_page(playwright, tmp_path, cast, server, p12_of(cast, flavour)) as page:
+        show_gallery(page, server, cast, screenshot=f"gallery-chromium-nss-{flavour}.png")
     assert server.requests_served >= before + 1 + len(pictures())  # Chromium itself came, no proxy between
 
 
 def test_chromium_without_a_certificate_sees_no_gallery(playwright, cast, server, tmp_path):
-    context = chromium_with_nss(playwright, tmp_path, cast, server, None)
-    try:
-        assert_not_shown(context.new_page(), server.url)
-    finally:
-        context.close()
-    assert any(refusal.reason == "no certificate" for refusal in server.refusals)
+    before = len(server.refusals)
+    with nss_page(playwright, tmp_path, cast, server, None) as page:
+        assert_not_shown(page, server.url)
+    assert "no certificate" in {refusal.reason for refusal in list(server.refusals)[before:]}
 
 
 def test_chromium_revoked_certificate_sees_no_gallery(playwright, cast, server, tmp_path):
     issued = cast.issue_client("nss-revoked")
-    context = chromium_with_nss(playwright, tmp_path / "before", cast, server, issued.files["p12"])
-    try:
-        page = context.new_page()
-        page.goto(server.url, timeout=20_000)
-        assert_gallery_shown(page, cast, issued)
-    finally:
-        context.close()
+    with nss_page(playwright, tmp_path / "before", cast, server, issued.files["p12"]) as page:
+        show_gallery(page, server, cast, issued=issued)
     cast.workspace.revoke("nss-revoked")
-    context = chromium_with_nss(playwright, tmp_path / "after", cast, server, issued.files["p12"])
-    try:
-        assert_not_shown(context.new_page(), server.url)
-    finally:
-        context.close()
-    assert any(refusal.reason == "revoked" for refusal in server.refusals)
+    before = len(server.refusals)
+    with nss_page(playwright, tmp_path / "after", cast, server, issued.files["p12"]) as page:
+        assert_not_shown(page, server.url)
+    assert "revoked" in {refusal.reason for refusal in list(server.refusals)[before:]}

@@ -10,23 +10,10 @@ import sys
 import time
 
 import pytest
-from mtls_support import PASSWORD, build_cast
+from mtls_support import PASSWORD
+from mtls_support import cast, server  # noqa: F401 (shared fixtures)
 
 from kittylab.cli import main
-from kittylab.server import PictureServer
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("cli-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def server(cast):
-    with PictureServer(cast.workspace) as running:
-        yield running
 
 
 @pytest.fixture

@@ -11,24 +11,12 @@ import tempfile
 from typing import Iterator
 
 import pytest
-from mtls_support import PASSWORD, build_cast
+from mtls_support import PASSWORD
+from mtls_support import cast, server  # noqa: F401 (shared fixtures)
 
 from kittylab import KittylabError
 from kittylab.client import Refused, ServerNotTrusted, curl_command, fetch
 from kittylab.server import PictureServer
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("client-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def server(cast):
-    with PictureServer(cast.workspace) as running:
-        yield running
 
 
 @pytest.mark.parametrize("who", ["valid", "legacy"])

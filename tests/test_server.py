@@ -10,24 +10,12 @@ import threading
 import time
 
 import pytest
-from mtls_support import PASSWORD, build_cast, wait_until_refused
+from mtls_support import PASSWORD, wait_until_refused
+from mtls_support import cast, server  # noqa: F401 (shared fixtures)
 
 from kittylab import KittylabError
 from kittylab.client import Refused, client_context, fetch
 from kittylab.server import PictureServer, gallery_page, pictures
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("server-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def server(cast):
-    with PictureServer(cast.workspace, handshake_timeout=2) as running:
-        yield running
 
 
 def last_refusal(server: PictureServer, before: int, *, timeout: float = 5.0):

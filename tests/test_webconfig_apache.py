@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from mtls_support import WebServerChecks, build_cast, running_site
+from mtls_support import WebServerChecks
+from mtls_support import cast, web  # noqa: F401 (shared fixtures)
 
 from kittylab import KittylabError
 from kittylab.webconfig import apache_config
 
 pytestmark = pytest.mark.apache
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("apache-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def web(cast):
-    with running_site("apache", cast) as running:
-        yield running
+KIND = "apache"  # the web server the shared `web` fixture runs
 
 
 class TestApache(WebServerChecks):
-    kind = "apache"
+    kind = KIND
 
 
 def test_apache_config_checks_the_crl_along_the_chain(story, tmp_path, require):

@@ -3,29 +3,18 @@
 from __future__ import annotations
 
 import pytest
-from mtls_support import WebServerChecks, build_cast, running_site
+from mtls_support import WebServerChecks
+from mtls_support import cast, web  # noqa: F401 (shared fixtures)
 
 from kittylab import KittylabError
 from kittylab.webconfig import nginx_config
 
 pytestmark = pytest.mark.nginx
-
-
-@pytest.fixture(scope="module")
-def cast(tmp_path_factory):
-    cast = build_cast(tmp_path_factory.mktemp("nginx-cast"))
-    yield cast
-    cast.workspace.close()
-
-
-@pytest.fixture(scope="module")
-def web(cast):
-    with running_site("nginx", cast) as running:
-        yield running
+KIND = "nginx"  # the web server the shared `web` fixture runs
 
 
 class TestNginx(WebServerChecks):
-    kind = "nginx"
+    kind = KIND
 
 
 def test_nginx_config_names_every_file_and_the_reload(story, tmp_path):
