@@ -23,6 +23,12 @@ CELLS = [
     'display(CreateCAForm(ws, key="p256"))',
     'display(IssueClientForm(ws, key="p256"))',
     "display(Dashboard(ws))",
+    "from kittylab.trust import trust_diagram\n"
+    'other = Workspace("cards-workspace")\n'
+    'other.init_ca(key="p256")\n'
+    'shown = other.issue("picture-server", profile="server", key="p256", dns=["localhost"])\n'
+    "display(shown.certificate, shown.key)\n"
+    "trust_diagram(other)",
 ]
 TIMEOUT_MS = 90_000
 
@@ -47,6 +53,20 @@ def lab_page(tmp_path_factory):
 
 def _form(page, name: str):
     return page.locator(f".kl-{name}-form").first
+
+
+def test_kittylab_objects_display_as_cards_and_svg(lab_page):
+    page, _ = lab_page
+    output = page.locator(".jp-Cell").nth(len(CELLS) - 1).locator(".jp-OutputArea")
+    certificate = output.locator(".jp-RenderedHTML .kl-card-certificate")
+    certificate.wait_for()
+    assert "Certificate  " not in certificate.inner_text()  # the HTML card, not the plain text
+    assert "DNS:localhost" in certificate.inner_text()
+    assert certificate.locator(".kl-status-valid").count() == 1
+    key = output.locator(".jp-RenderedHTML .kl-card-key")
+    assert "Private key (not shown)" in key.inner_text()
+    assert output.locator(".jp-RenderedSVG").count() == 1
+    screenshot(output, "00-cards")
 
 
 def test_workbench_in_jupyterlab(lab_page, tmp_path):
