@@ -21,7 +21,7 @@ import multiprocessing
 import os
 import re
 import unicodedata
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -234,10 +234,12 @@ def issue_roster(
             tasks.append(_Task(person.line, person.name, subject, person.email, key, days, password, legacy_p12, kdf_rounds))
 
     by_name = {person.name: person for person in roster.participants}
-    writer = _Outputs(workspace, out, url=url, title=title or f"Workshop {roster.stem}", legacy_p12=legacy_p12)
-    writer.keep_earlier(skipped, by_name)
     issued: list[Issued] = []
-    with Progress(len(tasks), f"issuing {len(tasks)} certificates", quiet=not (progress and tasks)) as bar:
+    with (
+        _Outputs(workspace, out, url=url, title=title or f"Workshop {roster.stem}", legacy_p12=legacy_p12) as writer,
+        Progress(len(tasks), f"issuing {len(tasks)} certificates", quiet=not (progress and tasks)) as bar,
+    ):
+        writer.keep_earlier(skipped, by_name)
         for chunk in _chunks(_drafts(ca, tasks, workers=workers), CHUNK):
             good = [(task, draft) for task, draft in chunk if isinstance(draft, Draft)]
             errors += [(task.line, draft) for task, draft in chunk if not isinstance(draft, Draft)]
@@ -246,7 +248,7 @@ def issue_roster(
             writer.add([(by_name[task.name], record, task.password) for task, record in recorded])
             writer.save()
             bar.advance(len(chunk))
-    writer.save()
+        writer.finish()
     errors.sort()
     return RosterResult(issued, skipped, errors, out, writer.summary_path, writer.handouts)
 
@@ -303,13 +305,16 @@ def _load_ca(certificate_pem: bytes, key_pem: bytes) -> None:
 def _draft(ca: CertificateAuthority, task: _Task) -> Draft | str:
     """The costly part (key, signature, p12 key derivation); a problem comes back as its message."""
     try:
-        return draft_issue(
+        draft = draft_issue(
             ca, task.name, profile="client", subject=task.subject, key=task.key, days=task.days,
             email=[task.email], p12=task.password is not None, p12_password=task.password,
             legacy_p12=task.legacy_p12, kdf_rounds=task.kdf_rounds,
         )
     except KittylabError as exc:
         return str(exc)
+    # The CA made the key itself: nobody sent a request, so no NAME.csr (one file less per participant).
+    draft.public.pop("csr", None)
+    return draft
 
 
 def _work(task: _Task) -> tuple[str, bytes, dict, dict] | str:
@@ -364,6 +369,14 @@ class _Outputs:
                 raise KittylabError(f"cannot create {folder}: {exc.strerror}") from None
         self.rows = self._earlier_rows()
         self.ca_name, self.ca_path = workspace.ca_name, workspace.ca_certificate_path
+        self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)
+        self._pending: list[Future] = []
+
+    def __enter__(self) -> "_Outputs":
+        return self
+
+    def __exit__(self, kind, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
     def _earlier_rows(self) -> dict[str, dict]:
         if not self.summary_path.exists():
@@ -381,17 +394,25 @@ class _Outputs:
                 row["p12_password"] = ""
             row["status"] = ALREADY_ISSUED
             self.rows[name] = row
-            handout = self.out / "handouts" / name / f"{name}.html"
+            handout = self._handout_path(name)
             if handout.exists():
                 self.handouts[name] = handout
 
     def add(self, batch: list[tuple[Participant, Issued, str | None]]) -> None:
-        """Write the handout folders of a batch (in threads: their fsyncs overlap) and their rows."""
-        with ThreadPoolExecutor(max_workers=WRITER_THREADS) as pool:
-            handouts = list(pool.map(lambda item: self._handout(*item), batch))
-        for (person, issued, password), handout in zip(batch, handouts):
-            self.handouts[person.name] = handout
+        """Queue a batch's handout folders (threads write them while the next batch is recorded)."""
+        for person, issued, password in batch:
+            self._pending.append(self._pool.submit(self._handout, person, issued, password))
+            self.handouts[person.name] = self._handout_path(person.name)
             self.rows[person.name] = self._row(person, issued.record, password)
+
+    def finish(self) -> None:
+        """Wait for every handout (the first error, such as a full disk, is raised), then save the summary."""
+        for future in self._pending:
+            future.result()
+        self.save()
+
+    def _handout_path(self, name: str) -> Path:
+        return self.out / "handouts" / name / f"{name}.html"
 
     def _handout(self, person: Participant, issued: Issued, password: str | None) -> Path:
         """``handouts/NAME/``: the page, the p12 (or key and certificate) and the CA's certificate."""
@@ -405,10 +426,10 @@ class _Outputs:
             full_name=person.full_name, email=person.email, title=self.title, url=self.url,
             ca_name=self.ca_name, p12_file=p12_file, p12_password=password, legacy_p12=self.legacy_p12,
         )
-        return write_atomically(folder / f"{person.name}.html", render_handout(issued.record, info).encode(), secret=True)
+        return write_atomically(self._handout_path(person.name), render_handout(issued.record, info).encode(), secret=True)
 
     def _row(self, person: Participant, record: Record, password: str | None) -> dict:
-        handout = self.out / "handouts" / person.name / f"{person.name}.html"
+        handout = self._handout_path(person.name)
         return {
             "certificate": person.name, "name": person.full_name, "email": person.email, "ou": person.ou,
             "status": "issued", "serial": record.serial_hex, "expires": record.not_after.strftime("%Y-%m-%d"),
