@@ -373,8 +373,10 @@ def _card_html(card: Card) -> str:
 def _display_types() -> list[type]:
     """The classes to register: IPython looks formatters up along the MRO, and cryptography's
     key classes are ABCs whose concrete (Rust) classes are only registered virtually."""
-    from cryptography.hazmat.bindings._rust import openssl as rust
-
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust
+    except ImportError:  # a cryptography that moved them: keys then show as before, the rest as cards
+        rust = None
     concrete = [
         getattr(getattr(rust, module, None), name, None)
         for module, name in (

@@ -32,14 +32,8 @@ from .subjects import Subject, check_dns_name, check_email, check_ip
 from .trust import trust_diagram
 from .workspace import Issued, Workspace, check_name
 
-KEY_LABELS = {
-    "rsa2048": "RSA 2048",
-    "rsa3072": "RSA 3072",
-    "rsa4096": "RSA 4096",
-    "p256": "ECDSA P-256",
-    "p384": "ECDSA P-384",
-    "ed25519": "Ed25519",
-}
+#: "RSA 2048", "ECDSA P-256", ...: the names before the trade-off in KEY_KINDS.
+KEY_LABELS = {kind: tradeoff.split(":")[0] for kind, tradeoff in KEY_KINDS.items()}
 SUBJECT_FIELDS = (
     ("cn", "Common name (CN)"),
     ("o", "Organization (O)"),
@@ -239,7 +233,9 @@ class _Form(widgets.VBox, _Refreshable):
     def submit(self) -> None:
         """Run the form's action: its card appears, or a one-line message says what to fix."""
         self._say("")
+        self.card.value = self.downloads.value = ""
         self.progress_area.outputs = ()
+        self.button.disabled = True  # a second click while this runs would issue twice
         try:
             with self.progress_area, Progress(total=None, description=self._progress_text()) as bar:
                 card = self.act()
@@ -247,6 +243,8 @@ class _Form(widgets.VBox, _Refreshable):
         except KittylabError as exc:
             self._say(str(exc), error=True)
             return
+        finally:
+            self.button.disabled = False
         self.card.value = card.html()
         self._after_action()
 

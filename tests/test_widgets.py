@@ -164,8 +164,11 @@ def test_server_form_shows_bad_names_as_the_user_types_and_refuses_them(workspac
 def test_a_second_certificate_for_a_name_is_refused_in_one_line(workspace):
     form = IssueServerForm(workspace, key="p256")
     form.button.click()
+    assert "kl-card" in form.card.value and "picture-server.crt" in form.downloads.value
     form.button.click()
     assert one_line(form.message.value) and "already has a current certificate" in form.message.value
+    assert form.card.value == "" and form.downloads.value == ""  # no card left over from before
+    assert not form.button.disabled
 
 
 def test_file_name_field(workspace):
