@@ -15,6 +15,7 @@ on the next connection, without a restart.
 from __future__ import annotations
 
 import collections
+import contextlib
 import html
 import json
 import logging
@@ -266,14 +267,20 @@ def server_context(files: ServerFiles) -> ssl.SSLContext:
     return context
 
 
+def revoked_serials(crl_path: Path) -> frozenset[int]:
+    return frozenset(entry.serial_number for entry in load_crl(crl_path))
+
+
 class _ReloadingContext:
-    """The current SSLContext, rebuilt when one of its files changes (checked at each connection)."""
+    """The current SSLContext, rebuilt when one of its files changes (checked at each connection),
+    and the CRL's serials, so that connections opened before a revocation are cut off too."""
 
     def __init__(self, files: ServerFiles) -> None:
         self.files = files
         self._lock = threading.Lock()
         self._signature = files.signature()
         self._context = server_context(files)
+        self.revoked = revoked_serials(files.crl)
         self.reloads = 0
 
     def current(self) -> ssl.SSLContext:
@@ -283,7 +290,7 @@ class _ReloadingContext:
         with self._lock:
             if signature != self._signature:
                 try:
-                    self._context = server_context(self.files)
+                    self._context, self.revoked = server_context(self.files), revoked_serials(self.files.crl)
                 except KittylabError as exc:
                     logger.error("kept the previous TLS settings: %s", exc)
                 else:
@@ -305,7 +312,9 @@ class _GalleryHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.identity = client_identity(x509.load_der_x509_certificate(self.connection.getpeercert(binary_form=True)))
+        certificate = x509.load_der_x509_certificate(self.connection.getpeercert(binary_form=True))
+        self.serial = certificate.serial_number
+        self.identity = client_identity(certificate)
 
     def version_string(self) -> str:
         return "kittylab-picture-server"
@@ -319,7 +328,13 @@ class _GalleryHandler(BaseHTTPRequestHandler):
     def _respond(self, *, include_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         owner = self.server.owner
-        if path in ("/", "/index.html"):
+        owner._tls.current()  # notices a new CRL even while this connection stays open
+        if self.serial in owner._tls.revoked:
+            # Revoked after this connection's handshake: the connection ends here.
+            owner._refuse(self.client_address, "revoked (on a connection opened before the revocation)")
+            body, status, content_type = b"certificate revoked\n", 403, "text/plain; charset=utf-8"
+            self.close_connection = True
+        elif path in ("/", "/index.html"):
             body = gallery_page(self.identity, server_name=owner.server_name, ca_name=owner.ca_name).encode()
             status, content_type = 200, "text/html; charset=utf-8"
         elif path == "/whoami":
@@ -337,6 +352,8 @@ class _GalleryHandler(BaseHTTPRequestHandler):
         self.send_header("X-SSL-Client-Verify", "SUCCESS")
         if path.startswith("/static/"):
             self.send_header("Cache-Control", "private, max-age=3600")
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if include_body:
             self.wfile.write(body)
@@ -360,11 +377,15 @@ class _TLSHTTPServer(ThreadingHTTPServer):
         connection = self.owner._handshake(request, client_address)
         if connection is None:
             return
+        with self.owner._open_lock:
+            self.owner._open.add(connection)
         try:
             self.RequestHandlerClass(connection, client_address, self)
         except (OSError, ssl.SSLError) as exc:
             logger.debug("connection from %s ended: %s", client_address[0], exc)
         finally:
+            with self.owner._open_lock:
+                self.owner._open.discard(connection)
             connection.close()
 
     def handle_error(self, request: object, client_address: tuple) -> None:
@@ -398,6 +419,8 @@ class PictureServer:
         self.refusals: collections.deque[Refusal] = collections.deque(maxlen=REFUSAL_LOG_SIZE)
         self.requests_served = 0
         self._count_lock = threading.Lock()
+        self._open: set[ssl.SSLSocket] = set()
+        self._open_lock = threading.Lock()
         self._tls = _ReloadingContext(self.files)
         self.server_name = _common_name(x509.load_pem_x509_certificate(self.files.cert.read_bytes()).subject)
         self.ca_name = _common_name(x509.load_pem_x509_certificate(self.files.ca.read_bytes()).subject)
@@ -445,6 +468,10 @@ class PictureServer:
             return
         self._httpd.shutdown()
         self._httpd.server_close()
+        with self._open_lock:
+            for connection in self._open:  # keep-alive connections end too: stopped means stopped
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
         self._thread.join(timeout=5)
         self._httpd = self._thread = None
         logger.info("stopped %s", self.url)
@@ -492,8 +519,9 @@ class PictureServer:
             return None
         return connection
 
-    def _refuse(self, peer: tuple, exc: BaseException) -> None:
-        refusal = Refusal(f"{peer[0]}:{peer[1]}", refusal_reason(exc), str(exc))
+    def _refuse(self, peer: tuple, why: BaseException | str) -> None:
+        reason = why if isinstance(why, str) else refusal_reason(why)
+        refusal = Refusal(f"{peer[0]}:{peer[1]}", reason, str(why))
         self.refusals.append(refusal)
         logger.warning("refused %s: %s", refusal.peer, refusal.reason)
 

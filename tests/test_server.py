@@ -104,6 +104,39 @@ def test_revocation_takes_effect_without_restart(cast, server):
     assert fetch(server.url, ca=cast.ca, images=False, **cast.credentials("valid")).status == 200
 
 
+def test_revocation_cuts_off_an_open_connection(cast, server):
+    """A browser keeps its connection open: a revocation must not wait for it to reconnect."""
+    issued = cast.issue_client("kept-alive-client")
+    context = client_context(ca=cast.ca, p12=issued.files["p12"], password=PASSWORD)
+    connection = http.client.HTTPSConnection("127.0.0.1", server.port, context=context, timeout=10)
+    try:
+        connection.request("GET", "/whoami")
+        first = connection.getresponse()
+        assert first.status == 200 and first.read()
+        cast.workspace.revoke("kept-alive-client")
+        connection.request("GET", "/whoami")
+        answer = connection.getresponse()
+        assert (answer.status, answer.read()) == (403, b"certificate revoked\n")
+        assert answer.getheader("Connection") == "close"
+    finally:
+        connection.close()
+    assert server.refusals[-1].reason == "revoked (on a connection opened before the revocation)"
+
+
+def test_stop_ends_open_connections(cast):
+    context = client_context(ca=cast.ca, **cast.credentials("valid"))
+    with PictureServer(cast.workspace) as stopping:
+        connection = http.client.HTTPSConnection("127.0.0.1", stopping.port, context=context, timeout=10)
+        connection.request("GET", "/whoami")
+        assert connection.getresponse().read()
+    try:
+        with pytest.raises((ConnectionError, http.client.HTTPException, ssl.SSLError)):
+            connection.request("GET", "/whoami")
+            connection.getresponse().read()
+    finally:
+        connection.close()
+
+
 def test_a_silent_client_blocks_no_one(cast, server):
     """A client that connects and never speaks holds only its own worker, until the handshake timeout."""
     before = len(server.refusals)
