@@ -298,7 +298,10 @@ def import_ca_directory(
         if not workspace.has_ca:
             workspace.store.set_meta("ca", name)
     result.keys = sorted(secrets)
-    workspace.restore_missing_files()
+    workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
+    for _, leaf, _ in chosen:
+        if leaf not in current:
+            write_atomically(workspace.path(leaf, "crt"), workspace.store.latest(leaf).pem.encode())
     workspace.publish_crl(ca=name)
     return result
 

@@ -146,6 +146,9 @@ def test_a_real_openssl_ca_directory_is_imported(tmp_path):
     assert by_serial[0x1000].status() == "superseded" and by_serial[0x1000].superseded_by == 0x1002
     assert by_serial[0x1002].status() == "valid" and by_serial[0x1002].profile == "client"
     assert workspace.path("alice", "key").exists() and not workspace.path("bob", "key").exists()
+    # Every name has its certificate file, the revoked bob's too (to check against the CRL).
+    assert workspace.path("bob", "crt").read_text() == by_serial[0x1001].pem
+    assert workspace.path("alice", "crt").read_text() == by_serial[0x1002].pem
     crl = workspace.current_crl()
     assert [entry.serial_number for entry in crl] == [0x1001]
     assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
