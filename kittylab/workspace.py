@@ -524,7 +524,7 @@ class Workspace:
         # The files that hold the certificate (.crt, .p12) only after the commit: a crash never
         # leaves a signed certificate on disk that the store does not know (and cannot revoke).
         _write_files(
-            [(self.path(item.name, "crt"), item.record.pem.encode(), False) for item in issued]
+            [file for item in issued for file in self._certificate_files(item.record)]
             + [(self.path(d.name, "p12"), d.secrets["p12"], True) for d in drafts if "p12" in d.secrets]
         )
         for item in issued:
@@ -532,7 +532,26 @@ class Workspace:
         return issued
 
     def _write_certificate(self, record: Record) -> Path:
-        return write_atomically(self.path(record.name, "crt"), record.pem.encode())
+        _write_files(self._certificate_files(record))
+        return self.path(record.name, "crt")
+
+    def _certificate_files(self, record: Record) -> list[tuple[Path, bytes, bool]]:
+        """``NAME.crt``; below an intermediate also ``NAME.fullchain.pem`` (with the intermediates)."""
+        files = [(self.path(record.name, "crt"), record.pem.encode(), False)]
+        intermediates = self.lineage(record.issuer)[:-1] if record.profile != "ca" else []
+        if intermediates:
+            chain = record.pem + "".join(r.pem for r in intermediates)
+            files.append((self.path(record.name, "fullchain.pem"), chain.encode(), False))
+        return files
+
+    def fullchain_path(self, name: str) -> Path:
+        """What a server sends as its certificate: ``NAME.fullchain.pem`` below an intermediate, else ``NAME.crt``.
+
+        Clients trust the root only; the server must send the intermediates it was issued under.
+        """
+        record = self.find(name)
+        below_intermediate = record.profile != "ca" and len(self.lineage(record.issuer)) > 1
+        return self.path(record.name, "fullchain.pem" if below_intermediate else "crt")
 
     def restore_missing_files(self) -> list[str]:
         """Rewrite current certificates' files that a crash kept from being written; return their names."""

@@ -176,3 +176,16 @@ def test_two_independent_roots_one_for_servers_one_for_clients(tmp_path):
 
 def _pem(certificate: x509.Certificate) -> bytes:
     return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+def test_a_server_below_an_intermediate_has_a_fullchain_file(tmp_path):
+    tree = build_hierarchy(tmp_path / "ws")
+    workspace = tree.workspace
+    path = workspace.fullchain_path("picture-server")
+    assert path == tree.home / "picture-server.fullchain.pem"
+    assert path.read_text() == tree.server.record.pem + workspace.ca_record("kitty-issuing").pem
+    renewed = workspace.renew("picture-server")
+    assert path.read_text().startswith(renewed.record.pem)  # rewritten with every new certificate
+    direct = workspace.issue("root-signed", profile="server", key="p256", dns=["localhost"], ca="kitty-root")
+    assert workspace.fullchain_path("root-signed") == direct.files["crt"]
+    assert not (tree.home / "root-signed.fullchain.pem").exists()
