@@ -7,8 +7,10 @@ taken from the roster or the certificate is HTML-escaped: a participant named
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
+from pathlib import Path
 
 from .describe import summarize
 from .store import Record
@@ -136,3 +138,27 @@ You may delete it from your browser afterwards.</p>
 def _day(iso: str) -> str:
     """``2026-11-27T00:17:00+00:00`` as ``2026-11-27 00:17 UTC``."""
     return iso[:16].replace("T", " ") + " UTC"
+
+
+class HandoutPreview:
+    """A handout shown in a notebook with its password hidden (a teacher's screen is often projected)."""
+
+    def __init__(self, path: Path, full_name: str) -> None:
+        self.path = Path(path)
+        self.full_name = full_name
+
+    def page(self) -> str:
+        """The handout's HTML, the password replaced by a note."""
+        return _PASSWORD.sub(r"\1(hidden in this preview: see the handout file)\2", self.path.read_text(encoding="utf-8"))
+
+    def _repr_html_(self) -> str:
+        return (
+            f'<iframe class="kl-handout-preview" title="handout for {escape(self.full_name)}" '
+            f'style="width:100%;height:480px;border:1px solid #ccc" srcdoc="{escape(self.page(), quote=True)}"></iframe>'
+        )
+
+    def __repr__(self) -> str:
+        return f"Handout for {self.full_name}, password hidden: {self.path}"
+
+
+_PASSWORD = re.compile(r'(<p class="secret kl-handout-password">)[^<]*(</p>)')

@@ -21,6 +21,7 @@ import multiprocessing
 import os
 import re
 import unicodedata
+from html import escape
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from .ca import LEAF_DAYS, CertificateAuthority, utcnow
 from .errors import KittylabError
 from .files import read_input, write_atomically
-from .handout import DEFAULT_URL, HandoutInfo, render_handout
+from .handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_handout
 from .keys import KEY_KINDS, key_to_pem, load_key
 from .pkcs12 import generate_password
 from .progress import Progress
@@ -51,6 +52,11 @@ CHUNK = 64
 END_REASON = "cessation-of-operation"
 #: A participant whose name holds a current certificate issued for them: skipped, not issued twice.
 ALREADY_ISSUED = "already issued"
+
+
+def count(items: list, noun: str) -> str:
+    """``1 bad row``, ``2 bad rows``."""
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
 
 
 def slug(text: str) -> str:
@@ -81,6 +87,20 @@ class Roster:
     @property
     def stem(self) -> str:
         return self.path.stem
+
+    def __repr__(self) -> str:
+        return f"Roster {self.path.name}: {count(self.participants, 'participant')}, {count(self.errors, 'bad row')}"
+
+    def _repr_html_(self) -> str:
+        rows = [(str(p.line), p.full_name, p.email, p.ou, p.name, "") for p in self.participants]
+        rows += [(str(line), "", "", "", "", message) for line, message in self.errors]
+        rows.sort(key=lambda row: int(row[0]))
+        bad = ' style="color:#b00020"'
+        cells = "".join(
+            f"<tr{bad if row[5] else ''}>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        )
+        head = "".join(f"<th>{label}</th>" for label in ("line", "name", "email", "OU", "file name", "problem"))
+        return f'<table class="kl-roster"><caption>{escape(repr(self))}</caption><tr>{head}</tr>{cells}</table>'
 
 
 def read_roster(path: str | os.PathLike) -> Roster:
@@ -166,9 +186,25 @@ class RosterResult:
         """The certificate names of everyone on the roster who holds one now (issued or skipped)."""
         return [issued.name for issued in self.issued] + self.skipped
 
+    def includes(self, record: Record) -> bool:
+        """True for a certificate of this workshop (the dashboard's filter: ``Dashboard(ws, filter=result.includes)``)."""
+        return record.profile == "client" and record.name in self.names
+
+    def preview(self, name: str) -> HandoutPreview:
+        """A participant's handout for the notebook, password hidden."""
+        if name not in self.handouts:
+            raise KittylabError(f"no handout for {name!r}: choose one of {', '.join(sorted(self.handouts))}")
+        row = self._summary_row(name)
+        return HandoutPreview(self.handouts[name], row.get("name", name))
+
+    def _summary_row(self, name: str) -> dict:
+        """The summary CSV's row of a participant."""
+        with self.summary_csv.open(newline="", encoding="utf-8") as handle:
+            return next((row for row in csv.DictReader(handle) if row["certificate"] == name), {})
+
     def __str__(self) -> str:
         lines = [
-            f"issued {len(self.issued)}, already issued {len(self.skipped)}, bad rows {len(self.errors)}",
+            f"issued {len(self.issued)}, already issued {len(self.skipped)}, {count(self.errors, 'bad row')}",
             f"summary for the teacher: {self.summary_csv}",
             f"handouts: {self.out / 'handouts'}",
         ]
@@ -473,7 +509,8 @@ class RevokeResult:
     crl_path: Path
 
     def __str__(self) -> str:
-        lines = [f"revoked {len(self.revoked)}, without a current certificate {len(self.not_current)}, bad rows {len(self.errors)}",
+        lines = [f"revoked {len(self.revoked)}, without a current certificate {len(self.not_current)},"
+                 f" {count(self.errors, 'bad row')}",
                  f"published the CRL: {self.crl_path}"]
         lines += [f"line {line}: {message}" for line, message in self.errors]
         return "\n".join(lines)
