@@ -236,3 +236,20 @@ def test_unknown_key_type_is_refused_before_any_work(workspace, tmp_path):
     with pytest.raises(KittylabError, match="unknown key type"):
         issue_roster(workspace, roster, key="dsa1024", progress=False)
     assert [r.name for r in workspace.records()] == ["kitty-ca"]
+
+
+def test_notebook_views_hide_the_password_and_keep_to_the_workshop(workshop):
+    workspace, roster_path, result = workshop
+    password = summary_rows(result.summary_csv)["grace-hopper"]["p12_password"]
+    preview = result.preview("grace-hopper")
+    html = preview._repr_html_()
+    assert html.startswith('<iframe class="kl-handout-preview"') and "Grace Hopper" in html
+    assert password not in html and "hidden in this preview" in html
+    assert password in result.handouts["grace-hopper"].read_text()  # the file itself keeps it
+    assert repr(preview).startswith("Handout for Grace Hopper, password hidden")
+    with pytest.raises(KittylabError, match="no handout for 'nobody'"):
+        result.preview("nobody")
+    assert sorted(r.name for r in workspace.records() if result.includes(r)) == sorted(GOOD)
+    roster = read_roster(roster_path)
+    assert repr(roster) == "Roster class.csv: 5 participants, 2 bad rows"
+    assert "bad email address" in roster._repr_html_() and "<td>zoe-o-brien</td>" in roster._repr_html_()
