@@ -231,7 +231,7 @@ class ServerFiles:
                 hint = {
                     "CRL": "publish one: kittylab crl",
                     "CA certificate": "create the CA first: kittylab init",
-                }.get(label, "issue it first: kittylab issue server NAME --dns localhost --ip 127.0.0.1")
+                }.get(label, f"issue it first: kittylab issue server {self.cert.stem} --dns localhost --ip 127.0.0.1")
                 raise KittylabError(f"the server's {label} {path} is missing: {hint}")
 
     def signature(self) -> tuple:

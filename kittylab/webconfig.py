@@ -421,9 +421,31 @@ class RunningSite:
         self.stop()
         raise KittylabError(f"{self.site.kind} did not listen on port {self.site.port} within {self.start_timeout:g} s")
 
-    def reload(self) -> None:
-        """Re-read the configuration, certificates and CRL without dropping the listening socket."""
+    def reload(self, *, timeout: float = 15.0) -> None:
+        """Re-read the configuration, certificates and CRL without dropping the listening socket.
+
+        Returns once the workers started before the reload are gone: until then one of them may
+        still accept a connection with the old CRL.
+        """
+        old_workers = self._workers()
         self.process.send_signal(signal.SIGHUP if self.site.kind == "nginx" else signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while old_workers & self._workers():
+            if time.monotonic() > deadline:
+                raise KittylabError(f"{self.site.kind}'s old workers did not stop within {timeout:g} s of the reload")
+            time.sleep(0.05)
+
+    def _workers(self) -> set[int]:
+        """The process ids of the server's worker processes (the children of its main process)."""
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1] == str(self.process.pid) and fields[0] != "Z":
+                children.add(int(stat.parent.name))
+        return children
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
