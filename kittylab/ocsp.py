@@ -14,12 +14,15 @@ import datetime as dt
 import os
 import threading
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from .errors import KittylabError
@@ -108,6 +111,89 @@ class OcspResponder:
             if (name_hash, key_hash) == (request.issuer_name_hash, request.issuer_key_hash):
                 return name
         return None
+
+
+@dataclass(frozen=True)
+class Status:
+    """What a responder said about one certificate: ``good``, ``revoked`` or ``unknown``."""
+
+    status: str
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+
+    @property
+    def good(self) -> bool:
+        return self.status == "good"
+
+    def __str__(self) -> str:
+        if self.revoked_at is None:
+            return self.status
+        return f"revoked on {self.revoked_at:%Y-%m-%d %H:%M} UTC ({self.reason or 'unspecified'})"
+
+
+def ask_responder(
+    certificate: x509.Certificate, issuer: x509.Certificate, url: str, *, timeout: float = 5.0
+) -> Status:
+    """Ask an OCSP responder about ``certificate`` (what ``openssl ocsp -url`` does), checking the answer.
+
+    The answer must be signed by ``issuer``, be about this serial, echo the request's nonce and
+    be current; anything else is a one-line :class:`KittylabError` (treat it as "not good").
+    """
+    nonce = os.urandom(16)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(certificate, issuer, hashes.SHA256())
+        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .build()
+    )
+    post = urllib.request.Request(
+        url, data=request.public_bytes(serialization.Encoding.DER), headers={"Content-Type": "application/ocsp-request"}
+    )
+    try:
+        with urllib.request.urlopen(post, timeout=timeout) as reply:
+            response = ocsp.load_der_ocsp_response(reply.read(MAX_REQUEST))
+    except (OSError, ValueError) as exc:
+        raise KittylabError(f"the OCSP responder {url} did not answer: {exc}") from None
+    if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        raise KittylabError(f"the OCSP responder {url} said {response.response_status.name.lower()}")
+    _check_answer(response, certificate, issuer, nonce)
+    status = response.certificate_status.name.lower()
+    if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
+        reason = response.revocation_reason
+        names = {flag: name for name, flag in REASONS.items()}
+        return Status(status, response.revocation_time_utc, names.get(reason, "unspecified") if reason else None)
+    return Status(status)
+
+
+def _check_answer(response: ocsp.OCSPResponse, certificate: x509.Certificate, issuer: x509.Certificate,
+                  nonce: bytes) -> None:
+    try:
+        issuer.public_key().verify(*_signature_arguments(response, issuer))
+    except (InvalidSignature, TypeError, ValueError):
+        raise KittylabError("the OCSP answer is not signed by the issuing CA") from None
+    if response.serial_number != certificate.serial_number:
+        raise KittylabError("the OCSP answer is about another certificate")
+    try:
+        echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+    except x509.ExtensionNotFound:
+        echoed = None
+    if echoed != nonce:
+        raise KittylabError("the OCSP answer does not echo the request's nonce (a replayed answer?)")
+    now = dt.datetime.now(dt.timezone.utc)
+    if response.this_update_utc > now + dt.timedelta(minutes=5) or (
+        response.next_update_utc is not None and response.next_update_utc < now
+    ):
+        raise KittylabError("the OCSP answer is not current: check the clocks")
+
+
+def _signature_arguments(response: ocsp.OCSPResponse, issuer: x509.Certificate) -> tuple:
+    key = issuer.public_key()
+    data, signature, algorithm = response.tbs_response_bytes, response.signature, response.signature_hash_algorithm
+    if isinstance(key, rsa.RSAPublicKey):
+        return signature, data, padding.PKCS1v15(), algorithm
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return signature, data, ec.ECDSA(algorithm)
+    return signature, data
 
 
 def issuer_hashes(certificate: x509.Certificate, algorithm: hashes.HashAlgorithm) -> tuple[bytes, bytes]:

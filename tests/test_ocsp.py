@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import shutil
 import urllib.parse
 import urllib.request
@@ -13,8 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
-from kittylab import Workspace
-from kittylab.ocsp import OcspResponder, OcspServer
+from kittylab import KittylabError, Workspace
+from kittylab.ocsp import OcspResponder, OcspServer, _check_answer, ask_responder
 
 from beyond_support import build_hierarchy, openssl
 
@@ -118,3 +119,44 @@ def test_answers_expire_and_name_the_reason(story):
     assert response.revocation_reason == x509.ReasonFlags.superseded
     assert response.next_update_utc > response.this_update_utc
     assert answer.status.startswith("revoked (superseded, ")
+
+
+def test_ask_responder_from_python(story, responder, tmp_path):
+    workspace, server, client = story
+    ca = workspace.ca.certificate
+    assert ask_responder(server.certificate, ca, responder.url).good
+    workspace.revoke("eager-client", reason="privilege-withdrawn")
+    status = ask_responder(client.certificate, ca, responder.url)
+    assert (status.status, status.reason) == ("revoked", "privilege-withdrawn")
+    assert str(status).startswith("revoked on ") and status.revoked_at == workspace.find("eager-client").revoked_at
+    other = Workspace(tmp_path / "other")
+    other.init_ca("kitty-ca", key="p256")
+    stranger = other.issue("stranger", profile="client", key="p256")
+    with pytest.raises(KittylabError, match="said unauthorized"):
+        ask_responder(stranger.certificate, other.ca.certificate, responder.url)
+    with pytest.raises(KittylabError, match="did not answer"):
+        ask_responder(server.certificate, ca, "http://127.0.0.1:9/")
+
+
+def test_forged_or_replayed_answers_are_refused(story, tmp_path):
+    workspace, server, _ = story
+    ca = workspace.ca
+    impostor = Workspace(tmp_path / "impostor")
+    impostor.init_ca("kitty-ca", key="p256")
+
+    def answer(*, signer, nonce):
+        now = dt.datetime.now(dt.timezone.utc)
+        builder = (
+            ocsp.OCSPResponseBuilder()
+            .add_response(server.certificate, ca.certificate, hashes.SHA256(), ocsp.OCSPCertStatus.GOOD, now,
+                          now + dt.timedelta(hours=1), None, None)
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
+            .add_extension(x509.OCSPNonce(nonce), critical=False)
+        )
+        return builder.sign(signer, hashes.SHA256())
+
+    _check_answer(answer(signer=ca.key, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
+    with pytest.raises(KittylabError, match="not signed by the issuing CA"):
+        _check_answer(answer(signer=impostor.ca.key, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
+    with pytest.raises(KittylabError, match="does not echo the request's nonce"):
+        _check_answer(answer(signer=ca.key, nonce=b"old" * 6), server.certificate, ca.certificate, b"n" * 16)
