@@ -150,13 +150,13 @@ def test_forged_or_replayed_answers_are_refused(story, tmp_path):
             ocsp.OCSPResponseBuilder()
             .add_response(server.certificate, ca.certificate, hashes.SHA256(), ocsp.OCSPCertStatus.GOOD, now,
                           now + dt.timedelta(hours=1), None, None)
-            .responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
+            .responder_id(ocsp.OCSPResponderEncoding.HASH, signer.certificate)
             .add_extension(x509.OCSPNonce(nonce), critical=False)
         )
-        return builder.sign(signer, hashes.SHA256())
+        return builder.sign(signer.key, hashes.SHA256())
 
-    _check_answer(answer(signer=ca.key, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
+    _check_answer(answer(signer=ca, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
     with pytest.raises(KittylabError, match="not signed by the issuing CA"):
-        _check_answer(answer(signer=impostor.ca.key, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
+        _check_answer(answer(signer=impostor.ca, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
     with pytest.raises(KittylabError, match="does not echo the request's nonce"):
-        _check_answer(answer(signer=ca.key, nonce=b"old" * 6), server.certificate, ca.certificate, b"n" * 16)
+        _check_answer(answer(signer=ca, nonce=b"old" * 6), server.certificate, ca.certificate, b"n" * 16)
