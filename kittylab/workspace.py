@@ -11,6 +11,7 @@ next open.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import re
@@ -502,25 +503,32 @@ class Workspace:
         names = [draft.name for draft in drafts]
         if len(set(names)) < len(names):
             raise KittylabError("a batch names the same certificate twice: give each its own name")
-        with self.store.transaction():
-            for draft in drafts:
-                check_name(draft.name)
-                current = self.store.current(draft.name)
-                if current is not None and current.serial != draft.supersedes:
-                    raise KittylabError(
-                        f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
-                    )
-            _write_files(
-                [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()
+        early = [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()
                  if suffix != "p12"]
-                + [(self.path(d.name, suffix), data, False) for d in drafts for suffix, data in d.public.items()]
-            )
-            for draft in drafts:
-                files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
-                if draft.supersedes is not None:
-                    self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
-                record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
-                issued.append(Issued(record=record, certificate=draft.certificate, files=files))
+        early += [(self.path(d.name, suffix), data, False) for d in drafts for suffix, data in d.public.items()]
+        try:
+            with self.store.transaction():
+                for draft in drafts:
+                    check_name(draft.name)
+                    current = self.store.current(draft.name)
+                    if current is not None and current.serial != draft.supersedes:
+                        raise KittylabError(
+                            f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
+                        )
+                _write_files(early)
+                for draft in drafts:
+                    files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
+                    if draft.supersedes is not None:
+                        self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
+                    record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
+                    issued.append(Issued(record=record, certificate=draft.certificate, files=files))
+        except KittylabError:
+            # The store refused (a full disk, a read-only store): take back the files this batch wrote.
+            for path, data, _ in early:
+                with contextlib.suppress(OSError):
+                    if path.read_bytes() == data:
+                        path.unlink()
+            raise
         # The files that hold the certificate (.crt, .p12) only after the commit: a crash never
         # leaves a signed certificate on disk that the store does not know (and cannot revoke).
         _write_files(
