@@ -32,7 +32,7 @@ def port_number(text: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
-    server = PictureServer(workspace, name=args.name, host=args.host, port=args.port)
+    server = PictureServer(workspace, name=args.name, client_ca=args.client_ca, host=args.host, port=args.port)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log = logging.getLogger("kittylab.server")
@@ -112,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
+    serve.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
     serve.set_defaults(handler=cmd_serve)
 
     get = subparsers.add_parser("fetch", help="GET a URL with a client certificate and say why a server refuses")

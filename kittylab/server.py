@@ -220,9 +220,15 @@ class ServerFiles:
     crl: Path
 
     @classmethod
-    def of(cls, workspace: Workspace, name: str) -> "ServerFiles":
-        return cls(workspace.path(name, "crt"), workspace.path(name, "key"), workspace.ca_certificate_path,
-                   workspace.crl_path)
+    def of(cls, workspace: Workspace, name: str, client_ca: str | None = None) -> "ServerFiles":
+        """The server ``name``'s files in a workspace; clients are checked against ``client_ca``
+        (default: the issuing CA). Below an intermediate CA the server sends its full chain and the
+        CA and CRL files hold every level."""
+        try:
+            cert = workspace.fullchain_path(name)
+        except KittylabError:
+            cert = workspace.path(name, "crt")  # not issued: check() says what to do
+        return cls(cert, workspace.path(name, "key"), workspace.chain_path(client_ca), workspace.crl_chain_path(client_ca))
 
     def check(self) -> None:
         for label, path in (("certificate", self.cert), ("key", self.key), ("CA certificate", self.ca),
@@ -396,8 +402,9 @@ class PictureServer:
     """The picture-server: HTTPS with required client certificates, in a background thread.
 
     ``PictureServer(ws)`` uses the workspace's ``picture-server.crt``/``.key``, the CA certificate
-    and the CRL; or give the four files as ``cert=``, ``key=``, ``ca=``, ``crl=``. ``port=0`` picks
-    a free port (see ``.url``). It binds to loopback unless told otherwise.
+    and the CRL (``client_ca="NAME"`` lets in the clients of another CA of the workspace); or give
+    the four files as ``cert=``, ``key=``, ``ca=``, ``crl=``. ``port=0`` picks a free port (see
+    ``.url``). It binds to loopback unless told otherwise.
     """
 
     def __init__(
@@ -405,6 +412,7 @@ class PictureServer:
         workspace: Workspace | str | os.PathLike | None = None,
         *,
         name: str = DEFAULT_NAME,
+        client_ca: str | None = None,
         cert: str | os.PathLike | None = None,
         key: str | os.PathLike | None = None,
         ca: str | os.PathLike | None = None,
@@ -413,7 +421,7 @@ class PictureServer:
         port: int = 0,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
-        self.files = self._files(workspace, name, cert=cert, key=key, ca=ca, crl=crl)
+        self.files = self._files(workspace, name, client_ca, cert=cert, key=key, ca=ca, crl=crl)
         self.host, self.port = host, port
         self.handshake_timeout = handshake_timeout
         self.refusals: collections.deque[Refusal] = collections.deque(maxlen=REFUSAL_LOG_SIZE)
@@ -431,7 +439,7 @@ class PictureServer:
         self._thread: threading.Thread | None = None
 
     @staticmethod
-    def _files(workspace, name, **given) -> ServerFiles:
+    def _files(workspace, name, client_ca, **given) -> ServerFiles:
         if workspace is None:
             missing = [label for label, value in given.items() if value is None]
             if missing:
@@ -439,7 +447,7 @@ class PictureServer:
             return ServerFiles(**{label: Path(value) for label, value in given.items()})
         ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
         try:
-            files = ServerFiles.of(ws, name)
+            files = ServerFiles.of(ws, name, client_ca)
         finally:
             if ws is not workspace:
                 ws.close()

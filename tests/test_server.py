@@ -226,3 +226,40 @@ def test_gallery_page_escapes_what_it_is_given():
     page = gallery_page({"cn": "<script>", "subject": "s", "serial": "01", "not_after": "x", "issuer": "i"},
                         server_name="p", ca_name="c")
     assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_below_an_intermediate_ca(tmp_path):
+    """An offline root and an issuing intermediate: the server sends its chain, clients trust the root."""
+    from beyond_support import build_hierarchy
+
+    tree = build_hierarchy(tmp_path / "ws")
+    workspace = tree.workspace
+    root = workspace.path("kitty-root", "crt")
+    credentials = {"p12": tree.client.files["p12"], "password": PASSWORD}
+    with PictureServer(workspace) as server:
+        response = fetch(server.url + "whoami", ca=root, **credentials)
+        assert response.json()["issuer"] == "kitty-issuing"
+        workspace.revoke("eager-client")
+        with pytest.raises(Refused) as refused:
+            fetch(server.url, ca=root, **credentials)
+        assert refused.value.reason == "revoked"
+    workspace.close()
+
+
+def test_clients_of_another_ca(tmp_path):
+    """Two roots, one for servers and one for clients: client_ca names the one whose clients get in."""
+    from kittylab import Workspace
+
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
+    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
+    workspace.issue("picture-server", profile="server", key="p256", ip=["127.0.0.1"], ca="server-ca")
+    client = workspace.issue("eager-client", profile="client", key="p256", ca="client-ca")
+    credentials = {"key": client.files["key"], "cert": client.files["crt"]}
+    server_ca = workspace.path("server-ca", "crt")
+    with PictureServer(workspace, client_ca="client-ca") as server:
+        assert fetch(server.url, ca=server_ca, images=False, **credentials).status == 200
+    with PictureServer(workspace, client_ca="server-ca") as server:
+        with pytest.raises(Refused):
+            fetch(server.url, ca=server_ca, images=False, **credentials)
+    workspace.close()
