@@ -91,23 +91,30 @@ class _Paths:
     ca: Path
     crl: Path
 
+    depth: int = 2
+
     @classmethod
-    def of(cls, workspace: Workspace, server_name: str) -> "_Paths":
-        paths = cls(workspace.path(server_name, "crt").resolve(), workspace.path(server_name, "key").resolve(),
-                    workspace.ca_certificate_path.resolve(), workspace.crl_path.resolve())
-        for path in (paths.cert, paths.key):
+    def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_Paths":
+        """The server's files; clients are checked against ``client_ca`` (default: the issuing CA).
+
+        Below an intermediate the server sends its full chain, and the clients' CA file and CRL
+        file hold every level (nginx and Apache check the CRL of each).
+        """
+        ca, crl = workspace.chain_path(client_ca).resolve(), workspace.crl_chain_path(client_ca).resolve()
+        for path in (workspace.path(server_name, "crt"), workspace.path(server_name, "key")):
             if not path.is_file():
-                raise KittylabError(f"{path} is missing: issue the server certificate first "
+                raise KittylabError(f"{path.resolve()} is missing: issue the server certificate first "
                                     f"(kittylab issue server {server_name} --dns localhost --ip 127.0.0.1)")
-        return paths
+        return cls(workspace.fullchain_path(server_name).resolve(), workspace.path(server_name, "key").resolve(),
+                   ca, crl, max(2, len(workspace.chain(client_ca))))
 
 
-def _upstream(url: str | None) -> str | None:
+def _upstream(url: str | None, *, what: str = "upstream") -> str | None:
     if url is None:
         return None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
-        raise KittylabError(f"upstream {url!r} must look like http://127.0.0.1:8080 (no path)")
+        raise KittylabError(f"{what} {url!r} must look like http://127.0.0.1:8080 (no path)")
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -119,12 +126,19 @@ def nginx_config(
     host: str = "127.0.0.1",
     port: int = DEFAULT_PORT,
     upstream: str | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
 ) -> str:
     """A complete ``nginx.conf``, run unprivileged with ``nginx -p DIR/ -c DIR/nginx.conf``.
 
     The ``server { }`` block is what to copy into a system nginx's ``sites-enabled``.
+    ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
+    responder's URL, e.g. from ``kittylab ocsp-serve``) nginx asks it instead of reading a CRL.
     """
-    paths = _Paths.of(workspace, server_name)
+    paths = _Paths.of(workspace, server_name, client_ca)
+    responder = _upstream(ocsp, what="OCSP responder")
+    revocation = (f"ssl_ocsp               on;\n        ssl_ocsp_responder     {responder};" if responder
+                  else f"ssl_crl                {paths.crl};")
     proxy = _upstream(upstream)
     app = f"""
         # The application behind nginx learns who the client is from these headers.
@@ -139,7 +153,7 @@ def nginx_config(
         }}
 """ if proxy else ""
     return f"""# nginx configuration for {server_name}, written by `kittylab webconfig nginx`.
-# Clients must show a certificate from {workspace.ca_name}; revoked ones are refused (CRL).
+# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
 #
 # Run it unprivileged from this folder (pid, logs and temp files stay here):
 #   nginx -p $PWD/ -c $PWD/nginx.conf -e stderr -g 'daemon off;'
@@ -190,11 +204,11 @@ http {{
         ssl_certificate_key {paths.key};
         ssl_protocols       TLSv1.2 TLSv1.3;
 
-        # Mutual TLS: a client certificate from the CA, not on its CRL, is required.
+        # Mutual TLS: a client certificate from the CA, not revoked, is required.
         ssl_client_certificate {paths.ca};
         ssl_verify_client      on;
-        ssl_verify_depth       2;
-        ssl_crl                {paths.crl};
+        ssl_verify_depth       {paths.depth};
+        {revocation}
 
         root {Path(webroot).resolve()};
         index index.html;
@@ -240,9 +254,17 @@ def apache_config(
     port: int = DEFAULT_PORT,
     upstream: str | None = None,
     modules_dir: str | os.PathLike | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
 ) -> str:
-    """A complete Apache httpd configuration, run with ``apache2 -d DIR -f DIR/apache.conf -DFOREGROUND``."""
-    paths = _Paths.of(workspace, server_name)
+    """A complete Apache httpd configuration, run with ``apache2 -d DIR -f DIR/apache.conf -DFOREGROUND``.
+
+    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    """
+    paths = _Paths.of(workspace, server_name, client_ca)
+    responder = _upstream(ocsp, what="OCSP responder")
+    revocation = (f"SSLOCSPEnable on\n    SSLOCSPDefaultResponder {responder}\n    SSLOCSPOverrideResponder on"
+                  if responder else f"SSLCARevocationFile {paths.crl}\n    SSLCARevocationCheck chain")
     proxy = _upstream(upstream)
     modules = Path(modules_dir) if modules_dir else apache_modules_dir()
     wanted = ["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
@@ -262,7 +284,7 @@ def apache_config(
     </Location>
 """ if proxy else ""
     return f"""# Apache httpd configuration for {server_name}, written by `kittylab webconfig apache`.
-# Clients must show a certificate from {workspace.ca_name}; revoked ones are refused (CRL).
+# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
 #
 # Run it from this folder (pid, logs and runtime files stay here):
 #   apache2 -d $PWD -f $PWD/apache.conf -DFOREGROUND      (httpd on Red Hat and others)
@@ -301,12 +323,11 @@ SSLSessionCache "shmcb:ssl_scache(512000)"
     SSLCertificateFile {paths.cert}
     SSLCertificateKeyFile {paths.key}
 
-    # Mutual TLS: a client certificate from the CA, not on its CRL, is required.
+    # Mutual TLS: a client certificate from the CA, not revoked, is required.
     SSLCACertificateFile {paths.ca}
     SSLVerifyClient require
-    SSLVerifyDepth 2
-    SSLCARevocationFile {paths.crl}
-    SSLCARevocationCheck chain
+    SSLVerifyDepth {paths.depth}
+    {revocation}
 
     DocumentRoot "{root}"
     Alias "/whoami" "{root}/whoami.json"
@@ -356,19 +377,25 @@ def write_site(
     webroot: str | os.PathLike | None = None,
     upstream: str | None = None,
     config_name: str | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
 ) -> Site:
-    """Write a complete site into ``directory``: the configuration file and the web root (``www``)."""
+    """Write a complete site into ``directory``: the configuration file and the web root (``www``).
+
+    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    """
     check_kind(kind)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     root = Path(webroot) if webroot is not None else folder / "www"
-    options = dict(webroot=root, server_name=server_name, host=host, port=port, upstream=upstream)
+    options = dict(webroot=root, server_name=server_name, host=host, port=port, upstream=upstream, client_ca=client_ca,
+                   ocsp=ocsp)
     if kind == "nginx":
         text = nginx_config(workspace, **options)
         (folder / "tmp").mkdir(exist_ok=True)
     else:
         text = apache_config(workspace, server_root=folder, **options)
-    write_webroot(root, kind=kind, server_name=server_name, ca_name=workspace.ca_name)
+    write_webroot(root, kind=kind, server_name=server_name, ca_name=client_ca or workspace.ca_name)
     config = write_atomically(folder / (config_name or CONFIG_FILE[kind]), text.encode())
     return Site(kind=kind, config=config.resolve(), webroot=root.resolve(), host=host, port=port)
 
