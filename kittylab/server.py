@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import html
 import json
 import logging
@@ -123,13 +124,15 @@ def client_identity(certificate: x509.Certificate) -> dict[str, str]:
 # -- the gallery page -----------------------------------------------------------------------------
 
 
-def pictures() -> list[tuple[str, str]]:
+@functools.lru_cache(maxsize=1)
+def pictures() -> tuple[tuple[str, str], ...]:
     """The gallery's pictures shipped with kittylab: (file name, caption), in display order."""
     folder = resources.files("kittylab") / "static"
     names = sorted(entry.name for entry in folder.iterdir() if entry.name.endswith((".svg", ".png")))
-    return [(name, name.rsplit(".", 1)[0].capitalize()) for name in names]
+    return tuple((name, name.rsplit(".", 1)[0].capitalize()) for name in names)
 
 
+@functools.lru_cache(maxsize=32)
 def picture_bytes(name: str) -> bytes | None:
     """The bytes of a shipped picture, or None if ``name`` is not one (so no path can escape)."""
     if name not in {file for file, _ in pictures()}:
