@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from . import openssl
-from .ca import CA_DAYS, LEAF_DAYS
+from .ca import CA_DAYS, LEAF_DAYS, check_days
 from .constraints import build_name_constraints, describe_constraints
 from .describe import format_summary, summarize
 from .errors import KittylabError
@@ -25,7 +25,7 @@ from .files import read_password_file, write_atomically
 from .keys import KEY_KINDS
 from .revocation import REASONS
 from .subjects import Subject
-from .workspace import INTERMEDIATE_DAYS, Workspace, default_home
+from .workspace import INTERMEDIATE_DAYS, Workspace, check_name, default_home
 
 #: Modules that add subcommands; each has ``register(subparsers)``.
 COMMAND_MODULES: list[str] = ["cli_roster", "cli_mtls", "cli_beyond"]
@@ -108,6 +108,9 @@ def show_command(command: str) -> None:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    if not args.intermediate_of:  # check the input before Workspace() creates a folder and a store
+        check_name(subject_from(args, args.cn, email=args.email or "").cn)
+        check_days(args.days or CA_DAYS)
     workspace = open_workspace(args) if args.intermediate_of else Workspace(args.home)
     passphrase = ca_passphrase(args, confirm=args.encrypt_key)
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None

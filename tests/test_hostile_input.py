@@ -195,6 +195,18 @@ def test_subject_fields_on_the_command_line(target, case):
 
 
 @FEWER
+@given(case=bad_subject_fields.filter(lambda c: c[1] and "\x00" not in c[1] and not c[1].startswith("-")))
+def test_a_bad_ca_subject_creates_no_workspace(target, case):
+    """``init`` with a bad subject must not leave an empty folder and store behind."""
+    CASES["ca subject (cli)"] += 1
+    field, value = case
+    fresh = target.home.parent / "never-created"
+    flag = {"cn": "--cn", "email": "--email"}.get(field, f"--{field}")
+    run_cli("init", "--key", "p256", f"{flag}={value}", home=fresh).assert_one_line_error()
+    assert not fresh.exists()
+
+
+@FEWER
 @given(case=bad_subject_fields)
 def test_subjects_inside_a_csr(target, case):
     """A CSR can carry any name: the CA reads it through the same checks (as the CLI's sign does)."""
