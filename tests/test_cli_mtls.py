@@ -98,6 +98,13 @@ def test_webconfig_to_stdout(cast, tmp_path, capfd):
     assert (tmp_path / "www" / "whoami.json").exists()
 
 
+def test_webconfig_with_an_ocsp_responder(cast, tmp_path, capfd):
+    out = tmp_path / "ocsp" / "nginx.conf"
+    assert kittylab(cast, "webconfig", "nginx", "--out", str(out), "--ocsp", "http://127.0.0.1:8888") == 0
+    text = out.read_text()
+    assert "ssl_ocsp_responder     http://127.0.0.1:8888;" in text and "ssl_crl " not in text
+
+
 def test_webconfig_without_a_ca(tmp_path, capfd):
     assert main(["--home", str(tmp_path / "empty"), "webconfig", "apache"]) == 1
     err = capfd.readouterr().err
