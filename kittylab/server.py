@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from .errors import KittylabError
+from .ocsp import ask_responder
 from .revocation import crl_expiry_warning, load_crl
 from .store import serial_hex
 from .workspace import Workspace
@@ -256,7 +257,7 @@ class ServerFiles:
         return tuple(stats)
 
 
-def server_context(files: ServerFiles) -> ssl.SSLContext:
+def server_context(files: ServerFiles, *, crl: bool = True) -> ssl.SSLContext:
     """A TLS server context that requires a client certificate from the CA, checked against the CRL."""
     files.check()
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -269,10 +270,13 @@ def server_context(files: ServerFiles) -> ssl.SSLContext:
                             "(does the key belong to the certificate?)") from None
     try:
         context.load_verify_locations(cafile=files.ca)
-        context.load_verify_locations(cafile=files.crl)
+        if crl:
+            context.load_verify_locations(cafile=files.crl)
     except ssl.SSLError as exc:
         raise KittylabError(f"cannot load the CA certificate or CRL: {exc.reason or exc}") from None
-    context.verify_flags |= ssl.VERIFY_CRL_CHECK_LEAF
+    if crl:
+        # Every level: below an intermediate, its revocation by the root counts too (as in nginx).
+        context.verify_flags |= ssl.VERIFY_CRL_CHECK_CHAIN
     return context
 
 
@@ -284,12 +288,13 @@ class _ReloadingContext:
     """The current SSLContext, rebuilt when one of its files changes (checked at each connection),
     and the CRL's serials, so that connections opened before a revocation are cut off too."""
 
-    def __init__(self, files: ServerFiles) -> None:
+    def __init__(self, files: ServerFiles, *, crl: bool = True) -> None:
         self.files = files
+        self.crl = crl
         self._lock = threading.Lock()
         self._signature = files.signature()
-        self._context = server_context(files)
-        self.revoked = revoked_serials(files.crl)
+        self._context = server_context(files, crl=crl)
+        self.revoked = revoked_serials(files.crl) if crl else frozenset()
         self.reloads = 0
 
     def current(self) -> ssl.SSLContext:
@@ -299,7 +304,8 @@ class _ReloadingContext:
         with self._lock:
             if signature != self._signature:
                 try:
-                    self._context, self.revoked = server_context(self.files), revoked_serials(self.files.crl)
+                    self._context = server_context(self.files, crl=self.crl)
+                    self.revoked = revoked_serials(self.files.crl) if self.crl else frozenset()
                 except KittylabError as exc:
                     logger.error("kept the previous TLS settings: %s", exc)
                 else:
@@ -407,7 +413,8 @@ class PictureServer:
     ``PictureServer(ws)`` uses the workspace's ``picture-server.crt``/``.key``, the CA certificate
     and the CRL (``client_ca="NAME"`` lets in the clients of another CA of the workspace); or give
     the four files as ``cert=``, ``key=``, ``ca=``, ``crl=``. ``port=0`` picks a free port (see
-    ``.url``). It binds to loopback unless told otherwise.
+    ``.url``). It binds to loopback unless told otherwise. With ``ocsp="http://..."`` it asks that
+    OCSP responder about each client's certificate instead of reading the CRL.
     """
 
     def __init__(
@@ -423,8 +430,10 @@ class PictureServer:
         host: str = "127.0.0.1",
         port: int = 0,
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        ocsp: str | None = None,
     ) -> None:
         self.files = self._files(workspace, name, client_ca, cert=cert, key=key, ca=ca, crl=crl)
+        self.ocsp = ocsp
         self.host, self.port = host, port
         self.handshake_timeout = handshake_timeout
         self.refusals: collections.deque[Refusal] = collections.deque(maxlen=REFUSAL_LOG_SIZE)
@@ -432,10 +441,10 @@ class PictureServer:
         self._count_lock = threading.Lock()
         self._open: set[ssl.SSLSocket] = set()
         self._open_lock = threading.Lock()
-        self._tls = _ReloadingContext(self.files)
+        self._tls = _ReloadingContext(self.files, crl=ocsp is None)
         self.server_name = _common_name(x509.load_pem_x509_certificate(self.files.cert.read_bytes()).subject)
         self.ca_name = _common_name(x509.load_pem_x509_certificate(self.files.ca.read_bytes()).subject)
-        warning = crl_expiry_warning(load_crl(self.files.crl).next_update_utc)
+        warning = None if ocsp else crl_expiry_warning(load_crl(self.files.crl).next_update_utc)
         if warning:
             logger.warning("%s", warning)
         self._httpd: _TLSHTTPServer | None = None
@@ -528,7 +537,23 @@ class PictureServer:
             self._refuse(peer, exc)
             connection.close()
             return None
+        if self.ocsp and not self._good_by_ocsp(connection, peer):
+            connection.close()
+            return None
         return connection
+
+    def _good_by_ocsp(self, connection: ssl.SSLSocket, peer: tuple) -> bool:
+        """Ask the OCSP responder about the client's certificate; anything but "good" refuses it."""
+        certificate = x509.load_der_x509_certificate(connection.getpeercert(binary_form=True))
+        issuers = [c for c in x509.load_pem_x509_certificates(self.files.ca.read_bytes()) if c.subject == certificate.issuer]
+        try:
+            status = ask_responder(certificate, issuers[0], self.ocsp)
+        except KittylabError as exc:
+            self._refuse(peer, f"no OCSP answer ({exc})")
+            return False
+        if not status.good:
+            self._refuse(peer, f"{status} (OCSP)")
+        return status.good
 
     def _refuse(self, peer: tuple, why: BaseException | str) -> None:
         reason = why if isinstance(why, str) else refusal_reason(why)
