@@ -32,7 +32,8 @@ def port_number(text: str) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
-    server = PictureServer(workspace, name=args.name, client_ca=args.client_ca, host=args.host, port=args.port)
+    server = PictureServer(workspace, name=args.name, client_ca=args.client_ca, host=args.host, port=args.port,
+                           ocsp=args.ocsp)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     log = logging.getLogger("kittylab.server")
@@ -114,6 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
     serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
     serve.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
+    serve.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
     serve.set_defaults(handler=cmd_serve)
 
     get = subparsers.add_parser("fetch", help="GET a URL with a client certificate and say why a server refuses")
