@@ -44,7 +44,7 @@ def positive_int(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive number of days")
+        raise argparse.ArgumentTypeError(f"{value} must be a positive whole number")
     return value
 
 
