@@ -487,11 +487,14 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
     Files in the workspace are replaced, never changed in place, so the link keeps what it was.
     """
-    temporary = target.with_name(f".{target.name}.link")
     try:
-        temporary.unlink(missing_ok=True)
-        os.link(source, temporary)
-        os.replace(temporary, target)
+        try:
+            os.link(source, target)
+        except FileExistsError:  # a re-run: replace it atomically
+            temporary = target.with_name(f".{target.name}.link")
+            temporary.unlink(missing_ok=True)
+            os.link(source, temporary)
+            os.replace(temporary, target)
     except OSError:
         write_atomically(target, source.read_bytes(), secret=source.stat().st_mode & 0o077 == 0)
 
