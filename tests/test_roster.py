@@ -253,3 +253,17 @@ def test_notebook_views_hide_the_password_and_keep_to_the_workshop(workshop):
     roster = read_roster(roster_path)
     assert repr(roster) == "Roster class.csv: 5 participants, 2 bad rows"
     assert "bad email address" in roster._repr_html_() and "<td>zoe-o-brien</td>" in roster._repr_html_()
+
+
+def test_a_new_workshop_after_the_end_replaces_the_handed_out_files(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    first = issue_roster(workspace, roster, workers=1, progress=False)
+    revoke_roster(workspace, roster)
+    second = issue_roster(workspace, roster, workers=1, progress=False)
+    assert [i.name for i in second.issued] == ["ada-lovelace"]
+    handed_out = second.out / "handouts" / "ada-lovelace" / "ada-lovelace.p12"
+    assert handed_out.read_bytes() == workspace.path("ada-lovelace", "p12").read_bytes()
+    password = summary_rows(second.summary_csv)["ada-lovelace"]["p12_password"]
+    assert load_p12(handed_out, password=password).certificate == workspace.find("ada-lovelace").certificate
+    assert first.issued[0].record.serial != second.issued[0].record.serial
+    assert not list(handed_out.parent.glob(".*"))  # no temporary left behind
