@@ -3,10 +3,14 @@ and certificates made behind kittylab's back (as a rogue or buggy CA would make 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import socket
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -17,6 +21,7 @@ from kittylab.constraints import build_name_constraints
 from kittylab.files import write_atomically
 from kittylab.keys import generate_key, key_to_pem
 from kittylab.profiles import PROFILES, ca_extensions
+from kittylab.webconfig import RunningSite, write_site
 
 from conftest import PASSWORD, require_binary
 
@@ -115,3 +120,34 @@ def _write_pair(folder: Path, name: str, key, certificate: x509.Certificate) -> 
     key_path = write_atomically(folder / f"{name}.key", key_to_pem(key), secret=True)
     crt_path = write_atomically(folder / f"{name}.crt", certificate.public_bytes(serialization.Encoding.PEM))
     return key_path, crt_path
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (nginx needs a number up front)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def nginx_site(workspace: Workspace, **options) -> Iterator[RunningSite]:
+    """kittylab's nginx configuration for picture-server, running privately on a free port.
+
+    nginx's workers drop root's rights: the site gets its own world-readable folder (pytest's
+    temporary folders are private to their owner).
+    """
+    require_binary("nginx")
+    with tempfile.TemporaryDirectory(prefix="kittylab-beyond-") as directory:
+        Path(directory).chmod(0o755)
+        with RunningSite(write_site("nginx", workspace, directory, port=free_port(), **options)) as web:
+            yield web
+
+
+def curl_status(url: str, p12: Path, *, ca: Path) -> str:
+    """The HTTP status curl gets with a client p12 (password PASSWORD), trusting only ``ca``."""
+    done = subprocess.run(
+        [require_binary("curl"), "--silent", "--output", "/dev/null", "--write-out", "%{http_code}",
+         "--cert-type", "P12", "--cert", f"{p12}:{PASSWORD}", "--cacert", str(ca), url],
+        capture_output=True, text=True, timeout=60,
+    )
+    return done.stdout or f"curl error {done.returncode}: {done.stderr.strip()}"

@@ -11,7 +11,10 @@ from cryptography.hazmat.primitives import serialization
 from kittylab import KittylabError, Workspace, load_p12
 from kittylab.ca import CertificateAuthority
 
-from beyond_support import build_hierarchy, forged_leaf, forged_sub_ca, openssl
+from kittylab.client import Refused, fetch
+from kittylab.server import PictureServer
+
+from beyond_support import build_hierarchy, curl_status, forged_leaf, forged_sub_ca, nginx_site, openssl
 from conftest import PASSWORD
 
 
@@ -189,3 +192,40 @@ def test_a_server_below_an_intermediate_has_a_fullchain_file(tmp_path):
     direct = workspace.issue("root-signed", profile="server", key="p256", dns=["localhost"], ca="kitty-root")
     assert workspace.fullchain_path("root-signed") == direct.files["crt"]
     assert not (tree.home / "root-signed.fullchain.pem").exists()
+
+
+def test_nginx_sends_the_chain_and_checks_every_level(tmp_path):
+    tree = build_hierarchy(tmp_path / "ws")
+    workspace, home = tree.workspace, tree.home
+    root = home / "kitty-root.crt"
+    with nginx_site(workspace) as web:
+        config = web.site.config.read_text()
+        assert f"ssl_certificate     {home / 'picture-server.fullchain.pem'};" in config
+        assert f"ssl_client_certificate {home / 'kitty-issuing.chain.pem'};" in config
+        assert f"ssl_crl                {home / 'kitty-issuing.chain.crl'};" in config
+        # The client trusts only kitty-root: the server must send kitty-issuing, and does.
+        assert curl_status(web.url, tree.client.files["p12"], ca=root) == "200"
+        # The root revokes the intermediate: after a reload, everything below it is refused.
+        workspace.revoke("kitty-issuing", reason="ca-compromise")
+        web.reload()
+        assert curl_status(web.url, tree.client.files["p12"], ca=root) == "400"
+        assert "certificate revoked" in web.log_tail(30)
+
+
+def test_nginx_and_picture_server_trust_only_the_client_ca(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
+    workspace.issue("picture-server", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"])
+    insider = workspace.issue("insider", profile="client", key="p256", p12=True, p12_password=PASSWORD)
+    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
+    badge = workspace.issue("badge-client", profile="client", key="p256", p12=True, p12_password=PASSWORD)
+    server_ca = workspace.path("server-ca", "crt")
+    with nginx_site(workspace, client_ca="client-ca") as web:
+        assert f"ssl_client_certificate {workspace.path('client-ca', 'crt').resolve()};" in web.site.config.read_text()
+        assert curl_status(web.url, badge.files["p12"], ca=server_ca) == "200"
+        # A valid certificate of the server's CA is not a client certificate here.
+        assert curl_status(web.url, insider.files["p12"], ca=server_ca) == "400"
+    with PictureServer(workspace, client_ca="client-ca") as gallery:
+        assert fetch(gallery.url, p12=badge.files["p12"], password=PASSWORD, ca=server_ca, images=False).status == 200
+        with pytest.raises(Refused):
+            fetch(gallery.url, p12=insider.files["p12"], password=PASSWORD, ca=server_ca, images=False)

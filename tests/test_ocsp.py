@@ -1,4 +1,5 @@
-"""The OCSP responder, asked by the real ``openssl ocsp -url`` client and by hand-made requests."""
+"""The OCSP responder, asked by the real ``openssl ocsp -url`` client and by hand-made requests, and
+used instead of a CRL by the picture-server and by nginx."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 
 from kittylab import KittylabError, Workspace
+from kittylab.client import Refused, fetch
 from kittylab.ocsp import OcspResponder, OcspServer, _check_answer, ask_responder
+from kittylab.server import PictureServer
 
-from beyond_support import build_hierarchy, openssl
+from beyond_support import build_hierarchy, curl_status, nginx_site, openssl
+from conftest import PASSWORD
 
 
 def ask(url: str, ca, cert=None, *, serial: int | None = None) -> tuple[int, str]:
@@ -160,3 +164,33 @@ def test_forged_or_replayed_answers_are_refused(story, tmp_path):
         _check_answer(answer(signer=impostor.ca, nonce=b"n" * 16), server.certificate, ca.certificate, b"n" * 16)
     with pytest.raises(KittylabError, match="does not echo the request's nonce"):
         _check_answer(answer(signer=ca, nonce=b"old" * 6), server.certificate, ca.certificate, b"n" * 16)
+
+
+def test_picture_server_asks_the_responder_instead_of_the_crl(story):
+    workspace, _, client = story
+    ca = workspace.ca_certificate_path
+    with OcspServer(workspace.home) as responder, PictureServer(workspace, ocsp=responder.url) as gallery:
+        assert fetch(gallery.url, p12=client.files["p12"], password=PASSWORD, ca=ca, images=False).status == 200
+        Workspace(workspace.home).revoke("eager-client", reason="key-compromise")
+        with pytest.raises(Refused):
+            fetch(gallery.url, p12=client.files["p12"], password=PASSWORD, ca=ca, images=False)
+        assert gallery.refusals[-1].reason.endswith("(key-compromise) (OCSP)")
+        # The CRL is not what refused it: the server never loaded one.
+        assert gallery._tls.revoked == frozenset()
+        newcomer = workspace.issue("newcomer", profile="client", key="p256", p12=True, p12_password=PASSWORD)
+        assert fetch(gallery.url, p12=newcomer.files["p12"], password=PASSWORD, ca=ca, images=False).status == 200
+        responder.stop()
+        with pytest.raises(Refused):  # no answer, no entry
+            fetch(gallery.url, p12=newcomer.files["p12"], password=PASSWORD, ca=ca, images=False)
+        assert gallery.refusals[-1].reason.startswith("no OCSP answer")
+
+
+def test_nginx_asks_the_responder_and_needs_no_reload(story):
+    workspace, _, client = story
+    with OcspServer(workspace.home) as responder, nginx_site(workspace, ocsp=responder.url) as web:
+        config = web.site.config.read_text()
+        assert f"ssl_ocsp_responder     {responder.url};" in config and "ssl_crl " not in config
+        assert curl_status(web.url, client.files["p12"], ca=workspace.ca_certificate_path) == "200"
+        Workspace(workspace.home).revoke("eager-client")
+        assert curl_status(web.url, client.files["p12"], ca=workspace.ca_certificate_path) == "400"
+        assert "certificate revoked" in web.log_tail(30)
