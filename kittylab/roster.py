@@ -490,7 +490,9 @@ def _link_or_copy(source: Path, target: Path) -> None:
     try:
         try:
             os.link(source, target)
-        except FileExistsError:  # a re-run: replace it atomically
+        except FileExistsError:  # a re-run: replace it atomically, unless it is this very file
+            if os.path.samefile(source, target):
+                return
             temporary = target.with_name(f".{target.name}.link")
             temporary.unlink(missing_ok=True)
             os.link(source, temporary)
