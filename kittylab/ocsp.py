@@ -95,6 +95,8 @@ class OcspResponder:
                 reason,
             )
             .responder_id(ocsp.OCSPResponderEncoding.HASH, ca.certificate)
+            # The signer's certificate goes along: Apache's mod_ssl finds the signer only there.
+            .certificates([ca.certificate])
         )
         for extension in request.extensions:
             if isinstance(extension.value, x509.OCSPNonce):

@@ -130,16 +130,16 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def nginx_site(workspace: Workspace, **options) -> Iterator[RunningSite]:
-    """kittylab's nginx configuration for picture-server, running privately on a free port.
+def web_site(workspace: Workspace, kind: str = "nginx", **options) -> Iterator[RunningSite]:
+    """kittylab's nginx (or Apache) configuration for picture-server, running privately on a free port.
 
-    nginx's workers drop root's rights: the site gets its own world-readable folder (pytest's
+    The workers drop root's rights: the site gets its own world-readable folder (pytest's
     temporary folders are private to their owner).
     """
-    require_binary("nginx")
+    require_binary("nginx") if kind == "nginx" else require_binary("apache2", "/usr/sbin/apache2")
     with tempfile.TemporaryDirectory(prefix="kittylab-beyond-") as directory:
         Path(directory).chmod(0o755)
-        with RunningSite(write_site("nginx", workspace, directory, port=free_port(), **options)) as web:
+        with RunningSite(write_site(kind, workspace, directory, port=free_port(), **options)) as web:
             yield web
 
 

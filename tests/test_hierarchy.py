@@ -14,7 +14,7 @@ from kittylab.ca import CertificateAuthority
 from kittylab.client import Refused, fetch
 from kittylab.server import PictureServer
 
-from beyond_support import build_hierarchy, curl_status, forged_leaf, forged_sub_ca, nginx_site, openssl
+from beyond_support import build_hierarchy, curl_status, forged_leaf, forged_sub_ca, web_site, openssl
 from conftest import PASSWORD
 
 
@@ -198,7 +198,7 @@ def test_nginx_sends_the_chain_and_checks_every_level(tmp_path):
     tree = build_hierarchy(tmp_path / "ws")
     workspace, home = tree.workspace, tree.home
     root = home / "kitty-root.crt"
-    with nginx_site(workspace) as web:
+    with web_site(workspace) as web:
         config = web.site.config.read_text()
         assert f"ssl_certificate     {home / 'picture-server.fullchain.pem'};" in config
         assert f"ssl_client_certificate {home / 'kitty-issuing.chain.pem'};" in config
@@ -220,7 +220,7 @@ def test_nginx_and_picture_server_trust_only_the_client_ca(tmp_path):
     workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
     badge = workspace.issue("badge-client", profile="client", key="p256", p12=True, p12_password=PASSWORD)
     server_ca = workspace.path("server-ca", "crt")
-    with nginx_site(workspace, client_ca="client-ca") as web:
+    with web_site(workspace, client_ca="client-ca") as web:
         assert f"ssl_client_certificate {workspace.path('client-ca', 'crt').resolve()};" in web.site.config.read_text()
         assert curl_status(web.url, badge.files["p12"], ca=server_ca) == "200"
         # A valid certificate of the server's CA is not a client certificate here.
