@@ -67,3 +67,13 @@ def read_password_file(path: str | os.PathLike) -> str:
     if not password:
         raise KittylabError(f"password file {path} is empty: put the password on its first line")
     return password
+
+
+def password_bytes(password: str | bytes) -> bytes:
+    """A password or passphrase as UTF-8 bytes; text that cannot be encoded is a one-line error."""
+    if isinstance(password, bytes):
+        return password
+    try:
+        return password.encode("utf-8")
+    except UnicodeEncodeError:
+        raise KittylabError("the password is not valid text: it cannot be encoded as UTF-8") from None

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from .errors import KittylabError
-from .files import read_input, write_atomically
+from .files import password_bytes, read_input, write_atomically
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
 PublicKey = Union[rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey]
@@ -93,7 +93,7 @@ def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
 def key_to_pem(key: PrivateKey, *, passphrase: str | bytes | None = None) -> bytes:
     """Serialize a private key as PKCS#8 PEM, encrypted (AES-256) when a passphrase is given."""
     if passphrase:
-        secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+        secret = password_bytes(passphrase)
         encryption: serialization.KeySerializationEncryption = serialization.BestAvailableEncryption(secret)
     else:
         encryption = serialization.NoEncryption()
@@ -112,7 +112,7 @@ def load_key(source: bytes | str | os.PathLike, *, passphrase: str | bytes | Non
     each gives a one-line :class:`KittylabError`.
     """
     data = read_input(source, "key")
-    secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    secret = password_bytes(passphrase) if passphrase is not None else None
     loader = serialization.load_pem_private_key if b"-----BEGIN" in data else serialization.load_der_private_key
     try:
         key = loader(data, password=secret)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -15,7 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
 
 from .errors import KittylabError
-from .files import read_input
+from .files import password_bytes, read_input
 from .keys import PrivateKey
 
 #: PBKDF2 rounds per bag for the modern flavour: cryptography's own default.
@@ -67,7 +68,7 @@ def export_p12(
         .kdf_rounds(rounds)
         .key_cert_algorithm(algorithm)
         .hmac_hash(mac)
-        .build(password.encode())
+        .build(password_bytes(password))
     )
     label = name.encode() if name else None
     return pkcs12.serialize_key_and_certificates(label, key, certificate, list(chain) or None, encryption)
@@ -77,7 +78,10 @@ def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents
     """Open a p12 (either flavour); a wrong password or a damaged file is a one-line error."""
     data = read_input(source, "p12")
     try:
-        bundle = pkcs12.load_pkcs12(data, password.encode() if password else None)
+        with warnings.catch_warnings():
+            # p12 files from some tools are BER, not DER: cryptography reads them but warns (to stderr).
+            warnings.simplefilter("ignore", UserWarning)
+            bundle = pkcs12.load_pkcs12(data, password_bytes(password) if password else None)
     except ValueError as exc:
         text = str(exc).lower()
         if "invalid password" in text or "mac" in text or "password" in text:
@@ -85,7 +89,7 @@ def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents
         raise KittylabError("not a PKCS#12 file, or it is damaged") from None
     if bundle.key is None or bundle.cert is None:
         raise KittylabError("the p12 file does not hold both a private key and a certificate")
-    name = bundle.cert.friendly_name.decode() if bundle.cert.friendly_name else None
+    name = bundle.cert.friendly_name.decode(errors="replace") if bundle.cert.friendly_name else None
     return P12Contents(
         key=bundle.key,
         certificate=bundle.cert.certificate,

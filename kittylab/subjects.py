@@ -118,8 +118,14 @@ class Subject:
                 raise KittylabError(f"{label} {value!r} has leading or trailing spaces: remove them")
             if name == "cn" and not value:
                 raise KittylabError("the common name (CN) is empty: every subject needs one")
+            try:
+                size = len(value.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise KittylabError(f"{label} {value!r} is not valid text: it cannot be encoded as UTF-8") from None
             if len(value) > bound:
                 raise KittylabError(f"{label} is {len(value)} characters long: at most {bound} are allowed")
+            if name == "cn" and size > bound:  # cryptography counts the CN in UTF-8 bytes
+                raise KittylabError(f"{label} is {size} bytes long in UTF-8: at most {bound} are allowed")
             if _has_control(value):
                 raise KittylabError(f"{label} {value!r} contains control characters: remove them")
         if self.c and not (len(self.c) == 2 and self.c.isascii() and self.c.isalpha() and self.c.isupper()):

@@ -588,6 +588,8 @@ class Workspace:
         """The current (else latest) certificate of a name, or the certificate with a serial."""
         if isinstance(name_or_serial, int):
             record = self.store.by_serial(name_or_serial)
+        elif not str(name_or_serial).isascii():  # names and serials are ASCII (SQLite cannot bind surrogates)
+            record = None
         else:
             record = self.store.current(name_or_serial) or self.store.latest(name_or_serial)
             serial = parse_serial(name_or_serial) if record is None else None

@@ -21,7 +21,7 @@ field_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x7f"),
     min_size=1,
     max_size=64,
-).map(str.strip).filter(bool)
+).map(str.strip).filter(lambda s: s and len(s.encode()) <= 64)  # the CN's bound counts UTF-8 bytes
 label = st.from_regex(r"\A[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?\Z")
 dns_names = st.lists(label, min_size=1, max_size=4).map(".".join)
 
@@ -57,6 +57,8 @@ def test_parse_openssl_form():
         ({"cn": "a", "email": "not-an-email"}, "bad email"),
         ({"cn": "a", "o": "o" * 65}, "at most 64"),
         ({"cn": "a", "st": "s" * 129}, "at most 128"),
+        ({"cn": "\U0001F431" * 17}, "68 bytes long in UTF-8"),
+        ({"cn": "a", "o": "\udcff"}, "not valid text"),
     ],
 )
 def test_bad_subjects_are_refused(fields, message):
@@ -87,7 +89,7 @@ def test_any_subject_text_is_accepted_or_refused_cleanly(text):
     except KittylabError as exc:
         assert "\n" not in str(exc)
     else:
-        assert 1 <= len(subject.cn) <= 64
+        assert 1 <= len(subject.cn.encode()) <= 64
         assert subject.to_name()  # cryptography accepts what kittylab accepted
 
 
