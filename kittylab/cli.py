@@ -195,8 +195,9 @@ def cmd_export_p12(args: argparse.Namespace) -> int:
     echo(f"wrote {path} ({'legacy 3DES/SHA-1' if args.legacy else 'modern AES-256/PBKDF2'}, mode 0600)")
     if generated:
         echo(f"  p12 password (shown once, keep it safe): {generated}")
-    show_command(openssl.pkcs12(f"{args.name}.key", f"{args.name}.crt", f"{workspace.ca_name}.crt",
-                                path.name, name=args.name, legacy=args.legacy))
+    chain = workspace.chain_path(workspace.find(args.name).issuer).name
+    show_command(openssl.pkcs12(f"{args.name}.key", f"{args.name}.crt", chain, path.name, name=args.name,
+                                legacy=args.legacy))
     return 0
 
 

@@ -153,3 +153,10 @@ def test_ocsp_serve(story):
     busy = subprocess.run([sys.executable, "-m", "kittylab", "--home", str(workspace.home), "ocsp-serve", "--port",
                            "99999"], capture_output=True, text=True, env=env, timeout=60)
     assert busy.returncode == 2 and "not a port number" in busy.stderr
+
+
+def test_export_p12_below_an_intermediate_shows_the_chain_file(tree):
+    home, _ = tree
+    run_cli("issue", "client", "eager-client", "--key", "p256", home=home)
+    exported = run_cli("export-p12", "eager-client", home=home)
+    assert exported.code == 0 and "-certfile kitty-issuing.chain.pem" in exported.err
