@@ -28,6 +28,7 @@ from cryptography.x509 import ocsp
 from .errors import KittylabError
 from .keys import signature_hash
 from .revocation import REASONS
+from .store import serial_hex
 from .workspace import Workspace
 
 #: How long a client may cache an answer (the response's nextUpdate).
@@ -45,7 +46,7 @@ class Answer:
     status: str
 
     def __str__(self) -> str:
-        serial = f"{self.serial:X}" if self.serial is not None else "-"
+        serial = serial_hex(self.serial) if self.serial is not None else "-"
         return f"{self.ca or '-'} serial {serial}: {self.status}"
 
 
