@@ -272,7 +272,9 @@ class OcspServer:
         return f"http://{self.httpd.server_address[0]}:{self.port}"
 
     def start(self) -> "OcspServer":
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="kittylab-ocsp", daemon=True)
+        self._thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="kittylab-ocsp", daemon=True
+        )
         self._thread.start()
         return self
 
