@@ -68,7 +68,7 @@ def export_p12(
         .kdf_rounds(rounds)
         .key_cert_algorithm(algorithm)
         .hmac_hash(mac)
-        .build(password_bytes(password))
+        .build(_password(password))
     )
     label = name.encode() if name else None
     return pkcs12.serialize_key_and_certificates(label, key, certificate, list(chain) or None, encryption)
@@ -81,7 +81,7 @@ def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents
         with warnings.catch_warnings():
             # p12 files from some tools are BER, not DER: cryptography reads them but warns (to stderr).
             warnings.simplefilter("ignore", UserWarning)
-            bundle = pkcs12.load_pkcs12(data, password_bytes(password) if password else None)
+            bundle = pkcs12.load_pkcs12(data, _password(password) if password else None)
     except ValueError as exc:
         text = str(exc).lower()
         if "invalid password" in text or "mac" in text or "password" in text:
@@ -96,3 +96,11 @@ def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents
         chain=[c.certificate for c in bundle.additional_certs],
         friendly_name=name,
     )
+
+
+def _password(password: str) -> bytes:
+    """The p12 password as bytes; PKCS#12 cannot hold a NUL (and cryptography 50 panics on one)."""
+    secret = password_bytes(password)
+    if b"\x00" in secret:
+        raise KittylabError("a p12 password cannot contain a NUL character")
+    return secret

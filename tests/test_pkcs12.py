@@ -48,6 +48,10 @@ def test_wrong_password_and_damage():
 def test_refusals():
     with pytest.raises(KittylabError, match="needs a password"):
         export_p12(KEY, CERT, password="")
+    with pytest.raises(KittylabError, match="cannot contain a NUL"):
+        export_p12(KEY, CERT, password="a\x00b")
+    with pytest.raises(KittylabError, match="cannot contain a NUL"):
+        load_p12(export_p12(KEY, CERT, password="a"), password="a\x00")
     with pytest.raises(KittylabError, match="does not belong"):
         export_p12(generate_key("p256"), CERT, password="x")
     only_cert = pkcs12.serialize_key_and_certificates(None, None, CERT, None, BestAvailableEncryption(b"x"))
