@@ -77,11 +77,12 @@ def export_p12(
 def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents:
     """Open a p12 (either flavour); a wrong password or a damaged file is a one-line error."""
     data = read_input(source, "p12")
+    secret = _password(password) if password else None
     try:
         with warnings.catch_warnings():
             # p12 files from some tools are BER, not DER: cryptography reads them but warns (to stderr).
             warnings.simplefilter("ignore", UserWarning)
-            bundle = pkcs12.load_pkcs12(data, _password(password) if password else None)
+            bundle = pkcs12.load_pkcs12(data, secret)
     except ValueError as exc:
         text = str(exc).lower()
         if "invalid password" in text or "mac" in text or "password" in text:
