@@ -143,7 +143,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     profile = args.profile
     defaults = workspace.default_subject(args.name, ca=args.ca)
-    subject = subject_from(args, args.name, defaults)
+    # A client's email is a SAN; a server certificate carries no email SAN, so there it goes in the subject.
+    subject = subject_from(args, args.name, defaults, email=(args.email or "") if profile == "server" else "")
     p12_password = read_password_file(args.p12_password_file) if getattr(args, "p12_password_file", None) else None
     issued = workspace.issue(
         args.name,
@@ -153,7 +154,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         days=args.days,
         dns=getattr(args, "dns", None) or (),
         ip=getattr(args, "ip", None) or (),
-        email=[args.email] if getattr(args, "email", None) else (),
+        email=[args.email] if args.email and profile == "client" else (),
         p12=getattr(args, "p12", False),
         p12_password=p12_password,
         legacy_p12=getattr(args, "legacy_p12", False),
@@ -309,6 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
         if profile == "server":
             sub.add_argument("--dns", action="extend", nargs="+", metavar="D", help="host names (repeatable)")
             sub.add_argument("--ip", action="extend", nargs="+", metavar="I", help="IP addresses (repeatable)")
+            sub.add_argument("--email", help="an email address for the subject (emailAddress)")
         else:
             sub.add_argument("--email", help="the client's email address (as a SAN)")
             sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")

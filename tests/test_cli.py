@@ -65,6 +65,19 @@ def test_issue_server_with_several_names(home):
     assert "openssl genpkey" in result.err and "openssl ca" in result.err
 
 
+def test_every_subject_option_where_a_certificate_is_made(home):
+    for profile, extra in (("server", ["--dns", "localhost"]), ("client", [])):
+        result = run_cli("issue", profile, f"{profile}-x", "--key", "p256", *extra, "--o", "Kitty Inc", "--ou", "Lab",
+                         "--c", "FR", "--st", "IDF", "--l", "Paris", "--email", f"{profile}@kitty.test", home=home)
+        assert result.code == 0, result.err
+        cert = load_certificate(home / f"{profile}-x.crt")
+        assert "OU=Lab,O=Kitty Inc,L=Paris,ST=IDF,C=FR" in cert.subject.rfc4514_string()
+        names = [str(n.value) for n in cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value]
+        # A server's email goes in its subject; a client's is its SAN.
+        assert (f"{profile}@kitty.test" in cert.subject.rfc4514_string()) == (profile == "server")
+        assert (f"{profile}@kitty.test" in names) == (profile == "client")
+
+
 def test_issue_client_default_key_is_rsa2048(home):
     assert run_cli("issue", "client", "eager-client", "--email", "eager@kitty.test", home=home).code == 0
     cert = load_certificate(home / "eager-client.crt")
