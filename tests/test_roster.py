@@ -267,3 +267,17 @@ def test_a_new_workshop_after_the_end_replaces_the_handed_out_files(workspace, t
     assert load_p12(handed_out, password=password).certificate == workspace.find("ada-lovelace").certificate
     assert first.issued[0].record.serial != second.issued[0].record.serial
     assert not list(handed_out.parent.glob(".*"))  # no temporary left behind
+
+
+def test_workers_sign_with_an_encrypted_ca_key(tmp_path):
+    """The passphrase stays in the parent: the workers get the CA key already unlocked, through a pipe."""
+    setup = Workspace(tmp_path / "ws")
+    setup.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256", passphrase="ca-secret")
+    setup.close()
+    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    with Workspace(tmp_path / "ws", ca_passphrase="ca-secret") as workspace:
+        roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
+        result = issue_roster(workspace, roster, workers=2, progress=False)
+        assert sorted(i.name for i in result.issued) == ["ada-lovelace", "alan-turing"]
+        assert all(workspace.verify(i.certificate, purpose="client").ok for i in result.issued)
+    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
