@@ -139,7 +139,7 @@ class Subject:
         if not isinstance(text, str) or not text.startswith("/"):
             raise KittylabError(f"subject {text!r} must look like /CN=name/O=organization")
         values: dict[str, str] = {}
-        for part in re.split(r"(?<!\\)/", text[1:]):
+        for part in _split_subject(text[1:]):
             if not part:
                 continue
             key, sep, value = part.partition("=")
@@ -150,7 +150,7 @@ class Subject:
                 )
             if field in values:
                 raise KittylabError(f"subject field {key} appears twice: give it once")
-            values[field] = value.replace("\\/", "/")
+            values[field] = value
         if "cn" not in values:
             raise KittylabError(f"subject {text!r} has no CN=: every subject needs a common name")
         return cls(**values)
@@ -181,7 +181,7 @@ class Subject:
         shorts = {name: short for name, _, short, _, _ in _FIELDS}
         order = ("c", "st", "l", "o", "ou", "cn", "email")
         return "".join(
-            f"/{shorts[field]}={getattr(self, field).replace('/', chr(92) + '/')}"
+            f"/{shorts[field]}={_escape(getattr(self, field))}"
             for field in order
             if getattr(self, field)
         )
@@ -247,6 +247,26 @@ def describe_san(name: x509.GeneralName) -> str:
         x509.UniformResourceIdentifier: "URI",
     }
     return f"{prefixes.get(type(name), type(name).__name__)}:{name.value}"
+
+
+def _escape(value: str) -> str:
+    """Escape a value for OpenSSL's ``-subj``: a backslash escapes the next character."""
+    return value.replace("\\", "\\\\").replace("/", "\\/")
+
+
+def _split_subject(text: str) -> list[str]:
+    """Split ``CN=a/O=b\\/c`` at unescaped slashes and drop the escapes, as OpenSSL's ``-subj`` does."""
+    parts, current, chars = [], [], iter(text)
+    for char in chars:
+        if char == "\\":
+            current.append(next(chars, ""))
+        elif char == "/":
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
 
 
 def _as_list(values: Iterable[str] | str | None) -> list[str]:

@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from conftest import PASSWORD
-from kittylab import Workspace, load_key
+from kittylab import Subject, Workspace, load_csr, load_key
 
 
 @pytest.fixture
@@ -111,3 +111,12 @@ def test_the_ca_certificate_as_openssl_shows_it(workspace, ossl):
     assert "X509v3 Subject Key Identifier:" in text
     ski = workspace.ca.certificate.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
     assert ski.hex(":").upper() in text
+
+
+def test_the_subj_form_means_the_same_to_openssl(ossl, tmp_path):
+    """kittylab's ``/CN=...`` strings (shown beside each call) name what openssl req makes of them."""
+    subject = Subject(cn="eager/client", o="Kitty \\ Inc", ou="A/B\\", c="DE", l="Köln")
+    ossl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         tmp_path / "k.pem", "-subj", subject.openssl(), "-utf8", "-out", tmp_path / "x.csr")
+    assert Subject.from_name(load_csr(tmp_path / "x.csr").subject) == subject
+    assert Subject.parse(subject.openssl()) == subject
