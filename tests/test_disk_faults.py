@@ -2,7 +2,8 @@
 
 Three real faults: a small tmpfs filled to the last byte (ENOSPC), a file-size limit
 (``RLIMIT_FSIZE``: EFBIG, works without privileges), and a read-only mount (EROFS).
-The tmpfs cases need root with mount rights (as in CI) and skip with the reason elsewhere.
+The tmpfs cases need root with mount rights (as in CI) and skip with the reason elsewhere
+(fail with KITTYLAB_REQUIRE_SYSTEM=1).
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ def tmpfs(tmp_path):
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs", str(mount_point)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root with mount rights): {done.stderr.strip()}")
+        message = f"cannot mount a tmpfs here (needs root with mount rights): {done.stderr.strip()}"
+        if os.environ.get("KITTYLAB_REQUIRE_SYSTEM"):
+            pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set")
+        pytest.skip(message)
     yield mount_point
     subprocess.run(["umount", "-l", str(mount_point)], check=True)
 
