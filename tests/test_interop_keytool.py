@@ -7,7 +7,8 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from conftest import PASSWORD
+PASSWORD = "kitty-pass"  # as conftest.PASSWORD; "import conftest" is ambiguous (notebooks/ has one)
+
 
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["modern", "legacy"])

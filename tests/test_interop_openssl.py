@@ -8,8 +8,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from conftest import PASSWORD
 from kittylab import Subject, Workspace, load_csr, load_key
+
+PASSWORD = "kitty-pass"  # as conftest.PASSWORD; "import conftest" is ambiguous (notebooks/ has one)
 
 
 @pytest.fixture

@@ -8,10 +8,11 @@ import stat
 import pytest
 from cryptography import x509
 
-from conftest import PASSWORD
 from core_helpers import snapshot
 from kittylab import KittylabError, Workspace, generate_key, load_key, load_p12, make_csr
 from kittylab.workspace import check_name, default_home
+
+PASSWORD = "kitty-pass"  # as conftest.PASSWORD; "import conftest" is ambiguous (notebooks/ has one)
 
 
 def mode(path) -> int:
