@@ -645,13 +645,15 @@ class Workspace:
 
     def _sign_crl(self, name: str, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
         """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
-        days = next_update_days if next_update_days is not None else float(self.store.get_meta("crl_days", CRL_DAYS))
+        # Remembered per CA: an offline root publishes for months, its issuing CA for weeks.
+        remembered = float(self.store.get_meta(f"crl_days:{name}", CRL_DAYS))
+        days = next_update_days if next_update_days is not None else remembered
         number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
         revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
         crl = self.ca_for(name).build_crl(revoked, number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
         self.store.set_meta(f"crl_number:{name}", str(number))
-        self.store.set_meta("crl_days", repr(days))
+        self.store.set_meta(f"crl_days:{name}", repr(days))
         return crl
 
     def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:

@@ -100,6 +100,10 @@ def test_each_level_keeps_its_own_crl_number(tree):
     assert workspace.current_crl("kitty-root").issuer == workspace.chain("kitty-root")[0].subject
     # The chain file follows every republication of either level.
     assert workspace.crl_chain_path().read_bytes().count(b"BEGIN X509 CRL") == 2
+    # Each level remembers its own validity: months for the offline root, weeks for the issuing CA.
+    root_crl, issuing_crl = workspace.publish_crl(ca="kitty-root"), workspace.publish_crl()
+    assert (root_crl.next_update_utc - root_crl.last_update_utc).days == 180
+    assert (issuing_crl.next_update_utc - issuing_crl.last_update_utc).days == 30
 
 
 def test_offline_root(tmp_path):
