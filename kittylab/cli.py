@@ -229,12 +229,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
     records = workspace.records()
     crl = workspace.current_crl()
+    # Each CA (a root, its intermediates, a second root) publishes its own CRL.
+    crls = {name: c for name in workspace.ca_names() if (c := workspace.current_crl(name)) is not None}
     warning = workspace.crl_warning()
     if args.json:
         echo(json.dumps({
             "certificates": [record.as_dict() for record in records],
             "crl_next_update": crl.next_update_utc.isoformat() if crl else None,
             "crl_warning": warning,
+            "crls": {name: c.next_update_utc.isoformat() for name, c in crls.items()},
         }, indent=2))
     else:
         rows = [(r.name, r.profile, r.status(), r.not_after.strftime("%Y-%m-%d"), r.serial_hex) for r in records]
@@ -242,8 +245,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
         for row in [header, *rows]:
             echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if crl is not None:
-            echo(f"\nCRL: {len(crl)} revoked, next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+        if crls:
+            echo()
+        for name, each in crls.items():
+            label = "CRL" if len(crls) == 1 else f"CRL of {name}"
+            echo(f"{label}: {len(each)} revoked, next update {each.next_update_utc:%Y-%m-%d %H:%M} UTC")
     if warning:
         note(f"warning: {warning}")
     return 0

@@ -160,3 +160,11 @@ def test_export_p12_below_an_intermediate_shows_the_chain_file(tree):
     run_cli("issue", "client", "eager-client", "--key", "p256", home=home)
     exported = run_cli("export-p12", "eager-client", home=home)
     assert exported.code == 0 and "-certfile kitty-issuing.chain.pem" in exported.err
+
+
+def test_list_shows_every_cas_crl(tree):
+    home, _ = tree
+    listing = run_cli("list", home=home)
+    assert "\nCRL of kitty-root: 0 revoked, next update " in listing.out
+    assert "\nCRL of kitty-issuing: 0 revoked, next update " in listing.out
+    assert set(json.loads(run_cli("list", "--json", home=home).out)["crls"]) == {"kitty-root", "kitty-issuing"}
