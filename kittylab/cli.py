@@ -221,7 +221,7 @@ def cmd_crl(args: argparse.Namespace) -> int:
     warning = workspace.crl_warning()
     if warning:
         note(f"warning: {warning}")
-    show_command(openssl.gencrl(crl_path.name, days=int(args.days or 30)))
+    show_command(openssl.gencrl(crl_path.name, days=(crl.next_update_utc - crl.last_update_utc).days))
     return 0
 
 

@@ -168,3 +168,18 @@ def test_list_shows_every_cas_crl(tree):
     assert "\nCRL of kitty-root: 0 revoked, next update " in listing.out
     assert "\nCRL of kitty-issuing: 0 revoked, next update " in listing.out
     assert set(json.loads(run_cli("list", "--json", home=home).out)["crls"]) == {"kitty-root", "kitty-issuing"}
+
+
+def test_an_encrypted_root_signs_its_intermediate_with_the_passphrase_file(tmp_path):
+    home, secret = tmp_path / "ws", tmp_path / "passphrase"
+    secret.write_text("s3cret-pass\n")
+    assert run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-root", "--key", "p256", "--encrypt-key",
+                   home=home).code == 0
+    made = run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-issuing", "--key", "p256",
+                   "--intermediate-of", "kitty-root", home=home)
+    assert made.code == 0 and "encrypted" in made.out
+    assert (home / "kitty-issuing.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    republished = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", "--days", "200", home=home)
+    assert "-crldays 200" in republished.err
+    again = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", home=home)
+    assert "-crldays 200" in again.err  # remembered for this CA
