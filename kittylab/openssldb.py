@@ -344,8 +344,8 @@ def _ca_key(folder: Path, certificate: x509.Certificate, passphrase: str | None)
         try:
             key = load_key(data, passphrase=passphrase)
         except KittylabError as exc:
-            if b"ENCRYPTED" in data and passphrase is None and path.stem in ("cakey", "ca"):
-                raise KittylabError(f"{path.name} is encrypted: give its passphrase (--ca-passphrase-file)") from exc
+            if path.stem in ("cakey", "ca"):  # the CA key's usual names: say why it cannot be read
+                raise KittylabError(f"{path.name}: {exc} (--ca-passphrase-file)") from None
             continue
         if _public_der(key.public_key()) == wanted:
             return key

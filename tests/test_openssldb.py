@@ -220,3 +220,21 @@ def _runner(folder):
         return done
 
     return run
+
+
+def test_an_encrypted_ca_key_needs_its_passphrase_and_stays_encrypted(tmp_path):
+    folder = tmp_path / "ca"
+    (folder / "private").mkdir(parents=True)
+    (folder / "index.txt").write_text("")
+    run = _runner(folder)
+    run("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout", "private/cakey.pem",
+        "-passout", "pass:old-secret", "-subj", "/CN=Locked CA", "-days", "365", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-out", "cacert.pem")
+    with pytest.raises(KittylabError, match="cakey.pem: the key is encrypted: give its passphrase"):
+        import_ca_directory(Workspace(tmp_path / "a"), folder)
+    with pytest.raises(KittylabError, match="cakey.pem: wrong passphrase"):
+        import_ca_directory(Workspace(tmp_path / "b"), folder, passphrase="wrong")
+    workspace = Workspace(tmp_path / "c", ca_passphrase="old-secret")
+    assert import_ca_directory(workspace, folder, passphrase="old-secret").ca == "Locked-CA"
+    assert workspace.ca_key_is_encrypted()
+    assert workspace.issue("first", profile="client", key="p256", days=30).record.issuer == "Locked-CA"
