@@ -252,7 +252,14 @@ class OcspServer:
         log: Callable[[str], None] | None = None,
     ) -> None:
         workspace = Workspace(home, ca_passphrase=ca_passphrase)
-        workspace.ca_record()  # a workspace without a CA has nothing to answer for
+        try:
+            workspace.ca_record()  # a workspace without a CA has nothing to answer for
+            for name in workspace.ca_names():  # keys load now: a missing passphrase fails here, not per request
+                if workspace.path(name, "key").exists() and workspace.ca_record(name).revoked_at is None:
+                    _load_key_of(workspace, name)
+        except KittylabError:
+            workspace.close()
+            raise
         self.responder = OcspResponder(workspace)
         self.log = log
         try:
@@ -298,6 +305,13 @@ class OcspServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _load_key_of(workspace: Workspace, name: str) -> None:
+    try:
+        workspace.ca_for(name)
+    except KittylabError as exc:
+        raise KittylabError(f"{name}.key: {exc} (--ca-passphrase-file)") from None
 
 
 def _handler_for(server: OcspServer) -> type[BaseHTTPRequestHandler]:

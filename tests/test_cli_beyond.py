@@ -183,3 +183,13 @@ def test_an_encrypted_root_signs_its_intermediate_with_the_passphrase_file(tmp_p
     assert "-crldays 200" in republished.err
     again = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", home=home)
     assert "-crldays 200" in again.err  # remembered for this CA
+
+
+def test_ocsp_serve_needs_the_passphrase_of_an_encrypted_ca_key(tmp_path):
+    home, secret = tmp_path / "ws", tmp_path / "passphrase"
+    secret.write_text("s3cret-pass\n")
+    run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-ca", "--key", "p256", "--encrypt-key", home=home)
+    refused = run_cli("ocsp-serve", "--port", "0", home=home)
+    assert "kitty-ca.key: the key is encrypted: give its passphrase (--ca-passphrase-file)" in (
+        refused.assert_one_line_error()
+    )
