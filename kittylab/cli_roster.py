@@ -36,7 +36,7 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
 
 def cmd_roster_revoke(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    result = revoke_roster(workspace, args.roster, reason=args.reason)
+    result = revoke_roster(workspace, args.roster, reason=args.reason, out=args.out)
     echo(f"revoked {len(result.revoked)} certificates (reason {args.reason}),"
          f" {len(result.not_current)} had no current certificate")
     echo(f"published the CRL: {result.crl_path}: reload nginx or Apache so they read it")
@@ -77,4 +77,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     revoke = actions.add_parser("revoke", help="end a workshop: revoke every participant's certificate, publish the CRL")
     revoke.add_argument("roster", type=Path, metavar="ROSTER.csv")
     revoke.add_argument("--reason", default=END_REASON, choices=REASONS, help=f"default {END_REASON}")
+    revoke.add_argument("--out", type=Path, metavar="DIR",
+                        help="where roster issue wrote the summary, to mark them revoked (default: WORKSPACE/roster-NAME)")
     revoke.set_defaults(handler=cmd_roster_revoke)

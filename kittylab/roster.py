@@ -253,7 +253,7 @@ def issue_roster(
     p12 = p12 or legacy_p12
     ca = workspace.ca
     ca.check_validity(utcnow(), days)
-    out = Path(out) if out is not None else workspace.home / f"roster-{roster.stem}"
+    out = Path(out) if out is not None else default_out(workspace, roster)
     errors = list(roster.errors)
     skipped: list[str] = []
     tasks: list[_Task] = []
@@ -415,10 +415,7 @@ class _Outputs:
         self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
     def _earlier_rows(self) -> dict[str, dict]:
-        if not self.summary_path.exists():
-            return {}
-        with self.summary_path.open(newline="", encoding="utf-8") as handle:
-            return {row["certificate"]: row for row in csv.DictReader(handle) if row.get("certificate")}
+        return _read_summary(self.summary_path)
 
     def keep_earlier(self, names: list[str], people: dict[str, Participant]) -> None:
         """Participants issued by an earlier run keep their row (and password) and their handout."""
@@ -473,13 +470,30 @@ class _Outputs:
         }
 
     def save(self) -> None:
-        """Rewrite ``summary.csv`` (0600: it holds every password)."""
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for row in self.rows.values():
-            writer.writerow(row)
-        write_atomically(self.summary_path, text.getvalue().encode(), secret=True)
+        _write_summary(self.summary_path, self.rows)
+
+
+def default_out(workspace: Workspace, roster: Roster) -> Path:
+    """Where a roster's handouts and summary go unless told: ``<workspace>/roster-<csv name>/``."""
+    return workspace.home / f"roster-{roster.stem}"
+
+
+def _read_summary(path: Path) -> dict[str, dict]:
+    """The summary's rows by certificate name (none if there is no summary yet)."""
+    if not path.exists():
+        return {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["certificate"]: row for row in csv.DictReader(handle) if row.get("certificate")}
+
+
+def _write_summary(path: Path, rows: dict[str, dict]) -> None:
+    """Rewrite ``summary.csv`` (0600: it holds every password)."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows.values():
+        writer.writerow(row)
+    write_atomically(path, text.getvalue().encode(), secret=True)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -521,8 +535,17 @@ class RevokeResult:
         return "\n".join(lines)
 
 
-def revoke_roster(workspace: Workspace, roster: Roster | str | os.PathLike, *, reason: str = END_REASON) -> RevokeResult:
-    """End a workshop: revoke every participant's current certificate in one transaction, publish one CRL."""
+def revoke_roster(
+    workspace: Workspace,
+    roster: Roster | str | os.PathLike,
+    *,
+    reason: str = END_REASON,
+    out: str | os.PathLike | None = None,
+) -> RevokeResult:
+    """End a workshop: revoke every participant's current certificate in one transaction, publish one CRL.
+
+    The summary CSV in ``out`` (default as for :func:`issue_roster`) then says ``revoked`` for them.
+    """
     roster = roster if isinstance(roster, Roster) else read_roster(roster)
     targets, not_current = [], []
     errors = list(roster.errors)
@@ -535,4 +558,11 @@ def revoke_roster(workspace: Workspace, roster: Roster | str | os.PathLike, *, r
         else:
             errors.append((person.line, problem))
     revoked = workspace.revoke_many(targets, reason=reason)  # publishes the CRL even when none is left
+    summary = Path(out if out is not None else default_out(workspace, roster)) / "summary.csv"
+    rows = _read_summary(summary)
+    if any(record.name in rows for record in revoked):
+        for record in revoked:
+            if rows.get(record.name, {}).get("serial") == record.serial_hex:
+                rows[record.name]["status"] = "revoked"
+        _write_summary(summary, rows)
     return RevokeResult(revoked, not_current, errors, workspace.crl_path)

@@ -69,9 +69,11 @@ def test_revoke_ends_the_workshop_with_one_crl(home, roster, capsys, require):
     number_before = load_crl(home / "kitty-ca.crl").extensions[0].value.crl_number
     capsys.readouterr()
 
-    assert main(["--home", str(home), "roster", "revoke", str(good)]) == 0
+    assert main(["--home", str(home), "roster", "revoke", str(good), "--out", str(out_dir)]) == 0
     out, err = capsys.readouterr()
     assert "revoked 5 certificates (reason cessation-of-operation)" in out and err == ""
+    with (out_dir / "summary.csv").open(newline="") as handle:
+        assert {row["status"] for row in csv.DictReader(handle)} == {"revoked"}
     crl = load_crl(home / "kitty-ca.crl")
     assert crl.extensions[0].value.crl_number == number_before + 1  # one CRL for the whole class
     assert len(list(crl)) == 5

@@ -226,6 +226,8 @@ def test_ending_the_workshop_revokes_all_and_the_crl_lists_exactly_them(workspac
     assert listed == {i.record.serial_hex for i in issued.issued}
     assert bystander.record.serial_hex not in listed
 
+    assert {row["status"] for row in summary_rows(issued.summary_csv).values()} == {"revoked"}
+    assert mode(issued.summary_csv) == 0o600
     again = revoke_roster(workspace, roster)
     assert again.revoked == [] and sorted(again.not_current) == sorted(GOOD)
     assert {entry.serial_number for entry in load_crl(workspace.crl_path)} == serials
