@@ -37,7 +37,7 @@ class Due:
 
     @property
     def renewable(self) -> bool:
-        """kittylab renews server and client certificates; a CA is renewed by making a new one."""
+        """Renewed in bulk: server and client certificates (a CA is renewed by a person: renew NAME)."""
         return self.record.profile in PROFILES
 
     def describe(self) -> str:

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from .ca import CA_DAYS, LEAF_DAYS, CertificateAuthority, Revocation, load_certificate, utcnow
+from .constraints import name_constraints_of
 from .csr import load_csr, make_csr
 from .errors import KittylabError
 from .files import write_atomically
@@ -444,14 +445,18 @@ class Workspace:
         Keys do not age, certificates do: by default the new certificate is for the same key
         (``NAME.key``, or the public key in ``NAME.csr`` when the key stays with its owner);
         ``new_key`` makes a fresh key of the same kind. ``days`` defaults to the old validity.
+        A CA is renewed with its own key (its parent signs again, a root signs itself): what it
+        issued stays valid under the new certificate.
         """
         old = self.store.current(check_name(name))
         if old is None:
             raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")
+        days = days or max(1, (old.not_after - old.not_before).days)
+        if old.profile == "ca":
+            return self._renew_ca(old, new_key=new_key, days=days, now=now)
         if old.profile not in PROFILES:
             raise KittylabError(f"{name} is a {old.profile} certificate: kittylab renews server and client certificates")
         certificate = old.certificate
-        days = days or max(1, (old.not_after - old.not_before).days)
         key_path, csr_path = self.path(name, "key"), self.path(name, "csr")
         if new_key or key_path.exists():
             private_key = generate_key(key_kind(certificate.public_key())) if new_key else load_key(key_path)
@@ -478,6 +483,29 @@ class Workspace:
         issued = self.record_drafts([draft])[0]
         issued.key = draft.key
         issued.p12_password = draft.p12_password
+        return issued
+
+    def _renew_ca(self, old: Record, *, new_key: bool, days: int, now: dt.datetime | None) -> Issued:
+        if new_key:
+            raise KittylabError(
+                f"a new key for {old.name} would orphan everything it issued: make a new CA (kittylab init) instead"
+            )
+        certificate = old.certificate
+        renewed = CertificateAuthority.create(
+            certificate.subject,
+            key=self.ca_for(old.name).key,
+            days=days,
+            path_length=certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length,
+            name_constraints=name_constraints_of(certificate),
+            issuer=None if old.issuer == old.name else self.ca_for(old.issuer),
+            now=now,
+        )
+        issued = self.record_drafts([Draft(old.name, "ca", renewed.certificate, issuer=old.issuer, supersedes=old.serial)])[0]
+        self._cas.pop(old.name, None)
+        self._write_chain_files()
+        # Servers below it send it in their full chain: rewrite those with the new certificate.
+        _write_files([file for r in self.store.records() if r.issuer == old.name and r.profile != "ca"
+                      and r.revoked_at is None and r.superseded_by is None for file in self._certificate_files(r)])
         return issued
 
     def expiring(

@@ -71,8 +71,8 @@ def test_what_cannot_be_renewed(story):
         workspace.renew("eager-client")
     with pytest.raises(KittylabError, match="no current certificate to renew"):
         workspace.renew("nobody")
-    with pytest.raises(KittylabError, match="kitty-ca is a ca certificate"):
-        workspace.renew("kitty-ca")
+    with pytest.raises(KittylabError, match="a new key for kitty-ca would orphan everything it issued"):
+        workspace.renew("kitty-ca", new_key=True)
 
 
 def test_renewal_below_an_intermediate_keeps_the_chain(tmp_path):
@@ -126,3 +126,28 @@ def test_renewal_survives_a_new_process(story):
     reopened = Workspace(workspace.home)
     assert [r.status() for r in reopened.records() if r.name == "eager-client"] == ["superseded", "valid"]
     assert reopened.restore_missing_files() == []
+
+
+def test_a_ca_is_renewed_with_its_own_key_and_what_it_issued_stays_valid(tmp_path):
+    tree = build_hierarchy(tmp_path / "ws")
+    workspace, home = tree.workspace, tree.home
+    old_root, old_issuing = workspace.ca_record("kitty-root"), workspace.ca_record("kitty-issuing")
+    root = workspace.renew("kitty-root", days=9000)
+    issuing = workspace.renew("kitty-issuing")
+    assert root.certificate.public_key() == old_root.certificate.public_key()
+    assert root.certificate.subject == old_root.certificate.subject and root.record.issuer == "kitty-root"
+    assert root.record.not_after > old_root.not_after
+    # The same path length, name constraints, key identifiers: only the dates and the serial change.
+    assert [(e.oid, e.critical, e.value) for e in issuing.certificate.extensions] == [
+        (e.oid, e.critical, e.value) for e in old_issuing.certificate.extensions
+    ]
+    assert [workspace.find(r.serial).status() for r in (old_root, old_issuing)] == ["superseded", "superseded"]
+    assert workspace.chain_path().read_text() == issuing.record.pem + root.record.pem
+    assert workspace.fullchain_path("picture-server").read_text().endswith(issuing.record.pem)
+    # The certificates issued before still verify against the renewed CAs, in OpenSSL and kittylab.
+    done = openssl("verify", "-crl_check_all", "-CAfile", home / "kitty-root.crt", "-untrusted", home / "kitty-issuing.crt",
+                   "-CRLfile", home / "kitty-issuing.chain.crl", tree.client.files["crt"])
+    assert done.returncode == 0, done.stderr
+    assert workspace.verify(tree.server.certificate, purpose="server").ok
+    assert workspace.issue("after", profile="client", key="p256").certificate.issuer == issuing.certificate.subject
+
