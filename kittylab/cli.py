@@ -267,8 +267,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
     result = workspace.verify(args.cert, purpose=args.purpose)
     echo(str(result))
-    show_command(openssl.verify(str(args.cert), workspace.ca_certificate_path.name, purpose=args.purpose,
-                                crl=workspace.crl_path.name))
+    show_command(openssl.verify(str(args.cert), workspace.chain_path().name, purpose=args.purpose,
+                                crl=workspace.crl_chain_path().name, every_level=len(workspace.chain()) > 1))
     return 0 if result.ok else 1
 
 

@@ -80,12 +80,17 @@ def gencrl(out: str, *, days: int = 30, config: str = "openssl.cnf") -> str:
     return f"openssl ca -config {_q(config)} -gencrl -crldays {days} -out {_q(out)}"
 
 
-def verify(cert: str, ca: str, *, purpose: str | None = None, crl: str | None = None) -> str:
-    """``openssl verify``: check a certificate against the CA (and its CRL)."""
+def verify(
+    cert: str, ca: str, *, purpose: str | None = None, crl: str | None = None, every_level: bool = False
+) -> str:
+    """``openssl verify``: check a certificate against the CA (and its CRL).
+
+    ``every_level`` checks the CRL of each CA of a chain (``ca`` and ``crl`` then hold every level).
+    """
     purposes = {"client": "sslclient", "server": "sslserver", None: None}
     parts = ["openssl verify", f"-CAfile {_q(ca)}"]
     if crl:
-        parts.append(f"-crl_check -CRLfile {_q(crl)}")
+        parts.append(f"{'-crl_check_all' if every_level else '-crl_check'} -CRLfile {_q(crl)}")
     if purposes.get(purpose):
         parts.append(f"-purpose {purposes[purpose]}")
     parts.append(_q(cert))

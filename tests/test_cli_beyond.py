@@ -193,3 +193,14 @@ def test_ocsp_serve_needs_the_passphrase_of_an_encrypted_ca_key(tmp_path):
     assert "kitty-ca.key: the key is encrypted: give its passphrase (--ca-passphrase-file)" in (
         refused.assert_one_line_error()
     )
+
+
+def test_verify_below_an_intermediate_shows_a_check_of_every_level(tree):
+    home, _ = tree
+    run_cli("issue", "server", "picture-server", "--key", "p256", "--dns", "localhost", home=home)
+    checked = run_cli("verify", home / "picture-server.crt", "--purpose", "server", home=home)
+    assert checked.code == 0 and "kitty-issuing: revocation: not revoked" in checked.out
+    command = checked.err.split("openssl equivalent: ")[1].strip()
+    assert command.startswith("openssl verify -CAfile kitty-issuing.chain.pem -crl_check_all -CRLfile kitty-issuing.chain.crl")
+    done = subprocess.run(command.split(), cwd=home, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
