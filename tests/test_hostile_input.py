@@ -5,7 +5,7 @@ exception), and must change nothing: no file in the workspace, no store record. 
 cases go through the command line (in this process, where an unexpected exception fails the
 test), and a sample through the real ``python -m kittylab``: non-zero exit, one line on
 stderr, no traceback. The number of generated cases is printed at the end of the module
-(``pytest -s``, or with xdist: ``--hypothesis-show-statistics``).
+(with xdist, whose workers print nothing, see ``--hypothesis-show-statistics``).
 """
 
 from __future__ import annotations
@@ -76,8 +76,10 @@ def target(tmp_path_factory, request):
     target.workspace.close()
     total = sum(CASES.values())
     reporter = request.config.pluginmanager.getplugin("terminalreporter")
-    if reporter is not None and total:
-        reporter.write_line(f"\nhostile input: {total} generated cases ({dict(sorted(CASES.items()))})")
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    if reporter is not None and capture is not None and total:  # no reporter in an xdist worker
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\nhostile input: {total} generated cases ({dict(sorted(CASES.items()))})")
 
 
 def refused(call, *args, **kwargs) -> str:
