@@ -11,12 +11,12 @@ import sys
 import time
 
 from core_helpers import PYTHON
-from kittylab import Workspace
+from kittylab import Workspace, load_key, load_p12
 
 WORKER = r"""
 import sys, time
 from pathlib import Path
-from kittylab import Workspace
+from kittylab import Workspace, load_key, load_p12
 
 home, prefix, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 go = Path(home).parent / "go"
@@ -32,6 +32,14 @@ for i in range(count):
         workspace.revoke(name, reason="key-compromise")
         print("revoked", name, issued.record.serial_hex, flush=True)
 """
+
+#: ``python -c CLI_AFTER_GO GO_FILE ARGS...``: the kittylab command, started once GO_FILE exists.
+CLI_AFTER_GO = (
+    "import sys, time, pathlib, runpy\n"
+    "while not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.005)\n"
+    "sys.argv = ['kittylab'] + sys.argv[2:]\n"
+    "runpy.run_module('kittylab', run_name='__main__')"
+)
 
 
 def start_together(commands: list[list[str]], go) -> list[subprocess.CompletedProcess]:
@@ -77,9 +85,7 @@ def test_two_command_line_processes_issue_at_once(tmp_path):
     home = tmp_path / "kitty-workspace"
     with Workspace(home) as workspace:
         workspace.init_ca("kitty-ca", key="p256")
-    waiter = "import sys,time,pathlib,runpy\nwhile not pathlib.Path(sys.argv[1]).exists(): time.sleep(0.005)\n" \
-             "sys.argv = ['kittylab'] + sys.argv[2:]\nrunpy.run_module('kittylab', run_name='__main__')"
-    commands = [[PYTHON, "-c", waiter, str(tmp_path / "go"), "--home", str(home), "issue", "client", name, "--key",
+    commands = [[PYTHON, "-c", CLI_AFTER_GO, str(tmp_path / "go"), "--home", str(home), "issue", "client", name, "--key",
                  "p256", "--p12", "--legacy-p12"] for name in ("alice", "bob")]
     results = start_together(commands, tmp_path / "go")
     for result in results:
@@ -89,3 +95,26 @@ def test_two_command_line_processes_issue_at_once(tmp_path):
     assert len(serials) == 2 and serials[0] != serials[1]
     with Workspace(home) as workspace:
         assert sorted(r.serial_hex for r in workspace.records(include_ca=False)) == sorted(serials)
+
+
+def test_two_processes_racing_for_one_name(tmp_path):
+    """Exactly one wins; the other gets one line, and the files on disk are the winner's."""
+    home = tmp_path / "kitty-workspace"
+    with Workspace(home) as workspace:
+        workspace.init_ca("kitty-ca", key="p256")
+    command = [PYTHON, "-c", CLI_AFTER_GO, str(tmp_path / "go"), "--home", str(home), "issue", "client", "eager-client",
+               "--key", "p256", "--p12", "--p12-password-file", str(tmp_path / "pass")]
+    (tmp_path / "pass").write_text("kitty-pass\n")
+    results = start_together([command] * 3, tmp_path / "go")
+    winners = [r for r in results if r.returncode == 0]
+    losers = [r for r in results if r.returncode != 0]
+    assert len(winners) == 1 and len(losers) == 2
+    for loser in losers:
+        assert loser.stderr.strip().endswith("already has a current certificate: revoke it first or choose another name")
+        assert len(loser.stderr.splitlines()) == 1
+    with Workspace(home) as workspace:
+        [record] = workspace.records(include_ca=False)
+        assert record.serial_hex in winners[0].stdout
+        assert (home / "eager-client.crt").read_text() == record.pem
+        assert load_key(home / "eager-client.key").public_key() == record.certificate.public_key()
+        assert load_p12(home / "eager-client.p12", password="kitty-pass").certificate == record.certificate
