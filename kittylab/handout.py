@@ -15,7 +15,8 @@ from pathlib import Path
 from .describe import summarize
 from .store import Record
 
-#: The address participants open when the teacher gives none (the tutorial's picture-server).
+#: The address participants open when the teacher gives none: picture-server on the port that
+#: ``kittylab serve`` and ``kittylab webconfig`` use by default.
 DEFAULT_URL = "https://localhost:8443/"
 
 
