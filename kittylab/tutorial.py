@@ -418,6 +418,8 @@ class Exercise:
     name: str
     task: str
     hint: str
+    #: The call as the notebook hands it out, with ``...`` to replace.
+    blank: str
     solution: str
     is_right: Callable[[Any], bool] = field(repr=False)
     praise: str = "Right."
@@ -474,6 +476,7 @@ EXERCISES = {
         "ca-subject",
         "Write kitty-ca's subject the way OpenSSL's -subj option writes it, and parse it.",
         "OpenSSL writes a subject as /C=../O=../CN=..; kitty-ca is in Germany (DE) and belongs to Kitty Inc.",
+        "Subject.parse(...)",
         'Subject.parse("/C=DE/O=Kitty Inc/CN=kitty-ca")',
         _is_ca_subject,
         "Right: the same subject the form made, in OpenSSL's spelling.",
@@ -482,6 +485,7 @@ EXERCISES = {
         "server-names",
         "Make a CSR for picture-server that also names pictures.kitty.test.",
         "the host names a server answers to go in dns=[...], a list; keep localhost in it too.",
+        'make_csr(server_key, "/CN=picture-server", dns=...)',
         'make_csr(server_key, "/CN=picture-server", dns=["localhost", "pictures.kitty.test"])',
         lambda csr: {"DNS:localhost", "DNS:pictures.kitty.test"} <= set(_csr_sans(csr)),
         "Right: a browser accepts the certificate for every name in its subject alternative names.",
@@ -490,6 +494,7 @@ EXERCISES = {
         "client-purpose",
         "Check eager-client's certificate for the purpose it was made for.",
         'ws.verify(...) takes purpose="client" or purpose="server"; eager-client logs in to a server.',
+        "ws.verify(client.certificate, purpose=...)",
         'ws.verify(client.certificate, purpose="client")',
         _verified_as_client,
         "Right: signed by kitty-ca, in date, allowed for TLS client authentication, not revoked.",
@@ -498,6 +503,7 @@ EXERCISES = {
         "crl-check",
         "Write the openssl verify command that also checks kitty-ca's CRL.",
         "openssl.verify(cert, ca, crl=...) adds -crl_check -CRLfile; the CRL file is kitty-ca.crl.",
+        'openssl.verify("eager-client.crt", "kitty-ca.crt", crl=...)',
         'openssl.verify("eager-client.crt", "kitty-ca.crt", crl="kitty-ca.crl")',
         _checks_the_crl,
         "Right: with -crl_check OpenSSL also looks the serial up in the CRL.",
