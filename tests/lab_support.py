@@ -5,7 +5,7 @@ opened in Debian's Chromium through Playwright.
 pointing at this interpreter) and yields ``(url, token)``; ``launch_chromium(playwright)`` starts
 the browser with the flags the house uses; ``open_notebook(page, url, token, path)`` opens a
 notebook, waits for a connected idle kernel (not the "Idle" label, which shows too early), runs
-all cells and waits until each has run. ``write_notebook`` writes a small notebook as JSON.
+all cells and waits until they ran. ``write_notebook`` writes a small notebook as JSON.
 """
 
 from __future__ import annotations
@@ -43,10 +43,12 @@ _KERNEL_READY = """() => {
     const kernel = context && context.session && context.session.kernel;
     return !!(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle' && context.isReady);
 }"""
-_ALL_CELLS_RAN = """() => {
+# A cell is 'running' from the moment it is queued until its reply; a failing cell makes the
+# kernel abort the queued ones, which turn idle without an execution count.
+_NONE_RUNNING = """() => {
     const widget = window.jupyterapp.shell.currentWidget;
     const cells = widget.content.widgets.filter(cell => cell.model.type === 'code');
-    return cells.length > 0 && cells.every(cell => cell.model.executionCount !== null);
+    return cells.length > 0 && cells.every(cell => cell.model.executionState !== 'running');
 }"""
 
 
@@ -179,7 +181,8 @@ def wait_for_kernel(page, *, timeout: float = 90.0) -> None:
 
 def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True, timeout: float = 180.0) -> None:
     """Open ``path`` (relative to the server's root) in JupyterLab and wait for its kernel; with
-    ``run_all``, run all its cells and wait until each has run and the kernel is idle again."""
+    ``run_all``, run all its cells and wait until none is queued or running and the kernel is idle
+    again (as in JupyterLab, a failing cell stops the ones after it: check the outputs)."""
     page.goto(f"{url}lab/tree/{path}?token={token}", timeout=timeout * 1000)
     page.wait_for_function(
         "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -190,8 +193,18 @@ def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True
     if not run_all:
         return
     page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
-    page.wait_for_function(_ALL_CELLS_RAN, timeout=timeout * 1000)
+    page.wait_for_function(_NONE_RUNNING, timeout=timeout * 1000)
     wait_for_kernel(page, timeout=timeout)
+
+
+def unrun_cells(page) -> list[int]:
+    """The indexes of the open notebook's code cells that have not run (no execution count)."""
+    return page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+            .map((cell, index) => [cell, index])
+            .filter(([cell]) => cell.model.type === 'code' && cell.model.executionCount === null)
+            .map(([, index]) => index)"""
+    )
 
 
 def error_outputs(page) -> list[str]:

@@ -12,7 +12,16 @@ import pytest
 
 from conftest import PASSWORD, require_binary
 from kittylab import Workspace, load_p12
-from lab_support import CHROMIUM, error_outputs, launch_chromium, open_notebook, running_lab, screenshot, write_notebook
+from lab_support import (
+    CHROMIUM,
+    error_outputs,
+    launch_chromium,
+    open_notebook,
+    running_lab,
+    screenshot,
+    unrun_cells,
+    write_notebook,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,13 +49,15 @@ def lab_page(tmp_path_factory):
     sync_api = pytest.importorskip("playwright.sync_api")
     folder = tmp_path_factory.mktemp("lab")
     write_notebook(folder / "workbench.ipynb", CELLS)
+    write_notebook(folder / "failing.ipynb", ["1 / 0", "print('never runs')"])
     with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
         page.set_default_timeout(TIMEOUT_MS)
         try:
             open_notebook(page, url, token, "workbench.ipynb")
-            yield page, folder / "kitty-workspace"
+            assert unrun_cells(page) == []
+            yield page, folder / "kitty-workspace", (browser, url, token)
         finally:
             browser.close()
 
@@ -56,7 +67,7 @@ def _form(page, name: str):
 
 
 def test_kittylab_objects_display_as_cards_and_svg(lab_page):
-    page, _ = lab_page
+    page, _, _ = lab_page
     output = page.locator(".jp-Cell").nth(len(CELLS) - 1).locator(".jp-OutputArea")
     certificate = output.locator(".jp-RenderedHTML .kl-card-certificate")
     certificate.wait_for()
@@ -70,7 +81,7 @@ def test_kittylab_objects_display_as_cards_and_svg(lab_page):
 
 
 def test_workbench_in_jupyterlab(lab_page, tmp_path):
-    page, home = lab_page
+    page, home, _ = lab_page
     ca_form, client_form, dashboard = _form(page, "create-ca"), _form(page, "issue-client"), page.locator(".kl-dashboard")
     ca_form.wait_for()
     dashboard.wait_for()
@@ -130,3 +141,14 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
         assert workspace.find("browser-client").status() == "revoked"
         crl = workspace.current_crl()
         assert crl.get_revoked_certificate_by_serial_number(workspace.find("browser-client").serial) is not None
+
+
+def test_a_failing_cell_stops_the_run_without_hanging_the_helper(lab_page):
+    _, _, (browser, url, token) = lab_page
+    page = browser.new_page()
+    try:
+        open_notebook(page, url, token, "failing.ipynb", timeout=60)
+        assert unrun_cells(page) == [1]
+        assert any("ZeroDivisionError" in text for text in error_outputs(page))
+    finally:
+        page.close()
