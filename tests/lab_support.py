@@ -43,6 +43,13 @@ _KERNEL_READY = """() => {
     const kernel = context && context.session && context.session.kernel;
     return !!(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle' && context.isReady);
 }"""
+_CURRENT_IS = """async path => {
+    const app = window.jupyterapp;
+    if (!app) return false;
+    await app.restored;
+    const widget = app.shell.currentWidget;
+    return !!(widget && widget.context && widget.context.path === path && widget.sessionContext);
+}"""
 # A cell is 'running' from the moment it is queued until its reply; a failing cell makes the
 # kernel abort the queued ones, which turn idle without an execution count.
 _NONE_RUNNING = """() => {
@@ -183,12 +190,11 @@ def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True
     """Open ``path`` (relative to the server's root) in JupyterLab and wait for its kernel; with
     ``run_all``, run all its cells and wait until none is queued or running and the kernel is idle
     again (as in JupyterLab, a failing cell stops the ones after it: check the outputs)."""
-    page.goto(f"{url}lab/tree/{path}?token={token}", timeout=timeout * 1000)
-    page.wait_for_function(
-        "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-        " && window.jupyterapp.shell.currentWidget.sessionContext",
-        timeout=timeout * 1000,
-    )
+    # A JupyterLab workspace of its own: the default one would restore earlier pages' notebooks
+    # beside this one, and one of them could end up the current widget.
+    layout = f"kl-{os.urandom(6).hex()}"
+    page.goto(f"{url}lab/workspaces/{layout}/tree/{path}?token={token}", timeout=timeout * 1000)
+    page.wait_for_function(_CURRENT_IS, arg=path, timeout=timeout * 1000)
     wait_for_kernel(page, timeout=timeout)
     if not run_all:
         return
