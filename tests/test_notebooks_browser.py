@@ -1,7 +1,7 @@
 """Every notebook in notebooks/ in a real JupyterLab, driven by Chromium: run all cells, then check
 that no cell shows an error and that every widget rendered (no "Error displaying widget").
 
-The notebooks are copied to a temporary folder first, so the run (and JupyterLab's autosave)
+The notebooks folder is copied to a temporary one first, so the run (and JupyterLab's autosave)
 never touches the committed ones; they share one workspace there, as a learner's would.
 One JupyterLab for the module; a failing notebook leaves a screenshot in test-artifacts/notebooks/.
 """
@@ -55,9 +55,9 @@ def lab(tmp_path_factory):
     """A JupyterLab serving a copy of every notebook, Chromium to open them, and Playwright's timeout error."""
     require_binary("chromium", CHROMIUM)
     sync_api = pytest.importorskip("playwright.sync_api")
-    folder = tmp_path_factory.mktemp("tutorial")
-    for notebook in NOTEBOOKS:
-        shutil.copy(notebook, folder / notebook.name)
+    folder = tmp_path_factory.mktemp("tutorial") / "notebooks"
+    # The notebooks and the data files they read (e.g. the workshop's roster), not a learner's workspace.
+    shutil.copytree(NOTEBOOKS[0].parent, folder, ignore=shutil.ignore_patterns("kitty-workspace", ".*", "__pycache__"))
     with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
