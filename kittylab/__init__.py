@@ -6,16 +6,16 @@ The few nouns: :class:`Workspace` (a folder with a CA, its store and files),
 
 import sys as _sys
 
-from .ca import CertificateAuthority, Revocation, load_certificate
-from .csr import load_csr, make_csr, save_csr
 from .errors import KittylabError
-from .keys import KEY_KINDS, generate_key, load_key, save_key
-from .pkcs12 import export_p12, load_p12
-from .revocation import REASONS, load_crl
-from .store import Record
-from .subjects import Subject, make_sans, parse_san
-from .verify import Verification
-from .workspace import Issued, Workspace
+from .pki.ca import CertificateAuthority, Revocation, load_certificate
+from .pki.crl import REASONS, load_crl
+from .pki.csr import load_csr, make_csr, save_csr
+from .pki.facts import Record
+from .pki.keys import KEY_KINDS, generate_key, load_key, save_key
+from .pki.names import Subject, make_sans, parse_san
+from .pki.pkcs12 import export_p12, load_p12
+from .pki.verify import Verification
+from .workspace.workspace import Issued, Workspace
 
 __version__ = "0.1.0"
 
@@ -46,13 +46,22 @@ __all__ = [
 
 
 def _show_as_cards_in_ipython() -> None:
-    """Inside IPython (a notebook), display certificates, keys, CRLs and records as cards (kittylab.display)."""
+    """Inside IPython (a notebook), display certificates, keys, CRLs and records as cards (kittylab.render.display)."""
     ipython = _sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None
     if shell is not None:
-        from .display import register_formatters
+        from .render.display import register_formatters
 
         register_formatters(shell)
 
 
 _show_as_cards_in_ipython()
+
+
+def __getattr__(name: str):
+    """``kittylab.roster`` (the workshop's roster, as the README has long spelled it) without importing it up front."""
+    if name == "roster":
+        from .workshop import roster
+
+        return roster
+    raise AttributeError(f"module 'kittylab' has no attribute {name!r}")

@@ -2,39 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from typing import Callable
 
 import pytest
+from support.servers import build_cast, running_site
+from support.system import PASSWORD, require_binary
 
 from kittylab import Workspace
-
-PASSWORD = "kitty-pass"
-APT_HINT = {
-    "nginx": "nginx",
-    "apache2": "apache2",
-    "chromium": "chromium",
-    "certutil": "libnss3-tools",
-    "pk12util": "libnss3-tools",
-    "keytool": "default-jre-headless",
-    "curl": "curl",
-    "openssl": "openssl",
-    "easyrsa": "easy-rsa",
-}
-
-
-def require_binary(name: str, *candidates: str) -> str:
-    """The path of a system program; skip (or, in CI with KITTYLAB_REQUIRE_SYSTEM=1, fail) without it."""
-    for candidate in (name, *candidates):
-        path = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
-        if path:
-            return path
-    package = APT_HINT.get(name, name)
-    message = f"{name} is not installed (apt-get install {package})"
-    if os.environ.get("KITTYLAB_REQUIRE_SYSTEM"):
-        pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set: CI must install it")
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -60,3 +34,31 @@ def story(workspace):
         "eager-client", profile="client", key="p256", email=["eager-client@kitty.test"], p12=True, p12_password=PASSWORD
     )
     return workspace, server, client
+
+
+# -- the mTLS cast, one per test module (building it costs key generations and p12 files) ----
+
+
+
+@pytest.fixture(scope="module")
+def cast(tmp_path_factory):
+    """One cast per test module: building it costs a few key generations and p12 files."""
+    cast = build_cast(tmp_path_factory.mktemp("cast"))
+    yield cast
+    cast.workspace.close()
+
+
+@pytest.fixture(scope="module")
+def server(cast):
+    """kittylab's picture-server for the cast, on a free loopback port."""
+    from kittylab.net.server import PictureServer
+
+    with PictureServer(cast.workspace, handshake_timeout=2) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def web(request, cast):
+    """The module's web server (its ``KIND``, nginx or apache) running the generated configuration."""
+    with running_site(request.module.KIND, cast) as running:
+        yield running

@@ -1,0 +1,284 @@
+"""The article's commands: init, issue, sign, export-p12, revoke, crl, list, show, verify (steps 1-17)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..pki import openssl
+from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days
+from ..pki.constraints import build_name_constraints, describe_constraints
+from ..pki.crl import REASONS
+from ..pki.facts import format_summary, summarize
+from ..pki.files import read_password_file, write_atomically
+from ..pki.keys import KEY_KINDS
+from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
+from .options import (
+    Parser,
+    add_subject_options,
+    ca_passphrase,
+    echo,
+    note,
+    open_workspace,
+    positive_int,
+    show_command,
+    subject_from,
+)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    if not args.intermediate_of:  # check the input before Workspace() creates a folder and a store
+        check_name(subject_from(args, args.cn, email=args.email or "").cn)
+        check_days(args.days or CA_DAYS)
+    workspace = open_workspace(args) if args.intermediate_of else Workspace(args.home)
+    passphrase = ca_passphrase(args, confirm=args.encrypt_key)
+    defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
+    subject = subject_from(args, args.cn, defaults, email=args.email or "")
+    constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),
+                                         permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or ())
+    if args.key == "rsa4096" and (args.intermediate_of or args.another_root or not workspace.has_ca):
+        note("making an RSA 4096 key (this takes about a second)...")
+    days = args.days or (INTERMEDIATE_DAYS if args.intermediate_of else CA_DAYS)
+    ca = workspace.init_ca(subject, key=args.key, days=days, passphrase=passphrase,
+                           intermediate_of=args.intermediate_of, another_root=args.another_root,
+                           path_length=args.path_length, name_constraints=constraints)
+    key_path, cert_path = workspace.path(subject.cn, "key"), workspace.path(subject.cn, "crt")
+    echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
+    if args.intermediate_of:
+        echo(f"  signed by {args.intermediate_of}; the chain for servers and p12 files: {workspace.chain_path(subject.cn)}")
+    if constraints is not None:
+        echo(f"  name constraints: {describe_constraints(constraints)}")
+    echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
+    show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
+    if args.intermediate_of:
+        show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
+        show_command(openssl.sign_intermediate(f"{subject.cn}.csr", cert_path.name, days=days))
+    else:
+        show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days))
+    return 0
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    profile = args.profile
+    defaults = workspace.default_subject(args.name, ca=args.ca)
+    # A client's email is a SAN; a server certificate carries no email SAN, so there it goes in the subject.
+    subject = subject_from(args, args.name, defaults, email=(args.email or "") if profile == "server" else "")
+    p12_password = read_password_file(args.p12_password_file) if getattr(args, "p12_password_file", None) else None
+    issued = workspace.issue(
+        args.name,
+        profile=profile,
+        subject=subject,
+        key=args.key,
+        days=args.days,
+        dns=getattr(args, "dns", None) or (),
+        ip=getattr(args, "ip", None) or (),
+        email=[args.email] if args.email and profile == "client" else (),
+        p12=getattr(args, "p12", False),
+        p12_password=p12_password,
+        legacy_p12=getattr(args, "legacy_p12", False),
+        ca=args.ca,
+    )
+    echo(f"issued {profile} certificate {issued.name} (serial {issued.record.serial_hex})")
+    for kind, path in issued.files.items():
+        echo(f"  {kind}: {path}")
+    if issued.p12_password:
+        echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    files = issued.files
+    sans = [f"DNS:{d}" for d in getattr(args, "dns", None) or ()] + [f"IP:{i}" for i in getattr(args, "ip", None) or ()]
+    show_command(openssl.genkey(args.key, files["key"].name))
+    show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=sans))
+    show_command(openssl.sign(files["csr"].name, files["crt"].name, profile=profile, days=args.days))
+    if "p12" in files:
+        show_command(openssl.pkcs12(files["key"].name, files["crt"].name, workspace.chain_path(args.ca).name,
+                                    files["p12"].name, name=issued.name, legacy=args.legacy_p12))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    issued = workspace.sign_csr(
+        args.csr, profile=args.profile, name=args.name, days=args.days, dns=args.dns or (), ip=args.ip or (), ca=args.ca
+    )
+    if args.out:
+        write_atomically(Path(args.out), issued.record.pem.encode())
+    echo(f"signed {args.profile} certificate {issued.name} (serial {issued.record.serial_hex})")
+    echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
+    show_command(openssl.sign(str(args.csr), args.out or issued.files["crt"].name, profile=args.profile, days=args.days))
+    return 0
+
+
+def cmd_export_p12(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    password = read_password_file(args.password_file) if args.password_file else None
+    path, generated = workspace.export_p12(args.name, password=password, legacy=args.legacy)
+    echo(f"wrote {path} ({'legacy 3DES/SHA-1' if args.legacy else 'modern AES-256/PBKDF2'}, mode 0600)")
+    if generated:
+        echo(f"  p12 password (shown once, keep it safe): {generated}")
+    chain = workspace.chain_path(workspace.find(args.name).issuer).name
+    show_command(openssl.pkcs12(f"{args.name}.key", f"{args.name}.crt", chain, path.name, name=args.name,
+                                legacy=args.legacy))
+    return 0
+
+
+def cmd_revoke(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    record = workspace.revoke(args.target, reason=args.reason)
+    echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
+    crl_path = workspace.path(record.issuer, "crl")
+    echo(f"published the CRL: {crl_path}: reload nginx or Apache so they read it")
+    show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
+    show_command(openssl.gencrl(crl_path.name))
+    return 0
+
+
+def cmd_crl(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    crl = workspace.publish_crl(next_update_days=args.days, ca=args.ca)
+    crl_path = workspace.path(args.ca or workspace.ca_name, "crl")
+    echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    warning = workspace.crl_warning()
+    if warning:
+        note(f"warning: {warning}")
+    show_command(openssl.gencrl(crl_path.name, days=(crl.next_update_utc - crl.last_update_utc).days))
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    records = workspace.records()
+    crl = workspace.current_crl()
+    # Each CA (a root, its intermediates, a second root) publishes its own CRL.
+    crls = {name: c for name in workspace.ca_names() if (c := workspace.current_crl(name)) is not None}
+    warning = workspace.crl_warning()
+    if args.json:
+        echo(json.dumps({
+            "certificates": [record.as_dict() for record in records],
+            "crl_next_update": crl.next_update_utc.isoformat() if crl else None,
+            "crl_warning": warning,
+            "crls": {name: c.next_update_utc.isoformat() for name, c in crls.items()},
+        }, indent=2))
+    else:
+        rows = [(r.name, r.profile, r.status(), r.not_after.strftime("%Y-%m-%d"), r.serial_hex) for r in records]
+        header = ("NAME", "PROFILE", "STATUS", "EXPIRES", "SERIAL")
+        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+        for row in [header, *rows]:
+            echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+        if crls:
+            echo()
+        for name, each in crls.items():
+            label = "CRL" if len(crls) == 1 else f"CRL of {name}"
+            echo(f"{label}: {len(each)} revoked, next update {each.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    if warning:
+        note(f"warning: {warning}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    record = workspace.find(args.target)
+    summary = summarize(record.certificate, record)
+    echo(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    result = workspace.verify(args.cert, purpose=args.purpose)
+    echo(str(result))
+    show_command(openssl.verify(str(args.cert), workspace.chain_path().name, purpose=args.purpose,
+                                crl=workspace.crl_chain_path().name, every_level=len(workspace.chain()) > 1))
+    return 0 if result.ok else 1
+
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+
+    init = commands.add_parser("init", help="create the CA (steps 1-3)")
+    init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
+    init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
+    init.add_argument("--days", type=positive_int, default=None,
+                      help=f"validity (default {CA_DAYS}, an intermediate {INTERMEDIATE_DAYS})")
+    init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
+    add_subject_options(init)
+    init.add_argument("--email", help="the CA's email address")
+    hierarchy = init.add_argument_group("more CAs in one workspace")
+    hierarchy.add_argument("--intermediate-of", metavar="ROOT",
+                           help="make an issuing CA signed by the CA named ROOT (which can then go offline)")
+    hierarchy.add_argument("--another-root", action="store_true",
+                           help="make a second, independent root (the two-CAs setup: one for servers, one for clients)")
+    hierarchy.add_argument("--path-length", type=int, metavar="N",
+                           help="how many CAs may sit below this one (an intermediate defaults to 0)")
+    hierarchy.add_argument("--permit-dns", action="append", metavar="D",
+                           help="name constraint: only this domain and below, e.g. *.example.test (repeatable)")
+    hierarchy.add_argument("--permit-email", action="append", metavar="E",
+                           help="name constraint: only email addresses of this domain (repeatable)")
+    hierarchy.add_argument("--permit-ip", action="append", metavar="NET",
+                           help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
+    hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
+                           help="name constraint: never this domain or below (repeatable)")
+    init.set_defaults(handler=cmd_init)
+
+    issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")
+    kinds = issue.add_subparsers(dest="profile", metavar="PROFILE", parser_class=Parser)
+    kinds.required = True
+    for profile, help_text in (("server", "a server certificate (steps 4-8)"),
+                               ("client", "a client certificate (steps 11-14)")):
+        sub = kinds.add_parser(profile, help=help_text)
+        sub.add_argument("name", help="names the files NAME.key, NAME.csr, NAME.crt and the CN")
+        if profile == "server":
+            sub.add_argument("--dns", action="extend", nargs="+", metavar="D", help="host names (repeatable)")
+            sub.add_argument("--ip", action="extend", nargs="+", metavar="I", help="IP addresses (repeatable)")
+            sub.add_argument("--email", help="an email address for the subject (emailAddress)")
+        else:
+            sub.add_argument("--email", help="the client's email address (as a SAN)")
+            sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
+            sub.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
+            sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for macOS and old Java")
+        sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
+        sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
+        sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
+        add_subject_options(sub)
+        sub.set_defaults(handler=cmd_issue)
+
+    sign = commands.add_parser("sign", help="sign a CSR someone sent (steps 7-8)")
+    sign.add_argument("csr", type=Path, metavar="CSR_FILE")
+    sign.add_argument("--profile", required=True, choices=("client", "server"))
+    sign.add_argument("--days", type=positive_int, default=LEAF_DAYS)
+    sign.add_argument("--out", metavar="FILE", help="also write the certificate here")
+    sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
+    sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
+    sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
+    sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
+    sign.set_defaults(handler=cmd_sign)
+
+    export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
+    export.add_argument("name")
+    export.add_argument("--password-file", metavar="F", help="the p12 password (else one is generated)")
+    export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for macOS keychain and old Java")
+    export.set_defaults(handler=cmd_export_p12)
+
+    revoke = commands.add_parser("revoke", help="revoke a certificate and publish the CRL")
+    revoke.add_argument("target", metavar="NAME_OR_SERIAL")
+    revoke.add_argument("--reason", default="unspecified", choices=REASONS)
+    revoke.set_defaults(handler=cmd_revoke)
+
+    crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
+    crl.add_argument("--days", type=positive_int, default=None, help="valid for this many days (default 30)")
+    crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
+    crl.set_defaults(handler=cmd_crl)
+
+    listing = commands.add_parser("list", help="everything the CA issued, with status")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser("show", help="what a certificate says")
+    show.add_argument("target", metavar="NAME_OR_SERIAL")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_show)
+
+    verify = commands.add_parser("verify", help="check a certificate against the CA and its CRL")
+    verify.add_argument("cert", type=Path, metavar="CERT_FILE")
+    verify.add_argument("--purpose", choices=("client", "server"))
+    verify.set_defaults(handler=cmd_verify)

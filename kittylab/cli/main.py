@@ -1,0 +1,62 @@
+"""The ``kittylab`` command line: the same moves as the notebooks, for scripts and terminals.
+
+Each task family is a module with ``register(subparsers)``; each handler takes the parsed
+arguments and returns an exit code. Anything a user can fix ends in one line on stderr and a
+non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from ..errors import KittylabError
+from ..workspace.workspace import default_home
+from . import issuing, operate, serve, workshop
+from .options import Parser, note
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="kittylab", description="Run a small certificate authority for mutual TLS.")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="the workspace folder (default: $KITTYLAB_HOME or ./kitty-workspace)")
+    parser.add_argument("--ca-passphrase-file", metavar="F",
+                        help="read the CA key's passphrase from F's first line (or set KITTYLAB_CA_PASSPHRASE)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+
+    for module in (issuing, workshop, serve, operate):
+        module.register(commands)
+    return parser
+
+
+def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Call a handler, turning every error a user can fix into one line on stderr."""
+    try:
+        return handler(args)
+    except KittylabError as exc:
+        note(f"kittylab: error: {exc}")
+    except KeyboardInterrupt:
+        note("kittylab: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader (``| head``) has gone: stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        note(f"kittylab: error: {exc.strerror or exc}{': ' + str(exc.filename) if exc.filename else ''}")
+    return 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.home is None:
+        args.home = default_home()
+    return run(args.handler, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

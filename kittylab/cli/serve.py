@@ -1,0 +1,149 @@
+"""``kittylab serve``, ``kittylab fetch`` and ``kittylab webconfig``: mutual TLS end to end (steps 9-17)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ..errors import KittylabError
+from ..net.client import curl_command, fetch
+from ..net.server import DEFAULT_NAME, PictureServer
+from ..net.webconfig import (
+    DEFAULT_PORT,
+    KINDS,
+    apache_config,
+    nginx_config,
+    write_site,
+    write_webroot,
+)
+from ..pki.files import read_password_file
+from ..workspace.workspace import Workspace
+from .options import echo, note, positive_int
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    server = PictureServer(workspace, name=args.name, client_ca=args.client_ca, host=args.host, port=args.port,
+                           ocsp=args.ocsp)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    log = logging.getLogger("kittylab.net.server")
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        note(f"warning: listening on {args.host}, not only on this machine")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with server:
+        home = workspace.home
+        note(f"picture-server at {server.url}, clients need a certificate from {server.ca_name} (Ctrl-C stops)")
+        note(f"  try: kittylab --home {home} fetch {server.url} --p12 {home}/eager-client.p12 --password-file FILE")
+        note("  or:  " + curl_command(server.url, p12=home / "eager-client.p12", password_file="FILE",
+                                      ca=workspace.ca_certificate_path))
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+    note(f"stopped: {server.requests_served} requests served, {len(server.refusals)} connections refused")
+    return 0
+
+
+def _password(args: argparse.Namespace) -> str | None:
+    if args.password_file:
+        return read_password_file(args.password_file)
+    if os.environ.get("KITTYLAB_P12_PASSWORD"):
+        return os.environ["KITTYLAB_P12_PASSWORD"]
+    if args.p12 is None:
+        return None
+    if not sys.stdin.isatty():
+        raise KittylabError("the p12 needs its password: give --password-file or set KITTYLAB_P12_PASSWORD")
+    return getpass.getpass(f"Password for {args.p12}: ")
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    ca = args.ca
+    if ca is None:
+        workspace = Workspace(args.home) if Path(args.home).is_dir() else None
+        if workspace is not None and workspace.has_ca:
+            ca = workspace.ca_certificate_path
+    note("  curl equivalent: " + curl_command(args.url, p12=args.p12, password_file=args.password_file, key=args.key,
+                                               cert=args.cert, ca=ca))
+    response = fetch(args.url, p12=args.p12, password=_password(args), key=args.key, cert=args.cert, ca=ca,
+                     timeout=args.timeout, images=False, tls_max=args.tls_max)
+    note(f"{response.status} {response.reason} from {response.server_subject} over {response.tls_version}")
+    sys.stdout.buffer.write(response.body)
+    sys.stdout.flush()
+    return 0 if response.ok else 1
+
+
+def cmd_webconfig(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    options = dict(server_name=args.server_name, host=args.host, port=args.port, upstream=args.upstream,
+                   client_ca=args.client_ca, ocsp=args.ocsp)
+    if args.out is not None:
+        out = Path(args.out)
+        site = write_site(args.kind, workspace, out.parent, webroot=args.webroot, config_name=out.name, **options)
+        echo(f"wrote {site.config} and the gallery in {site.webroot}")
+        note(f"  run it:                 {site.run_command}")
+        note(f"  after a revocation:     {site.reload_command}")
+        note(f"  then:                   kittylab fetch {site.url} --p12 eager-client.p12 --password-file FILE")
+        return 0
+    webroot = Path(args.webroot or workspace.home / f"www-{args.kind}")
+    if args.kind == "nginx":
+        text = nginx_config(workspace, webroot=webroot, **options)
+    else:
+        text = apache_config(workspace, webroot=webroot, server_root=workspace.home, **options)
+    write_webroot(webroot, kind=args.kind, server_name=args.server_name, ca_name=workspace.ca_name)
+    echo(text.rstrip("\n"))
+    note(f"wrote the gallery in {webroot}; save this configuration with --out FILE")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    serve = subparsers.add_parser("serve", help="run the picture-server: HTTPS that requires a client certificate")
+    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
+    serve.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
+    serve.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+    serve.set_defaults(handler=cmd_serve)
+
+    get = subparsers.add_parser("fetch", help="GET a URL with a client certificate and say why a server refuses")
+    get.add_argument("url", metavar="URL")
+    get.add_argument("--p12", metavar="F", help="the client's p12 file")
+    get.add_argument("--password-file", metavar="P", help="the p12 password (or the key's passphrase), first line")
+    get.add_argument("--key", metavar="F", help="the client's key (instead of --p12, with --cert)")
+    get.add_argument("--cert", metavar="F", help="the client's certificate (with --key)")
+    get.add_argument("--ca", metavar="F", help="the CA that signed the server's certificate (default: the workspace's)")
+    get.add_argument("--timeout", type=positive_int, default=10, help="seconds (default 10)")
+    get.add_argument("--tls-max", choices=("1.2", "1.3"), help="highest TLS version to offer")
+    get.set_defaults(handler=cmd_fetch)
+
+    web = subparsers.add_parser("webconfig", help="write an nginx or Apache configuration that requires client certificates")
+    web.add_argument("kind", choices=KINDS)
+    web.add_argument("--out", metavar="FILE", help="write the configuration here (the gallery goes to www/ beside it)")
+    web.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
+    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    web.add_argument("--server-name", default=DEFAULT_NAME, help="the server certificate's name (default picture-server)")
+    web.add_argument("--webroot", metavar="DIR", help="where to put the gallery pages and pictures")
+    web.add_argument("--upstream", metavar="URL", help="an application to pass /app/ on to, with the client's identity")
+    web.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
+    web.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+    web.set_defaults(handler=cmd_webconfig)

@@ -1,0 +1,502 @@
+"""nginx and Apache configurations for the picture-server's certificate, with client certificates required.
+
+Step 9 of the story ("put the server's certificate into the web server") for the two web servers
+most people run. :func:`write_site` writes a complete, runnable configuration plus a web root
+holding the same cat gallery as kittylab's own server: the greeting is filled in per request by
+server-side includes from the verified client certificate. The client's identity is also passed
+on to an application behind the web server (``upstream``) in request headers:
+``X-SSL-Client-S-DN``, ``X-SSL-Client-CN``, ``X-SSL-Client-Serial``, ``X-SSL-Client-Not-After``
+and ``X-SSL-Client-Verify``.
+
+Both servers read the CRL when they start or reload: after a revocation, reload them
+(:attr:`Site.reload_command`).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ..errors import KittylabError
+from ..pki.files import write_atomically
+from ..workspace.workspace import Workspace
+from .server import DEFAULT_NAME, gallery_page, picture_bytes, pictures
+
+KINDS = ("nginx", "apache")
+DEFAULT_PORT = 8443
+CONFIG_FILE = {"nginx": "nginx.conf", "apache": "apache.conf"}
+#: Where distributions keep Apache's modules (Debian first).
+APACHE_MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/usr/lib/httpd/modules",
+                      "/usr/libexec/apache2")
+APACHE_BINARIES = ("apache2", "httpd")
+
+# The greeting, as each server's include directives write it.
+_NGINX_GREETING = {
+    "cn": '<!--# echo var="ssl_client_cn" -->',
+    "subject": '<!--# echo var="ssl_client_s_dn" -->',
+    "serial": '<!--# echo var="ssl_client_serial" -->',
+    "not_after": '<!--# echo var="ssl_client_v_end" -->',
+    "issuer": '<!--# echo var="ssl_client_issuer_cn" -->',
+}
+_APACHE_GREETING = {
+    "cn": '<!--#echo var="SSL_CLIENT_S_DN_CN" -->',
+    "subject": '<!--#echo var="SSL_CLIENT_S_DN" -->',
+    "serial": '<!--#echo var="SSL_CLIENT_M_SERIAL" -->',
+    "not_after": '<!--#echo var="SSL_CLIENT_V_END" -->',
+    "issuer": '<!--#echo var="SSL_CLIENT_I_DN_CN" -->',
+}
+_WHOAMI_KEYS = ("cn", "subject", "serial", "not_after", "issuer")
+
+
+@dataclass(frozen=True)
+class Site:
+    """A written configuration: the file, its web root, and the commands to run and reload it."""
+
+    kind: str
+    config: Path
+    webroot: Path
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}/"
+
+    @property
+    def run_command(self) -> str:
+        if self.kind == "nginx":
+            return f"nginx -p {self.config.parent}/ -c {self.config} -e stderr -g 'daemon off;'"
+        return f"apache2 -d {self.config.parent} -f {self.config} -DFOREGROUND"
+
+    @property
+    def reload_command(self) -> str:
+        """What to run after a revocation, so that the server reads the new CRL."""
+        if self.kind == "nginx":
+            return f"nginx -p {self.config.parent}/ -c {self.config} -s reload"
+        return f"apache2 -d {self.config.parent} -f {self.config} -k graceful"
+
+
+@dataclass(frozen=True)
+class _Paths:
+    cert: Path
+    key: Path
+    ca: Path
+    crl: Path
+
+    depth: int = 2
+
+    @classmethod
+    def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_Paths":
+        """The server's files; clients are checked against ``client_ca`` (default: the issuing CA).
+
+        Below an intermediate the server sends its full chain, and the clients' CA file and CRL
+        file hold every level (nginx and Apache check the CRL of each).
+        """
+        ca, crl = workspace.chain_path(client_ca).resolve(), workspace.crl_chain_path(client_ca).resolve()
+        for path in (workspace.path(server_name, "crt"), workspace.path(server_name, "key")):
+            if not path.is_file():
+                raise KittylabError(f"{path.resolve()} is missing: issue the server certificate first "
+                                    f"(kittylab issue server {server_name} --dns localhost --ip 127.0.0.1)")
+        return cls(workspace.fullchain_path(server_name).resolve(), workspace.path(server_name, "key").resolve(),
+                   ca, crl, max(2, len(workspace.chain(client_ca))))
+
+
+def _upstream(url: str | None, *, what: str = "upstream") -> str | None:
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise KittylabError(f"{what} {url!r} must look like http://127.0.0.1:8080 (no path)")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def nginx_config(
+    workspace: Workspace,
+    *,
+    webroot: str | os.PathLike,
+    server_name: str = DEFAULT_NAME,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    upstream: str | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
+) -> str:
+    """A complete ``nginx.conf``, run unprivileged with ``nginx -p DIR/ -c DIR/nginx.conf``.
+
+    The ``server { }`` block is what to copy into a system nginx's ``sites-enabled``.
+    ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
+    responder's URL, e.g. from ``kittylab ocsp-serve``) nginx asks it instead of reading a CRL.
+    """
+    paths = _Paths.of(workspace, server_name, client_ca)
+    responder = _upstream(ocsp, what="OCSP responder")
+    revocation = (f"ssl_ocsp               on;\n        ssl_ocsp_responder     {responder};" if responder
+                  else f"ssl_crl                {paths.crl};")
+    proxy = _upstream(upstream)
+    app = f"""
+        # The application behind nginx learns who the client is from these headers.
+        location /app/ {{
+            proxy_pass {proxy};
+            proxy_set_header Host $host;
+            proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
+            proxy_set_header X-SSL-Client-S-DN $ssl_client_s_dn;
+            proxy_set_header X-SSL-Client-CN $ssl_client_cn;
+            proxy_set_header X-SSL-Client-Serial $ssl_client_serial;
+            proxy_set_header X-SSL-Client-Not-After $ssl_client_v_end;
+        }}
+""" if proxy else ""
+    return f"""# nginx configuration for {server_name}, written by `kittylab webconfig nginx`.
+# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
+#
+# Run it unprivileged from this folder (pid, logs and temp files stay here):
+#   nginx -p $PWD/ -c $PWD/nginx.conf -e stderr -g 'daemon off;'
+# After a revocation (kittylab revoke NAME), reload so that nginx reads the new CRL:
+#   nginx -p $PWD/ -c $PWD/nginx.conf -s reload      (or: kill -HUP $(cat nginx.pid))
+# The CRL expires (kittylab crl): publish a new one and reload before it does, or nginx
+# refuses every client.
+
+worker_processes 1;
+pid nginx.pid;
+error_log error.log info;
+
+events {{
+    worker_connections 512;
+}}
+
+http {{
+    types {{
+        text/html html;
+        image/svg+xml svg;
+        image/png png;
+        application/json json;
+    }}
+    default_type application/octet-stream;
+    access_log access.log;
+    client_body_temp_path tmp/client_body;
+    proxy_temp_path tmp/proxy;
+    fastcgi_temp_path tmp/fastcgi;
+    uwsgi_temp_path tmp/uwsgi;
+    scgi_temp_path tmp/scgi;
+    keepalive_requests 10000;
+
+    # The client's common name, taken from its verified subject (CN=eager-client,O=Kitty Inc,C=DE).
+    map $ssl_client_s_dn $ssl_client_cn {{
+        "~(^|,)CN=(?<cn>[^,]+)" $cn;
+        default "";
+    }}
+    map $ssl_client_i_dn $ssl_client_issuer_cn {{
+        "~(^|,)CN=(?<cn>[^,]+)" $cn;
+        default "";
+    }}
+
+    server {{
+        listen {host}:{port} ssl;
+        server_name {server_name} localhost;
+
+        ssl_certificate     {paths.cert};
+        ssl_certificate_key {paths.key};
+        ssl_protocols       TLSv1.2 TLSv1.3;
+
+        # Mutual TLS: a client certificate from the CA, not revoked, is required.
+        ssl_client_certificate {paths.ca};
+        ssl_verify_client      on;
+        ssl_verify_depth       {paths.depth};
+        {revocation}
+
+        root {Path(webroot).resolve()};
+        index index.html;
+        ssi on;
+        ssi_types application/json;
+
+        location = /whoami {{
+            default_type application/json;
+            try_files /whoami.json =404;
+        }}
+{app}    }}
+}}
+"""
+
+
+def apache_modules_dir() -> Path:
+    """The folder holding ``mod_ssl.so`` on this system."""
+    for folder in APACHE_MODULE_DIRS:
+        if (Path(folder) / "mod_ssl.so").is_file():
+            return Path(folder)
+    raise KittylabError(f"no mod_ssl.so in {', '.join(APACHE_MODULE_DIRS)}: install Apache (apt-get install apache2) "
+                        "or give --modules-dir")
+
+
+def _worker_user() -> str:
+    """The user Apache's workers run as when it is started by root (it refuses to serve as root)."""
+    for name in ("www-data", "apache", "daemon", "nobody"):
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return name
+    return "nobody"
+
+
+def apache_config(
+    workspace: Workspace,
+    *,
+    webroot: str | os.PathLike,
+    server_root: str | os.PathLike,
+    server_name: str = DEFAULT_NAME,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    upstream: str | None = None,
+    modules_dir: str | os.PathLike | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
+) -> str:
+    """A complete Apache httpd configuration, run with ``apache2 -d DIR -f DIR/apache.conf -DFOREGROUND``.
+
+    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    """
+    paths = _Paths.of(workspace, server_name, client_ca)
+    responder = _upstream(ocsp, what="OCSP responder")
+    revocation = (f"SSLOCSPEnable on\n    SSLOCSPDefaultResponder {responder}\n    SSLOCSPOverrideResponder on"
+                  if responder else f"SSLCARevocationFile {paths.crl}\n    SSLCARevocationCheck chain")
+    proxy = _upstream(upstream)
+    modules = Path(modules_dir) if modules_dir else apache_modules_dir()
+    wanted = ["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
+              "socache_shmcb", "ssl"] + (["proxy", "proxy_http"] if proxy else [])
+    load = "\n".join(f"LoadModule {name}_module {modules}/mod_{name}.so" for name in wanted)
+    root = Path(webroot).resolve()
+    user = _worker_user()
+    app = f"""
+    # The application behind Apache learns who the client is from these headers.
+    <Location "/app/">
+        ProxyPass "{proxy}/app/"
+        RequestHeader set X-SSL-Client-Verify "%{{SSL_CLIENT_VERIFY}}s"
+        RequestHeader set X-SSL-Client-S-DN "%{{SSL_CLIENT_S_DN}}s"
+        RequestHeader set X-SSL-Client-CN "%{{SSL_CLIENT_S_DN_CN}}s"
+        RequestHeader set X-SSL-Client-Serial "%{{SSL_CLIENT_M_SERIAL}}s"
+        RequestHeader set X-SSL-Client-Not-After "%{{SSL_CLIENT_V_END}}s"
+    </Location>
+""" if proxy else ""
+    return f"""# Apache httpd configuration for {server_name}, written by `kittylab webconfig apache`.
+# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
+#
+# Run it from this folder (pid, logs and runtime files stay here):
+#   apache2 -d $PWD -f $PWD/apache.conf -DFOREGROUND      (httpd on Red Hat and others)
+# After a revocation (kittylab revoke NAME), reload gracefully so that Apache reads the new CRL:
+#   apache2 -d $PWD -f $PWD/apache.conf -k graceful         (or: apachectl graceful)
+# The CRL expires (kittylab crl): publish a new one and reload before it does, or Apache
+# refuses every client.
+
+ServerRoot "{Path(server_root).resolve()}"
+DefaultRuntimeDir "{Path(server_root).resolve()}"
+PidFile apache.pid
+ErrorLog error.log
+LogLevel warn ssl:info
+LogFormat "%h %{{SSL_CLIENT_S_DN_CN}}x %t \\"%r\\" %>s %b" mtls
+CustomLog access.log mtls
+# Started by root, the workers run as this user: it must be able to read the web root.
+User {user}
+Group {user}
+
+{load}
+
+Listen {host}:{port}
+ServerName {server_name}
+TypesConfig /dev/null
+AddType text/html .html
+AddType image/svg+xml .svg
+AddType image/png .png
+AddType application/json .json
+SSLSessionCache "shmcb:ssl_scache(512000)"
+
+<VirtualHost {host}:{port}>
+    ServerName {server_name}
+    ServerAlias localhost
+    SSLEngine on
+    SSLProtocol -all +TLSv1.2 +TLSv1.3
+    SSLCertificateFile {paths.cert}
+    SSLCertificateKeyFile {paths.key}
+
+    # Mutual TLS: a client certificate from the CA, not revoked, is required.
+    SSLCACertificateFile {paths.ca}
+    SSLVerifyClient require
+    SSLVerifyDepth {paths.depth}
+    {revocation}
+
+    DocumentRoot "{root}"
+    Alias "/whoami" "{root}/whoami.json"
+    <Directory "{root}">
+        Require all granted
+        Options +IncludesNoExec
+        SSLOptions +StdEnvVars
+        AddOutputFilter INCLUDES .html .json
+        DirectoryIndex index.html
+    </Directory>
+{app}</VirtualHost>
+"""
+
+
+def write_webroot(webroot: str | os.PathLike, *, kind: str, server_name: str, ca_name: str) -> Path:
+    """Copy the gallery into ``webroot``: ``index.html`` (greeting by server-side includes),
+    ``whoami.json`` and the pictures under ``static/``. Readable by everyone, as web roots are."""
+    check_kind(kind)
+    root = Path(webroot)
+    (root / "static").mkdir(parents=True, exist_ok=True)
+    greeting = _NGINX_GREETING if kind == "nginx" else _APACHE_GREETING
+    page = gallery_page(greeting, server_name=server_name, ca_name=ca_name, directives=True)
+    write_atomically(root / "index.html", page.encode())
+    whoami = ",\n".join(f'  "{key}": "{greeting[key]}"' for key in _WHOAMI_KEYS)
+    write_atomically(root / "whoami.json", f"{{\n{whoami}\n}}\n".encode())
+    for name, _ in pictures():
+        write_atomically(root / "static" / name, picture_bytes(name))
+    for folder in (root, root / "static"):
+        folder.chmod(0o755)
+    return root
+
+
+def check_kind(kind: str) -> str:
+    if kind not in KINDS:
+        raise KittylabError(f"unknown web server {kind!r}: choose {' or '.join(KINDS)}")
+    return kind
+
+
+def write_site(
+    kind: str,
+    workspace: Workspace,
+    directory: str | os.PathLike,
+    *,
+    server_name: str = DEFAULT_NAME,
+    host: str = "127.0.0.1",
+    port: int = DEFAULT_PORT,
+    webroot: str | os.PathLike | None = None,
+    upstream: str | None = None,
+    config_name: str | None = None,
+    client_ca: str | None = None,
+    ocsp: str | None = None,
+) -> Site:
+    """Write a complete site into ``directory``: the configuration file and the web root (``www``).
+
+    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    """
+    check_kind(kind)
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    root = Path(webroot) if webroot is not None else folder / "www"
+    options = dict(webroot=root, server_name=server_name, host=host, port=port, upstream=upstream, client_ca=client_ca,
+                   ocsp=ocsp)
+    if kind == "nginx":
+        text = nginx_config(workspace, **options)
+        (folder / "tmp").mkdir(exist_ok=True)
+    else:
+        text = apache_config(workspace, server_root=folder, **options)
+    write_webroot(root, kind=kind, server_name=server_name, ca_name=client_ca or workspace.ca_name)
+    config = write_atomically(folder / (config_name or CONFIG_FILE[kind]), text.encode())
+    return Site(kind=kind, config=config.resolve(), webroot=root.resolve(), host=host, port=port)
+
+
+# -- running a site (tests, benchmarks, a notebook) -----------------------------------------------
+
+
+def web_server_binary(kind: str) -> str:
+    names = ("nginx",) if check_kind(kind) == "nginx" else APACHE_BINARIES
+    for name in names:
+        path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
+        if path:
+            return path
+    package = "nginx" if kind == "nginx" else "apache2"
+    raise KittylabError(f"{names[0]} is not installed (apt-get install {package})")
+
+
+class RunningSite:
+    """A private nginx or Apache serving a :class:`Site` in the foreground, as a child process.
+
+    ``with RunningSite(site) as web:`` starts it and waits until it accepts connections;
+    ``web.reload()`` makes it read the CRL again (after a revocation); leaving the block stops it.
+    """
+
+    def __init__(self, site: Site, *, start_timeout: float = 15.0) -> None:
+        self.site = site
+        self.start_timeout = start_timeout
+        self.process: subprocess.Popen | None = None
+        self.log_path = site.config.parent / f"{site.kind}.out"
+
+    def start(self) -> "RunningSite":
+        binary = web_server_binary(self.site.kind)
+        folder = self.site.config.parent
+        if self.site.kind == "nginx":
+            command = [binary, "-p", f"{folder}/", "-c", str(self.site.config), "-e", "stderr", "-g", "daemon off;"]
+        else:
+            command = [binary, "-d", str(folder), "-f", str(self.site.config), "-DFOREGROUND"]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                            start_new_session=True)
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise KittylabError(f"{self.site.kind} did not start: {self.log_tail()}")
+            try:
+                socket.create_connection((self.site.host, self.site.port), timeout=0.5).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise KittylabError(f"{self.site.kind} did not listen on port {self.site.port} within {self.start_timeout:g} s")
+
+    def reload(self, *, timeout: float = 15.0) -> None:
+        """Re-read the configuration, certificates and CRL without dropping the listening socket.
+
+        Returns once the workers started before the reload are gone: until then one of them may
+        still accept a connection with the old CRL.
+        """
+        old_workers = self._workers()
+        self.process.send_signal(signal.SIGHUP if self.site.kind == "nginx" else signal.SIGUSR1)
+        deadline = time.monotonic() + timeout
+        while old_workers & self._workers():
+            if time.monotonic() > deadline:
+                raise KittylabError(f"{self.site.kind}'s old workers did not stop within {timeout:g} s of the reload")
+            time.sleep(0.05)
+
+    def _workers(self) -> set[int]:
+        """The process ids of the server's worker processes (the children of its main process)."""
+        children = set()
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1] == str(self.process.pid) and fields[0] != "Z":
+                children.add(int(stat.parent.name))
+        return children
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT if self.site.kind == "nginx" else signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 15) -> str:
+        texts = []
+        for path in (self.log_path, self.site.config.parent / "error.log"):
+            if path.exists():
+                texts += path.read_text(errors="replace").splitlines()[-lines:]
+        return " | ".join(texts[-lines:])
+
+    def __enter__(self) -> "RunningSite":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.site.url

@@ -1,0 +1,84 @@
+"""Revocation reasons (RFC 5280) and reading CRLs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from cryptography import x509
+
+from ..errors import KittylabError
+from .files import read_input
+
+#: RFC 5280 reason codes by the names the command line uses.
+REASONS: dict[str, x509.ReasonFlags] = {
+    "unspecified": x509.ReasonFlags.unspecified,
+    "key-compromise": x509.ReasonFlags.key_compromise,
+    "ca-compromise": x509.ReasonFlags.ca_compromise,
+    "affiliation-changed": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessation-of-operation": x509.ReasonFlags.cessation_of_operation,
+    "certificate-hold": x509.ReasonFlags.certificate_hold,
+    "privilege-withdrawn": x509.ReasonFlags.privilege_withdrawn,
+    "aa-compromise": x509.ReasonFlags.aa_compromise,
+}
+#: OpenSSL's spelling of each reason, for ``openssl ca -crl_reason``.
+OPENSSL_REASONS = {
+    "unspecified": "unspecified",
+    "key-compromise": "keyCompromise",
+    "ca-compromise": "CACompromise",
+    "affiliation-changed": "affiliationChanged",
+    "superseded": "superseded",
+    "cessation-of-operation": "cessationOfOperation",
+    "certificate-hold": "certificateHold",
+    "privilege-withdrawn": "privilegeWithdrawn",
+    "aa-compromise": "AACompromise",
+}
+
+#: Warn this long before the CRL's nextUpdate: after it, nginx and Apache refuse every client.
+CRL_WARNING_DAYS = 7
+
+
+def check_reason(reason: str) -> str:
+    """Return ``reason`` if it is one of :data:`REASONS`, else a one-line error listing them."""
+    if reason not in REASONS:
+        raise KittylabError(f"unknown revocation reason {reason!r}: choose one of {', '.join(REASONS)}")
+    return reason
+
+
+def load_crl(source: bytes | str | os.PathLike) -> x509.CertificateRevocationList:
+    """Load a CRL from PEM or DER."""
+    data = read_input(source, "CRL")
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError:
+        raise KittylabError("not a certificate revocation list: expected PEM (BEGIN X509 CRL) or DER") from None
+
+
+def crl_expiry_warning(next_update: dt.datetime | None, *, now: dt.datetime | None = None) -> str | None:
+    """A warning when the CRL has expired or expires within :data:`CRL_WARNING_DAYS` days, else None."""
+    if next_update is None:
+        return "no CRL has been published: servers that check a CRL will refuse every client (run: kittylab crl)"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    left = next_update - now
+    if left.total_seconds() <= 0:
+        return (
+            f"the CRL expired on {next_update:%Y-%m-%d %H:%M} UTC: nginx and Apache now refuse every client;"
+            " publish a new one (kittylab crl) and reload the servers"
+        )
+    if left < dt.timedelta(days=CRL_WARNING_DAYS):
+        return (
+            f"the CRL expires on {next_update:%Y-%m-%d %H:%M} UTC, in {_humanize(left)}: publish a new one"
+            " (kittylab crl) and reload the servers before then"
+        )
+    return None
+
+
+def _humanize(delta: dt.timedelta) -> str:
+    if delta >= dt.timedelta(days=1):
+        days = round(delta / dt.timedelta(days=1))
+        return f"{days} day{'s' if days != 1 else ''}"
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours} hour{'s' if hours != 1 else ''}"

@@ -1,0 +1,102 @@
+"""Certificate signing requests: what a server or client sends to the CA to ask for a certificate."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+
+from ..errors import KittylabError
+from .files import read_input, write_atomically
+from .keys import PrivateKey, check_key_strength, signature_hash
+from .names import Subject, make_sans, subject_of
+
+
+def make_csr(
+    key: PrivateKey,
+    subject: Subject | str,
+    *,
+    dns: Iterable[str] = (),
+    ip: Iterable[str] = (),
+    email: Iterable[str] = (),
+    uri: Iterable[str] = (),
+) -> x509.CertificateSigningRequest:
+    """Build and sign a CSR for ``subject`` with ``key``, as ``openssl req -new`` does.
+
+    The subject alternative names (host names, IPs, emails, URIs) are validated first.
+    """
+    check_key_strength(key)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject_of(subject).to_name())
+    sans = make_sans(dns=dns, ip=ip, email=email, uri=uri)
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    return builder.sign(key, signature_hash(key))
+
+
+#: What cryptography raises for bytes that are not a well-formed CSR or certificate.
+MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+
+
+@contextmanager
+def malformed_names_refused(what: str) -> Iterator[None]:
+    """cryptography only *warns* about a malformed name it parses (an empty CN, a three-letter C):
+    a warning would print beside the one-line error, so such a name is refused instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            yield
+        except UserWarning as exc:
+            raise KittylabError(f"the {what} has a malformed name: {exc}") from None
+
+
+def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningRequest:
+    """Load a CSR from PEM or DER (file, bytes or PEM text) and check its signature.
+
+    A file that is no CSR, or one whose content was changed after it was signed, is refused.
+    """
+    data = read_input(source, "CSR")
+    try:
+        if b"-----BEGIN" in data:
+            if b"CERTIFICATE REQUEST" not in data:
+                raise ValueError("wrong PEM label")
+            csr = x509.load_pem_x509_csr(data)
+        else:
+            csr = x509.load_der_x509_csr(data)
+        with malformed_names_refused("CSR"):
+            csr.subject  # noqa: B018 - parsing the name surfaces malformed encodings here
+        csr.extensions  # noqa: B018
+    except MALFORMED:
+        raise KittylabError(
+            "not a certificate signing request: expected PEM (BEGIN CERTIFICATE REQUEST) or DER"
+        ) from None
+    return check_csr_signature(csr)
+
+
+def check_csr_signature(csr: x509.CertificateSigningRequest) -> x509.CertificateSigningRequest:
+    """Refuse a CSR signed with a broken hash (SHA-1, MD5), or whose signature does not verify."""
+    try:
+        algorithm = csr.signature_hash_algorithm
+    except UnsupportedAlgorithm:
+        algorithm = None
+    if isinstance(algorithm, (hashes.SHA1, hashes.MD5)):
+        raise KittylabError(
+            f"the CSR is signed with {algorithm.name.upper()}, which is broken:"
+            " make it again with SHA-256 (openssl req -sha256)"
+        )
+    try:
+        valid = csr.is_signature_valid
+    except Exception:  # cryptography raises several types for unsupported or broken keys
+        valid = False
+    if not valid:
+        raise KittylabError("the CSR's signature does not match its content: it was damaged or tampered with")
+    return csr
+
+
+def save_csr(csr: x509.CertificateSigningRequest, path: str | os.PathLike) -> None:
+    """Write a CSR as PEM, as ``openssl req -new -out`` does."""
+    write_atomically(path, csr.public_bytes(serialization.Encoding.PEM))

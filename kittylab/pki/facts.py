@@ -1,0 +1,196 @@
+"""What a certificate says, as plain data: the one summary that ``show``, the cards and the JSON share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from .keys import describe_key
+from .names import describe_san
+
+#: A certificate counts as expiring within this many days of its end.
+EXPIRING_DAYS = 30
+
+def serial_hex(serial: int) -> str:
+    """A serial number as OpenSSL prints it: upper-case hex with an even number of digits."""
+    text = f"{serial:X}"
+    return text if len(text) % 2 == 0 else "0" + text
+
+
+def parse_serial(text: str) -> int | None:
+    """Read a serial given as hex (``0x``-prefixed, with or without colons), or None if it is not one."""
+    cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
+    if not cleaned or any(ch not in "0123456789abcdef" for ch in cleaned):
+        return None
+    return int(cleaned, 16)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One certificate the CA issued, with what happened to it since."""
+
+    serial: int
+    name: str
+    profile: str
+    issuer: str
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    pem: str = field(repr=False)
+    issued_at: dt.datetime = field(repr=False)
+    revoked_at: dt.datetime | None = None
+    reason: str | None = None
+    superseded_by: int | None = None
+
+    @cached_property
+    def certificate(self) -> x509.Certificate:
+        return x509.load_pem_x509_certificate(self.pem.encode())
+
+    @property
+    def serial_hex(self) -> str:
+        return serial_hex(self.serial)
+
+    @property
+    def fingerprint(self) -> str:
+        """The SHA-256 fingerprint, colon-separated as ``openssl x509 -fingerprint`` prints it."""
+        return self.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+    def status(self, *, now: dt.datetime | None = None) -> str:
+        """``revoked``, ``superseded``, ``expired``, ``not-yet-valid`` or ``valid``."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.superseded_by is not None:
+            return "superseded"
+        if self.not_after <= now:
+            return "expired"
+        if self.not_before > now:
+            return "not-yet-valid"
+        return "valid"
+
+    def expiring(self, *, within_days: float = EXPIRING_DAYS, now: dt.datetime | None = None) -> bool:
+        """True for a valid certificate that ends within ``within_days`` days."""
+        now = now or dt.datetime.now(dt.timezone.utc)
+        return self.status(now=now) == "valid" and self.not_after - now <= dt.timedelta(days=within_days)
+
+    def as_dict(self) -> dict:
+        """A JSON-ready summary (no PEM, no secrets)."""
+        return {
+            "name": self.name,
+            "serial": self.serial_hex,
+            "profile": self.profile,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "status": self.status(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "reason": self.reason,
+            "fingerprint_sha256": self.fingerprint,
+        }
+
+
+
+_KEY_USAGES = (
+    ("digital_signature", "digitalSignature"),
+    ("content_commitment", "nonRepudiation"),
+    ("key_encipherment", "keyEncipherment"),
+    ("data_encipherment", "dataEncipherment"),
+    ("key_agreement", "keyAgreement"),
+    ("key_cert_sign", "keyCertSign"),
+    ("crl_sign", "cRLSign"),
+)
+
+
+def key_usages(certificate: x509.Certificate) -> list[str]:
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    return [label for attribute, label in _KEY_USAGES if getattr(usage, attribute)]
+
+
+def extended_key_usages(certificate: x509.Certificate) -> list[str]:
+    try:
+        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return []
+    return [oid._name for oid in usage]
+
+
+def alternative_names(certificate: x509.Certificate) -> list[str]:
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [describe_san(name) for name in names]
+
+
+def is_ca(certificate: x509.Certificate) -> bool:
+    try:
+        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
+
+
+def summarize(certificate: x509.Certificate, record: Record | None = None) -> dict:
+    """The facts a person checks about a certificate, JSON-ready; the status comes from the store."""
+    summary = {
+        "name": record.name if record else None,
+        "subject": certificate.subject.rfc4514_string(),
+        "issuer": certificate.issuer.rfc4514_string(),
+        "serial": serial_hex(certificate.serial_number),
+        "not_before": certificate.not_valid_before_utc.isoformat(),
+        "not_after": certificate.not_valid_after_utc.isoformat(),
+        "key": describe_key(certificate.public_key()),
+        "ca": is_ca(certificate),
+        "key_usage": key_usages(certificate),
+        "extended_key_usage": extended_key_usages(certificate),
+        "subject_alternative_names": alternative_names(certificate),
+        "fingerprint_sha256": certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
+        "fingerprint_sha1": certificate.fingerprint(hashes.SHA1()).hex(":").upper(),  # noqa: S303 - shown, as browsers do
+    }
+    if record is not None:
+        summary.update(
+            profile=record.profile,
+            status=record.status(),
+            revoked_at=record.revoked_at.isoformat() if record.revoked_at else None,
+            reason=record.reason,
+        )
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """The summary as aligned ``label: value`` lines for a terminal."""
+    labels = [
+        ("name", "Name"),
+        ("status", "Status"),
+        ("profile", "Profile"),
+        ("subject", "Subject"),
+        ("issuer", "Issuer"),
+        ("serial", "Serial"),
+        ("not_before", "Not before"),
+        ("not_after", "Not after"),
+        ("key", "Key"),
+        ("key_usage", "Key usage"),
+        ("extended_key_usage", "Extended key usage"),
+        ("subject_alternative_names", "Alternative names"),
+        ("revoked_at", "Revoked at"),
+        ("reason", "Reason"),
+        ("fingerprint_sha256", "SHA-256 fingerprint"),
+        ("fingerprint_sha1", "SHA-1 fingerprint"),
+    ]
+    width = max(len(label) for _, label in labels)
+    lines = []
+    for key, label in labels:
+        value = summary.get(key)
+        if value in (None, [], ""):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(value)
+        lines.append(f"{label + ':':<{width + 1}} {value}")
+    return "\n".join(lines)

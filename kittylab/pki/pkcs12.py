@@ -1,0 +1,107 @@
+"""PKCS#12 (.p12) bundles: the client's key, certificate and CA chain in one password-protected file.
+
+Two flavours: ``modern`` (AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC) for current browsers and
+OpenSSL 3, and ``legacy`` (3DES, SHA-1 MAC) for the macOS keychain, old Windows and old Java.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import warnings
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.serialization import PrivateFormat, pkcs12
+
+from ..errors import KittylabError
+from .files import password_bytes, read_input
+from .keys import PrivateKey
+
+#: PBKDF2 rounds per bag for the modern flavour: cryptography's own default.
+MODERN_KDF_ROUNDS = 20000
+#: Rounds for the legacy flavour, as OpenSSL's ``pkcs12 -export -legacy`` uses.
+LEGACY_KDF_ROUNDS = 2048
+
+
+@dataclass(frozen=True)
+class P12Contents:
+    """What a p12 file holds."""
+
+    key: PrivateKey
+    certificate: x509.Certificate
+    chain: list[x509.Certificate]
+    friendly_name: str | None
+
+
+def generate_password() -> str:
+    """A strong random password for a p12 (about 120 bits), easy to type from a handout."""
+    return "-".join(secrets.token_urlsafe(6).replace("_", "x").replace("-", "y") for _ in range(3))
+
+
+def export_p12(
+    key: PrivateKey,
+    certificate: x509.Certificate,
+    *,
+    password: str,
+    chain: list[x509.Certificate] = (),
+    name: str | None = None,
+    legacy: bool = False,
+    kdf_rounds: int | None = None,
+) -> bytes:
+    """Bundle key, certificate and CA chain into PKCS#12 bytes, as ``openssl pkcs12 -export`` does."""
+    if not password:
+        raise KittylabError("a p12 needs a password: browsers and keychains refuse empty ones")
+    if certificate.public_key() != key.public_key():
+        raise KittylabError("the key does not belong to the certificate")
+    if legacy:
+        algorithm = pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC
+        mac: hashes.HashAlgorithm = hashes.SHA1()
+        rounds = kdf_rounds or LEGACY_KDF_ROUNDS
+    else:
+        algorithm = pkcs12.PBES.PBESv2SHA256AndAES256CBC
+        mac = hashes.SHA256()
+        rounds = kdf_rounds or MODERN_KDF_ROUNDS
+    encryption = (
+        PrivateFormat.PKCS12.encryption_builder()
+        .kdf_rounds(rounds)
+        .key_cert_algorithm(algorithm)
+        .hmac_hash(mac)
+        .build(_password(password))
+    )
+    label = name.encode() if name else None
+    return pkcs12.serialize_key_and_certificates(label, key, certificate, list(chain) or None, encryption)
+
+
+def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents:
+    """Open a p12 (either flavour); a wrong password or a damaged file is a one-line error."""
+    data = read_input(source, "p12")
+    secret = _password(password) if password else None
+    try:
+        with warnings.catch_warnings():
+            # p12 files from some tools are BER, not DER: cryptography reads them but warns (to stderr).
+            warnings.simplefilter("ignore", UserWarning)
+            bundle = pkcs12.load_pkcs12(data, secret)
+    except ValueError as exc:
+        text = str(exc).lower()
+        if "invalid password" in text or "mac" in text or "password" in text:
+            raise KittylabError("wrong password for the p12 file") from None
+        raise KittylabError("not a PKCS#12 file, or it is damaged") from None
+    if bundle.key is None or bundle.cert is None:
+        raise KittylabError("the p12 file does not hold both a private key and a certificate")
+    name = bundle.cert.friendly_name.decode(errors="replace") if bundle.cert.friendly_name else None
+    return P12Contents(
+        key=bundle.key,
+        certificate=bundle.cert.certificate,
+        chain=[c.certificate for c in bundle.additional_certs],
+        friendly_name=name,
+    )
+
+
+def _password(password: str) -> bytes:
+    """The p12 password as bytes; PKCS#12 cannot hold a NUL (and cryptography 50 panics on one)."""
+    secret = password_bytes(password)
+    if b"\x00" in secret:
+        raise KittylabError("a p12 password cannot contain a NUL character")
+    return secret

@@ -1,0 +1,141 @@
+"""Profiles: the CA, not the request, decides what a certificate may do.
+
+A CSR can ask for anything (CA:TRUE, keyCertSign, a path length, name constraints, any EKU).
+kittylab reads only its subject, its public key and its alternative names, checks the names
+against the profile, and builds every extension itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from ..errors import KittylabError
+from .keys import PublicKey
+from .names import describe_san, make_sans
+
+_SAN_KINDS = {
+    x509.DNSName: "dns",
+    x509.IPAddress: "ip",
+    x509.RFC822Name: "email",
+    x509.UniformResourceIdentifier: "uri",
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a kind of leaf certificate is for: its extended key usage and the names it may carry."""
+
+    name: str
+    purpose: str
+    extended_key_usage: x509.ObjectIdentifier
+    san_kinds: tuple[str, ...]
+    san_required: bool
+
+    def check_names(self, names: list[x509.GeneralName]) -> list[x509.GeneralName]:
+        """Validate requested alternative names and refuse those this profile does not allow."""
+        checked: list[x509.GeneralName] = []
+        for name in names:
+            kind = _SAN_KINDS.get(type(name))
+            if kind not in self.san_kinds:
+                allowed = ", ".join(k.upper() if k != "email" else k for k in self.san_kinds)
+                raise KittylabError(
+                    f"a {self.name} certificate cannot carry the name {describe_san(name)}: it accepts {allowed}"
+                )
+            value = str(name.value) if kind == "ip" else name.value
+            checked += make_sans(**{kind: [value]}, wildcard=self.name == "server")
+        if self.san_required and not checked:
+            raise KittylabError(
+                f"a {self.name} certificate needs at least one DNS name or IP address (for example --dns localhost)"
+            )
+        return checked
+
+    def extensions(
+        self, public_key: PublicKey, issuer: x509.Certificate, names: list[x509.GeneralName]
+    ) -> list[tuple[x509.ExtensionType, bool]]:
+        """Every extension of a leaf of this profile, as (extension, critical) pairs."""
+        # RSA server keys also encrypt the TLS 1.2 RSA key exchange; other keys only sign.
+        encipher = isinstance(public_key, rsa.RSAPublicKey) and self.name == "server"
+        chosen: list[tuple[x509.ExtensionType, bool]] = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (_key_usage(digital_signature=True, key_encipherment=encipher), True),
+            (x509.ExtendedKeyUsage([self.extended_key_usage]), False),
+            (x509.SubjectKeyIdentifier.from_public_key(public_key), False),
+            (authority_key_identifier(issuer), False),
+        ]
+        if names:
+            chosen.append((x509.SubjectAlternativeName(names), False))
+        return chosen
+
+
+PROFILES: dict[str, Profile] = {
+    "server": Profile("server", "TLS web server", ExtendedKeyUsageOID.SERVER_AUTH, ("dns", "ip"), True),
+    "client": Profile("client", "TLS web client", ExtendedKeyUsageOID.CLIENT_AUTH, ("email", "dns", "uri"), False),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` (``server`` or ``client``)."""
+    try:
+        return PROFILES[name]
+    except (KeyError, TypeError):
+        raise KittylabError(f"unknown profile {name!r}: choose one of {', '.join(PROFILES)}") from None
+
+
+def ca_extensions(
+    public_key: PublicKey,
+    issuer: x509.Certificate | None,
+    *,
+    path_length: int | None = None,
+    name_constraints: x509.NameConstraints | None = None,
+) -> list[tuple[x509.ExtensionType, bool]]:
+    """The extensions of a CA certificate, as OpenSSL's ``v3_ca`` section makes them.
+
+    ``issuer`` is None for a self-signed root, whose authority key identifier is its own.
+    ``name_constraints`` (critical, as RFC 5280 requires) limits the names it may certify.
+    """
+    subject_key_id = x509.SubjectKeyIdentifier.from_public_key(public_key)
+    if issuer is None:
+        authority = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(subject_key_id)
+    else:
+        authority = authority_key_identifier(issuer)
+    chosen: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=True, path_length=path_length), True),
+        (_key_usage(key_cert_sign=True, crl_sign=True, digital_signature=True), True),
+        (subject_key_id, False),
+        (authority, False),
+    ]
+    if name_constraints is not None:
+        chosen.append((name_constraints, True))
+    return chosen
+
+
+def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
+    """Point at the issuer's key: its subject key identifier, or one derived from its public key."""
+    try:
+        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
+    except x509.ExtensionNotFound:
+        return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())
+
+
+def _key_usage(**usages: bool) -> x509.KeyUsage:
+    flags = dict.fromkeys(
+        (
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+            "encipher_only",
+            "decipher_only",
+        ),
+        False,
+    )
+    flags.update(usages)
+    return x509.KeyUsage(**flags)

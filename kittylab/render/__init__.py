@@ -1,0 +1,1 @@
+"""Rendering: certificate cards for IPython, handouts, the trust diagram and progress, from the core's facts."""

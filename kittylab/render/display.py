@@ -1,0 +1,423 @@
+"""Cards: what kittylab returns, shown as a person checks it (HTML in JupyterLab, text elsewhere).
+
+Every certificate, CSR, key, CRL, p12 bundle, :class:`~kittylab.Issued`, :class:`~kittylab.Record`
+and :class:`~kittylab.Verification` becomes a :class:`Card`: a title, a status in colour and
+``label: value`` rows. The HTML and the plain text are two renderings of the same card, so they
+never disagree; the plain text changes between runs only in serials, dates and fingerprints
+(nbval compares it). A private key is never shown: its card says so and shows the public part.
+
+Inside IPython, ``import kittylab`` calls :func:`register_formatters`, so objects display as
+cards without any call; outside, ``card(obj)`` gives the same.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+from ..pki.crl import CRL_WARNING_DAYS, REASONS
+from ..pki.facts import (
+    EXPIRING_DAYS,
+    Record,
+    alternative_names,
+    extended_key_usages,
+    is_ca,
+    key_usages,
+    serial_hex,
+)
+from ..pki.keys import describe_key
+from ..pki.names import describe_san
+from ..pki.pkcs12 import P12Contents
+from ..pki.verify import Verification
+from ..workspace.workspace import Issued
+
+#: Status colours: valid green, expiring amber, expired grey, revoked red.
+STATUS_COLOURS = {
+    "valid": "#2e7d32",
+    "ok": "#2e7d32",
+    "current": "#2e7d32",
+    "expiring": "#e69500",
+    "expired": "#757575",
+    "not-yet-valid": "#1565c0",
+    "superseded": "#757575",
+    "revoked": "#c62828",
+    "failed": "#c62828",
+    "bad signature": "#c62828",
+}
+_NEUTRAL = "#546e7a"
+_REVOKED_SHOWN = 20
+_REASON_NAMES = {flag: name for name, flag in REASONS.items()}
+
+
+@dataclass(frozen=True)
+class Validity:
+    """A period, drawn as dates and a bar showing how much of it is used."""
+
+    start: dt.datetime
+    end: dt.datetime
+    now: dt.datetime
+
+    @property
+    def days(self) -> int:
+        return round((self.end - self.start) / dt.timedelta(days=1))
+
+    @property
+    def used_percent(self) -> int:
+        total = (self.end - self.start).total_seconds()
+        spent = (self.now - self.start).total_seconds()
+        return 100 if total <= 0 else min(100, max(0, math.floor(100 * spent / total)))
+
+    @property
+    def days_left(self) -> int:
+        return max(0, math.floor((self.end - self.now) / dt.timedelta(days=1)))
+
+    def text(self) -> str:
+        return f"{_when(self.start)} to {_when(self.end)} ({self.used_percent}% of {self.days} days used)"
+
+
+@dataclass
+class Card:
+    """A titled list of facts with a status; ``cards`` nests others (a p12's certificate)."""
+
+    kind: str
+    title: str
+    status: str | None = None
+    #: (label, value): value is text, a :class:`Validity`, or a list of lines.
+    rows: list[tuple[str, Any]] = field(default_factory=list)
+    cards: list["Card"] = field(default_factory=list)
+
+    def html(self) -> str:
+        return _card_html(self)
+
+    def text(self) -> str:
+        return "\n".join(_card_lines(self))
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def __repr__(self) -> str:
+        return self.text()
+
+
+def _when(moment: dt.datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
+def _now(now: dt.datetime | None) -> dt.datetime:
+    return now or dt.datetime.now(dt.timezone.utc)
+
+
+def date_status(start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None) -> str:
+    """``valid``, ``expiring`` (ends within 30 days), ``expired`` or ``not-yet-valid`` by the dates alone."""
+    now = _now(now)
+    if end <= now:
+        return "expired"
+    if start > now:
+        return "not-yet-valid"
+    return "expiring" if end - now <= dt.timedelta(days=EXPIRING_DAYS) else "valid"
+
+
+def record_status(record: Record, *, now: dt.datetime | None = None) -> str:
+    """The store's status, with ``expiring`` for a valid certificate that ends within 30 days."""
+    return "expiring" if record.expiring(now=now) else record.status(now=now)
+
+
+# -- building cards ------------------------------------------------------------------------
+
+
+def certificate_card(
+    certificate: x509.Certificate, record: Record | None = None, *, now: dt.datetime | None = None
+) -> Card:
+    """A certificate's facts; with its store record, also its name, profile and revocation."""
+    now = _now(now)
+    start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
+    status = record_status(record, now=now) if record is not None else date_status(start, end, now=now)
+    kind = "CA certificate" if is_ca(certificate) else "Certificate"
+    title = f"{kind} {record.name}" if record is not None else kind
+    rows: list[tuple[str, Any]] = []
+    if record is not None:
+        rows.append(("Profile", record.profile))
+    rows += [
+        ("Subject", certificate.subject.rfc4514_string()),
+        ("Issuer", certificate.issuer.rfc4514_string()),
+        ("Validity", Validity(start, end, now)),
+        ("Key", describe_key(certificate.public_key())),
+        ("Key usage", ", ".join(key_usages(certificate))),
+        ("Extended key usage", ", ".join(extended_key_usages(certificate))),
+        ("Alternative names", ", ".join(alternative_names(certificate))),
+    ]
+    if record is not None and record.revoked_at is not None:
+        rows.append(("Revoked", f"{_when(record.revoked_at)} ({record.reason or 'unspecified'})"))
+    rows += [
+        ("Serial", serial_hex(certificate.serial_number)),
+        ("SHA-256", certificate.fingerprint(hashes.SHA256()).hex(":").upper()),
+    ]
+    return Card("certificate", title, status, rows)
+
+
+def record_card(record: Record, *, now: dt.datetime | None = None) -> Card:
+    return certificate_card(record.certificate, record, now=now)
+
+
+def issued_card(issued: Issued, *, now: dt.datetime | None = None) -> Card:
+    """The new certificate, and the files written for it (named, never shown)."""
+    card = certificate_card(issued.certificate, issued.record, now=now)
+    files = ", ".join(path.name for _, path in sorted(issued.files.items()))
+    card.rows.insert(1, ("Files", files))
+    if issued.p12_password:
+        card.rows.insert(2, ("p12 password", "generated: read it once from .p12_password"))
+    return card
+
+
+def csr_card(csr: x509.CertificateSigningRequest) -> Card:
+    """A request's subject, key and the names it asks for; whether its signature holds."""
+    try:
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        alternative = ", ".join(describe_san(name) for name in names)
+    except x509.ExtensionNotFound:
+        alternative = ""
+    status = "valid" if csr.is_signature_valid else "bad signature"
+    rows = [
+        ("Subject", csr.subject.rfc4514_string()),
+        ("Key", describe_key(csr.public_key())),
+        ("Alternative names", alternative),
+        ("Signature", "valid (the requester holds the key)" if csr.is_signature_valid else "does not verify"),
+    ]
+    return Card("csr", "Certificate signing request", status, rows)
+
+
+def key_card(key: Any) -> Card:
+    """A key's type and fingerprint; for a private key only its public part (it says so)."""
+    private = hasattr(key, "private_bytes")
+    public = key.public_key() if private else key
+    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    digest = hashes.Hash(hashes.SHA256())
+    digest.update(der)
+    rows = [("Type", describe_key(public))]
+    if isinstance(public, rsa.RSAPublicKey):
+        rows.append(("Size", f"{public.key_size} bits"))
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        rows.append(("Size", f"{public.curve.key_size} bits ({public.curve.name})"))
+    else:
+        rows.append(("Size", "256 bits"))
+    rows.append(("Public key SHA-256", digest.finalize().hex(":").upper()))
+    title = "Private key (not shown)" if private else "Public key"
+    return Card("key", title, None, rows)
+
+
+def crl_card(crl: x509.CertificateRevocationList, *, now: dt.datetime | None = None) -> Card:
+    """Who signed the CRL, until when servers accept it, and what it revokes."""
+    now = _now(now)
+    next_update = crl.next_update_utc
+    if next_update is None:
+        status = "valid"
+    elif next_update <= now:
+        status = "expired"
+    elif next_update - now <= dt.timedelta(days=CRL_WARNING_DAYS):
+        status = "expiring"
+    else:
+        status = "valid"
+    try:
+        number = str(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+    except x509.ExtensionNotFound:
+        number = ""
+    entries = list(crl)
+    listed = [
+        f"{serial_hex(entry.serial_number)} on {_when(entry.revocation_date_utc)} ({_reason(entry)})"
+        for entry in entries[:_REVOKED_SHOWN]
+    ]
+    if len(entries) > _REVOKED_SHOWN:
+        listed.append(f"... and {len(entries) - _REVOKED_SHOWN} more")
+    rows: list[tuple[str, Any]] = [
+        ("Issuer", crl.issuer.rfc4514_string()),
+        ("This update", _when(crl.last_update_utc)),
+        ("Next update", _when(next_update) if next_update else ""),
+        ("CRL number", number),
+        ("Revoked", [f"{len(entries)} certificate{'s' if len(entries) != 1 else ''}", *listed]),
+    ]
+    return Card("crl", "Certificate revocation list", status, rows)
+
+
+def _reason(entry: x509.RevokedCertificate) -> str:
+    try:
+        flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
+    except x509.ExtensionNotFound:
+        return "unspecified"
+    return _REASON_NAMES.get(flag, flag.name)
+
+
+def p12_card(contents: P12Contents, *, now: dt.datetime | None = None) -> Card:
+    """What a p12 bundle holds: its certificate and chain; the private key only by type."""
+    rows = [
+        ("Friendly name", contents.friendly_name or ""),
+        ("Private key", f"{describe_key(contents.key.public_key())} (private key, not shown)"),
+        ("Chain", ", ".join(c.subject.rfc4514_string() for c in contents.chain)),
+    ]
+    card = Card("p12", "PKCS#12 bundle", None, rows)
+    card.cards.append(certificate_card(contents.certificate, now=now))
+    return card
+
+
+def verification_card(verification: Verification) -> Card:
+    rows = [(check.name, f"{'ok' if check.ok else 'FAIL'}: {check.detail}") for check in verification.checks]
+    return Card("verification", "Verification", "ok" if verification.ok else "failed", rows)
+
+
+_PUBLIC_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
+_PRIVATE_KEYS = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
+_BUILDERS: list[tuple[tuple[type, ...], Callable[[Any], Card]]] = [
+    ((x509.Certificate,), certificate_card),
+    ((x509.CertificateSigningRequest,), csr_card),
+    ((x509.CertificateRevocationList,), crl_card),
+    (_PUBLIC_KEYS + _PRIVATE_KEYS, key_card),
+    ((P12Contents,), p12_card),
+    ((Issued,), issued_card),
+    ((Record,), record_card),
+    ((Verification,), verification_card),
+]
+
+
+def card(obj: Any) -> Card:
+    """The card of any object kittylab returns (certificate, CSR, key, CRL, p12, Issued, Record, Verification)."""
+    for types, build in _BUILDERS:
+        if isinstance(obj, types):
+            return build(obj)
+    raise TypeError(f"kittylab has no card for {type(obj).__name__}")
+
+
+def to_html(obj: Any) -> str:
+    return card(obj).html()
+
+
+def to_text(obj: Any) -> str:
+    return card(obj).text()
+
+
+# -- rendering -----------------------------------------------------------------------------
+
+
+def _label_width(card: Card) -> int:
+    return max((len(label) for label, _ in card.rows), default=0) + 1
+
+
+def _card_lines(card: Card, indent: str = "") -> list[str]:
+    status = f"  [{card.status}]" if card.status else ""
+    lines = [f"{indent}{card.title}{status}"]
+    width = _label_width(card)
+    for label, value in card.rows:
+        if value in ("", None):
+            continue
+        shown = value.text() if isinstance(value, Validity) else value
+        first, *more = shown if isinstance(shown, list) else [shown]
+        lines.append(f"{indent}  {label + ':':<{width}} {first}")
+        lines += [f"{indent}  {'':<{width}}   {line}" for line in more]
+    for inner in card.cards:
+        lines += _card_lines(inner, indent + "  ")
+    return lines
+
+
+def status_badge(status: str) -> str:
+    """A coloured pill with the status, carrying the classes ``kl-status kl-status-STATUS``."""
+    colour = STATUS_COLOURS.get(status, _NEUTRAL)
+    slug = status.replace(" ", "-")
+    return (
+        f'<span class="kl-status kl-status-{html.escape(slug)}" style="background:{colour};color:#fff;'
+        f'border-radius:9px;padding:1px 9px;font-size:12px;font-weight:600">{html.escape(status)}</span>'
+    )
+
+
+def _validity_html(validity: Validity, colour: str) -> str:
+    used = validity.used_percent
+    return (
+        f"{html.escape(validity.text())}"
+        f'<div class="kl-validity-bar" title="{used}% used, {validity.days_left} days left" '
+        f'style="background:#e0e0e0;border-radius:3px;height:6px;width:240px;margin-top:3px">'
+        f'<div style="background:{colour};width:{used}%;height:6px;border-radius:3px"></div></div>'
+        f'<span style="font-size:11px;color:#666">{validity.days_left} days left</span>'
+    )
+
+
+def _card_html(card: Card) -> str:
+    colour = STATUS_COLOURS.get(card.status or "", _NEUTRAL)
+    badge = status_badge(card.status) if card.status else ""
+    rows = []
+    for label, value in card.rows:
+        if value in ("", None):
+            continue
+        if isinstance(value, Validity):
+            shown = _validity_html(value, colour)
+        elif isinstance(value, list):
+            shown = "<br>".join(html.escape(line) for line in value)
+        else:
+            shown = html.escape(str(value))
+        mono = ";font-family:monospace;font-size:12px" if label in ("Serial", "SHA-256", "Public key SHA-256") else ""
+        rows.append(
+            f'<tr><th style="text-align:left;vertical-align:top;padding:2px 12px 2px 0;color:#555;'
+            f'font-weight:600;white-space:nowrap">{html.escape(label)}</th>'
+            f'<td style="text-align:left;padding:2px 0;word-break:break-all{mono}">{shown}</td></tr>'
+        )
+    inner = "".join(_card_html(c) for c in card.cards)
+    return (
+        f'<div class="kl-card kl-card-{card.kind}" style="border:1px solid #d0d0d0;border-left:6px solid {colour};'
+        f'border-radius:6px;padding:8px 12px;margin:6px 0;max-width:760px;font-family:sans-serif;font-size:13px;'
+        f'background:#fff;color:#222">'
+        f'<div style="display:flex;justify-content:space-between;align-items:center;margin-bottom:4px">'
+        f'<b class="kl-card-title" style="font-size:14px">{html.escape(card.title)}</b>{badge}</div>'
+        f'<table style="border-collapse:collapse;margin:0">{"".join(rows)}</table>{inner}</div>'
+    )
+
+
+# -- IPython -------------------------------------------------------------------------------
+
+
+def _display_types() -> list[type]:
+    """The classes to register: IPython looks formatters up along the MRO, and cryptography's
+    key classes are ABCs whose concrete (Rust) classes are only registered virtually."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust
+    except ImportError:  # a cryptography that moved them: keys then show as before, the rest as cards
+        rust = None
+    concrete = [
+        getattr(getattr(rust, module, None), name, None)
+        for module, name in (
+            ("rsa", "RSAPrivateKey"),
+            ("rsa", "RSAPublicKey"),
+            ("ec", "ECPrivateKey"),
+            ("ec", "ECPublicKey"),
+            ("ed25519", "Ed25519PrivateKey"),
+            ("ed25519", "Ed25519PublicKey"),
+        )
+    ]
+    classes = [cls for types, _ in _BUILDERS for cls in types]
+    return classes + [cls for cls in concrete if isinstance(cls, type)]
+
+
+def register_formatters(ip: Any = None) -> bool:
+    """Show kittylab's objects and cryptography's certificates, CSRs, CRLs and keys as cards in IPython.
+
+    Returns False outside IPython. ``import kittylab`` calls this by itself inside IPython.
+    """
+    if ip is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return False
+        ip = get_ipython()
+    if ip is None:
+        return False
+    formatters = ip.display_formatter.formatters
+    for cls in _display_types():
+        formatters["text/html"].for_type(cls, to_html)
+        formatters["text/plain"].for_type(cls, _pretty)
+    return True
+
+
+def _pretty(obj: Any, printer: Any, cycle: bool) -> None:
+    printer.text(to_text(obj))

@@ -1,0 +1,1 @@
+"""Notebook-only code: ipywidgets forms, the dashboard and the tutorial's helpers."""

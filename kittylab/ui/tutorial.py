@@ -1,0 +1,588 @@
+"""Helpers the tutorial notebooks call, so each notebook stays a few thin cells.
+
+- :data:`STEPS`: the article's seventeen steps, each with the OpenSSL command it types.
+- :func:`prepare`: a notebook can start in a fresh kernel, in any order, from an empty workspace:
+  it recreates what the earlier steps would have made, and says so in one line.
+- :func:`openssl_side_by_side`: run the OpenSSL command for real and show its answer beside
+  kittylab's, so a learner sees the two agree.
+- :func:`exercise`: small exercises whose check gives a hint, with the solution one click away.
+- :func:`check_environment` and :func:`workspace_files` for the welcome and summary notebooks.
+
+Nothing here prints a private key: command output is scrubbed of private key blocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib.metadata
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import KittylabError
+from ..pki import openssl
+from ..pki.ca import CertificateAuthority
+from ..pki.csr import make_csr
+from ..pki.keys import generate_key
+from ..pki.names import Subject
+from ..pki.verify import Verification
+from ..workspace.workspace import Workspace
+
+# -- the story's values, as the article uses them ----------------------------------------------
+
+CA_NAME = "kitty-ca"
+CA_SUBJECT = Subject(cn=CA_NAME, o="Kitty Inc", c="DE")
+CA_KEY = "rsa4096"
+SERVER_NAME = "picture-server"
+SERVER_DNS = ("localhost",)
+SERVER_IP = ("127.0.0.1",)
+CLIENT_NAME = "eager-client"
+CLIENT_EMAIL = "eager-client@kitty.test"
+LEAF_KEY = "rsa2048"
+#: The story's p12 password, fixed so that every run reproduces it. For a real client let
+#: kittylab generate one (leave the password out) and hand it over on another channel.
+P12_PASSWORD = "kitty-pass"
+LEGACY_P12 = "eager-client-legacy.p12"
+REVOKE_REASON = "key-compromise"
+
+SCRUBBED = "[private key not shown]"
+_PRIVATE_BLOCK = re.compile(
+    r"-----BEGIN ([A-Z ]*)PRIVATE KEY-----.*?(-----END \1PRIVATE KEY-----|\Z)", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    number: int
+    who: str
+    what: str
+    command: str
+
+
+def _story_steps() -> tuple[Step, ...]:
+    ca, server, client = CA_NAME, SERVER_NAME, CLIENT_NAME
+    server_sans = [f"DNS:{name}" for name in SERVER_DNS] + [f"IP:{ip}" for ip in SERVER_IP]
+    server_subject = Subject(cn=server, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
+    client_subject = Subject(cn=client, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
+    return (
+        Step(1, ca, "makes its private key", openssl.genkey(CA_KEY, f"{ca}.key")),
+        Step(2, ca, "signs its own certificate", openssl.self_signed_ca(f"{ca}.key", f"{ca}.crt", CA_SUBJECT)),
+        Step(3, ca, "hands out its certificate, which everyone may see", openssl.show(f"{ca}.crt")),
+        Step(4, server, "makes its private key", openssl.genkey(LEAF_KEY, f"{server}.key")),
+        Step(5, server, "writes a certificate signing request (CSR)",
+             openssl.csr(f"{server}.key", f"{server}.csr", server_subject, sans=server_sans)),
+        Step(6, server, "sends the CSR to the CA", f"openssl req -in {server}.csr -noout -verify -subject"),
+        Step(7, ca, "signs the request with the server profile", openssl.sign(f"{server}.csr", f"{server}.crt", profile="server")),
+        Step(8, ca, "sends the certificate back", openssl.verify(f"{server}.crt", f"{ca}.crt", purpose="server")),
+        Step(9, server, "configures the web server with its key and certificate", "ssl_certificate picture-server.crt;"),
+        Step(10, server, "asks every client for a certificate signed by the CA", "ssl_verify_client on;"),
+        Step(11, client, "makes its private key", openssl.genkey(LEAF_KEY, f"{client}.key")),
+        Step(12, client, "writes a CSR", openssl.csr(f"{client}.key", f"{client}.csr", client_subject)),
+        Step(13, ca, "signs it with the client profile", openssl.sign(f"{client}.csr", f"{client}.crt", profile="client")),
+        Step(14, client, "bundles key and certificate into a p12 for browsers",
+             openssl.pkcs12(f"{client}.key", f"{client}.crt", f"{ca}.crt", f"{client}.p12", name=client)),
+        Step(15, client, "connects and shows its certificate",
+             f"curl --cert-type P12 --cert {client}.p12:{P12_PASSWORD} --cacert {ca}.crt https://localhost:8443/"),
+        Step(16, server, "trusts the client because the CA signed it", "ssl_client_certificate kitty-ca.crt;"),
+        Step(17, client, "sees the pictures", "curl ... -o pictures.html"),
+    )
+
+
+#: The article's seventeen steps, in order.
+STEPS: tuple[Step, ...] = _story_steps()
+
+
+def steps_table() -> "Table":
+    """The seventeen steps as a table, as the welcome notebook shows them."""
+    return Table(
+        ("Step", "Who", "What", "OpenSSL"),
+        [(str(s.number), s.who, s.what, s.command) for s in STEPS],
+        code_columns=(3,),
+    )
+
+
+# -- preparing a notebook's workspace ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """What a range of steps leaves in the workspace, how to tell it is there, how to remake it."""
+
+    first: int
+    last: int
+    label: str
+    present: Callable[[Workspace], bool]
+    make: Callable[[Workspace], None]
+
+    @property
+    def steps(self) -> str:
+        return f"steps {self.first}-{self.last}" if self.last < REVOCATION else "the revocation"
+
+
+#: ``prepare(REVOCATION)`` prepares the revocation notebook; ``prepare(SUMMARY)`` the summary.
+REVOCATION = 18
+SUMMARY = 19
+
+
+def _has_current(name: str) -> Callable[[Workspace], bool]:
+    def present(ws: Workspace) -> bool:
+        return ws.has_ca and ws.store.current(name) is not None
+
+    return present
+
+
+def _client_revoked(ws: Workspace) -> bool:
+    return ws.has_ca and any(r.name == CLIENT_NAME and r.revoked_at for r in ws.records())
+
+
+def _make_ca(ws: Workspace) -> None:
+    ws.init_ca(CA_SUBJECT, key=CA_KEY)
+
+
+def _make_server(ws: Workspace) -> None:
+    ws.issue(SERVER_NAME, profile="server", key=LEAF_KEY, dns=SERVER_DNS, ip=SERVER_IP)
+
+
+def _make_client(ws: Workspace) -> None:
+    ws.issue(CLIENT_NAME, profile="client", key=LEAF_KEY, email=[CLIENT_EMAIL], p12=True, p12_password=P12_PASSWORD)
+
+
+def _revoke_client(ws: Workspace) -> None:
+    ws.revoke(CLIENT_NAME, reason=REVOKE_REASON)
+
+
+_STAGES = (
+    _Stage(1, 3, CA_NAME, lambda ws: ws.has_ca, _make_ca),
+    _Stage(4, 8, SERVER_NAME, _has_current(SERVER_NAME), _make_server),
+    _Stage(11, 14, CLIENT_NAME, lambda ws: _has_current(CLIENT_NAME)(ws) or _client_revoked(ws), _make_client),
+    _Stage(REVOCATION, REVOCATION, f"{CLIENT_NAME} revoked", _client_revoked, _revoke_client),
+)
+
+
+def prepare(step: int, *, home: str | os.PathLike | None = None) -> Workspace:
+    """Open the story's workspace as it is before ``step``, making what earlier steps would have made.
+
+    A notebook calls this first, so it runs in a fresh kernel, in any order, from an empty
+    workspace. If the workspace already went past ``step`` (the notebook runs a second time),
+    that earlier run is moved to ``earlier-runs/`` inside it and the story starts again, so
+    every step can run as written. Says what it did in one line.
+    """
+    if not isinstance(step, int) or not 1 <= step <= SUMMARY:
+        raise KittylabError(f"step {step!r} is not one of the story's steps (1-{SUMMARY})")
+    ws = Workspace(home)
+    folder = f"{ws.home.name}/"
+    moved = None
+    if any(stage.last >= step and stage.present(ws) for stage in _STAGES):
+        moved = _set_aside(ws)
+        ws = Workspace(ws.home)
+    kept, made = [], []
+    for stage in _STAGES:
+        if stage.last >= step:
+            break
+        if stage.present(ws):
+            kept.append(stage)
+        else:
+            stage.make(ws)
+            made.append(stage)
+    print(_prepared_message(step, folder, kept, made, moved))
+    return ws
+
+
+def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_Stage], moved: str | None) -> str:
+    parts = []
+    if moved:
+        parts.append(f"an earlier run went past this point: moved it to {folder}{moved}")
+    if kept:
+        parts.append("kept " + ", ".join(f"{s.label} ({s.steps})" for s in kept))
+    if made:
+        parts.append(
+            "recreated what earlier notebooks would have made: " + ", ".join(f"{s.label} ({s.steps})" for s in made)
+        )
+    if not kept and not made:
+        parts.append("starting from an empty workspace")
+    where = f"Step {step}" if step < REVOCATION else ("Revocation" if step == REVOCATION else "Summary")
+    return f"{where}, in {folder}: " + "; ".join(parts) + "."
+
+
+def _set_aside(ws: Workspace) -> str:
+    """Move everything in the workspace into ``earlier-runs/run-TIME/`` and return that folder."""
+    ws.close()
+    target = Path("earlier-runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
+    (ws.home / target).mkdir(parents=True)
+    for entry in ws.home.iterdir():
+        if entry.name != "earlier-runs":
+            entry.rename(ws.home / target / entry.name)
+    return f"{target}/"
+
+
+# -- showing things ----------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    """A small table that renders as HTML in a notebook and as aligned text everywhere else."""
+
+    header: tuple[str, ...]
+    rows: list[tuple[str, ...]]
+    code_columns: tuple[int, ...] = ()
+
+    def __repr__(self) -> str:
+        widths = [max(len(str(row[i])) for row in (self.header, *self.rows)) for i in range(len(self.header))]
+        lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (self.header, *self.rows)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        def cell(i: int, value: str, tag: str) -> str:
+            text = html.escape(str(value))
+            return f"<{tag}><code>{text}</code></{tag}>" if tag == "td" and i in self.code_columns else f"<{tag}>{text}</{tag}>"
+
+        head = "".join(cell(i, h, "th") for i, h in enumerate(self.header))
+        body = "".join("<tr>" + "".join(cell(i, v, "td") for i, v in enumerate(row)) + "</tr>" for row in self.rows)
+        return f'<table class="kl-tutorial-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def scrub_private_keys(text: str) -> str:
+    """Replace any PEM private key block in ``text``, so no output can show key material."""
+    return _PRIVATE_BLOCK.sub(SCRUBBED, text)
+
+
+def _verdict(value: Any) -> tuple[bool | None, str]:
+    """kittylab's answer as (accepted, text): a Verification, a bool, or an exception."""
+    if isinstance(value, Verification):
+        return value.ok, str(value)
+    if isinstance(value, BaseException):
+        return False, f"refused: {value}"
+    if isinstance(value, bool):
+        return value, "accepted" if value else "refused"
+    return None, str(value)
+
+
+@dataclass
+class OpenSSLRun:
+    """An OpenSSL command that really ran in the workspace, with kittylab's answer beside it."""
+
+    command: str
+    returncode: int | None
+    output: str
+    kittylab: Any = None
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+    @property
+    def agrees(self) -> bool | None:
+        """True if OpenSSL and kittylab came to the same answer; None if there is nothing to compare."""
+        accepted, _ = _verdict(self.kittylab)
+        if self.kittylab is None or accepted is None or self.returncode is None:
+            return None
+        return accepted == self.ok
+
+    def _summary(self) -> str:
+        if self.returncode is None:
+            return "OpenSSL did not run"
+        if self.agrees is None:
+            return f"OpenSSL: exit code {self.returncode}"
+        openssl_says = "accepted" if self.ok else f"refused (exit code {self.returncode})"
+        accepted, _ = _verdict(self.kittylab)
+        kittylab_says = "accepted" if accepted else "refused"
+        together = "they agree" if self.agrees else "they DISAGREE"
+        return f"OpenSSL: {openssl_says} · kittylab: {kittylab_says} · {together}"
+
+    def __repr__(self) -> str:
+        lines = [f"$ {self.command}", self.output.rstrip()]
+        if self.kittylab is not None:
+            lines += ["", "kittylab:", _verdict(self.kittylab)[1]]
+        lines.append(self._summary())
+        return "\n".join(line for line in lines if line is not None)
+
+    def _repr_html_(self) -> str:
+        openssl_side = (
+            f"<div><b>OpenSSL</b><pre>$ {html.escape(self.command)}\n{html.escape(self.output.rstrip())}</pre></div>"
+        )
+        kittylab_side = (
+            f"<div><b>kittylab</b><pre>{html.escape(_verdict(self.kittylab)[1])}</pre></div>"
+            if self.kittylab is not None
+            else ""
+        )
+        verdict_class = {True: "kl-agree", False: "kl-disagree", None: "kl-ran"}[self.agrees]
+        return (
+            f'<div class="kl-side-by-side" style="display:flex;gap:1em;flex-wrap:wrap">{openssl_side}{kittylab_side}</div>'
+            f'<p class="{verdict_class}">{html.escape(self._summary())}</p>'
+        )
+
+
+def openssl_side_by_side(command: str, *, workspace: Workspace, kittylab: Any = None) -> OpenSSLRun:
+    """Run an ``openssl`` command in the workspace folder and show its answer beside kittylab's.
+
+    ``kittylab`` is what kittylab said about the same thing: a :class:`Verification`, a bool,
+    or an exception it raised. The command runs without a shell; its output has any private
+    key scrubbed. If ``openssl`` is not installed the result says so instead of failing.
+    """
+    argv = shlex.split(command)
+    if not argv or argv[0] != "openssl":
+        raise KittylabError(f"not an openssl command: {command!r}")
+    binary = shutil.which("openssl")
+    if binary is None:
+        return OpenSSLRun(command, None, "openssl is not installed here (apt-get install openssl)", kittylab)
+    completed = subprocess.run(
+        [binary, *argv[1:]],
+        cwd=workspace.home,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    return OpenSSLRun(command, completed.returncode, scrub_private_keys(completed.stdout + completed.stderr), kittylab)
+
+
+def workspace_files(workspace: Workspace) -> Table:
+    """The workspace's files with their permissions: secrets are readable by their owner only."""
+    rows = []
+    for path in sorted(workspace.home.iterdir()):
+        if path.is_file() and not path.name.startswith("."):
+            mode = path.stat().st_mode & 0o777
+            rows.append((path.name, f"{mode:04o}", _what_file(path.name, mode)))
+    return Table(("File", "Mode", "What it is"), rows)
+
+
+_FILE_KINDS = {
+    "key": "private key: stays with its owner",
+    "csr": "certificate signing request: public, sent to the CA",
+    "crt": "certificate: public",
+    "crl": "certificate revocation list: public, for servers",
+    "p12": "key and certificate for browsers: secret, password-protected",
+    "sqlite3": "kittylab's record of everything the CA issued",
+}
+
+
+def _what_file(name: str, mode: int) -> str:
+    kind = _FILE_KINDS.get(name.rsplit(".", 1)[-1], "")
+    return kind + (" (0600: only you can read it)" if mode == 0o600 and kind else "")
+
+
+def lines_with(word: str, path: str | os.PathLike) -> str:
+    """The lines of a configuration file that mention ``word``, stripped: the part a step is about."""
+    return "\n".join(line.strip() for line in Path(path).read_text().splitlines() if word in line)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now, for a web server the notebook starts."""
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+# -- exercises ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    """What a check said: right or a hint, with the solution one click away."""
+
+    right: bool
+    message: str
+    solution: str
+
+    def __repr__(self) -> str:
+        return ("✓ " if self.right else "✗ ") + self.message
+
+    def _repr_html_(self) -> str:
+        if self.right:
+            return f'<div class="kl-exercise kl-exercise-right">✓ {html.escape(self.message)}</div>'
+        return (
+            f'<div class="kl-exercise kl-exercise-hint">✗ {html.escape(self.message)}'
+            f"<details><summary>Show the solution</summary><pre>{html.escape(self.solution)}</pre></details></div>"
+        )
+
+
+_UNFINISHED = "Not finished yet (replace the ... in the call)"
+
+
+@dataclass
+class Exercise:
+    """An exercise: the learner completes a call; :meth:`check` runs it and says right, or gives a hint.
+
+    The call is passed as a ``lambda`` so that an unfinished call (``...`` still in it) or a
+    wrong one gives a hint instead of an error.
+    """
+
+    name: str
+    task: str
+    hint: str
+    #: The call as the notebook hands it out, with ``...`` to replace.
+    blank: str
+    solution: str
+    is_right: Callable[[Any], bool] = field(repr=False)
+    praise: str = "Right."
+
+    def check(self, attempt: Callable[[], Any]) -> Result:
+        if not callable(attempt):
+            return self._hint("Pass the call as a lambda: exercise(...).check(lambda: ...)")
+        try:
+            answer = attempt()
+        except (KittylabError, ValueError, TypeError, AttributeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            unfinished = "ellipsis" in first.lower() or "..." in first
+            return self._hint(_UNFINISHED if unfinished else f"that call failed ({first})")
+        if answer is Ellipsis or (isinstance(answer, str) and "Ellipsis" in answer):
+            return self._hint(_UNFINISHED)
+        try:
+            right = bool(self.is_right(answer))
+        except Exception:  # an answer of an unexpected type is simply not right
+            right = False
+        return Result(True, self.praise, self.solution) if right else self._hint("not quite")
+
+    def _hint(self, what: str) -> Result:
+        """``what`` went wrong, then the hint; the solution rides along behind a click."""
+        return Result(False, f"{what}. Hint: {self.hint}", self.solution)
+
+
+def _is_ca_subject(subject: Any) -> bool:
+    return isinstance(subject, Subject) and (subject.cn, subject.o, subject.c) == (CA_SUBJECT.cn, CA_SUBJECT.o, CA_SUBJECT.c)
+
+
+def _csr_sans(csr: Any) -> list[str]:
+    from cryptography import x509
+
+    from ..pki.names import describe_san
+
+    try:
+        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [describe_san(name) for name in names]
+
+
+def _verified_as_client(result: Any) -> bool:
+    return isinstance(result, Verification) and result.ok and any(c.name == "purpose client" for c in result.checks)
+
+
+def _checks_the_crl(command: Any) -> bool:
+    words = shlex.split(command) if isinstance(command, str) else []
+    return "-crl_check" in words and f"{CA_NAME}.crl" in words and f"{CLIENT_NAME}.crt" in words
+
+
+EXERCISES = {
+    "ca-subject": Exercise(
+        "ca-subject",
+        "Write kitty-ca's subject the way OpenSSL's -subj option writes it, and parse it.",
+        "OpenSSL writes a subject as /C=../O=../CN=..; kitty-ca is in Germany (DE) and belongs to Kitty Inc.",
+        "Subject.parse(...)",
+        'Subject.parse("/C=DE/O=Kitty Inc/CN=kitty-ca")',
+        _is_ca_subject,
+        "Right: the same subject the form made, in OpenSSL's spelling.",
+    ),
+    "server-names": Exercise(
+        "server-names",
+        "Make a CSR for picture-server that also names pictures.kitty.test.",
+        "the host names a server answers to go in dns=[...], a list; keep localhost in it too.",
+        'make_csr(server_key, "/CN=picture-server", dns=...)',
+        'make_csr(server_key, "/CN=picture-server", dns=["localhost", "pictures.kitty.test"])',
+        lambda csr: {"DNS:localhost", "DNS:pictures.kitty.test"} <= set(_csr_sans(csr)),
+        "Right: a browser accepts the certificate for every name in its subject alternative names.",
+    ),
+    "client-purpose": Exercise(
+        "client-purpose",
+        "Check eager-client's certificate for the purpose it was made for.",
+        'ws.verify(...) takes purpose="client" or purpose="server"; eager-client logs in to a server.',
+        "ws.verify(client.certificate, purpose=...)",
+        'ws.verify(client.certificate, purpose="client")',
+        _verified_as_client,
+        "Right: signed by kitty-ca, in date, allowed for TLS client authentication, not revoked.",
+    ),
+    "crl-check": Exercise(
+        "crl-check",
+        "Write the openssl verify command that also checks kitty-ca's CRL.",
+        "openssl.verify(cert, ca, crl=...) adds -crl_check -CRLfile; the CRL file is kitty-ca.crl.",
+        'openssl.verify("eager-client.crt", "kitty-ca.crt", crl=...)',
+        'openssl.verify("eager-client.crt", "kitty-ca.crt", crl="kitty-ca.crl")',
+        _checks_the_crl,
+        "Right: with -crl_check OpenSSL also looks the serial up in the CRL.",
+    ),
+}
+
+
+def exercise(name: str) -> Exercise:
+    """The exercise called ``name`` (see :data:`EXERCISES`)."""
+    try:
+        return EXERCISES[name]
+    except KeyError:
+        raise KittylabError(f"no exercise {name!r}: choose one of {', '.join(EXERCISES)}") from None
+
+
+# -- the welcome notebook's check --------------------------------------------------------------
+
+
+def check_environment(*, workspace: str | os.PathLike | None = None) -> Table:
+    """Check what the tutorial needs: Python, cryptography, widgets, the openssl command, a writable workspace."""
+    rows = [("✓", "Python", f"version {sys.version_info.major}.{sys.version_info.minor}")]
+    rows.append(_check("kittylab", lambda: f"version {importlib.metadata.version('kittylab')}"))
+    rows.append(_check("cryptography makes keys and certificates", _try_cryptography))
+    rows.append(_check("ipywidgets (the forms)", lambda: f"version {__import__('ipywidgets').__version__}"))
+    rows.append(_check("openssl command line", _openssl_version))
+    rows.append(_check("workspace folder is writable", lambda: _try_folder(workspace)))
+    return Table(("", "What", "Detail"), rows)
+
+
+def _check(what: str, probe: Callable[[], str]) -> tuple[str, str, str]:
+    try:
+        return ("✓", what, probe())
+    except Exception as exc:  # the check reports any failure instead of stopping the notebook
+        return ("✗", what, f"{type(exc).__name__}: {exc}")
+
+
+def _try_cryptography() -> str:
+    import cryptography
+
+    key = generate_key("p256")
+    ca = CertificateAuthority.create(Subject(cn="environment-check"), key=key, days=1)
+    leaf = ca.sign(make_csr(generate_key("p256"), Subject(cn="check"), dns=["localhost"]), profile="server", days=1)
+    assert leaf.issuer == ca.certificate.subject
+    return f"version {cryptography.__version__}"
+
+
+def _openssl_version() -> str:
+    binary = shutil.which("openssl")
+    if binary is None:
+        raise KittylabError("not found: install it (apt-get install openssl, brew install openssl)")
+    out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, check=True).stdout
+    return "version " + out.split()[1]
+
+
+def _try_folder(home: str | os.PathLike | None) -> str:
+    with Workspace(home) as ws:
+        probe = ws.home / ".kittylab-write-check"
+        probe.write_text("ok")
+        probe.unlink()
+        return f"{ws.home.name}/"
+
+
+__all__ = [
+    "EXERCISES",
+    "REVOCATION",
+    "STEPS",
+    "SUMMARY",
+    "Exercise",
+    "OpenSSLRun",
+    "Step",
+    "Table",
+    "check_environment",
+    "exercise",
+    "free_port",
+    "lines_with",
+    "openssl_side_by_side",
+    "prepare",
+    "scrub_private_keys",
+    "steps_table",
+    "workspace_files",
+]

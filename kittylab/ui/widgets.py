@@ -1,0 +1,637 @@
+"""The workbench's forms and dashboard (ipywidgets 8): fill in, click, see the certificate's card.
+
+Each form only calls :class:`~kittylab.Workspace`; mistakes show as one line beside the field
+(while typing) or under the form (when the core refuses), never as a traceback. Every widget
+carries a stable CSS class ``kl-...`` (``kl-subject-form``, ``kl-field-c``, ``kl-error-c``,
+``kl-issue-button``, ``kl-card``, ``kl-dashboard``, ``kl-revoke-button``, ...) so that tests and
+workshop notebooks can find it. After any action every open form and dashboard of the same
+workspace refreshes, so the dashboard lists what a form just issued.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import re
+import sqlite3
+import weakref
+from html import escape
+from pathlib import Path
+from typing import Callable, Iterable
+
+import ipywidgets as widgets
+
+from ..errors import KittylabError
+from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days
+from ..pki.crl import REASONS
+from ..pki.facts import Record
+from ..pki.keys import KEY_KINDS
+from ..pki.names import Subject, check_dns_name, check_email, check_ip
+from ..render.display import Card, issued_card, record_card, record_status, status_badge
+from ..render.progress import Progress
+from ..render.trust import trust_diagram
+from ..workspace.workspace import Issued, Workspace, check_name
+
+#: "RSA 2048", "ECDSA P-256", ...: the names before the trade-off in KEY_KINDS.
+KEY_LABELS = {kind: tradeoff.split(":")[0] for kind, tradeoff in KEY_KINDS.items()}
+SUBJECT_FIELDS = (
+    ("cn", "Common name (CN)"),
+    ("o", "Organization (O)"),
+    ("ou", "Unit (OU)"),
+    ("c", "Country (C)"),
+    ("st", "State (ST)"),
+    ("l", "Locality (L)"),
+    ("email", "Email"),
+)
+P12_FLAVOURS = {
+    "modern": "modern: AES-256 and PBKDF2, for current browsers, OpenSSL 3 and Java 11+",
+    "legacy": "legacy: 3DES and SHA-1, for the macOS keychain, old Windows and old Java",
+}
+ERROR_COLOUR = "#c62828"
+OK_COLOUR = "#2e7d32"
+_STYLE = {"description_width": "150px"}
+_WIDTH = "420px"
+#: Forms and dashboards that are open, refreshed after any action on their workspace.
+_LIVE: "weakref.WeakSet[_Refreshable]" = weakref.WeakSet()
+
+
+def _classed(widget: widgets.Widget, *classes: str) -> widgets.Widget:
+    for name in classes:
+        widget.add_class(name)
+    return widget
+
+
+def split_list(text: str) -> list[str]:
+    """``"a, b c"`` -> ``["a", "b", "c"]``: several names in one text field."""
+    return [part for part in re.split(r"[,\s]+", text.strip()) if part]
+
+
+def download_link(path: Path, *, mime: str = "application/octet-stream") -> str:
+    """An HTML link that downloads the file itself (a data: URI), wherever the notebook is served."""
+    data = base64.b64encode(Path(path).read_bytes()).decode()
+    name = escape(Path(path).name)
+    return (
+        f'<a class="kl-download-link" download="{name}" href="data:{mime};base64,{data}" '
+        f'style="margin-right:14px">\u2b07 {name}</a>'
+    )
+
+
+class _Refreshable:
+    """Something that shows a workspace and must redraw after any action on it."""
+
+    workspace: Workspace
+
+    def refresh(self) -> None:  # pragma: no cover - each subclass draws itself
+        raise NotImplementedError
+
+    def _watch(self) -> None:
+        _LIVE.add(self)
+
+    def _after_action(self) -> None:
+        home = self.workspace.home.resolve()
+        for other in list(_LIVE):
+            if getattr(other, "comm", None) is None:  # closed
+                _LIVE.discard(other)
+            elif other.workspace.home.resolve() == home:
+                try:
+                    other.refresh()
+                except (KittylabError, sqlite3.ProgrammingError):  # its Workspace was closed or the CA removed
+                    _LIVE.discard(other)
+
+
+class Field(widgets.HBox):
+    """An input with its validation message beside it, updated as the user types.
+
+    ``check`` raises :class:`KittylabError` for a bad value; its message is shown in a small
+    label (``kl-error-NAME``) next to the input (``kl-field-NAME``).
+    """
+
+    def __init__(self, name: str, control: widgets.ValueWidget, check: Callable[[object], object]) -> None:
+        self.name = name
+        self.control = _classed(control, f"kl-field-{name}", "kl-field")
+        self.error = _classed(widgets.Label(value="", style={"text_color": ERROR_COLOUR}), f"kl-error-{name}", "kl-error")
+        self._check = check
+        control.observe(self._show_error, names="value")
+        super().__init__([self.control, self.error])
+
+    @property
+    def value(self):
+        value = self.control.value
+        return value.strip() if isinstance(value, str) else value
+
+    @value.setter
+    def value(self, value) -> None:
+        self.control.value = value
+
+    def message(self) -> str:
+        """The validation message for the current value, or "" if it is fine."""
+        try:
+            self._check(self.value)
+        except KittylabError as exc:
+            return str(exc)
+        return ""
+
+    def _show_error(self, change: dict | None = None) -> None:
+        self.error.value = self.message()
+
+
+def _text(label: str, value: str = "", *, placeholder: str = "", password: bool = False) -> widgets.Text:
+    kind = widgets.Password if password else widgets.Text
+    return kind(value=value, description=label, placeholder=placeholder, style=_STYLE, layout=widgets.Layout(width=_WIDTH))
+
+
+def _check_subject_field(name: str) -> Callable[[str], object]:
+    def check(value: str) -> object:
+        if name == "cn":
+            return Subject(cn=value)
+        return Subject(cn="x", **{name: value}) if value else None
+
+    return check
+
+
+def _check_each(check: Callable[[str], object]) -> Callable[[str], object]:
+    return lambda text: [check(part) for part in split_list(text)]
+
+
+class SubjectForm(widgets.VBox):
+    """CN, O, OU, C, ST, L and email, each checked as it is typed (kl-subject-form)."""
+
+    def __init__(self, defaults: Subject | None = None) -> None:
+        self.fields = {
+            name: Field(name, _text(label, getattr(defaults, name, "") if defaults else ""), _check_subject_field(name))
+            for name, label in SUBJECT_FIELDS
+        }
+        super().__init__(list(self.fields.values()))
+        self.add_class("kl-subject-form")
+
+    @property
+    def subject(self) -> Subject:
+        """The subject as filled in (surrounding spaces dropped); a bad field raises KittylabError."""
+        return Subject(**{name: field.value for name, field in self.fields.items()})
+
+    def errors(self) -> dict[str, str]:
+        return {name: message for name, field in self.fields.items() if (message := field.message())}
+
+    def fill_defaults(self, defaults: Subject) -> None:
+        """Fill the fields still empty from ``defaults`` (the CA's O, C, ST and L)."""
+        for name, field in self.fields.items():
+            if not field.value and getattr(defaults, name):
+                field.value = getattr(defaults, name)
+
+
+class KeyChoice(widgets.VBox):
+    """The key type, with a line on its trade-off, and the validity in days (kl-key-choice)."""
+
+    def __init__(self, *, key: str = "rsa2048", days: int = LEAF_DAYS) -> None:
+        self.key = _classed(
+            widgets.Dropdown(
+                options=[(KEY_LABELS[kind], kind) for kind in KEY_KINDS],
+                value=key,
+                description="Key",
+                style=_STYLE,
+                layout=widgets.Layout(width=_WIDTH),
+            ),
+            "kl-field-key",
+        )
+        self.tradeoff = _classed(widgets.Label(value=KEY_KINDS[key]), "kl-key-tradeoff")
+        self.key.observe(lambda change: setattr(self.tradeoff, "value", KEY_KINDS[change["new"]]), names="value")
+        self.days = Field(
+            "days",
+            widgets.IntText(value=days, description="Valid for (days)", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
+            check_days,
+        )
+        super().__init__([self.key, self.tradeoff, self.days])
+        self.add_class("kl-key-choice")
+
+
+class _Form(widgets.VBox, _Refreshable):
+    """A form with one action button, a one-line message, a progress area and the result's card."""
+
+    title = ""
+    button_label = ""
+    button_class = ""
+
+    def __init__(self, workspace: Workspace, controls: list[widgets.Widget]) -> None:
+        self.workspace = workspace
+        self.button = _classed(
+            widgets.Button(description=self.button_label, button_style="primary", layout=widgets.Layout(width="auto")),
+            "kl-issue-button",
+            self.button_class,
+        )
+        self.button.on_click(lambda _: self.submit())
+        self.message = _classed(widgets.Label(value=""), "kl-form-message")
+        self.progress_area = _classed(widgets.Output(), "kl-progress-area")
+        self.card = _classed(widgets.HTML(value=""), "kl-result")
+        self.downloads = _classed(widgets.HTML(value=""), "kl-downloads")
+        heading = widgets.HTML(value=f"<h3 style='margin:4px 0'>{escape(self.title)}</h3>")
+        super().__init__(
+            [heading, *controls, self.button, self.message, self.progress_area, self.card, self.downloads]
+        )
+        self.add_class("kl-form")
+        self._watch()
+
+    def submit(self) -> None:
+        """Run the form's action: its card appears, or a one-line message says what to fix."""
+        self._say("")
+        self.card.value = self.downloads.value = ""
+        self.progress_area.outputs = ()
+        self.button.disabled = True  # a second click while this runs would issue twice
+        try:
+            with self.progress_area, Progress(total=None, description=self._progress_text()) as bar:
+                card = self.act()
+                bar.advance()
+        except KittylabError as exc:
+            self._say(str(exc), error=True)
+            return
+        finally:
+            self.button.disabled = False
+        self.card.value = card.html()
+        self._after_action()
+
+    def _say(self, text: str, *, error: bool = False) -> None:
+        self.message.value = text
+        self.message.style.text_color = ERROR_COLOUR if error else OK_COLOUR
+
+    def _progress_text(self) -> str:
+        return "working"
+
+    def act(self) -> Card:  # pragma: no cover - each form acts
+        raise NotImplementedError
+
+    def refresh(self) -> None:
+        """Take the CA's organization and place as defaults once there is a CA."""
+
+
+class CreateCAForm(_Form):
+    """Create the workspace's CA (kitty-ca): subject, key (RSA 4096 by default), validity, passphrase."""
+
+    title = "Create the CA"
+    button_label = "Create the CA"
+    button_class = "kl-create-ca-button"
+
+    def __init__(self, workspace: Workspace, *, subject: Subject | None = None, key: str = "rsa4096") -> None:
+        self.subject = SubjectForm(subject or Subject(cn="kitty-ca"))
+        self.key_choice = KeyChoice(key=key, days=CA_DAYS)
+        self.passphrase = _classed(
+            _text("Key passphrase", placeholder="optional: encrypts kitty-ca.key", password=True), "kl-field-passphrase"
+        )
+        super().__init__(workspace, [self.subject, self.key_choice, self.passphrase])
+        self.add_class("kl-create-ca-form")
+        self.refresh()
+
+    def _progress_text(self) -> str:
+        return f"making the CA's {KEY_LABELS[self.key_choice.key.value]} key"
+
+    def act(self) -> Card:
+        self.workspace.init_ca(
+            self.subject.subject,
+            key=self.key_choice.key.value,
+            days=self.key_choice.days.value,
+            passphrase=self.passphrase.value or None,
+        )
+        self._say(f"created the CA {self.workspace.ca_name}: its key is {self.workspace.path(self.workspace.ca_name, 'key')}")
+        return record_card(self.workspace.find(self.workspace.ca_name))
+
+    def refresh(self) -> None:
+        if self.workspace.has_ca:
+            self.button.disabled = True
+            if not self.card.value:
+                self._say(f"this workspace already has a CA ({self.workspace.ca_name})")
+                self.card.value = record_card(self.workspace.find(self.workspace.ca_name)).html()
+
+
+class _IssueForm(_Form):
+    """What the server and client forms share: a file name, the subject, SANs and the key."""
+
+    profile = ""
+
+    def __init__(self, workspace: Workspace, *, name: str, key: str, extra: list[widgets.Widget]) -> None:
+        self.name = Field(
+            "name",
+            _text("File name", placeholder="the CN; names NAME.key, NAME.crt"),
+            lambda value: check_name(value) if value else None,
+        )
+        self.subject = SubjectForm(Subject(cn=name))
+        self.signer = _classed(
+            widgets.Dropdown(options=[], description="Signed by", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
+            "kl-field-ca",
+        )
+        self.key_choice = KeyChoice(key=key, days=LEAF_DAYS)
+        super().__init__(workspace, [self.name, self.signer, self.subject, *extra, self.key_choice])
+        self.add_class(f"kl-issue-{self.profile}-form")
+        self.refresh()
+
+    @property
+    def button_class(self) -> str:
+        return f"kl-issue-{self.profile}-button"
+
+    @property
+    def file_name(self) -> str:
+        return self.name.value or self.subject.fields["cn"].value
+
+    def _progress_text(self) -> str:
+        return f"issuing {self.file_name} ({KEY_LABELS[self.key_choice.key.value]} key)"
+
+    def _issue(self, **options) -> Issued:
+        issued = self.workspace.issue(
+            self.file_name,
+            profile=self.profile,
+            subject=self.subject.subject,
+            key=self.key_choice.key.value,
+            days=self.key_choice.days.value,
+            ca=self.signer.value,
+            **options,
+        )
+        self._say(f"issued {issued.name} (serial {issued.record.serial_hex}): files in {self.workspace.home}")
+        self.downloads.value = download_link(issued.files["crt"], mime="application/x-pem-file")
+        return issued
+
+    def refresh(self) -> None:
+        """Offer the CAs that can sign (the choice shows only when there are several), and take
+        the signing CA's organization and place as defaults for fields still empty."""
+        if not self.workspace.has_ca:
+            self.signer.layout.display = "none"
+            return
+        signers = [name for name in self.workspace.ca_names() if self.workspace.ca_record(name).revoked_at is None]
+        default = self.workspace.ca_name if self.workspace.ca_name in signers else signers[-1] if signers else None
+        chosen = self.signer.value if self.signer.value in signers else default
+        self.signer.options = signers
+        self.signer.value = chosen
+        self.signer.layout.display = None if len(signers) > 1 else "none"
+        self.subject.fill_defaults(self.workspace.default_subject("x", ca=self.signer.value))
+
+
+class IssueServerForm(_IssueForm):
+    """picture-server's move: a server certificate for the host names and addresses it serves."""
+
+    title = "Issue a server certificate"
+    button_label = "Issue server certificate"
+    profile = "server"
+
+    def __init__(self, workspace: Workspace, *, name: str = "picture-server", key: str = "rsa2048") -> None:
+        self.dns = Field(
+            "dns",
+            _text("DNS names", "localhost", placeholder="picture-server.example.test, localhost"),
+            _check_each(lambda value: check_dns_name(value, wildcard=True)),
+        )
+        self.ip = Field("ip", _text("IP addresses", "127.0.0.1", placeholder="127.0.0.1, ::1"), _check_each(check_ip))
+        super().__init__(workspace, name=name, key=key, extra=[self.dns, self.ip])
+
+    def act(self) -> Card:
+        return issued_card(self._issue(dns=split_list(self.dns.value), ip=split_list(self.ip.value)))
+
+
+class IssueClientForm(_IssueForm):
+    """eager-client's move: a client certificate and, if wanted, a p12 to import into a browser."""
+
+    title = "Issue a client certificate"
+    button_label = "Issue client certificate"
+    profile = "client"
+
+    def __init__(self, workspace: Workspace, *, name: str = "eager-client", key: str = "rsa2048") -> None:
+        self.emails = Field(
+            "emails", _text("Email names", placeholder="eager-client@kitty.test (optional)"), _check_each(check_email)
+        )
+        self.p12 = _classed(
+            widgets.Checkbox(value=True, description="make a p12 for the browser", layout=widgets.Layout(width=_WIDTH)),
+            "kl-field-p12",
+        )
+        self.p12_options = P12Options()
+        super().__init__(workspace, name=name, key=key, extra=[self.emails, self.p12, self.p12_options])
+
+    def act(self) -> Card:
+        issued = self._issue(
+            email=split_list(self.emails.value),
+            p12=self.p12.value,
+            p12_password=self.p12_options.password.value or None,
+            legacy_p12=self.p12_options.legacy,
+        )
+        if "p12" in issued.files:
+            self.downloads.value += p12_links(issued.files["p12"], issued.p12_password)
+        return issued_card(issued)
+
+
+class P12Options(widgets.VBox):
+    """A p12's password (empty: generated) and flavour, modern or legacy, with a line on each."""
+
+    def __init__(self) -> None:
+        self.password = _classed(
+            _text("p12 password", placeholder="empty: generate a strong one", password=True), "kl-field-password"
+        )
+        self.flavour = _classed(
+            widgets.ToggleButtons(options=list(P12_FLAVOURS), value="modern", description="p12 flavour", style=_STYLE),
+            "kl-field-p12-flavour",
+        )
+        self.note = _classed(widgets.Label(value=P12_FLAVOURS["modern"]), "kl-p12-flavour-note")
+        self.flavour.observe(lambda change: setattr(self.note, "value", P12_FLAVOURS[change["new"]]), names="value")
+        super().__init__([self.password, self.flavour, self.note])
+        self.add_class("kl-p12-options")
+
+    @property
+    def legacy(self) -> bool:
+        return self.flavour.value == "legacy"
+
+
+def p12_links(path: Path, generated_password: str | None) -> str:
+    """The p12's download link, and its generated password, shown this once."""
+    links = download_link(path, mime="application/x-pkcs12")
+    if generated_password:
+        links += (
+            f'<div class="kl-p12-password">p12 password (shown once, write it down): '
+            f"<code>{escape(generated_password)}</code></div>"
+        )
+    return links
+
+
+#: Sort keys of the dashboard: label -> (key of a record, newest/worst first?).
+_STATUS_ORDER = ("expiring", "revoked", "expired", "not-yet-valid", "valid", "superseded")
+SORT_KEYS: dict[str, Callable[[Record], object]] = {
+    "name": lambda r: (r.name.lower(), r.issued_at),
+    "status": lambda r: _STATUS_ORDER.index(record_status(r)) if record_status(r) in _STATUS_ORDER else 99,
+    "expiry": lambda r: r.not_after,
+    "issued": lambda r: r.issued_at,
+    "profile": lambda r: (r.profile, r.name.lower()),
+}
+
+
+class Dashboard(widgets.VBox, _Refreshable):
+    """Everything the CA issued: a sortable, filterable table with status and expiry, revoke and
+    export, the CRL's next update and the chain of trust; redrawn after every action.
+
+    ``filter`` presets the filter box (matched against name, subject, profile, status and
+    serial), or is a function of a :class:`~kittylab.Record` that always applies (a workshop
+    notebook keeps its own participants).
+    """
+
+    def __init__(
+        self, workspace: Workspace, *, filter: str | Callable[[Record], bool] = "", diagram: bool = True  # noqa: A002
+    ) -> None:
+        self.workspace = workspace
+        self._keep: Callable[[Record], bool] = filter if callable(filter) else (lambda record: True)
+        self.filter = _classed(
+            widgets.Text(value="" if callable(filter) else filter, placeholder="filter: name, OU=..., revoked", description="Filter"),
+            "kl-dashboard-filter",
+        )
+        self.sort = _classed(widgets.Dropdown(options=list(SORT_KEYS), value="name", description="Sort by"), "kl-dashboard-sort")
+        self.descending = _classed(widgets.Checkbox(value=False, description="descending", indent=False), "kl-dashboard-descending")
+        for control in (self.filter, self.sort, self.descending):
+            control.observe(lambda change: self.refresh(), names="value")
+        self.table = _classed(widgets.HTML(value=""), "kl-dashboard-table")
+        self.crl = _classed(widgets.HTML(value=""), "kl-dashboard-crl")
+        self.choice = _classed(widgets.Dropdown(options=[], description="Certificate"), "kl-dashboard-select")
+        self.reason = _classed(widgets.Dropdown(options=list(REASONS), value="unspecified", description="Reason"), "kl-dashboard-reason")
+        self.revoke_button = _classed(widgets.Button(description="Revoke", button_style="danger", icon="ban"), "kl-revoke-button")
+        self.export_button = _classed(widgets.Button(description="Export", icon="download"), "kl-export-button")
+        self.crl_button = _classed(widgets.Button(description="Publish CRL", icon="refresh"), "kl-publish-crl-button")
+        self.p12_options = P12Options()
+        self.message = _classed(widgets.Label(value=""), "kl-dashboard-message")
+        self.downloads = _classed(widgets.HTML(value=""), "kl-downloads")
+        self.diagram = _classed(widgets.HTML(value=""), "kl-trust-diagram")
+        self.diagram.layout.display = None if diagram else "none"
+        self.revoke_button.on_click(lambda _: self._act(self.revoke))
+        self.export_button.on_click(lambda _: self._act(self.export))
+        self.crl_button.on_click(lambda _: self._act(self.publish_crl))
+        super().__init__(
+            [
+                widgets.HTML(value="<h3 style='margin:4px 0'>Certificates</h3>"),
+                widgets.HBox([self.filter, self.sort, self.descending]),
+                self.table,
+                self.crl,
+                widgets.HBox([self.choice, self.reason, self.revoke_button, self.export_button, self.crl_button]),
+                self.p12_options,
+                self.message,
+                self.downloads,
+                self.diagram,
+            ]
+        )
+        self.add_class("kl-dashboard")
+        self._watch()
+        self.refresh()
+
+    # -- what is shown ---------------------------------------------------------------------
+
+    def rows(self) -> list[Record]:
+        """The records the table shows, filtered and sorted as the controls say."""
+        needle = self.filter.value.strip().lower()
+
+        def matches(record: Record) -> bool:
+            haystack = (record.name, record.subject, record.profile, record_status(record), record.serial_hex)
+            return self._keep(record) and (not needle or any(needle in text.lower() for text in haystack))
+
+        shown = [record for record in self.workspace.records() if matches(record)]
+        return sorted(shown, key=SORT_KEYS[self.sort.value], reverse=self.descending.value)
+
+    def refresh(self) -> None:
+        """Read the store again and redraw the table, the choices, the CRL line and the diagram."""
+        rows = self.rows()
+        self.table.value = _table_html(rows)
+        chosen = self.choice.value
+        options = [
+            (f"{r.name} ({record_status(r)}, serial {r.serial_hex[:8]}\u2026)", r.serial)
+            for r in rows
+            if r.issuer != r.name  # a root cannot be revoked
+        ]
+        self.choice.options = options
+        if chosen in [value for _, value in options]:
+            self.choice.value = chosen
+        self.crl.value = self._crl_html()
+        if self.diagram.layout.display != "none":
+            filter_text = self.filter.value.strip()
+            self.diagram.value = trust_diagram(self.workspace, filter=filter_text).svg if self.workspace.has_ca else ""
+
+    def _crl_html(self) -> str:
+        if not self.workspace.has_ca:
+            return "<i>no CA yet</i>"
+        lines = []
+        for name in self.workspace.ca_names():
+            crl = self.workspace.current_crl(name)
+            text = f"{name}: no CRL published"
+            if crl is not None and crl.next_update_utc is not None:
+                text = f"CRL of {name}: next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({len(list(crl))} revoked)"
+            lines.append(escape(text))
+        warning = self.workspace.crl_warning()
+        if warning:
+            lines.append(f'<span style="color:{ERROR_COLOUR}">{escape(warning)}</span>')
+        return f'<div style="margin:4px 0">{"<br>".join(lines)}</div>'
+
+    # -- actions ---------------------------------------------------------------------------
+
+    def _act(self, action: Callable[[], str]) -> None:
+        self.downloads.value = ""
+        try:
+            text, error = action(), False
+        except KittylabError as exc:
+            text, error = str(exc), True
+        self.message.value = text
+        self.message.style.text_color = ERROR_COLOUR if error else OK_COLOUR
+        self._after_action()
+
+    def _chosen(self) -> Record:
+        if self.choice.value is None:
+            raise KittylabError("choose a certificate first")
+        return self.workspace.find(self.choice.value)
+
+    def revoke(self) -> str:
+        """Revoke the chosen certificate for the chosen reason; the CRL is published at once."""
+        record = self.workspace.revoke(self._chosen().serial, reason=self.reason.value)
+        return f"revoked {record.name} (serial {record.serial_hex}, {record.reason}); new CRL written: reload the servers"
+
+    def export(self) -> str:
+        """Links to download the chosen certificate and, if its key is here, a new p12."""
+        record = self._chosen()
+        links = download_link(self.workspace.path(record.name, "crt"), mime="application/x-pem-file")
+        said = f"exported {record.name}.crt"
+        current = self.workspace.store.current(record.name)
+        has_key = self.workspace.path(record.name, "key").exists()
+        if record.profile != "ca" and current is not None and current.serial == record.serial and has_key:
+            path, generated = self.workspace.export_p12(
+                record.name, password=self.p12_options.password.value or None, legacy=self.p12_options.legacy
+            )
+            links += p12_links(path, generated)
+            said += f" and {path.name}"
+        self.downloads.value = links
+        return said
+
+    def publish_crl(self) -> str:
+        crl = self.workspace.publish_crl()
+        return f"published a new CRL, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC: reload the servers"
+
+
+def _table_html(rows: Iterable[Record]) -> str:
+    head = "".join(
+        f'<th style="text-align:left;padding:3px 10px;border-bottom:2px solid #ccc">{label}</th>'
+        for label in ("Name", "Profile", "Subject", "Status", "Expires", "Days left", "Serial")
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    body = []
+    for record in rows:
+        left = max(0, (record.not_after - now).days)
+        cells = (
+            f"<b>{escape(record.name)}</b>",
+            escape(record.profile),
+            escape(record.subject),
+            status_badge(record_status(record, now=now)),
+            f"{record.not_after:%Y-%m-%d}",
+            str(left),
+            f"<code>{record.serial_hex[:16]}</code>",
+        )
+        body.append(
+            f'<tr class="kl-dashboard-row" data-name="{escape(record.name)}" data-serial="{record.serial_hex}">'
+            + "".join(f'<td style="text-align:left;padding:3px 10px;border-bottom:1px solid #eee">{cell}</td>' for cell in cells)
+            + "</tr>"
+        )
+    if not body:
+        body.append('<tr><td colspan="7" style="padding:6px 10px;color:#777"><i>no certificates match</i></td></tr>')
+    return (
+        '<div style="max-height:420px;overflow:auto"><table style="border-collapse:collapse;font-size:13px">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+    )
+
+
+def workbench(workspace: Workspace, *, filter: str | Callable[[Record], bool] = "") -> widgets.Tab:  # noqa: A002
+    """The three characters' moves and the dashboard in one set of tabs (kl-workbench)."""
+    tabs = widgets.Tab(
+        children=[CreateCAForm(workspace), IssueServerForm(workspace), IssueClientForm(workspace), Dashboard(workspace, filter=filter)],
+        titles=("kitty-ca", "picture-server", "eager-client", "Dashboard"),
+    )
+    return _classed(tabs, "kl-workbench")

@@ -1,0 +1,1 @@
+"""The workshop: a whole class issued, handed out and revoked from a roster."""

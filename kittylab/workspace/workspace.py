@@ -1,0 +1,746 @@
+"""The workspace: one folder holding the CA, everything it issued, and the store that records it.
+
+Files are named as in the article (``kitty-ca.key``, ``picture-server.crt``,
+``eager-client.p12``, ...). Every change follows one order so that a crash at any moment
+leaves no half-written file and no lost record: the key is written first (atomically, 0600),
+then the store records the certificate in a transaction, then the files holding the certificate
+(``.crt``, and ``.p12``) are written;
+a certificate file that a crash kept from being written is restored from the store on the
+next open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import re
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterable
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ..errors import KittylabError
+from ..pki.ca import (
+    CA_DAYS,
+    LEAF_DAYS,
+    CertificateAuthority,
+    Revocation,
+    load_certificate,
+    utcnow,
+)
+from ..pki.constraints import name_constraints_of
+from ..pki.crl import check_reason, crl_expiry_warning, load_crl
+from ..pki.csr import load_csr, make_csr
+from ..pki.facts import EXPIRING_DAYS, Record, parse_serial
+from ..pki.files import write_atomically
+from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
+from ..pki.names import Subject, subject_of
+from ..pki.pkcs12 import export_p12, generate_password
+from ..pki.profiles import PROFILES
+from ..pki.verify import Verification, verify_certificate
+from .store import Store
+
+DEFAULT_HOME = "kitty-workspace"
+STORE_FILE = "kittylab.sqlite3"
+CRL_DAYS = 30
+INTERMEDIATE_DAYS = 3650
+#: Threads that write a batch's files at once (their fsyncs overlap).
+WRITER_THREADS = 8
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it can name files inside the workspace, else a one-line error."""
+    if not isinstance(name, str) or not _NAME.match(name) or ".." in name or name.endswith("."):
+        raise KittylabError(
+            f"bad name {name!r}: use 1-64 letters, digits, '.', '-' or '_' (it names files inside the workspace)"
+        )
+    return name
+
+
+def default_home() -> Path:
+    """``$KITTYLAB_HOME`` if set, else ``./kitty-workspace``."""
+    return Path(os.environ.get("KITTYLAB_HOME") or DEFAULT_HOME)
+
+
+@dataclass
+class Issued:
+    """What an issuance made: the store's record, the certificate, and the files written."""
+
+    record: Record
+    certificate: x509.Certificate
+    files: dict[str, Path]
+    key: PrivateKey | None = field(default=None, repr=False)
+    p12_password: str | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+
+@dataclass
+class Draft:
+    """A certificate signed but not yet recorded, with the files it brings (key, CSR, p12).
+
+    Made by :func:`draft_issue` (anywhere, e.g. in a worker process), recorded by
+    :meth:`Workspace.record_drafts`.
+    """
+
+    name: str
+    profile: str
+    certificate: x509.Certificate
+    secrets: dict[str, bytes] = field(default_factory=dict, repr=False)
+    public: dict[str, bytes] = field(default_factory=dict)
+    key: PrivateKey | None = field(default=None, repr=False)
+    p12_password: str | None = field(default=None, repr=False)
+    #: The signing CA's name in the workspace (None: the default issuing CA).
+    issuer: str | None = None
+    #: The serial of the certificate this one renews (it becomes superseded).
+    supersedes: int | None = None
+
+
+def draft_issue(
+    ca: CertificateAuthority,
+    name: str,
+    *,
+    profile: str,
+    subject: Subject,
+    key: PrivateKey | str = "rsa2048",
+    days: int = LEAF_DAYS,
+    dns: Iterable[str] = (),
+    ip: Iterable[str] = (),
+    email: Iterable[str] = (),
+    uri: Iterable[str] = (),
+    p12: bool = False,
+    p12_password: str | None = None,
+    legacy_p12: bool = False,
+    kdf_rounds: int | None = None,
+    now: dt.datetime | None = None,
+) -> Draft:
+    """Make a key, a CSR and the CA's certificate for it (and a p12), touching neither disk nor store.
+
+    The p12 gets ``p12_password``, or a generated one returned in ``Draft.p12_password``.
+    """
+    private_key = generate_key(key) if isinstance(key, str) else key
+    csr = make_csr(private_key, subject, dns=dns, ip=ip, email=email, uri=uri)
+    certificate = ca.sign(csr, profile=profile, days=days, now=now)
+    secrets = {"key": key_to_pem(private_key)}
+    generated = None
+    if p12:
+        generated = None if p12_password else generate_password()
+        secrets["p12"] = export_p12(
+            private_key,
+            certificate,
+            password=p12_password or generated,
+            chain=ca.chain,
+            name=name,
+            legacy=legacy_p12,
+            kdf_rounds=kdf_rounds,
+        )
+    public = {"csr": csr.public_bytes(serialization.Encoding.PEM)}
+    return Draft(name, profile, certificate, secrets=secrets, public=public, key=private_key, p12_password=generated)
+
+
+def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
+    """Write (path, data, secret) jobs atomically; a batch in parallel threads.
+
+    Each write waits on its own fsync; in parallel the file system commits them together
+    (about three times the throughput on ext4), which is what makes a class roster fast.
+    """
+    if len(jobs) <= 1:
+        for path, data, secret in jobs:
+            write_atomically(path, data, secret=secret)
+        return
+    with ThreadPoolExecutor(max_workers=min(WRITER_THREADS, len(jobs))) as pool:
+        list(pool.map(lambda job: write_atomically(job[0], job[1], secret=job[2]), jobs))
+
+
+class Workspace:
+    """A folder with a CA, its store and its files; the one object the notebooks and the CLI use.
+
+    ``Workspace("kitty-workspace")`` opens (and creates) the folder. The CA key is loaded once,
+    when first needed; pass ``ca_passphrase`` if it is encrypted.
+    """
+
+    def __init__(self, home: str | os.PathLike | None = None, *, ca_passphrase: str | None = None) -> None:
+        self.home = Path(home) if home is not None else default_home()
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KittylabError(f"cannot create the workspace {self.home}: {exc.strerror}") from None
+        if not self.home.is_dir():
+            raise KittylabError(f"the workspace {self.home} is not a folder")
+        self.store = Store(self.home / STORE_FILE)
+        self._ca_passphrase = ca_passphrase
+        self._cas: dict[str, CertificateAuthority] = {}
+        self.restore_missing_files()
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.home)!r})"
+
+    # -- paths -----------------------------------------------------------------------------
+
+    def path(self, name: str, suffix: str) -> Path:
+        """The file ``NAME.SUFFIX`` inside the workspace (the name is checked so it cannot escape)."""
+        return self.home / f"{check_name(name)}.{suffix}"
+
+    @property
+    def ca_name(self) -> str:
+        name = self.store.get_meta("ca")
+        if name is None:
+            raise KittylabError(f"no CA in {self.home}: create one first (kittylab init)")
+        return name
+
+    @property
+    def has_ca(self) -> bool:
+        return self.store.get_meta("ca") is not None
+
+    @property
+    def ca_certificate_path(self) -> Path:
+        return self.path(self.ca_name, "crt")
+
+    @property
+    def crl_path(self) -> Path:
+        return self.path(self.ca_name, "crl")
+
+    def ca_names(self) -> list[str]:
+        """Every CA of the workspace (roots and intermediates, revoked ones too), oldest first."""
+        return list(dict.fromkeys(r.name for r in self.store.records() if r.profile == "ca"))
+
+    def ca_record(self, name: str | None = None) -> Record:
+        """The store's record of the CA ``name`` (default: the default issuing CA)."""
+        name = name or self.ca_name
+        record = self.store.current(name) or self.store.latest(name)
+        if record is None or record.profile != "ca":
+            known = ", ".join(self.ca_names()) or "none yet"
+            raise KittylabError(f"no CA named {name!r} in {self.home} (its CAs: {known})")
+        return record
+
+    def lineage(self, ca: str | None = None) -> list[Record]:
+        """The records of CA ``ca`` and of the CAs above it, the root last."""
+        records = [self.ca_record(ca)]
+        while records[-1].issuer != records[-1].name and len(records) < 16:
+            records.append(self.ca_record(records[-1].issuer))
+        return records
+
+    def chain(self, ca: str | None = None) -> list[x509.Certificate]:
+        """The certificates of CA ``ca`` and the CAs above it, root last: what goes beside a leaf."""
+        return [record.certificate for record in self.lineage(ca)]
+
+    def chain_path(self, ca: str | None = None) -> Path:
+        """A PEM file of :meth:`chain`, for nginx's ``ssl_client_certificate`` or a server's chain.
+
+        For a root this is its certificate file; an intermediate has ``NAME.chain.pem``.
+        """
+        records = self.lineage(ca)
+        return self.path(records[0].name, "crt" if len(records) == 1 else "chain.pem")
+
+    def crl_chain_path(self, ca: str | None = None) -> Path:
+        """The CRLs of a CA and of the CAs above it in one file: nginx's ``ssl_crl`` checks the whole chain."""
+        records = self.lineage(ca)
+        return self.path(records[0].name, "crl" if len(records) == 1 else "chain.crl")
+
+    def _write_chain_files(self) -> None:
+        """Rewrite every intermediate's ``NAME.chain.pem`` and ``NAME.chain.crl`` from the CAs' files."""
+        for name in self.ca_names():
+            records = self.lineage(name)
+            if len(records) == 1:
+                continue
+            write_atomically(self.path(name, "chain.pem"), "".join(r.pem for r in records).encode())
+            crls = [self.path(r.name, "crl") for r in records]
+            write_atomically(self.path(name, "chain.crl"), b"".join(c.read_bytes() for c in crls if c.exists()))
+
+    # -- the CA ----------------------------------------------------------------------------
+
+    def init_ca(
+        self,
+        subject: Subject | str = "kitty-ca",
+        *,
+        key: PrivateKey | str = "rsa4096",
+        days: int | None = None,
+        passphrase: str | None = None,
+        intermediate_of: str | None = None,
+        path_length: int | None = None,
+        name_constraints: x509.NameConstraints | None = None,
+        another_root: bool = False,
+    ) -> CertificateAuthority:
+        """Steps 1-3: make the CA's key and self-signed certificate, and publish an empty CRL.
+
+        The files are named after the CA's common name (``kitty-ca.key``, ``kitty-ca.crt``).
+        A workspace may hold more CAs: ``intermediate_of="kitty-root"`` makes an issuing CA
+        signed by that CA (path length 0 unless given), ``another_root`` an independent root
+        (the "two CAs" setup). The CA made last becomes the default issuing CA. ``days``
+        defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent);
+        an intermediate named by a bare CN takes its parent's O, C, ST and L.
+        """
+        days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
+        if intermediate_of and isinstance(subject, str) and not subject.startswith("/"):
+            subject = self.default_subject(subject, ca=intermediate_of)  # a bare CN: O, C... as its parent
+        subject = subject_of(subject)
+        name = check_name(subject.cn)
+        if self.has_ca and intermediate_of is None and not another_root:
+            raise KittylabError(
+                f"{self.home} already has a CA ({self.ca_name}): use another workspace (--home),"
+                " or make an intermediate (--intermediate-of) or another root (--another-root)"
+            )
+        if self.store.latest(name) is not None:
+            raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
+        parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
+        ca = CertificateAuthority.create(
+            subject, key=key, days=days, path_length=path_length, name_constraints=name_constraints, issuer=parent
+        )
+        write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=passphrase), secret=True)
+        with self.store.transaction():
+            if self.store.get_meta("ca") is not None and intermediate_of is None and not another_root:
+                raise KittylabError(f"{self.home} already has a CA: use another workspace (--home)")
+            record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
+            self.store.set_meta("ca", name)
+        self._write_certificate(record)
+        self._ca_passphrase = passphrase if passphrase is not None else self._ca_passphrase
+        self._cas[name] = ca
+        self.publish_crl(ca=name)
+        return ca
+
+    @property
+    def ca(self) -> CertificateAuthority:
+        """The workspace's (default issuing) CA, its key loaded once and kept."""
+        return self.ca_for(None)
+
+    def ca_for(self, name: str | None) -> CertificateAuthority:
+        """The CA ``name`` (default: the default issuing CA) with its key, loaded once and kept."""
+        name = name or self.ca_name
+        if self.ca_record(name).revoked_at is not None:
+            raise KittylabError(f"the CA {name} was revoked: make a new one (kittylab init --intermediate-of ...)")
+        if name not in self._cas:
+            records = self.lineage(name)
+            key_path = self.path(name, "key")
+            if not key_path.exists():
+                raise KittylabError(
+                    f"the key of the CA {name} is not in {self.home} (an offline CA):"
+                    f" put {key_path.name} back to sign with it"
+                )
+            key = load_key(key_path, passphrase=self._ca_passphrase)
+            self._cas[name] = CertificateAuthority(
+                records[0].certificate, key, parents=[r.certificate for r in records[1:]]
+            )
+        return self._cas[name]
+
+    def ca_key_is_encrypted(self) -> bool:
+        """True if the CA's key file is protected by a passphrase."""
+        return b"ENCRYPTED" in self.path(self.ca_name, "key").read_bytes()
+
+    # -- issuing ---------------------------------------------------------------------------
+
+    def issue(
+        self,
+        name: str,
+        *,
+        profile: str,
+        subject: Subject | str | None = None,
+        key: PrivateKey | str = "rsa2048",
+        days: int = LEAF_DAYS,
+        dns: Iterable[str] = (),
+        ip: Iterable[str] = (),
+        email: Iterable[str] = (),
+        uri: Iterable[str] = (),
+        p12: bool = False,
+        p12_password: str | None = None,
+        legacy_p12: bool = False,
+        now: dt.datetime | None = None,
+        ca: str | None = None,
+    ) -> Issued:
+        """Make a key, a CSR and a certificate for ``name`` in one go (steps 4-8 or 11-14).
+
+        The subject defaults to ``CN=name`` with the CA's O, C, ST and L. With ``p12`` a
+        PKCS#12 file is written too, with ``p12_password`` or a generated one (returned once).
+        ``ca`` names the signing CA (default: the default issuing CA).
+        """
+        self._check_leaf_name(name)
+        subject = subject_of(subject) if subject is not None else self.default_subject(name, ca=ca)
+        draft = draft_issue(
+            self.ca_for(ca), name, profile=profile, subject=subject, key=key, days=days, dns=dns, ip=ip, email=email,
+            uri=uri, p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
+        )
+        draft.issuer = ca
+        issued = self.record_drafts([draft])[0]
+        issued.key = draft.key
+        issued.p12_password = draft.p12_password
+        return issued
+
+    def sign_csr(
+        self,
+        csr: x509.CertificateSigningRequest | bytes | str | os.PathLike,
+        *,
+        profile: str,
+        name: str | None = None,
+        days: int = LEAF_DAYS,
+        dns: Iterable[str] = (),
+        ip: Iterable[str] = (),
+        email: Iterable[str] = (),
+        uri: Iterable[str] = (),
+        now: dt.datetime | None = None,
+        ca: str | None = None,
+    ) -> Issued:
+        """Step 7-8: the CA signs a CSR that someone sent it (``openssl ca -in NAME.csr``).
+
+        The certificate is recorded under ``name`` (default: the CSR's CN) as ``NAME.crt``.
+        """
+        request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
+        name = check_name(name if name is not None else Subject.from_name(request.subject).cn)
+        self._check_leaf_name(name, hint=" (--name)")
+        signer = self.ca_for(ca)
+        certificate = signer.sign(request, profile=profile, days=days, dns=dns, ip=ip, email=email, uri=uri, now=now)
+        return self.record_drafts([Draft(name, profile, certificate, issuer=ca)])[0]
+
+    def _check_leaf_name(self, name: str, *, hint: str = "") -> None:
+        check_name(name)
+        if name in self.ca_names():
+            raise KittylabError(f"{name!r} is a CA's name: give the certificate another name{hint}")
+
+    def default_subject(self, name: str, *, ca: str | None = None) -> Subject:
+        """``CN=name`` with the organization and place of the CA, as the article's subjects share them."""
+        if not self.has_ca:
+            return Subject(cn=name)
+        issuer = Subject.from_name(self.ca_record(ca).certificate.subject)
+        return Subject(cn=name, o=issuer.o, c=issuer.c, st=issuer.st, l=issuer.l)
+
+    def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False) -> tuple[Path, str | None]:
+        """Step 14: bundle ``NAME.key`` and the current certificate into ``NAME.p12``.
+
+        Returns the path and the generated password (None when ``password`` was given).
+        """
+        record = self.find(name)
+        key_path = self.path(record.name, "key")
+        if not key_path.exists():
+            raise KittylabError(f"{key_path} is missing: the CA only has the certificate, the key stays with its owner")
+        key = load_key(key_path)
+        generated = None if password else generate_password()
+        data = export_p12(
+            key,
+            record.certificate,
+            password=password or generated,
+            chain=self.chain(record.issuer),
+            name=record.name,
+            legacy=legacy,
+        )
+        return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
+
+    def renew(
+        self,
+        name: str,
+        *,
+        new_key: bool = False,
+        days: int | None = None,
+        p12: bool = False,
+        p12_password: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> Issued:
+        """A new certificate for ``name`` from the same CA, with the same names; the old one is superseded.
+
+        Keys do not age, certificates do: by default the new certificate is for the same key
+        (``NAME.key``, or the public key in ``NAME.csr`` when the key stays with its owner);
+        ``new_key`` makes a fresh key of the same kind. ``days`` defaults to the old validity.
+        A CA is renewed with its own key (its parent signs again, a root signs itself): what it
+        issued stays valid under the new certificate.
+        """
+        old = self.store.current(check_name(name))
+        if old is None:
+            raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")
+        days = days or max(1, (old.not_after - old.not_before).days)
+        if old.profile == "ca":
+            return self._renew_ca(old, new_key=new_key, days=days, now=now)
+        if old.profile not in PROFILES:
+            raise KittylabError(f"{name} is a {old.profile} certificate: kittylab renews server and client certificates")
+        certificate = old.certificate
+        key_path, csr_path = self.path(name, "key"), self.path(name, "csr")
+        if new_key or key_path.exists():
+            private_key = generate_key(key_kind(certificate.public_key())) if new_key else load_key(key_path)
+            if private_key.public_key() != certificate.public_key() and not new_key:
+                raise KittylabError(f"{key_path.name} does not belong to {name}'s certificate: renew with a new key")
+            draft = draft_issue(
+                self.ca_for(old.issuer), name, profile=old.profile, subject=Subject.from_name(certificate.subject),
+                key=private_key, days=days, p12=p12, p12_password=p12_password, now=now, **_names_of(certificate),
+            )
+            if not new_key:
+                del draft.secrets["key"]
+        elif csr_path.exists() and not p12:
+            request = load_csr(csr_path)
+            if request.public_key() != certificate.public_key():
+                raise KittylabError(f"{csr_path.name} is not for {name}'s key: sign its owner's new CSR instead")
+            signed = self.ca_for(old.issuer).sign(request, profile=old.profile, days=days, now=now)
+            draft = Draft(name, old.profile, signed)
+        else:
+            raise KittylabError(
+                f"{key_path.name} is not in the workspace (the key stays with its owner):"
+                " sign the owner's CSR again (kittylab sign), or renew with a new key"
+            )
+        draft.issuer, draft.supersedes = old.issuer, old.serial
+        issued = self.record_drafts([draft])[0]
+        issued.key = draft.key
+        issued.p12_password = draft.p12_password
+        return issued
+
+    def _renew_ca(self, old: Record, *, new_key: bool, days: int, now: dt.datetime | None) -> Issued:
+        if new_key:
+            raise KittylabError(
+                f"a new key for {old.name} would orphan everything it issued: make a new CA (kittylab init) instead"
+            )
+        certificate = old.certificate
+        renewed = CertificateAuthority.create(
+            certificate.subject,
+            key=self.ca_for(old.name).key,
+            days=days,
+            path_length=certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length,
+            name_constraints=name_constraints_of(certificate),
+            issuer=None if old.issuer == old.name else self.ca_for(old.issuer),
+            now=now,
+        )
+        issued = self.record_drafts([Draft(old.name, "ca", renewed.certificate, issuer=old.issuer, supersedes=old.serial)])[0]
+        self._cas.pop(old.name, None)
+        self._write_chain_files()
+        # Servers below it send it in their full chain: rewrite those with the new certificate.
+        _write_files([file for r in self.store.records() if r.issuer == old.name and r.profile != "ca"
+                      and r.revoked_at is None and r.superseded_by is None for file in self._certificate_files(r)])
+        return issued
+
+    def expiring(
+        self, within: dt.timedelta = dt.timedelta(days=EXPIRING_DAYS), *, now: dt.datetime | None = None
+    ) -> list[Record]:
+        """Current certificates (CAs too) that expire within ``within``, or already have: what to renew, soonest first."""
+        now = now or utcnow()
+        due = [
+            record
+            for record in self.store.records()
+            if record.revoked_at is None and record.superseded_by is None and record.not_after - now <= within
+        ]
+        return sorted(due, key=lambda record: record.not_after)
+
+    def record_drafts(self, drafts: list[Draft]) -> list[Issued]:
+        """Record signed certificates in one transaction and write their files (a batch is one commit).
+
+        Every name is checked first, so a name that already holds a current certificate fails the
+        whole batch before any file is written; then, per certificate, the key (0600) and the CSR,
+        the store's record, and after the commit the ``.crt`` and ``.p12`` files.
+        """
+        issued: list[Issued] = []
+        names = [draft.name for draft in drafts]
+        if len(set(names)) < len(names):
+            raise KittylabError("a batch names the same certificate twice: give each its own name")
+        early = [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()
+                 if suffix != "p12"]
+        early += [(self.path(d.name, suffix), data, False) for d in drafts for suffix, data in d.public.items()]
+        try:
+            with self.store.transaction():
+                for draft in drafts:
+                    check_name(draft.name)
+                    current = self.store.current(draft.name)
+                    if current is not None and current.serial != draft.supersedes:
+                        raise KittylabError(
+                            f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
+                        )
+                _write_files(early)
+                for draft in drafts:
+                    files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
+                    if draft.supersedes is not None:
+                        self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
+                    record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
+                    issued.append(Issued(record=record, certificate=draft.certificate, files=files))
+        except KittylabError:
+            # The store refused (a full disk, a read-only store): take back the files this batch wrote.
+            for path, data, _ in early:
+                with contextlib.suppress(OSError):
+                    if path.read_bytes() == data:
+                        path.unlink()
+            raise
+        # The files that hold the certificate (.crt, .p12) only after the commit: a crash never
+        # leaves a signed certificate on disk that the store does not know (and cannot revoke).
+        _write_files(
+            [file for item in issued for file in self._certificate_files(item.record)]
+            + [(self.path(d.name, "p12"), d.secrets["p12"], True) for d in drafts if "p12" in d.secrets]
+        )
+        for item in issued:
+            item.files["crt"] = self.path(item.name, "crt")
+        return issued
+
+    def _write_certificate(self, record: Record) -> Path:
+        _write_files(self._certificate_files(record))
+        return self.path(record.name, "crt")
+
+    def _certificate_files(self, record: Record) -> list[tuple[Path, bytes, bool]]:
+        """``NAME.crt``; below an intermediate also ``NAME.fullchain.pem`` (with the intermediates)."""
+        files = [(self.path(record.name, "crt"), record.pem.encode(), False)]
+        intermediates = self.lineage(record.issuer)[:-1] if record.profile != "ca" else []
+        if intermediates:
+            chain = record.pem + "".join(r.pem for r in intermediates)
+            files.append((self.path(record.name, "fullchain.pem"), chain.encode(), False))
+        return files
+
+    def fullchain_path(self, name: str) -> Path:
+        """What a server sends as its certificate: ``NAME.fullchain.pem`` below an intermediate, else ``NAME.crt``.
+
+        Clients trust the root only; the server must send the intermediates it was issued under.
+        """
+        record = self.find(name)
+        below_intermediate = record.profile != "ca" and len(self.lineage(record.issuer)) > 1
+        return self.path(record.name, "fullchain.pem" if below_intermediate else "crt")
+
+    def restore_missing_files(self) -> list[str]:
+        """Rewrite current certificates' files that a crash kept from being written; return their names."""
+        restored = []
+        for record in self.store.records():
+            if record.revoked_at or record.superseded_by:
+                continue
+            path = self.path(record.name, "crt")
+            try:
+                if path.read_bytes() == record.pem.encode():
+                    continue
+            except OSError:
+                pass
+            if os.access(self.home, os.W_OK):
+                self._write_certificate(record)
+                restored.append(record.name)
+        return restored
+
+    # -- looking up ------------------------------------------------------------------------
+
+    def records(self, *, include_ca: bool = True) -> list[Record]:
+        """Every certificate in the store, oldest first."""
+        return [r for r in self.store.records() if include_ca or r.profile != "ca"]
+
+    def find(self, name_or_serial: str | int) -> Record:
+        """The current (else latest) certificate of a name, or the certificate with a serial."""
+        if isinstance(name_or_serial, int):
+            record = self.store.by_serial(name_or_serial)
+        elif not str(name_or_serial).isascii():  # names and serials are ASCII (SQLite cannot bind surrogates)
+            record = None
+        else:
+            record = self.store.current(name_or_serial) or self.store.latest(name_or_serial)
+            serial = parse_serial(name_or_serial) if record is None else None
+            if serial is not None:
+                record = self.store.by_serial(serial)
+        if record is None:
+            raise KittylabError(f"no certificate named or numbered {name_or_serial!r} in {self.home}")
+        return record
+
+    # -- revocation ------------------------------------------------------------------------
+
+    def revoke(self, name_or_serial: str | int, *, reason: str = "unspecified") -> Record:
+        """Revoke a certificate and publish a new CRL at once (servers must reload it)."""
+        return self.revoke_many([name_or_serial], reason=reason)[0]
+
+    def revoke_many(self, targets: Iterable[str | int], *, reason: str = "unspecified") -> list[Record]:
+        """Revoke several certificates in one transaction, then publish one CRL listing them all.
+
+        All or nothing: if one target is unknown, the CA itself or already revoked, none is revoked.
+        """
+        check_reason(reason)
+        when = utcnow()
+        with self.store.transaction():
+            records = [self.find(target) for target in targets]
+            for record in records:
+                if record.profile == "ca" and record.issuer == record.name:
+                    raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")
+                if record.revoked_at is not None:
+                    raise KittylabError(
+                        f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}"
+                    )
+            for record in records:
+                self.store.mark_revoked(record.serial, when=when, reason=reason)
+            # In the same transaction: a crash never leaves a committed revocation off the CRL.
+            for issuer in dict.fromkeys(record.issuer for record in records):
+                self._sign_crl(issuer)
+        self._write_chain_files()
+        return [self.find(record.serial) for record in records]
+
+    def publish_crl(
+        self, *, next_update_days: float | None = None, ca: str | None = None
+    ) -> x509.CertificateRevocationList:
+        """Sign a new CRL of everything revoked and write it to ``CA.crl`` (PEM).
+
+        ``next_update_days`` (default 30, remembered) sets when it expires: after that,
+        nginx and Apache refuse every client until a new CRL is published. ``ca`` names
+        the CA whose CRL it is (default: the default issuing CA); each CA has its own.
+        """
+        with self.store.transaction():
+            crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
+        self._write_chain_files()
+        return crl
+
+    def _sign_crl(self, name: str, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
+        """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
+        # Remembered per CA: an offline root publishes for months, its issuing CA for weeks.
+        remembered = float(self.store.get_meta(f"crl_days:{name}", CRL_DAYS))
+        days = next_update_days if next_update_days is not None else remembered
+        number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
+        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
+        crl = self.ca_for(name).build_crl(revoked, number=number, next_update_days=days)
+        write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
+        self.store.set_meta(f"crl_number:{name}", str(number))
+        self.store.set_meta(f"crl_days:{name}", repr(days))
+        return crl
+
+    def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:
+        """The CRL file of CA ``ca`` (default: the default issuing CA) as published, or None."""
+        path = self.path(ca or self.ca_name, "crl")
+        try:
+            return load_crl(path) if path.exists() else None
+        except KittylabError:
+            return None
+
+    def crl_warning(self, *, now: dt.datetime | None = None) -> str | None:
+        """A warning if a CA's CRL is missing, expired, or expires within a week."""
+        names = self.ca_names() if self.has_ca else [None]
+        for name in names:
+            crl = self.current_crl(name)
+            warning = crl_expiry_warning(crl.next_update_utc if crl is not None else None, now=now)
+            if warning:
+                return warning if len(names) == 1 else f"{name}: {warning}"
+        return None
+
+    # -- checking --------------------------------------------------------------------------
+
+    def verify(
+        self, certificate: x509.Certificate | bytes | str | os.PathLike, *, purpose: str | None = None
+    ) -> Verification:
+        """Check a certificate against this CA: chain, dates, usage for ``purpose``, revocation."""
+        cert = certificate if isinstance(certificate, x509.Certificate) else load_certificate(certificate)
+        records = self._issuer_lineage(cert)
+        result = verify_certificate(cert, ca=records[0].certificate, crl=self.current_crl(records[0].name), purpose=purpose)
+        for child, parent in zip(records, records[1:]):
+            above = verify_certificate(child.certificate, ca=parent.certificate, crl=self.current_crl(parent.name))
+            result.checks += [replace(c, name=f"{child.name}: {c.name}") for c in above.checks if c.name != "CA dates"]
+        return result
+
+    def _issuer_lineage(self, certificate: x509.Certificate) -> list[Record]:
+        """The workspace's CA that issued ``certificate`` and those above it (default CA if none did)."""
+        for name in self.ca_names():
+            if self.ca_record(name).certificate.subject == certificate.issuer:
+                return self.lineage(name)
+        return self.lineage()
+
+
+def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:
+    """A certificate's alternative names as ``make_csr`` takes them (dns, ip, email, uri)."""
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return {}
+    return {
+        "dns": names.get_values_for_type(x509.DNSName),
+        "ip": [str(address) for address in names.get_values_for_type(x509.IPAddress)],
+        "email": names.get_values_for_type(x509.RFC822Name),
+        "uri": names.get_values_for_type(x509.UniformResourceIdentifier),
+    }

@@ -1,0 +1,205 @@
+"""The command line beyond the article: init --intermediate-of, --ca, ocsp-serve, expiring, renew,
+export-openssl-db and import."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from support.cli import run_cli
+from support.pki import openssl
+
+from kittylab import Workspace
+from kittylab.pki.facts import serial_hex
+
+
+@pytest.fixture
+def tree(tmp_path):
+    home = tmp_path / "ws"
+    assert run_cli("init", "--cn", "kitty-root", "--key", "p256", "--o", "Kitty Inc", "--c", "DE", home=home).code == 0
+    made = run_cli("init", "--cn", "kitty-issuing", "--key", "p256", "--intermediate-of", "kitty-root",
+                   "--permit-dns", "*.example.test", "--permit-dns", "localhost", "--permit-email", "kitty.test",
+                   "--permit-ip", "127.0.0.0/8", home=home)
+    assert made.code == 0, made.err
+    return home, made
+
+
+def test_init_intermediate_of(tree):
+    home, made = tree
+    assert "created CA kitty-issuing" in made.out
+    assert f"the chain for servers and p12 files: {home / 'kitty-issuing.chain.pem'}" in made.out
+    assert "name constraints: permitted: DNS:example.test, DNS:localhost, email:kitty.test, IP:127.0.0.0/8" in made.out
+    assert "openssl ca -config openssl.cnf -extensions v3_intermediate_ca -days 3650" in made.err
+    workspace = Workspace(home)
+    assert workspace.ca_name == "kitty-issuing"
+    assert workspace.ca_record().certificate.subject.rfc4514_string() == "CN=kitty-issuing,O=Kitty Inc,C=DE"
+    issued = run_cli("issue", "server", "picture-server", "--key", "p256", "--dns", "www.example.test", home=home)
+    assert issued.code == 0 and "-certfile" not in issued.err
+    client = run_cli("issue", "client", "eager-client", "--key", "p256", "--email", "e@kitty.test", "--p12", home=home)
+    assert "-certfile kitty-issuing.chain.pem" in client.err
+    refused = run_cli("issue", "server", "bank", "--key", "p256", "--dns", "bank.test", home=home)
+    assert "DNS:bank.test is not permitted by the name constraints" in refused.assert_one_line_error()
+    assert not (home / "bank.key").exists()
+
+
+def test_choosing_the_ca_and_its_crl(tree):
+    home, _ = tree
+    direct = run_cli("issue", "client", "root-admin", "--key", "p256", "--ca", "kitty-root", home=home)
+    assert direct.code == 0, direct.err
+    assert Workspace(home).find("root-admin").issuer == "kitty-root"
+    revoked = run_cli("revoke", "root-admin", home=home)
+    assert f"published the CRL: {home / 'kitty-root.crl'}" in revoked.out
+    crl = run_cli("crl", "--ca", "kitty-root", "--days", "180", home=home)
+    assert crl.code == 0 and f"published {home / 'kitty-root.crl'}: 1 revoked" in crl.out
+    unknown = run_cli("issue", "client", "x", "--key", "p256", "--ca", "nobody", home=home)
+    assert "no CA named 'nobody'" in unknown.assert_one_line_error()
+    twice = run_cli("init", "--cn", "again", "--key", "p256", home=home)
+    assert "--intermediate-of" in twice.assert_one_line_error()
+    deeper = run_cli("init", "--cn", "deeper", "--key", "p256", "--intermediate-of", "kitty-issuing", home=home)
+    assert "path length 0" in deeper.assert_one_line_error()
+    bad = run_cli("init", "--cn", "odd", "--key", "p256", "--intermediate-of", "kitty-root", "--permit-ip", "10.0.0.1/8",
+                  home=home)
+    assert "bad IP network" in bad.assert_one_line_error()
+
+
+def test_another_root(tmp_path):
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "server-ca", "--key", "p256", home=home)
+    made = run_cli("init", "--cn", "client-ca", "--key", "p256", "--another-root", home=home)
+    assert made.code == 0 and "openssl req -x509" in made.err
+    assert run_cli("issue", "server", "picture-server", "--key", "p256", "--dns", "localhost", "--ca", "server-ca",
+                   home=home).code == 0
+    listing = json.loads(run_cli("list", "--json", home=home).out)["certificates"]
+    assert [(c["name"], c["issuer"]) for c in listing] == [
+        ("server-ca", "server-ca"), ("client-ca", "client-ca"), ("picture-server", "server-ca")
+    ]
+
+
+def test_expiring_and_renew(tmp_path):
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "kitty-ca", "--key", "p256", home=home)
+    run_cli("issue", "client", "soon", "--key", "p256", "--days", "10", home=home)
+    run_cli("issue", "client", "later", "--key", "p256", "--days", "200", home=home)
+    listed = run_cli("expiring", "--within", "30d", home=home)
+    assert listed.code == 0 and listed.out.startswith("soon (client, serial ") and "later" not in listed.out
+    assert "renew with: kittylab renew soon" in listed.err
+    as_json = json.loads(run_cli("expiring", "--within", "300d", "--json", home=home).out)
+    assert [item["name"] for item in as_json] == ["soon", "later"] and as_json[0]["seconds_left"] > 9 * 86400
+    assert run_cli("expiring", "--within", "1h", home=home).out == "nothing expires within 1h\n"
+    assert "bad duration" in run_cli("expiring", "--within", "soon", home=home).assert_one_line_error()
+    old = Workspace(home).find("soon")
+    renewed = run_cli("renew", "soon", "--days", "90", home=home)
+    assert renewed.code == 0 and "the same key" in renewed.out and "superseded" in renewed.out
+    assert Workspace(home).find(old.serial).status() == "superseded"
+    assert run_cli("expiring", "--within", "30d", home=home).out.startswith("nothing expires")
+    rekeyed = run_cli("renew", "later", "--new-key", "--p12", home=home)
+    assert "a new key" in rekeyed.out and "p12 password (shown once" in rekeyed.out
+    nothing = run_cli("renew", home=home)
+    assert "nothing to renew" in nothing.assert_one_line_error()
+    all_due = run_cli("renew", "--expiring", "400d", home=home)
+    assert all_due.out.count("renewed ") == 2
+    assert "has no current certificate" in run_cli("renew", "ghost", home=home).assert_one_line_error()
+
+
+def test_export_and_import(tmp_path, story):
+    workspace, server, _ = story
+    workspace.revoke("eager-client", reason="affiliation-changed")
+    out = tmp_path / "db"
+    exported = run_cli("export-openssl-db", "--out", out, home=workspace.home)
+    assert exported.code == 0 and f"openssl ca -config {out / 'openssl.cnf'} -gencrl" in exported.err
+    assert "\t" + server.record.serial_hex + "\t" in (out / "index.txt").read_text()
+    default = run_cli("export-openssl-db", home=workspace.home)
+    assert (workspace.home / "openssl-db" / "kitty-ca" / "index.txt").exists() and default.code == 0
+    (out / "cacert.pem").write_bytes(workspace.ca_certificate_path.read_bytes())
+    (out / "cakey.pem").write_bytes(workspace.path("kitty-ca", "key").read_bytes())
+    imported = run_cli("import", out, "--ca-name", "old-ca", home=tmp_path / "new")
+    assert imported.code == 0, imported.err
+    assert "imported the CA old-ca with 2 certificates (1 revoked) and 0 keys" in imported.out  # leaf keys were not exported
+    assert Workspace(tmp_path / "new").find("eager-client").reason == "affiliation-changed"
+    missing = run_cli("import", tmp_path / "nowhere", home=tmp_path / "other")
+    assert "no index.txt" in missing.assert_one_line_error()
+
+
+def test_ocsp_serve(story):
+    workspace, server, client = story
+    workspace.revoke("eager-client", reason="cessation-of-operation")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KITTYLAB_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kittylab", "--home", str(workspace.home), "ocsp-serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    try:
+        banner = process.stdout.readline()
+        assert banner.startswith("OCSP responder for kitty-ca at http://127.0.0.1:"), banner
+        url = banner.split(" at ")[1].split()[0]
+        ca = workspace.ca_certificate_path
+        for cert, said in ((server.files["crt"], "good"), (client.files["crt"], "revoked")):
+            done = openssl("ocsp", "-issuer", ca, "-cert", cert, "-url", url, "-CAfile", ca)
+            assert f"{cert}: {said}".encode() in done.stdout, done.stderr
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert f"kitty-ca serial {client.record.serial_hex}: revoked (cessation-of-operation" in err
+    assert f"serial {serial_hex(server.record.serial)}: good" in err and "stopped" in err
+    busy = subprocess.run([sys.executable, "-m", "kittylab", "--home", str(workspace.home), "ocsp-serve", "--port",
+                           "99999"], capture_output=True, text=True, env=env, timeout=60)
+    assert busy.returncode == 2 and "not a port number" in busy.stderr
+
+
+def test_export_p12_below_an_intermediate_shows_the_chain_file(tree):
+    home, _ = tree
+    run_cli("issue", "client", "eager-client", "--key", "p256", home=home)
+    exported = run_cli("export-p12", "eager-client", home=home)
+    assert exported.code == 0 and "-certfile kitty-issuing.chain.pem" in exported.err
+
+
+def test_list_shows_every_cas_crl(tree):
+    home, _ = tree
+    listing = run_cli("list", home=home)
+    assert "\nCRL of kitty-root: 0 revoked, next update " in listing.out
+    assert "\nCRL of kitty-issuing: 0 revoked, next update " in listing.out
+    assert set(json.loads(run_cli("list", "--json", home=home).out)["crls"]) == {"kitty-root", "kitty-issuing"}
+
+
+def test_an_encrypted_root_signs_its_intermediate_with_the_passphrase_file(tmp_path):
+    home, secret = tmp_path / "ws", tmp_path / "passphrase"
+    secret.write_text("s3cret-pass\n")
+    assert run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-root", "--key", "p256", "--encrypt-key",
+                   home=home).code == 0
+    made = run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-issuing", "--key", "p256",
+                   "--intermediate-of", "kitty-root", home=home)
+    assert made.code == 0 and "encrypted" in made.out
+    assert (home / "kitty-issuing.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    republished = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", "--days", "200", home=home)
+    assert "-crldays 200" in republished.err
+    again = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", home=home)
+    assert "-crldays 200" in again.err  # remembered for this CA
+
+
+def test_ocsp_serve_needs_the_passphrase_of_an_encrypted_ca_key(tmp_path):
+    home, secret = tmp_path / "ws", tmp_path / "passphrase"
+    secret.write_text("s3cret-pass\n")
+    run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-ca", "--key", "p256", "--encrypt-key", home=home)
+    refused = run_cli("ocsp-serve", "--port", "0", home=home)
+    assert "kitty-ca.key: the key is encrypted: give its passphrase (--ca-passphrase-file)" in (
+        refused.assert_one_line_error()
+    )
+
+
+def test_verify_below_an_intermediate_shows_a_check_of_every_level(tree):
+    home, _ = tree
+    run_cli("issue", "server", "picture-server", "--key", "p256", "--dns", "localhost", home=home)
+    checked = run_cli("verify", home / "picture-server.crt", "--purpose", "server", home=home)
+    assert checked.code == 0 and "kitty-issuing: revocation: not revoked" in checked.out
+    command = checked.err.split("openssl equivalent: ")[1].strip()
+    assert command.startswith("openssl verify -CAfile kitty-issuing.chain.pem -crl_check_all -CRLfile kitty-issuing.chain.crl")
+    done = subprocess.run(command.split(), cwd=home, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

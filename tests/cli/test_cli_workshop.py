@@ -1,0 +1,114 @@
+"""``kittylab roster issue|revoke`` on the command line, including its progress bar on a terminal."""
+
+from __future__ import annotations
+
+import csv
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from kittylab import load_crl
+from kittylab.cli.main import main
+
+ROSTER = """name,email,ou
+Ada Lovelace,ada@kitty.test,Math
+Grace Hopper,grace@kitty.test,
+Bad Email,not-an-email,
+Alan Turing,alan@kitty.test,
+Katherine Johnson,katherine@kitty.test,NASA
+Dorothy Vaughan,dorothy@kitty.test,NASA
+"""
+NAMES = ["ada-lovelace", "grace-hopper", "alan-turing", "katherine-johnson", "dorothy-vaughan"]
+
+
+@pytest.fixture
+def home(tmp_path, capsys):
+    home = tmp_path / "ws"
+    assert main(["--home", str(home), "init", "--key", "p256", "--o", "Kitty Inc", "--c", "DE"]) == 0
+    capsys.readouterr()
+    return home
+
+
+@pytest.fixture
+def roster(tmp_path):
+    path = tmp_path / "class.csv"
+    path.write_text(ROSTER, encoding="utf-8")
+    return path
+
+
+def test_issue_reports_bad_rows_on_their_line_and_issues_the_rest(home, roster, capsys):
+    code = main(["--home", str(home), "roster", "issue", str(roster), "--url", "https://localhost:9443/"])
+    out, err = capsys.readouterr()
+    assert code == 1  # a row needs fixing
+    assert "issued 5 client certificates, 0 already issued" in out
+    assert err.strip() == (
+        f"kittylab: error: {roster} line 4: bad email address 'not-an-email': expected name@domain (row skipped)"
+    )
+    folder = home / "roster-class" / "handouts"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
+    with (home / "roster-class" / "summary.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["certificate"] for r in rows] == NAMES
+    page = (folder / "ada-lovelace" / "ada-lovelace.html").read_text()
+    assert rows[0]["p12_password"] in page and "https://localhost:9443/" in page
+
+    again = main(["--home", str(home), "roster", "issue", str(roster)])
+    out, _ = capsys.readouterr()
+    assert again == 1 and "issued 0 client certificates, 5 already issued (skipped)" in out
+
+
+def test_revoke_ends_the_workshop_with_one_crl(home, roster, capsys, require):
+    openssl = require("openssl")
+    good = roster.with_name("good.csv")
+    good.write_text("".join(line for line in ROSTER.splitlines(keepends=True) if "Bad" not in line))
+    out_dir = roster.parent / "handouts-here"
+    assert main(["--home", str(home), "roster", "issue", str(good), "--out", str(out_dir), "--workers", "1"]) == 0
+    assert (out_dir / "summary.csv").exists()
+    number_before = load_crl(home / "kitty-ca.crl").extensions[0].value.crl_number
+    capsys.readouterr()
+
+    assert main(["--home", str(home), "roster", "revoke", str(good), "--out", str(out_dir)]) == 0
+    out, err = capsys.readouterr()
+    assert "revoked 5 certificates (reason cessation-of-operation)" in out and err == ""
+    with (out_dir / "summary.csv").open(newline="") as handle:
+        assert {row["status"] for row in csv.DictReader(handle)} == {"revoked"}
+    crl = load_crl(home / "kitty-ca.crl")
+    assert crl.extensions[0].value.crl_number == number_before + 1  # one CRL for the whole class
+    assert len(list(crl)) == 5
+    for name in NAMES:
+        check = subprocess.run(
+            [openssl, "verify", "-CAfile", str(home / "kitty-ca.crt"), "-crl_check", "-CRLfile",
+             str(home / "kitty-ca.crl"), str(home / f"{name}.crt")],
+            capture_output=True, text=True,
+        )
+        assert check.returncode != 0 and "certificate revoked" in check.stdout + check.stderr
+
+
+def test_a_roster_without_header_is_one_line_error(home, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("Ada Lovelace,ada@kitty.test\n")
+    assert main(["--home", str(home), "roster", "issue", str(bad)]) == 1
+    _, err = capsys.readouterr()
+    assert err.startswith("kittylab: error: ") and err.count("\n") == 1 and "name,email" in err
+    assert not (home / "roster-bad").exists()
+    assert main(["--home", str(home), "roster", "issue", str(tmp_path / "missing.csv")]) == 1
+    assert "roster file not found" in capsys.readouterr().err
+
+
+def test_progress_bar_with_eta_on_a_terminal(home, roster, require):
+    script = require("script")
+    command = shlex.join([sys.executable, "-m", "kittylab", "--home", str(home), "roster", "issue", str(roster)])
+    run = subprocess.run([script, "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stdout  # the bad row
+    frames = run.stdout.split("\r")
+    assert any("issuing 5 certificates [" in frame and "0/5" in frame and "starting" in frame for frame in frames)
+    assert any("5/5" in frame and "100%" in frame and "done in" in frame for frame in frames)
+
+
+def test_no_progress_bar_when_output_is_not_a_terminal(home, roster):
+    run = subprocess.run([sys.executable, "-m", "kittylab", "--home", str(home), "roster", "issue", str(roster)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1 and "\r" not in run.stderr and "ETA" not in run.stderr
+    assert "issued 5 client certificates" in run.stdout

@@ -1,0 +1,39 @@
+"""Apache with `kittylab webconfig apache`'s configuration: a real apache2 in the foreground on a loopback port."""
+
+from __future__ import annotations
+
+import pytest
+from support.servers import WebServerChecks
+
+from kittylab import KittylabError
+from kittylab.net.webconfig import apache_config
+
+pytestmark = pytest.mark.apache
+KIND = "apache"  # the web server the shared `web` fixture runs
+
+
+class TestApache(WebServerChecks):
+    kind = KIND
+
+
+def test_apache_config_checks_the_crl_along_the_chain(story, tmp_path, require):
+    require("apache2")
+    workspace, _, _ = story
+    text = apache_config(workspace, webroot=tmp_path / "www", server_root=tmp_path, port=9443)
+    assert "SSLVerifyClient require" in text
+    assert f"SSLCARevocationFile {workspace.crl_path.resolve()}" in text
+    assert "SSLCARevocationCheck chain" in text
+    assert "-k graceful" in text
+    assert "mod_proxy" not in text  # no upstream, no proxy modules
+
+
+def test_apache_modules_dir_can_be_given(story, tmp_path):
+    text = apache_config(story[0], webroot=tmp_path, server_root=tmp_path, modules_dir="/opt/httpd/modules")
+    assert "LoadModule ssl_module /opt/httpd/modules/mod_ssl.so" in text
+
+
+def test_unknown_web_server_kind(story, tmp_path):
+    from kittylab.net.webconfig import write_site
+
+    with pytest.raises(KittylabError, match="unknown web server"):
+        write_site("lighttpd", story[0], tmp_path)

@@ -1,0 +1,154 @@
+"""The workbench in a real JupyterLab, driven by Chromium: create the CA, fill the subject form,
+issue a client certificate, see its card, download its p12, find it in the dashboard, revoke it.
+
+One JupyterLab and one notebook run for the module; screenshots go to test-artifacts/lab/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from support.lab import (
+    CHROMIUM,
+    error_outputs,
+    launch_chromium,
+    open_notebook,
+    running_lab,
+    screenshot,
+    unrun_cells,
+    write_notebook,
+)
+from support.system import PASSWORD, require_binary
+
+from kittylab import Workspace, load_p12
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CELLS = [
+    "from kittylab import Workspace\n"
+    "from kittylab.ui.widgets import CreateCAForm, Dashboard, IssueClientForm\n"
+    'ws = Workspace("kitty-workspace")',
+    'display(CreateCAForm(ws, key="p256"))',
+    'display(IssueClientForm(ws, key="p256"))',
+    "display(Dashboard(ws))",
+    "from kittylab.render.trust import trust_diagram\n"
+    'other = Workspace("cards-workspace")\n'
+    'other.init_ca(key="p256")\n'
+    'shown = other.issue("picture-server", profile="server", key="p256", dns=["localhost"])\n'
+    "display(shown.certificate, shown.key)\n"
+    "trust_diagram(other)",
+]
+TIMEOUT_MS = 90_000
+
+
+@pytest.fixture(scope="module")
+def lab_page(tmp_path_factory):
+    """A page showing the workbench notebook, all its cells run, in a JupyterLab of its own."""
+    require_binary("chromium", CHROMIUM)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    folder = tmp_path_factory.mktemp("lab")
+    write_notebook(folder / "workbench.ipynb", CELLS)
+    write_notebook(folder / "failing.ipynb", ["1 / 0", "print('never runs')"])
+    with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            open_notebook(page, url, token, "workbench.ipynb")
+            assert unrun_cells(page) == []
+            yield page, folder / "kitty-workspace", (browser, url, token)
+        finally:
+            browser.close()
+
+
+def _form(page, name: str):
+    return page.locator(f".kl-{name}-form").first
+
+
+def test_kittylab_objects_display_as_cards_and_svg(lab_page):
+    page, _, _ = lab_page
+    output = page.locator(".jp-Cell").nth(len(CELLS) - 1).locator(".jp-OutputArea")
+    certificate = output.locator(".jp-RenderedHTML .kl-card-certificate")
+    certificate.wait_for()
+    assert "Certificate  " not in certificate.inner_text()  # the HTML card, not the plain text
+    assert "DNS:localhost" in certificate.inner_text()
+    assert certificate.locator(".kl-status-valid").count() == 1
+    key = output.locator(".jp-RenderedHTML .kl-card-key")
+    assert "Private key (not shown)" in key.inner_text()
+    assert output.locator(".jp-RenderedSVG").count() == 1
+    screenshot(output, "00-cards")
+
+
+def test_workbench_in_jupyterlab(lab_page, tmp_path):
+    page, home, _ = lab_page
+    ca_form, client_form, dashboard = _form(page, "create-ca"), _form(page, "issue-client"), page.locator(".kl-dashboard")
+    ca_form.wait_for()
+    dashboard.wait_for()
+    assert error_outputs(page) == []
+    screenshot(page, "01-forms")
+
+    ca_form.locator(".kl-create-ca-button").click()
+    ca_card = ca_form.locator(".kl-result .kl-card")
+    ca_card.wait_for()
+    assert "CA certificate kitty-ca" in ca_card.inner_text()
+    assert ca_form.locator(".kl-progress").count() == 1, "creating the CA shows a progress widget"
+    assert ca_form.locator(".kl-create-ca-button").is_disabled()
+
+    cn = client_form.locator(".kl-field-cn input")
+    cn.fill("browser-client")
+    country = client_form.locator(".kl-field-c input")
+    country.fill("Germany")
+    error = client_form.locator(".kl-error-c")
+    page.wait_for_function("e => e.textContent.includes('country (C)')", arg=error.element_handle())
+    screenshot(client_form.locator(".kl-subject-form"), "02-bad-country")
+    assert "at most 2" in error.inner_text()
+    country.fill("DE")
+    page.wait_for_function("e => e.textContent.trim() === ''", arg=error.element_handle())
+    client_form.locator(".kl-field-password input").fill(PASSWORD)
+    client_form.locator(".kl-issue-client-button").click()
+
+    card = client_form.locator(".kl-result .kl-card")
+    card.wait_for()
+    text = card.inner_text()
+    assert "Certificate browser-client" in text and "C=DE" in text and "clientAuth" in text
+    assert card.locator(".kl-status-valid").count() == 1
+    assert "PRIVATE KEY" not in page.content()
+    screenshot(card, "03-issued")
+
+    link = client_form.locator('.kl-download-link[download="browser-client.p12"]')
+    with page.expect_download() as download_info:
+        link.click()
+    saved = tmp_path / "downloaded.p12"
+    download_info.value.save_as(saved)
+    bundle = load_p12(saved, password=PASSWORD)
+    assert bundle.certificate.subject.rfc4514_string() == "CN=browser-client,C=DE"
+
+    row = dashboard.locator('.kl-dashboard-row[data-name="browser-client"]')
+    row.wait_for()
+    assert row.locator(".kl-status-valid").count() == 1
+    select = dashboard.locator(".kl-dashboard-select select")
+    label = next(o for o in select.locator("option").all_inner_texts() if o.startswith("browser-client"))
+    select.select_option(label=label)
+    dashboard.locator(".kl-revoke-button").click()
+    row.locator(".kl-status-revoked").wait_for()
+    assert re.search(r"revoked browser-client", dashboard.locator(".kl-dashboard-message").inner_text())
+    dashboard.locator('.kl-trust-diagram .kl-node-revoked[data-name="browser-client"]').wait_for()
+    screenshot(dashboard, "04-revoked")
+    assert error_outputs(page) == [], "no warning or traceback anywhere in the notebook"
+
+    with Workspace(home) as workspace:
+        assert workspace.find("browser-client").status() == "revoked"
+        crl = workspace.current_crl()
+        assert crl.get_revoked_certificate_by_serial_number(workspace.find("browser-client").serial) is not None
+
+
+def test_a_failing_cell_stops_the_run_without_hanging_the_helper(lab_page):
+    _, _, (browser, url, token) = lab_page
+    page = browser.new_page()
+    try:
+        open_notebook(page, url, token, "failing.ipynb", timeout=60)
+        assert unrun_cells(page) == [1]
+        assert any("ZeroDivisionError" in text for text in error_outputs(page))
+    finally:
+        page.close()

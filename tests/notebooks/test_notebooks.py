@@ -1,0 +1,320 @@
+"""The tutorial notebooks as files (every notebook in notebooks/, whoever wrote it), and kittylab.ui.tutorial.
+
+nbval runs the notebooks themselves (``pytest --nbval``, see the root conftest.py); these tests
+check what nbval does not: no private key in stored outputs, the project's kernelspec, the
+seventeen steps all covered in order, outputs committed, the sanitize file, and the helpers the
+notebooks call. Notebooks are read as JSON: importing nbformat costs seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from kittylab import KittylabError, Subject, generate_key, make_csr
+from kittylab.pki import openssl
+from kittylab.pki.keys import key_to_pem
+from kittylab.ui.tutorial import (
+    CA_SUBJECT,
+    EXERCISES,
+    P12_PASSWORD,
+    REVOCATION,
+    STEPS,
+    SUMMARY,
+    exercise,
+    openssl_side_by_side,
+    prepare,
+    scrub_private_keys,
+    steps_table,
+    workspace_files,
+)
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+#: The story's notebooks: the numbered sequence 00-09 that the welcome notebook lists.
+STORY = [path for path in NOTEBOOKS if path.name[:1] == "0"]
+#: The project's kernelspec: the environment's own Python (nbval runs it with --nbval-current-env).
+KERNELSPEC = {"name": "python3", "language": "python"}
+#: What betrays key material in an output: a PEM private key, or a p12 file inlined as data.
+KEY_MATERIAL = re.compile(r"PRIVATE KEY|data:application/x-pkcs12|data:application/octet-stream;base64,MII")
+STEP_HEADING = re.compile(r"^## Step (\d+) · ", re.MULTILINE)
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [path.name for path in paths]
+
+
+def stored_text(notebook: dict) -> str:
+    """Everything a notebook stores besides its sources: outputs and metadata (widget state included)."""
+    outputs = [cell.get("outputs", []) for cell in notebook["cells"]]
+    return json.dumps([outputs, notebook.get("metadata", {})])
+
+
+def _sources(notebook: dict, kind: str) -> str:
+    return "\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == kind)
+
+
+# -- every notebook --------------------------------------------------------------------------------
+
+
+def test_there_are_notebooks():
+    assert len(STORY) >= 8, [path.name for path in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_no_private_key_material_in_stored_outputs(path):
+    found = KEY_MATERIAL.findall(stored_text(_load(path)))
+    assert not found, f"{path.name} stores key material in its outputs: {found[:3]}"
+
+
+def test_the_key_scan_finds_a_key_in_an_output():
+    pem = key_to_pem(generate_key("p256")).decode()
+    notebook = {"cells": [{"cell_type": "code", "source": [], "outputs": [{"output_type": "stream", "text": pem}]}]}
+    assert KEY_MATERIAL.search(stored_text(notebook))
+    assert not KEY_MATERIAL.search(stored_text({"cells": [], "metadata": {}}))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_kernelspec_is_the_projects(path):
+    spec = _load(path)["metadata"].get("kernelspec", {})
+    assert {key: spec.get(key) for key in KERNELSPEC} == KERNELSPEC, f"{path.name}: kernelspec {spec}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_numbered_name(path):
+    assert re.fullmatch(r"\d\d-[a-z0-9]+(-[a-z0-9]+)*\.ipynb", path.name)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_outputs_are_committed(path):
+    """Every code cell ran (nbval compares against the stored outputs), and the notebook shows something."""
+    code = [cell for cell in _load(path)["cells"] if cell["cell_type"] == "code"]
+    unrun = [i for i, cell in enumerate(code) if cell.get("execution_count") is None]
+    assert not unrun, f"{path.name}: code cells {unrun} have no stored run"
+    assert any(cell.get("outputs") for cell in code)
+
+
+# -- the story -------------------------------------------------------------------------------------
+
+
+def test_the_seventeen_steps_each_have_a_heading_in_order():
+    headings = [int(n) for path in STORY for n in STEP_HEADING.findall(_sources(_load(path), "markdown"))]
+    assert headings == list(range(1, 18))
+
+
+def test_each_openssl_step_shows_its_command_beside_the_call():
+    for path in STORY:
+        markdown = _sources(_load(path), "markdown")
+        for number in map(int, STEP_HEADING.findall(markdown)):
+            command = STEPS[number - 1].command
+            if command.startswith("openssl"):
+                assert command in markdown, f"{path.name}, step {number}: {command}"
+
+
+def test_story_notebooks_start_from_prepare():
+    """Each notebook after the welcome runs on its own: its first code cell prepares the workspace."""
+    for path in STORY[1:]:
+        first = next(cell for cell in _load(path)["cells"] if cell["cell_type"] == "code")
+        assert "prepare(" in "".join(first["source"]), path.name
+
+
+def test_welcome_lists_every_story_notebook():
+    welcome = _sources(_load(STORY[0]), "markdown")
+    for path in STORY[1:]:
+        assert f"({path.name})" in welcome, path.name
+
+
+def test_steps_table():
+    table = steps_table()
+    assert [row[0] for row in table.rows] == [str(n) for n in range(1, 18)]
+    assert "openssl genrsa -out kitty-ca.key 4096" in repr(table)
+    assert "<table" in table._repr_html_()
+
+
+# -- the sanitize file -----------------------------------------------------------------------------
+
+
+def _sanitize_patterns() -> list[tuple[str, str]]:
+    text = (Path(__file__).with_name("nbval-sanitize.cfg")).read_text()
+    return re.findall(r"^regex: (.*)$\n^replace: (.*)$", text, flags=re.MULTILINE)  # as nbval reads it
+
+
+def _sanitize(text: str) -> str:
+    for regex, replace in _sanitize_patterns():
+        text = re.sub(regex, replace, text)
+    return text
+
+
+def test_sanitize_file_hides_what_changes_between_runs(story):
+    ws, server, client = story
+    from kittylab.render.display import to_text
+
+    first = to_text(server.record)
+    assert server.record.serial_hex in first
+    other = ws.issue("picture-server-2", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"])
+    second = to_text(other.record).replace("picture-server-2", "picture-server")
+    assert first != second
+    assert _sanitize(first) == _sanitize(second)
+    assert _sanitize(server.certificate.public_bytes(__import__("cryptography").hazmat.primitives.serialization.Encoding.PEM).decode()) == (
+        "-----BEGIN CERTIFICATE----- PEM -----END CERTIFICATE-----\n"
+    )
+    assert _sanitize("https://127.0.0.1:40123/ and /tmp/x/kitty-workspace/a.crt") == "https://127.0.0.1:PORT/ and kitty-workspace/a.crt"
+
+
+# -- kittylab.ui.tutorial -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def home(tmp_path) -> Path:
+    return tmp_path / "kitty-workspace"
+
+
+def test_prepare_recreates_earlier_steps_and_says_so(home, capsys):
+    ws = prepare(15, home=home)
+    said = capsys.readouterr().out
+    assert said.startswith("Step 15, in kitty-workspace/: recreated")
+    assert "kitty-ca (steps 1-3), picture-server (steps 4-8), eager-client (steps 11-14)" in said
+    assert ws.verify(ws.find("picture-server").certificate, purpose="server").ok
+    assert ws.verify(ws.find("eager-client").certificate, purpose="client").ok
+    for name in ("kitty-ca.key", "kitty-ca.crt", "kitty-ca.crl", "picture-server.key", "eager-client.p12"):
+        assert (home / name).is_file(), name
+    assert (home / "eager-client.p12").stat().st_mode & 0o777 == 0o600
+    ws.close()
+
+    ws = prepare(REVOCATION, home=home)
+    said = capsys.readouterr().out
+    assert "kept kitty-ca (steps 1-3), picture-server (steps 4-8), eager-client (steps 11-14)" in said
+    assert "recreated" not in said
+    ws.close()
+
+
+def test_prepare_twice_sets_the_earlier_run_aside(home, capsys):
+    prepare(1, home=home).init_ca(CA_SUBJECT, key="p256")
+    capsys.readouterr()
+    ws = prepare(1, home=home)
+    said = capsys.readouterr().out
+    assert "an earlier run went past this point: moved it to kitty-workspace/earlier-runs/run-" in said
+    assert not ws.has_ca
+    (earlier,) = (home / "earlier-runs").iterdir()
+    assert (earlier / "kitty-ca.key").is_file()
+    ws.init_ca(CA_SUBJECT, key="p256")  # the step runs again as written
+    ws.close()
+
+
+def test_prepare_refuses_a_step_outside_the_story(home):
+    with pytest.raises(KittylabError, match="not one of the story's steps"):
+        prepare(SUMMARY + 1, home=home)
+
+
+def test_openssl_side_by_side_agrees_and_disagrees(story, require):
+    require("openssl")
+    ws, server, client = story
+    accepted = openssl_side_by_side(
+        openssl.verify("eager-client.crt", "kitty-ca.crt", purpose="client"),
+        workspace=ws,
+        kittylab=ws.verify(client.certificate, purpose="client"),
+    )
+    assert accepted.ok and accepted.agrees
+    assert "eager-client.crt: OK" in repr(accepted) and "they agree" in repr(accepted)
+    assert 'class="kl-agree"' in accepted._repr_html_()
+    refused = openssl_side_by_side(
+        openssl.verify("picture-server.crt", "kitty-ca.crt", purpose="client"), workspace=ws, kittylab=True
+    )
+    assert refused.returncode == 2 and refused.agrees is False
+    assert "they DISAGREE" in repr(refused) and "error 26" in repr(refused)
+
+
+def test_openssl_output_never_shows_a_private_key(story, require):
+    require("openssl")
+    ws, _, _ = story
+    shown = openssl_side_by_side("openssl pkey -in eager-client.key", workspace=ws)
+    assert shown.ok
+    assert "PRIVATE KEY" not in repr(shown) + shown._repr_html_()
+    assert "[private key not shown]" in repr(shown)
+    assert scrub_private_keys("a\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n") == "a\n[private key not shown]"
+
+
+def test_openssl_side_by_side_runs_only_openssl(story):
+    ws, _, _ = story
+    with pytest.raises(KittylabError, match="not an openssl command"):
+        openssl_side_by_side("rm -rf .", workspace=ws)
+
+
+def test_workspace_files_show_secret_modes(story):
+    ws, _, _ = story
+    rows = {row[0]: row for row in workspace_files(ws).rows}
+    assert rows["eager-client.p12"][1] == "0600" and "secret" in rows["eager-client.p12"][2]
+    assert rows["kitty-ca.crt"][1] == "0644"
+
+
+@pytest.fixture
+def exercise_namespace(story):
+    ws, server, client = story
+    return {
+        "ws": ws,
+        "client": client,
+        "server_key": generate_key("p256"),
+        "Subject": Subject,
+        "make_csr": make_csr,
+        "openssl": openssl,
+    }
+
+
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_each_exercise_accepts_its_solution_and_hints_otherwise(name, exercise_namespace):
+    task = exercise(name)
+    solved = task.check(eval(f"lambda: {task.solution}", exercise_namespace))  # noqa: S307 - our own solution text
+    assert solved.right, solved
+    unfinished = task.check(eval(f"lambda: {task.blank}", exercise_namespace))  # noqa: S307
+    assert not unfinished.right and "Not finished yet" in repr(unfinished) and task.hint in repr(unfinished)
+    wrong = task.check(lambda: None)
+    assert not wrong.right and "Hint:" in repr(wrong)
+    assert "<details><summary>Show the solution</summary>" in wrong._repr_html_()
+    assert "<details>" not in solved._repr_html_()
+
+
+def test_the_notebooks_hand_out_each_exercise():
+    code = "\n".join(_sources(_load(path), "code") for path in STORY)
+    for task in EXERCISES.values():
+        assert f'exercise("{task.name}").check(lambda: {task.blank})' in code, task.name
+
+
+def test_an_unknown_exercise_is_a_one_line_error():
+    with pytest.raises(KittylabError, match="no exercise 'nope'"):
+        exercise("nope")
+
+
+# -- the forms the notebooks show, driven in the kernel --------------------------------------------
+
+
+def test_subject_form_holds_the_articles_values_and_checks_edits():
+    widgets = pytest.importorskip("kittylab.ui.widgets")
+    form = widgets.SubjectForm(CA_SUBJECT)
+    assert form.subject == CA_SUBJECT
+    form.fields["o"].value = "Kitty Cats Inc"
+    assert form.subject.o == "Kitty Cats Inc"
+    form.fields["c"].value = "Germany"
+    assert "c" in form.errors()
+    with pytest.raises(KittylabError, match="country"):
+        form.subject
+
+
+def test_key_choice_holds_the_articles_ca_key():
+    widgets = pytest.importorskip("kittylab.ui.widgets")
+    choice = widgets.KeyChoice(key="rsa4096", days=7300)
+    assert (choice.key.value, choice.days.value) == ("rsa4096", 7300)
+    choice.key.value = "p256"
+    assert generate_key(choice.key.value).curve.name == "secp256r1"
+
+
+def test_p12_password_is_the_storys():
+    assert P12_PASSWORD == "kitty-pass"
+    assert shlex.split(STEPS[14].command)[4] == f"eager-client.p12:{P12_PASSWORD}"

@@ -1,0 +1,94 @@
+"""Every notebook in notebooks/ in a real JupyterLab, driven by Chromium: run all cells, then check
+that no cell shows an error and that every widget rendered (no "Error displaying widget").
+
+The notebooks folder is copied to a temporary one first, so the run (and JupyterLab's autosave)
+never touches the committed ones; they share one workspace there, as a learner's would.
+One JupyterLab for the module; a failing notebook leaves a screenshot in test-artifacts/notebooks/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from support.lab import (
+    CHROMIUM,
+    launch_chromium,
+    open_notebook,
+    running_lab,
+    screenshot,
+)
+from support.system import require_binary
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+TIMEOUT_MS = 120_000
+
+# Each code cell's outputs, from its model (errors) and its drawing (widgets, once brought into view:
+# cells outside the viewport may not be drawn).
+_OUTPUTS = """async () => {
+    const notebook = window.jupyterapp.shell.currentWidget.content;
+    const errors = [], widgets = [];
+    for (let c = 0; c < notebook.widgets.length; c++) {
+        const cell = notebook.widgets[c];
+        if (cell.model.type !== 'code') continue;
+        await notebook.scrollToItem(c, 'start');
+        const area = cell.outputArea;
+        for (let i = 0; i < area.model.length; i++) {
+            const output = area.model.get(i).toJSON();
+            if (output.output_type === 'error') errors.push(`cell ${c}: ${output.ename}: ${output.evalue}`);
+            if (output.data && output.data['application/vnd.jupyter.widget-view+json']) {
+                const node = area.widgets[i] && area.widgets[i].node;
+                widgets.push({cell: c, drawn: !!(node && node.querySelector('.jupyter-widgets')),
+                              text: node ? node.innerText.slice(0, 200) : ''});
+            }
+        }
+    }
+    return {errors, widgets};
+}"""
+_ALL_WIDGETS_DRAWN = f"""async () => {{
+    const {{widgets}} = await ({_OUTPUTS})();
+    return widgets.every(w => w.drawn || w.text.includes('Error displaying widget'));
+}}"""
+_SHUT_DOWN = "async () => { await window.jupyterapp.shell.currentWidget.sessionContext.shutdown(); }"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab serving a copy of every notebook, Chromium to open them, and Playwright's timeout error."""
+    require_binary("chromium", CHROMIUM)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    folder = tmp_path_factory.mktemp("tutorial") / "notebooks"
+    # The notebooks and the data files they read (e.g. the workshop's roster), not a learner's workspace.
+    shutil.copytree(NOTEBOOKS[0].parent, folder, ignore=shutil.ignore_patterns("kitty-workspace", ".*", "__pycache__"))
+    with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            yield browser, url, token, sync_api.TimeoutError
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("name", [path.name for path in NOTEBOOKS])
+def test_notebook_runs_in_jupyterlab_without_errors(lab, name):
+    browser, url, token, timeout_error = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_notebook(page, url, token, name)
+        try:
+            page.wait_for_function(_ALL_WIDGETS_DRAWN, timeout=30_000, polling=500)
+        except timeout_error:
+            pass  # the assertions below say which widget was not drawn
+        outputs = page.evaluate(_OUTPUTS)
+        broken = [w for w in outputs["widgets"] if not w["drawn"] or "Error displaying widget" in w["text"]]
+        if outputs["errors"] or broken:
+            screenshot(page, name.removesuffix(".ipynb"), folder="notebooks")
+        assert not outputs["errors"], f"{name}: cells raised {outputs['errors']}"
+        assert not broken, f"{name}: widgets not displayed: {broken}"
+        assert "Error displaying widget" not in page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        page.evaluate(_SHUT_DOWN)
+    finally:
+        page.close()

@@ -1,0 +1,70 @@
+"""The layers a newcomer sees in the tree, and the rule that each only calls down (README: Architecture)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import kittylab
+
+PACKAGE = Path(kittylab.__file__).parent
+#: Lowest first. A module may import its own layer and the layers before it, never a later one.
+LAYERS = ["errors", "pki", "workspace", "render", ("workshop", "net"), ("ui", "cli")]
+
+
+def _rank(module: str) -> int:
+    """The layer of ``kittylab.X...`` (the package's own __init__ and __main__ face users: top)."""
+    top = module.split(".")[1] if "." in module else ""
+    for rank, layer in enumerate(LAYERS):
+        if top in ((layer,) if isinstance(layer, str) else layer):
+            return rank
+    return len(LAYERS)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> set[str]:
+    """The kittylab modules ``path`` imports (relative imports resolved), lazily or not."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("kittylab"):
+                found |= {f"{target}.{alias.name}" if not node.module else target for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("kittylab")}
+    return found
+
+
+def test_every_module_sits_in_a_layer():
+    stray = [p.name for p in PACKAGE.glob("*.py") if p.stem not in ("__init__", "__main__", "errors")]
+    assert stray == [], f"modules outside the layers: {stray}"
+    folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    named = {name for layer in LAYERS for name in ((layer,) if isinstance(layer, str) else layer)}
+    assert folders <= named, folders - named
+
+
+def test_each_layer_only_calls_down():
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        for target in _imports(path):
+            if target != "kittylab" and _rank(target) > _rank(module):
+                upward.append(f"{module} imports {target}")
+    assert upward == []
+
+
+def test_the_store_is_private_to_the_workspace():
+    users = [_module_name(p) for p in PACKAGE.rglob("*.py")
+             if any(t.startswith("kittylab.workspace.store") for t in _imports(p))
+             and not _module_name(p).startswith("kittylab.workspace")]
+    assert users == []

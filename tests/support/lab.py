@@ -1,0 +1,226 @@
+"""A real JupyterLab for browser tests: started on a loopback port with private Jupyter folders,
+opened in Debian's Chromium through Playwright.
+
+``running_lab(notebook_dir)`` starts ``jupyter lab`` (the venv's, with a kernelspec ``kittylab``
+pointing at this interpreter) and yields ``(url, token)``; ``launch_chromium(playwright)`` starts
+the browser with the flags the house uses; ``open_notebook(page, url, token, path)`` opens a
+notebook, waits for a connected idle kernel (not the "Idle" label, which shows too early), runs
+all cells and waits until they ran. ``write_notebook`` writes a small notebook as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+from support.system import free_port
+
+KERNEL_NAME = "kittylab"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+START_TIMEOUT = 120.0
+
+_KERNEL_READY = """() => {
+    const widget = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const context = widget && widget.sessionContext;
+    const kernel = context && context.session && context.session.kernel;
+    return !!(kernel && kernel.connectionStatus === 'connected' && kernel.status === 'idle' && context.isReady);
+}"""
+_CURRENT_IS = """async path => {
+    const app = window.jupyterapp;
+    if (!app) return false;
+    await app.restored;
+    const widget = app.shell.currentWidget;
+    return !!(widget && widget.context && widget.context.path === path && widget.sessionContext);
+}"""
+# A cell is 'running' from the moment it is queued until its reply; a failing cell makes the
+# kernel abort the queued ones, which turn idle without an execution count.
+_NONE_RUNNING = """() => {
+    const widget = window.jupyterapp.shell.currentWidget;
+    const cells = widget.content.widgets.filter(cell => cell.model.type === 'code');
+    return cells.length > 0 && cells.every(cell => cell.model.executionState !== 'running');
+}"""
+
+
+def write_notebook(path: Path, cells: list[str], *, kernel: str = KERNEL_NAME) -> Path:
+    """A notebook (nbformat 4) of code cells, written as JSON (no nbformat import: it is slow)."""
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {
+            "kernelspec": {"name": kernel, "display_name": "kittylab (tests)", "language": "python"},
+            "language_info": {"name": "python"},
+        },
+        "cells": [
+            {"cell_type": "code", "id": f"cell-{i}", "metadata": {}, "execution_count": None, "outputs": [], "source": source}
+            for i, source in enumerate(cells)
+        ],
+    }
+    path.write_text(json.dumps(notebook, indent=1), encoding="utf-8")
+    return path
+
+
+def _install_kernelspec(data_dir: Path) -> None:
+    spec = data_dir / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "kittylab (tests)",
+                "language": "python",
+            }
+        )
+    )
+
+
+def _jupyter_env(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    for variable, folder in (
+        ("JUPYTER_CONFIG_DIR", "config"),
+        ("JUPYTER_DATA_DIR", "data"),
+        ("JUPYTER_RUNTIME_DIR", "runtime"),
+        ("IPYTHONDIR", "ipython"),
+    ):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        env[variable] = str(root / folder)
+    # No "would you like news?" toast over the page.
+    labconfig = root / "config" / "labconfig"
+    labconfig.mkdir(exist_ok=True)
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    env.pop("JUPYTER_PATH", None)
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    return env
+
+
+def _wait_until_serving(process: subprocess.Popen, url: str, token: str, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"jupyter lab exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}api/status?token={token}", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"jupyter lab did not answer within {START_TIMEOUT:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def running_lab(notebook_dir: Path) -> Iterator[tuple[str, str]]:
+    """Run JupyterLab on 127.0.0.1 serving ``notebook_dir``; yields ``(url, token)``, url ending in ``/``.
+
+    Its config, data, runtime and IPython folders are private (a temp folder), with a kernelspec
+    ``kittylab`` for this interpreter; the server is stopped (its whole process group) on exit.
+    """
+    with tempfile.TemporaryDirectory(prefix="kittylab-lab-") as folder:
+        root = Path(folder)
+        env = _jupyter_env(root)
+        _install_kernelspec(root / "data")
+        token = os.urandom(16).hex()
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        log = root / "lab.log"
+        command = [
+            sys.executable, "-m", "jupyter", "lab",
+            "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+            "--LabApp.expose_app_in_browser=True", f"--ServerApp.root_dir={notebook_dir}",
+            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        ]  # fmt: skip
+        with open(log, "wb") as output:
+            process = subprocess.Popen(
+                command, cwd=notebook_dir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        try:
+            _wait_until_serving(process, url, token, log)
+            yield url, token
+        finally:
+            _stop(process)
+
+
+def launch_chromium(playwright):
+    """Debian's Chromium, headless, with the house flags (never ``playwright install``)."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def wait_for_kernel(page, *, timeout: float = 90.0) -> None:
+    """Wait until the current notebook's kernel is connected, idle and ready."""
+    page.wait_for_function(_KERNEL_READY, timeout=timeout * 1000)
+
+
+def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True, timeout: float = 180.0) -> None:
+    """Open ``path`` (relative to the server's root) in JupyterLab and wait for its kernel; with
+    ``run_all``, run all its cells and wait until none is queued or running and the kernel is idle
+    again (as in JupyterLab, a failing cell stops the ones after it: check the outputs)."""
+    # A JupyterLab workspace of its own: the default one would restore earlier pages' notebooks
+    # beside this one, and one of them could end up the current widget.
+    layout = f"kl-{os.urandom(6).hex()}"
+    page.goto(f"{url}lab/workspaces/{layout}/tree/{path}?token={token}", timeout=timeout * 1000)
+    page.wait_for_function(_CURRENT_IS, arg=path, timeout=timeout * 1000)
+    wait_for_kernel(page, timeout=timeout)
+    if not run_all:
+        return
+    page.evaluate("async () => { await window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    page.wait_for_function(_NONE_RUNNING, timeout=timeout * 1000)
+    wait_for_kernel(page, timeout=timeout)
+
+
+def unrun_cells(page) -> list[int]:
+    """The indexes of the open notebook's code cells that have not run (no execution count)."""
+    return page.evaluate(
+        """() => window.jupyterapp.shell.currentWidget.content.widgets
+            .map((cell, index) => [cell, index])
+            .filter(([cell]) => cell.model.type === 'code' && cell.model.executionCount === null)
+            .map(([, index]) => index)"""
+    )
+
+
+def error_outputs(page) -> list[str]:
+    """The text of every stderr stream and error output in the open notebook (warnings land there)."""
+    return page.locator(
+        '[data-mime-type="application/vnd.jupyter.stderr"], [data-mime-type="application/vnd.jupyter.error"]'
+    ).all_inner_texts()
+
+
+def screenshot(target, name: str, *, folder: str = "lab") -> Path:
+    """Save a screenshot of a page or of one element (a Playwright locator, scrolled into view)
+    as test-artifacts/FOLDER/NAME.png (gitignored) and return its path."""
+    path = ARTIFACTS / folder / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(target, "scroll_into_view_if_needed"):
+        target.scroll_into_view_if_needed()
+    target.screenshot(path=str(path))
+    return path

@@ -1,0 +1,42 @@
+"""System programs and loopback ports for tests: skip on a learner's laptop, fail in CI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+
+import pytest
+
+PASSWORD = "kitty-pass"
+APT_HINT = {
+    "nginx": "nginx",
+    "apache2": "apache2",
+    "chromium": "chromium",
+    "certutil": "libnss3-tools",
+    "pk12util": "libnss3-tools",
+    "keytool": "default-jre-headless",
+    "curl": "curl",
+    "openssl": "openssl",
+    "easyrsa": "easy-rsa",
+}
+
+
+def require_binary(name: str, *candidates: str) -> str:
+    """The path of a system program; skip (or, in CI with KITTYLAB_REQUIRE_SYSTEM=1, fail) without it."""
+    for candidate in (name, *candidates):
+        path = shutil.which(candidate) or (candidate if os.path.isabs(candidate) and os.access(candidate, os.X_OK) else None)
+        if path:
+            return path
+    package = APT_HINT.get(name, name)
+    message = f"{name} is not installed (apt-get install {package})"
+    if os.environ.get("KITTYLAB_REQUIRE_SYSTEM"):
+        pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set: CI must install it")
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (nginx, Apache and JupyterLab need a number up front)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,229 @@
+"""Cards: every object kittylab returns shows its facts, its status in colour, and never a private key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from support.system import PASSWORD
+
+from kittylab import Subject, Workspace, generate_key, load_p12, make_csr
+from kittylab.render.display import (
+    STATUS_COLOURS,
+    card,
+    certificate_card,
+    crl_card,
+    record_card,
+    to_html,
+    to_text,
+)
+
+LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)
+
+
+def sanitize(text: str) -> str:
+    """What the notebooks' nbval sanitize file replaces: dates, fingerprints, serials."""
+    text = re.sub(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", "DATE", text)
+    text = re.sub(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", "FINGERPRINT", text)
+    return re.sub(r"\b[0-9A-F]{16,}\b", "SERIAL", text)
+
+
+def test_certificate_card_shows_what_a_person_checks(story):
+    workspace, server, _ = story
+    text = to_text(server.certificate)
+    fingerprint = server.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+    assert text.splitlines()[0] == "Certificate  [valid]"
+    for expected in (
+        "Subject:            CN=picture-server,O=Kitty Inc,C=DE",
+        "Issuer:             CN=kitty-ca,O=Kitty Inc,C=DE",
+        "(0% of 375 days used)",
+        "Key:                ECDSA P-256",
+        "Key usage:          digitalSignature",
+        "Extended key usage: serverAuth",
+        "Alternative names:  DNS:localhost, IP:127.0.0.1",
+        f"Serial:             {server.record.serial_hex}",
+        f"SHA-256:            {fingerprint}",
+    ):
+        assert expected in text
+    page = to_html(server.certificate)
+    assert 'class="kl-card kl-card-certificate"' in page
+    assert 'class="kl-status kl-status-valid"' in page and STATUS_COLOURS["valid"] in page
+    assert 'class="kl-validity-bar"' in page and "width:0%" in page
+    assert fingerprint in page
+
+
+def test_the_validity_bar_shows_how_much_is_used(story):
+    _, server, _ = story
+    halfway = server.certificate.not_valid_before_utc + dt.timedelta(days=188)
+    shown = certificate_card(server.certificate, now=halfway)
+    assert "(50% of 375 days used)" in shown.text()
+    assert "width:50%" in shown.html()
+
+
+@pytest.mark.parametrize(
+    ("days", "now", "status"),
+    [(10, None, "expiring"), (375, None, "valid"), (375, LATER, "expired"), (40, None, "valid")],
+)
+def test_status_by_dates_and_store(workspace, days, now, status):
+    issued = workspace.issue("dated", profile="client", key="p256", days=days)
+    for shown in (certificate_card(issued.certificate, now=now), record_card(issued.record, now=now)):
+        assert shown.status == status
+        assert f"[{status}]" in shown.text().splitlines()[0]
+        assert f"kl-status-{status}" in shown.html() and STATUS_COLOURS[status] in shown.html()
+
+
+def test_a_revoked_record_is_red_with_reason_and_date(story):
+    workspace, _, client = story
+    record = workspace.revoke("eager-client", reason="key-compromise")
+    text = to_text(record)
+    assert text.startswith("Certificate eager-client  [revoked]")
+    assert re.search(r"Revoked: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(key-compromise\)", text)
+    page = to_html(record)
+    assert "kl-status-revoked" in page and STATUS_COLOURS["revoked"] in page
+    # The bare certificate cannot know it was revoked: only the store (or the CRL) says so.
+    assert to_text(client.certificate).startswith("Certificate  [valid]")
+
+
+@pytest.mark.parametrize("kind", ["rsa2048", "p256", "ed25519"])
+def test_a_private_key_is_never_shown(kind):
+    key = generate_key(kind)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    body = "".join(pem.decode().splitlines()[1:-1])
+    secrets = [body[:40], body[-40:]]
+    numbers = getattr(key, "private_numbers", None)
+    if numbers is not None:
+        private_value = getattr(numbers(), "d", None) or numbers().private_value
+        secrets += [str(private_value), f"{private_value:X}", f"{private_value:x}"]
+    else:
+        raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        secrets += [raw.hex(), raw.hex(":").upper()]
+    for shown in (to_text(key), to_html(key)):
+        assert "Private key (not shown)" in shown
+        assert "PRIVATE KEY" not in shown
+        for secret in secrets:
+            assert secret not in shown
+    # The fingerprint is the public key's: the same as the public key's own card.
+    public_text = to_text(key.public_key())
+    assert public_text.startswith("Public key")
+    assert public_text.splitlines()[1:] == to_text(key).splitlines()[1:]
+
+
+def test_csr_card(workspace):
+    key = generate_key("p256")
+    csr = make_csr(key, Subject(cn="picture-server", o="Kitty Inc"), dns=["localhost"], ip=["127.0.0.1"])
+    text = to_text(csr)
+    assert text.startswith("Certificate signing request  [valid]")
+    assert "Subject:           CN=picture-server,O=Kitty Inc" in text
+    assert "DNS:localhost, IP:127.0.0.1" in text
+    assert "ECDSA P-256" in text
+
+
+def test_crl_card_lists_revocations_and_next_update(story):
+    workspace, _, client = story
+    workspace.revoke("eager-client", reason="superseded")
+    crl = workspace.current_crl()
+    text = to_text(crl)
+    assert text.startswith("Certificate revocation list  [valid]")
+    assert f"Next update: {crl.next_update_utc:%Y-%m-%d %H:%M} UTC" in text
+    assert "Revoked:     1 certificate" in text
+    assert re.search(rf"{client.record.serial_hex} on .* UTC \(superseded\)", text)
+    assert crl_card(crl, now=crl.next_update_utc - dt.timedelta(days=2)).status == "expiring"
+    assert crl_card(crl, now=crl.next_update_utc + dt.timedelta(seconds=1)).status == "expired"
+
+
+def test_p12_card_shows_the_bundle_without_its_key(story):
+    workspace, _, client = story
+    contents = load_p12(client.files["p12"], password=PASSWORD)
+    text = to_text(contents)
+    assert text.startswith("PKCS#12 bundle")
+    assert "Friendly name: eager-client" in text
+    assert "Private key:   ECDSA P-256 (private key, not shown)" in text
+    assert "Chain:         CN=kitty-ca,O=Kitty Inc,C=DE" in text
+    assert "    Subject:            CN=eager-client,O=Kitty Inc,C=DE" in text
+    assert to_html(contents).count('class="kl-card ') == 2
+
+
+def test_issued_card_names_files_and_hides_the_generated_password(workspace):
+    issued = workspace.issue("eager-client", profile="client", key="p256", p12=True)
+    assert issued.p12_password
+    for shown in (to_text(issued), to_html(issued)):
+        assert "eager-client.crt, eager-client.csr, eager-client.key, eager-client.p12" in shown
+        assert issued.p12_password not in shown
+        assert "PRIVATE KEY" not in shown
+
+
+def test_verification_card(story):
+    workspace, server, client = story
+    assert to_text(workspace.verify(server.certificate, purpose="server")).startswith("Verification  [ok]")
+    workspace.revoke("eager-client")
+    failed = to_text(workspace.verify(client.certificate, purpose="client"))
+    assert failed.startswith("Verification  [failed]")
+    assert re.search(r"revocation: +FAIL: revoked on", failed)
+
+
+def test_hostile_subjects_stay_text(workspace):
+    hostile = '<img src=x onerror="alert(1)"><script>alert(2)</script>'
+    issued = workspace.issue("hostile", profile="client", key="p256", subject=Subject(cn=hostile))
+    page = to_html(issued)
+    assert "<script>" not in page and "<img" not in page
+    # RFC 4514 escapes < and > with a backslash; the HTML escapes what is left.
+    assert "&lt;script\\&gt;alert(2)" in page
+
+
+def test_plain_text_is_stable_apart_from_serials_dates_and_fingerprints(tmp_path):
+    texts = []
+    for run in ("one", "two"):
+        with Workspace(tmp_path / run) as workspace:
+            workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+            issued = workspace.issue("picture-server", profile="server", key="p256", dns=["localhost"])
+            texts.append([sanitize(to_text(thing)) for thing in (issued, issued.record, workspace.current_crl())])
+    assert texts[0] == texts[1]
+    assert "SERIAL" in texts[0][0] and "FINGERPRINT" in texts[0][0] and "DATE" in texts[0][0]
+
+
+def test_card_of_something_else_is_a_type_error():
+    with pytest.raises(TypeError, match="no card for str"):
+        card("not a certificate")
+
+
+IPYTHON_SCRIPT = r"""
+import json, sys, tempfile
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+import kittylab
+from kittylab import Workspace, generate_key
+ws = Workspace(tempfile.mkdtemp())
+ws.init_ca(key="p256")
+issued = ws.issue("eager-client", profile="client", key="rsa2048")
+out = {}
+for label, thing in [("cert", issued.certificate), ("key", issued.key), ("ed", generate_key("ed25519").public_key()),
+                     ("record", issued.record), ("crl", ws.current_crl())]:
+    data, _ = shell.display_formatter.format(thing)
+    out[label] = {"html": data.get("text/html", ""), "plain": data["text/plain"]}
+json.dump(out, sys.stdout)
+"""
+
+
+def test_cards_are_registered_when_kittylab_is_imported_inside_ipython():
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", IPYTHON_SCRIPT], capture_output=True, text=True, timeout=120, check=True
+    )
+    shown = json.loads(result.stdout)
+    assert 'class="kl-card kl-card-certificate"' in shown["cert"]["html"]
+    assert shown["cert"]["plain"].startswith("Certificate  [valid]")
+    assert shown["key"]["plain"].startswith("Private key (not shown)") and "RSA 2048" in shown["key"]["plain"]
+    assert "PRIVATE KEY" not in shown["key"]["html"] + shown["key"]["plain"]
+    assert shown["ed"]["plain"].startswith("Public key") and "Ed25519" in shown["ed"]["plain"]
+    assert shown["record"]["plain"].startswith("Certificate eager-client  [valid]")
+    assert "kl-card-crl" in shown["crl"]["html"]
+
+
+def test_importing_kittylab_outside_ipython_does_not_load_it():
+    code = "import sys, kittylab; print('IPython' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "False"

@@ -1,0 +1,285 @@
+"""Workshop mode through the API: roster parsing, the batch, handouts, re-runs and the workshop's end."""
+
+from __future__ import annotations
+
+import csv
+import stat
+import subprocess
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from kittylab import KittylabError, Workspace, load_crl, load_p12
+from kittylab.workshop.roster import issue_roster, read_roster, revoke_roster, slug
+
+CLASS = """name,email,ou
+Ada Lovelace,ada@kitty.test,Math
+Zoë O'Brien,zoe@kitty.test,
+Bad Email,not-an-email,
+Grace Hopper,grace@kitty.test,Navy
+
+ada lovelace,ada2@kitty.test,
+Alan Turing,alan@kitty.test,
+<b>Evil</b>,evil@kitty.test,
+"""
+GOOD = ["ada-lovelace", "zoe-o-brien", "grace-hopper", "alan-turing", "b-evil-b"]
+URL = "https://pictures.kitty.test:8443/"
+
+
+def write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def summary_rows(path) -> dict[str, dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return {row["certificate"]: row for row in csv.DictReader(handle)}
+
+
+# -- parsing -------------------------------------------------------------------------------------
+
+
+def test_bad_rows_are_reported_with_their_line_numbers(tmp_path):
+    roster = read_roster(write(tmp_path / "class.csv", CLASS))
+    assert [p.name for p in roster.participants] == GOOD
+    assert [line for line, _ in roster.errors] == [4, 7]
+    assert "bad email address 'not-an-email'" in roster.errors[0][1]
+    assert "same name as line 2" in roster.errors[1][1]
+    ada = roster.participants[0]
+    assert (ada.line, ada.full_name, ada.email, ada.ou) == (2, "Ada Lovelace", "ada@kitty.test", "Math")
+
+
+def test_line_numbers_count_lines_of_quoted_multi_line_cells(tmp_path):
+    text = 'name,email,ou\n"Ada\nLovelace",ada@kitty.test,\nGrace Hopper,,\n'
+    roster = read_roster(write(tmp_path / "r.csv", text))
+    # The first row spans lines 2-3 and its CN would hold a newline: refused; Grace is on line 4.
+    assert [line for line, _ in roster.errors] == [2, 4]
+    assert "no email address" in roster.errors[1][1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Ada Lovelace,ada@kitty.test\n", "name,mail\nAda,ada@kitty.test\n", "", "email\nada@kitty.test\n"],
+    ids=["no-header", "no-email-column", "empty-file", "no-name-column"],
+)
+def test_a_roster_without_its_header_is_refused_in_one_line(tmp_path, text):
+    with pytest.raises(KittylabError, match="header row") as caught:
+        read_roster(write(tmp_path / "r.csv", text))
+    assert "\n" not in str(caught.value)
+
+
+def test_spreadsheet_exports_with_bom_and_semicolons_are_read(tmp_path):
+    path = tmp_path / "r.csv"
+    path.write_bytes("\ufeffName;Email;OU\nAda Lovelace;ada@kitty.test;Math\n".encode())
+    roster = read_roster(path)
+    assert roster.errors == [] and roster.participants[0].ou == "Math"
+
+
+def test_names_become_file_names_and_names_without_latin_letters_are_refused(tmp_path):
+    assert slug("Zoë O'Brien") == "zoe-o-brien"
+    assert slug("  José   Núñez-García ") == "jose-nunez-garcia"
+    roster = read_roster(write(tmp_path / "r.csv", "name,email\n李雷,li@kitty.test\n,x@kitty.test\n"))
+    assert [line for line, _ in roster.errors] == [2, 3]
+    assert "Latin spelling" in roster.errors[0][1] and "name is empty" in roster.errors[1][1]
+
+
+# -- the batch -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def workshop(tmp_path_factory):
+    """A CA and the class roster issued once with two worker processes (the real pool)."""
+    home = tmp_path_factory.mktemp("workshop")
+    workspace = Workspace(home / "ws")
+    workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+    roster = write(home / "class.csv", CLASS)
+    result = issue_roster(workspace, roster, url=URL, title="Mutual TLS 101", workers=2, progress=False)
+    yield workspace, roster, result
+    workspace.close()
+
+
+def test_every_good_row_gets_a_certificate_and_bad_rows_are_skipped(workshop):
+    workspace, _, result = workshop
+    assert sorted(issued.name for issued in result.issued) == sorted(GOOD)
+    assert [line for line, _ in result.errors] == [4, 7]
+    assert result.skipped == []
+    grace = workspace.find("grace-hopper").certificate
+    subject = {a.oid: a.value for a in grace.subject}
+    assert subject[NameOID.COMMON_NAME] == "Grace Hopper"
+    assert subject[NameOID.ORGANIZATIONAL_UNIT_NAME] == "Navy"
+    assert subject[NameOID.ORGANIZATION_NAME] == "Kitty Inc" and subject[NameOID.COUNTRY_NAME] == "DE"
+    sans = grace.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.RFC822Name) == ["grace@kitty.test"]
+    usage = grace.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(usage) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert workspace.verify(grace, purpose="client").ok
+
+
+def test_secrets_are_readable_by_their_owner_only(workshop):
+    workspace, _, result = workshop
+    assert mode(result.summary_csv) == 0o600
+    assert mode(result.out) == 0o700
+    for name in GOOD:
+        assert mode(workspace.path(name, "key")) == 0o600
+        assert mode(workspace.path(name, "p12")) == 0o600
+        folder = result.out / "handouts" / name
+        assert mode(folder / f"{name}.html") == 0o600 and mode(folder / f"{name}.p12") == 0o600
+        assert (folder / "kitty-ca.crt").read_bytes() == workspace.ca_certificate_path.read_bytes()
+
+
+def test_summary_lists_everyone_with_a_password_that_opens_their_p12(workshop):
+    workspace, _, result = workshop
+    rows = summary_rows(result.summary_csv)
+    assert sorted(rows) == sorted(GOOD)
+    for name, row in rows.items():
+        record = workspace.find(name)
+        assert row["serial"] == record.serial_hex and row["status"] == "issued"
+        handed_out = result.out / "handouts" / name / f"{name}.p12"
+        contents = load_p12(handed_out, password=row["p12_password"])
+        assert contents.certificate == record.certificate
+        assert contents.chain == [workspace.ca.certificate]
+    passwords = [row["p12_password"] for row in rows.values()]
+    assert len(set(passwords)) == len(passwords)
+
+
+def test_handout_has_the_details_password_import_steps_and_url(workshop):
+    workspace, _, result = workshop
+    row = summary_rows(result.summary_csv)["grace-hopper"]
+    page = result.handouts["grace-hopper"].read_text()
+    record = workspace.find("grace-hopper")
+    for expected in (row["p12_password"], "Grace Hopper", "grace@kitty.test", record.serial_hex,
+                     record.fingerprint, "grace-hopper.p12", "kitty-ca.crt", f'href="{URL}"', "Mutual TLS 101"):
+        assert expected in page
+    for system in ("Firefox", "Chrome", "macOS", "Windows"):
+        assert f"<h3>{system}" in page
+    assert "BEGIN" not in page  # no PEM, and never a private key
+
+
+def test_handout_escapes_what_the_roster_says(workshop):
+    _, _, result = workshop
+    page = result.handouts["b-evil-b"].read_text()
+    assert "&lt;b&gt;Evil&lt;/b&gt;" in page and "<b>Evil</b>" not in page
+
+
+def test_running_the_roster_again_issues_nothing_and_keeps_the_passwords(workshop):
+    workspace, roster, result = workshop
+    before = summary_rows(result.summary_csv)
+    count = len(workspace.records())
+    again = issue_roster(workspace, roster, url=URL, workers=2, progress=False)
+    assert again.issued == [] and sorted(again.skipped) == sorted(GOOD)
+    assert len(workspace.records()) == count
+    after = summary_rows(again.summary_csv)
+    assert {n: r["p12_password"] for n, r in after.items()} == {n: r["p12_password"] for n, r in before.items()}
+    assert {r["status"] for r in after.values()} == {"already issued"}
+    assert sorted(again.handouts) == sorted(GOOD)
+
+
+# -- on its own workspace: conflicts, options, the end of the workshop ---------------------------
+
+
+def test_a_name_held_by_someone_else_is_an_error_on_its_line(workspace, tmp_path):
+    workspace.issue("ada-lovelace", profile="client", key="p256")  # CN=ada-lovelace, not "Ada Lovelace"
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
+    result = issue_roster(workspace, roster, workers=1, progress=False)
+    assert [i.name for i in result.issued] == ["alan-turing"]
+    assert result.errors[0][0] == 2 and "taken by another certificate" in result.errors[0][1]
+
+
+def test_legacy_p12_rsa_keys_and_no_p12(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    result = issue_roster(workspace, roster, key="rsa2048", legacy_p12=True, workers=1, progress=False)
+    password = summary_rows(result.summary_csv)["ada-lovelace"]["p12_password"]
+    contents = load_p12(workspace.path("ada-lovelace", "p12"), password=password)
+    assert contents.key.key_size == 2048
+    assert "legacy p12" in result.handouts["ada-lovelace"].read_text()
+
+    other = write(tmp_path / "other.csv", "name,email\nAlan Turing,alan@kitty.test\n")
+    plain = issue_roster(workspace, other, p12=False, workers=1, progress=False)
+    folder = plain.out / "handouts" / "alan-turing"
+    assert sorted(p.name for p in folder.iterdir()) == ["alan-turing.crt", "alan-turing.html", "alan-turing.key", "kitty-ca.crt"]
+    assert summary_rows(plain.summary_csv)["alan-turing"]["p12_password"] == ""
+    assert not workspace.path("alan-turing", "p12").exists()
+
+
+def test_ending_the_workshop_revokes_all_and_the_crl_lists_exactly_them(workspace, tmp_path, require):
+    openssl = require("openssl")
+    bystander = workspace.issue("eager-client", profile="client", key="p256")
+    roster = write(tmp_path / "class.csv", CLASS)
+    issued = issue_roster(workspace, roster, workers=2, progress=False)
+    serials = {i.record.serial for i in issued.issued}
+
+    ended = revoke_roster(workspace, roster)
+    assert {r.serial for r in ended.revoked} == serials
+    assert {r.status() for r in ended.revoked} == {"revoked"} and {r.reason for r in ended.revoked} == {"cessation-of-operation"}
+    assert [line for line, _ in ended.errors] == [4, 7]
+    crl = load_crl(workspace.crl_path)
+    assert {entry.serial_number for entry in crl} == serials
+    assert workspace.find("eager-client").status() == "valid"
+    text = subprocess.run([openssl, "crl", "-in", str(workspace.crl_path), "-noout", "-text"],
+                          capture_output=True, text=True, check=True).stdout
+    listed = {line.split(":", 1)[1].strip() for line in text.splitlines() if "Serial Number:" in line}
+    assert listed == {i.record.serial_hex for i in issued.issued}
+    assert bystander.record.serial_hex not in listed
+
+    assert {row["status"] for row in summary_rows(issued.summary_csv).values()} == {"revoked"}
+    assert mode(issued.summary_csv) == 0o600
+    again = revoke_roster(workspace, roster)
+    assert again.revoked == [] and sorted(again.not_current) == sorted(GOOD)
+    assert {entry.serial_number for entry in load_crl(workspace.crl_path)} == serials
+
+
+def test_unknown_key_type_is_refused_before_any_work(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda,ada@kitty.test\n")
+    with pytest.raises(KittylabError, match="unknown key type"):
+        issue_roster(workspace, roster, key="dsa1024", progress=False)
+    assert [r.name for r in workspace.records()] == ["kitty-ca"]
+
+
+def test_notebook_views_hide_the_password_and_keep_to_the_workshop(workshop):
+    workspace, roster_path, result = workshop
+    password = summary_rows(result.summary_csv)["grace-hopper"]["p12_password"]
+    preview = result.preview("grace-hopper")
+    html = preview._repr_html_()
+    assert html.startswith('<iframe class="kl-handout-preview"') and "Grace Hopper" in html
+    assert password not in html and "hidden in this preview" in html
+    assert password in result.handouts["grace-hopper"].read_text()  # the file itself keeps it
+    assert repr(preview).startswith("Handout for Grace Hopper, password hidden")
+    with pytest.raises(KittylabError, match="no handout for 'nobody'"):
+        result.preview("nobody")
+    assert sorted(r.name for r in workspace.records() if result.includes(r)) == sorted(GOOD)
+    roster = read_roster(roster_path)
+    assert repr(roster) == "Roster class.csv: 5 participants, 2 bad rows"
+    assert "bad email address" in roster._repr_html_() and "<td>zoe-o-brien</td>" in roster._repr_html_()
+
+
+def test_a_new_workshop_after_the_end_replaces_the_handed_out_files(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    first = issue_roster(workspace, roster, workers=1, progress=False)
+    revoke_roster(workspace, roster)
+    second = issue_roster(workspace, roster, workers=1, progress=False)
+    assert [i.name for i in second.issued] == ["ada-lovelace"]
+    handed_out = second.out / "handouts" / "ada-lovelace" / "ada-lovelace.p12"
+    assert handed_out.read_bytes() == workspace.path("ada-lovelace", "p12").read_bytes()
+    password = summary_rows(second.summary_csv)["ada-lovelace"]["p12_password"]
+    assert load_p12(handed_out, password=password).certificate == workspace.find("ada-lovelace").certificate
+    assert first.issued[0].record.serial != second.issued[0].record.serial
+    assert not list(handed_out.parent.glob(".*"))  # no temporary left behind
+
+
+def test_workers_sign_with_an_encrypted_ca_key(tmp_path):
+    """The passphrase stays in the parent: the workers get the CA key already unlocked, through a pipe."""
+    setup = Workspace(tmp_path / "ws")
+    setup.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256", passphrase="ca-secret")
+    setup.close()
+    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    with Workspace(tmp_path / "ws", ca_passphrase="ca-secret") as workspace:
+        roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
+        result = issue_roster(workspace, roster, workers=2, progress=False)
+        assert sorted(i.name for i in result.issued) == ["ada-lovelace", "alan-turing"]
+        assert all(workspace.verify(i.certificate, purpose="client").ok for i in result.issued)
+    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()

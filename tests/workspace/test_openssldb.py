@@ -1,0 +1,245 @@
+"""OpenSSL's CA database: kittylab's store exported for ``openssl ca`` and ``openssl ocsp``, and
+real ``openssl ca`` and easy-rsa folders imported into a workspace."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+
+import pytest
+from cryptography import x509
+from support.pki import openssl
+from support.system import require_binary
+
+from kittylab import KittylabError, Workspace, load_crl
+from kittylab.workspace.openssldb import (
+    export_openssl_db,
+    import_ca_directory,
+    index_line,
+    openssl_time,
+    parse_index,
+)
+
+OPENSSL_CA_CONFIG = """\
+[ ca ]
+default_ca = CA_default
+[ CA_default ]
+dir = {dir}
+database = $dir/index.txt
+new_certs_dir = $dir/newcerts
+serial = $dir/serial
+crlnumber = $dir/crlnumber
+certificate = $dir/cacert.pem
+private_key = $dir/private/cakey.pem
+default_md = sha256
+default_days = 375
+default_crl_days = 30
+policy = policy_any
+unique_subject = no
+[ policy_any ]
+commonName = supplied
+organizationName = optional
+[ usr_cert ]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = clientAuth
+[ v3_ca ]
+basicConstraints = critical, CA:TRUE
+keyUsage = critical, keyCertSign, cRLSign
+subjectKeyIdentifier = hash
+"""
+
+
+@pytest.fixture
+def exported(story, tmp_path):
+    workspace, server, client = story
+    workspace.revoke("eager-client", reason="key-compromise")
+    return workspace, server, client, export_openssl_db(workspace, tmp_path / "exported")
+
+
+def test_index_txt_has_openssls_format(exported):
+    workspace, server, client, export = exported
+    lines = export.index.read_text().splitlines()
+    assert lines == [index_line(workspace.find(server.record.serial)), index_line(workspace.find(client.record.serial))]
+    status, expires, revoked, serial, filename, subject = lines[1].split("\t")
+    record = workspace.find(client.record.serial)
+    assert (status, serial, filename) == ("R", client.record.serial_hex, "unknown")
+    assert expires == record.not_after.strftime("%y%m%d%H%M%SZ")
+    assert revoked == record.revoked_at.strftime("%y%m%d%H%M%SZ") + ",keyCompromise"
+    assert subject == "/C=DE/O=Kitty Inc/CN=eager-client"
+    assert lines[0].split("\t")[:3] == ["V", server.record.not_after.strftime("%y%m%d%H%M%SZ"), ""]
+    assert (export.folder / "newcerts" / f"{server.record.serial_hex}.pem").read_text() == server.record.pem
+    assert int((export.folder / "crlnumber").read_text(), 16) == 3  # kittylab published CRLs 1 and 2
+    assert len((export.folder / "serial").read_text().strip()) >= 16
+    assert openssl_time(dt.datetime(2051, 1, 2, 3, 4, 5, tzinfo=dt.timezone.utc)) == "20510102030405Z"
+    assert parse_index(export.index.read_text())[1].reason == "key-compromise"
+
+
+def test_openssl_ca_gencrl_works_on_the_export(exported, tmp_path):
+    workspace, _, client, export = exported
+    out = tmp_path / "openssl.crl"
+    done = openssl("ca", "-config", export.config, "-gencrl", "-out", out)
+    assert done.returncode == 0, done.stderr
+    crl = load_crl(out)
+    assert crl.is_signature_valid(workspace.ca.certificate.public_key())
+    entry = crl.get_revoked_certificate_by_serial_number(client.record.serial)
+    assert entry.extensions.get_extension_for_class(x509.CRLReason).value.reason == x509.ReasonFlags.key_compromise
+    assert len(crl) == 1
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 3
+    check = openssl("verify", "-crl_check", "-CAfile", workspace.ca_certificate_path, "-CRLfile", out,
+                    client.files["crt"])
+    assert check.returncode != 0 and b"certificate revoked" in check.stderr
+
+
+def test_openssl_ca_signs_with_the_exported_config(exported, tmp_path):
+    workspace, _, _, export = exported
+    key, csr, crt = tmp_path / "new.key", tmp_path / "new.csr", tmp_path / "new.crt"
+    assert openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                   "-subj", "/O=Kitty Inc/CN=openssl-client", "-out", csr).returncode == 0
+    done = openssl("ca", "-batch", "-config", export.config, "-extensions", "usr_cert", "-days", "30", "-notext",
+                   "-in", csr, "-out", crt)
+    assert done.returncode == 0, done.stderr
+    verified = openssl("verify", "-CAfile", workspace.ca_certificate_path, "-purpose", "sslclient", crt)
+    assert verified.returncode == 0, verified.stderr
+    assert export.index.read_text().count("\n") == 3
+
+
+def test_openssl_ocsp_index_answers_from_the_export(exported, tmp_path):
+    workspace, server, client, export = exported
+    ca = workspace.ca_certificate_path
+    request, response = tmp_path / "request.der", tmp_path / "response.der"
+    targets = ["-cert", server.files["crt"], "-cert", client.files["crt"], "-serial", "0x0BADC0DE"]
+    assert openssl("ocsp", "-issuer", ca, *targets, "-no_nonce", "-reqout", request).returncode == 0
+    answered = openssl("ocsp", "-index", export.index, "-CA", ca, "-rsigner", ca, "-rkey", workspace.path("kitty-ca", "key"),
+                       "-reqin", request, "-respout", response)
+    assert answered.returncode == 0, answered.stderr
+    read = openssl("ocsp", "-respin", response, "-issuer", ca, *targets, "-no_nonce", "-CAfile", ca)
+    text = (read.stdout + read.stderr).decode()
+    assert read.returncode == 0 and "Response verify OK" in text, text
+    assert f"{server.files['crt']}: good" in text
+    assert f"{client.files['crt']}: revoked" in text
+    assert "0x0BADC0DE: unknown" in text
+
+
+def test_a_real_openssl_ca_directory_is_imported(tmp_path):
+    folder = tmp_path / "demoCA"
+    (folder / "newcerts").mkdir(parents=True)
+    (folder / "private").mkdir()
+    (folder / "index.txt").write_text("")
+    (folder / "serial").write_text("1000\n")
+    (folder / "crlnumber").write_text("07\n")
+    config = folder / "openssl.cnf"
+    config.write_text(OPENSSL_CA_CONFIG.format(dir=folder))
+    run = _runner(folder)
+    run("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+        "private/cakey.pem", "-subj", "/O=Old Corp/CN=Old Corp CA", "-days", "3650", "-extensions", "v3_ca",
+        "-config", config, "-out", "cacert.pem")
+    for name in ("alice", "bob", "alice"):  # alice renewed: two certificates, the newer one current
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+            f"private/{name}.key", "-subj", f"/O=Old Corp/CN={name}", "-out", f"{name}.csr")
+        run("ca", "-batch", "-config", config, "-extensions", "usr_cert", "-in", f"{name}.csr", "-out", f"{name}.crt")
+    run("ca", "-config", config, "-revoke", "newcerts/1001.pem", "-crl_reason", "keyCompromise")
+
+    workspace = Workspace(tmp_path / "ws")
+    result = import_ca_directory(workspace, folder)
+    assert result.ca == "Old-Corp-CA" and workspace.ca_name == "Old-Corp-CA"
+    assert result.summary() == "imported the CA Old-Corp-CA with 3 certificates (1 revoked) and 1 keys"
+    by_serial = {record.serial: record for record in workspace.records()}
+    assert by_serial[0x1001].status() == "revoked" and by_serial[0x1001].reason == "key-compromise"
+    assert by_serial[0x1001].name == "bob"
+    assert by_serial[0x1000].status() == "superseded" and by_serial[0x1000].superseded_by == 0x1002
+    assert by_serial[0x1002].status() == "valid" and by_serial[0x1002].profile == "client"
+    assert workspace.path("alice", "key").exists() and not workspace.path("bob", "key").exists()
+    # Every name has its certificate file, the revoked bob's too (to check against the CRL).
+    assert workspace.path("bob", "crt").read_text() == by_serial[0x1001].pem
+    assert workspace.path("alice", "crt").read_text() == by_serial[0x1002].pem
+    crl = workspace.current_crl()
+    assert [entry.serial_number for entry in crl] == [0x1001]
+    assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 7
+    # Life goes on in kittylab: the imported key renews, new certificates come from the old CA.
+    assert workspace.renew("alice").certificate.public_key() == by_serial[0x1002].certificate.public_key()
+    fresh = workspace.issue("carol", profile="client", key="p256")
+    assert openssl("verify", "-CAfile", folder / "cacert.pem", fresh.files["crt"]).returncode == 0
+
+
+def test_an_easy_rsa_pki_is_imported(tmp_path):
+    easyrsa = require_binary("easyrsa", "/usr/share/easy-rsa/easyrsa")
+    pki = tmp_path / "pki"
+    env = dict(os.environ, EASYRSA_BATCH="1", EASYRSA_PKI=str(pki), EASYRSA_ALGO="ec", EASYRSA_CURVE="prime256v1")
+    for step in (["init-pki"], ["--req-cn=Kitty Easy CA", "build-ca", "nopass"], ["build-client-full", "alice", "nopass"],
+                 ["build-server-full", "www", "nopass"], ["revoke", "alice", "keyCompromise"], ["gen-crl"]):
+        done = subprocess.run([easyrsa, *step], env=env, cwd=tmp_path, capture_output=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+    workspace = Workspace(tmp_path / "ws")
+    result = import_ca_directory(workspace, tmp_path)  # the folder holding pki/ is found too
+    assert result.ca == "Kitty-Easy-CA"
+    records = {record.name: record for record in workspace.records()}
+    assert records["alice"].status() == "revoked" and records["alice"].reason == "key-compromise"
+    assert (records["www"].status(), records["www"].profile) == ("valid", "server")
+    assert result.keys == ["www"]
+    theirs = load_crl(pki / "crl.pem")
+    ours = workspace.current_crl()
+    assert {e.serial_number for e in ours} == {e.serial_number for e in theirs} == {records["alice"].serial}
+    assert ours.issuer == theirs.issuer and ours.is_signature_valid(workspace.ca.certificate.public_key())
+    assert workspace.verify(records["www"].certificate, purpose="server").ok
+    assert not workspace.verify(records["alice"].certificate).ok
+
+
+def test_export_then_import_round_trips(exported, tmp_path):
+    workspace, _, _, export = exported
+    (export.folder / "private").mkdir()
+    (export.folder / "private" / "cakey.pem").write_bytes(export.ca_key.read_bytes())
+    (export.folder / "cacert.pem").write_bytes(export.ca_certificate.read_bytes())
+    copy = Workspace(tmp_path / "copy")
+    import_ca_directory(copy, export.folder, ca_name="kitty-ca")
+    assert sorted((r.serial, r.name, r.status(), r.reason) for r in copy.records()) == sorted(
+        (r.serial, r.name, r.status(), r.reason) for r in workspace.records()
+    )
+
+
+def test_import_errors(tmp_path, story):
+    workspace, _, _ = story
+    with pytest.raises(KittylabError, match="no index.txt"):
+        import_ca_directory(Workspace(tmp_path / "a"), tmp_path)
+    export = export_openssl_db(workspace, tmp_path / "exported")
+    with pytest.raises(KittylabError, match="no CA certificate found"):
+        import_ca_directory(Workspace(tmp_path / "b"), export.folder)
+    (export.folder / "cacert.pem").write_bytes(export.ca_certificate.read_bytes())
+    with pytest.raises(KittylabError, match="CA's private key was not found"):
+        import_ca_directory(Workspace(tmp_path / "c"), export.folder)
+    (export.folder / "cakey.pem").write_bytes(export.ca_key.read_bytes())
+    with pytest.raises(KittylabError, match="'kitty-ca' is already used"):
+        import_ca_directory(workspace, export.folder)
+    with pytest.raises(KittylabError, match="picture-server, eager-client|eager-client, picture-server"):
+        import_ca_directory(workspace, export.folder, ca_name="old-ca")
+    (export.folder / "index.txt").write_text("garbage line\n")
+    with pytest.raises(KittylabError, match="index.txt line 1 is not an OpenSSL database line"):
+        import_ca_directory(Workspace(tmp_path / "d"), export.folder)
+
+
+def _runner(folder):
+    def run(*args):
+        done = openssl(*args, cwd=folder)
+        assert done.returncode == 0, done.stderr
+        return done
+
+    return run
+
+
+def test_an_encrypted_ca_key_needs_its_passphrase_and_stays_encrypted(tmp_path):
+    folder = tmp_path / "ca"
+    (folder / "private").mkdir(parents=True)
+    (folder / "index.txt").write_text("")
+    run = _runner(folder)
+    run("req", "-x509", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-keyout", "private/cakey.pem",
+        "-passout", "pass:old-secret", "-subj", "/CN=Locked CA", "-days", "365", "-addext",
+        "basicConstraints=critical,CA:TRUE", "-out", "cacert.pem")
+    with pytest.raises(KittylabError, match="cakey.pem: the key is encrypted: give its passphrase"):
+        import_ca_directory(Workspace(tmp_path / "a"), folder)
+    with pytest.raises(KittylabError, match="cakey.pem: wrong passphrase"):
+        import_ca_directory(Workspace(tmp_path / "b"), folder, passphrase="wrong")
+    workspace = Workspace(tmp_path / "c", ca_passphrase="old-secret")
+    assert import_ca_directory(workspace, folder, passphrase="old-secret").ca == "Locked-CA"
+    assert workspace.ca_key_is_encrypted()
+    assert workspace.issue("first", profile="client", key="p256", days=30).record.issuer == "Locked-CA"

@@ -1,0 +1,150 @@
+"""The workspace: the article's files, issuing, signing, p12 export, verification and restoring files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import stat
+
+import pytest
+from cryptography import x509
+from support.cli import snapshot
+from support.system import PASSWORD
+
+from kittylab import (
+    KittylabError,
+    Workspace,
+    generate_key,
+    load_key,
+    load_p12,
+    make_csr,
+)
+from kittylab.workspace.workspace import check_name, default_home
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_articles_files(story):
+    workspace, server, client = story
+    names = sorted(p.name for p in workspace.home.iterdir())
+    assert names == sorted([
+        "kitty-ca.key", "kitty-ca.crt", "kitty-ca.crl", "kittylab.sqlite3",
+        "picture-server.key", "picture-server.csr", "picture-server.crt",
+        "eager-client.key", "eager-client.csr", "eager-client.crt", "eager-client.p12",
+    ])
+    for secret in ("kitty-ca.key", "picture-server.key", "eager-client.key", "eager-client.p12"):
+        assert mode(workspace.home / secret) == 0o600, secret
+    assert mode(workspace.home / "picture-server.crt") == 0o644
+    assert load_key(workspace.home / "eager-client.key").public_key() == client.certificate.public_key()
+    contents = load_p12(workspace.home / "eager-client.p12", password=PASSWORD)
+    assert contents.certificate == client.certificate and contents.chain == [workspace.ca.certificate]
+
+
+def test_default_subject_takes_the_cas_organization(story):
+    _, server, _ = story
+    assert server.certificate.subject.rfc4514_string() == "CN=picture-server,O=Kitty Inc,C=DE"
+
+
+def test_generated_p12_password_is_returned_once(workspace):
+    issued = workspace.issue("eager-client", profile="client", key="p256", p12=True)
+    assert issued.p12_password and load_p12(issued.files["p12"], password=issued.p12_password)
+    assert issued.p12_password not in repr(issued)
+    path, password = workspace.export_p12("eager-client", legacy=True)
+    assert password != issued.p12_password and load_p12(path, password=password)
+    assert workspace.export_p12("eager-client", password="given") == (path, None)
+
+
+def test_sign_csr_names_the_record_after_the_cn(workspace):
+    key = generate_key("p256")
+    issued = workspace.sign_csr(make_csr(key, "picture-server", dns=["localhost"]), profile="server")
+    assert issued.name == "picture-server" and (workspace.home / "picture-server.crt").exists()
+    assert not (workspace.home / "picture-server.key").exists()
+    with pytest.raises(KittylabError, match="key stays with its owner"):
+        workspace.export_p12("picture-server")
+    renamed = workspace.sign_csr(make_csr(key, "x"), profile="client", name="renamed")
+    assert renamed.files["crt"].name == "renamed.crt"
+
+
+def test_duplicates_and_the_cas_name_are_refused_without_writing(story):
+    workspace, _, _ = story
+    before = snapshot(workspace.home)
+    with pytest.raises(KittylabError, match="already has a current certificate"):
+        workspace.issue("eager-client", profile="client", key="p256")
+    with pytest.raises(KittylabError, match="CA's name"):
+        workspace.issue("kitty-ca", profile="client", key="p256")
+    with pytest.raises(KittylabError, match="already has a CA"):
+        workspace.init_ca("other", key="p256")
+    assert snapshot(workspace.home) == before
+
+
+def test_reissue_after_revocation(story):
+    workspace, _, client = story
+    workspace.revoke("eager-client", reason="superseded")
+    again = workspace.issue("eager-client", profile="client", key="p256")
+    assert workspace.find("eager-client") == again.record
+    assert workspace.find(client.record.serial).status() == "revoked"
+    assert workspace.find(client.record.serial_hex).serial == client.record.serial
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "/etc/passwd", ".hidden", "", "a..b", "x" * 65, "trail.",
+                                  "name\n", "a b", "ä"])
+def test_names_that_would_escape_the_workspace(name):
+    with pytest.raises(KittylabError, match="bad name"):
+        check_name(name)
+
+
+def test_missing_certificate_files_are_restored_on_open(story):
+    workspace, server, _ = story
+    (workspace.home / "picture-server.crt").unlink()
+    (workspace.home / "eager-client.crt").write_text("damaged")
+    reopened = Workspace(workspace.home)
+    assert (workspace.home / "picture-server.crt").read_text() == server.record.pem
+    assert x509.load_pem_x509_certificate((workspace.home / "eager-client.crt").read_bytes())
+    reopened.close()
+
+
+def test_find_unknown(workspace):
+    with pytest.raises(KittylabError, match="no certificate named or numbered 'ghost'"):
+        workspace.find("ghost")
+
+
+def test_verify_says_which_check_failed(story, tmp_path):
+    workspace, server, client = story
+    assert workspace.verify(client.files["crt"], purpose="client").ok
+    assert workspace.verify(server.certificate, purpose="server").ok
+    wrong = workspace.verify(server.certificate, purpose="client")
+    assert [c.name for c in wrong.failures] == ["purpose client"]
+    foreign = Workspace(tmp_path / "other")
+    foreign.init_ca("other-ca", key="p256")
+    stranger = foreign.issue("stranger", profile="client", key="p256")
+    assert workspace.verify(stranger.certificate).failures[0].name == "chain"
+    old = workspace.issue("old", profile="client", key="p256", days=1,
+                          now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2))
+    assert [c.name for c in workspace.verify(old.certificate).failures] == ["dates"]
+    workspace.revoke("eager-client")
+    result = workspace.verify(client.certificate, purpose="client")
+    assert [c.name for c in result.failures] == ["revocation"] and "revoked" in str(result)
+    foreign.close()
+
+
+def test_encrypted_ca_key(tmp_path):
+    workspace = Workspace(tmp_path / "ws")
+    workspace.init_ca("kitty-ca", key="p256", passphrase="secret cat")
+    workspace.close()
+    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    with Workspace(tmp_path / "ws") as locked, pytest.raises(KittylabError, match="encrypted: give its passphrase"):
+        locked.issue("a", profile="client", key="p256")
+    with Workspace(tmp_path / "ws", ca_passphrase="secret cat") as unlocked:
+        assert unlocked.ca_key_is_encrypted()
+        assert unlocked.issue("a", profile="client", key="p256").record.status() == "valid"
+
+
+def test_home_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("KITTYLAB_HOME", raising=False)
+    assert str(default_home()) == "kitty-workspace"
+    monkeypatch.setenv("KITTYLAB_HOME", str(tmp_path / "h"))
+    assert default_home() == tmp_path / "h"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(KittylabError):
+        Workspace(tmp_path / "file")
