@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import functools
-import html
 import json
 import logging
 import os
@@ -30,12 +29,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Mapping, NamedTuple
 
+import markupsafe
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
 from ..pki.crl import crl_expiry_warning, load_crl
 from ..pki.facts import serial_hex
+from ..render.templates import render
 from ..workspace.workspace import Workspace
 from .ocsp import ask_responder
 
@@ -172,43 +173,10 @@ def gallery_page(
     or Apache fill in per request (see :mod:`kittylab.net.webconfig`), so all three servers show the
     same page.
     """
-    value = (lambda key: greeting[key]) if directives else (lambda key: html.escape(greeting[key]))
-    figures = "\n".join(
-        f'<figure><img src="{picture_path}{name}" alt="{caption} the cat" width="200" height="200">'
-        f"<figcaption>{caption}</figcaption></figure>"
-        for name, caption in pictures()
-    )
-    server, ca = html.escape(server_name), html.escape(ca_name)
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{server}: the cat gallery</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-<main class="kl-gallery">
-<header><h1>The cat gallery</h1>
-<p>Served by <b>{server}</b>, only to clients holding a certificate from <b>{ca}</b>.</p></header>
-<section class="kl-greeting" id="greeting">
-<h2>Hello, <span class="kl-cn">{value("cn")}</span>!</h2>
-<dl>
-<dt>Your certificate</dt><dd class="kl-subject">{value("subject")}</dd>
-<dt>Serial</dt><dd class="kl-serial">{value("serial")}</dd>
-<dt>Valid until</dt><dd class="kl-not-after">{value("not_after")}</dd>
-<dt>Issued by</dt><dd class="kl-issuer">{value("issuer")}</dd>
-</dl>
-</section>
-<section class="kl-grid">
-{figures}
-</section>
-<footer>Mutual TLS: the server proved itself with its certificate, and so did you.
-Once your certificate is revoked, this page is gone.</footer>
-</main>
-</body>
-</html>
-"""
+    if directives:
+        greeting = {key: markupsafe.Markup(value) for key, value in greeting.items()}
+    return render("gallery.html", greeting=greeting, server_name=server_name, ca_name=ca_name, style=_STYLE,
+                  pictures=pictures(), picture_path=picture_path)
 
 
 # -- the server -----------------------------------------------------------------------------------

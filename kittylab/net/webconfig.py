@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from ..errors import KittylabError
 from ..pki.files import write_atomically
+from ..render.templates import render
 from ..workspace.workspace import Workspace
 from .server import DEFAULT_NAME, gallery_page, picture_bytes, pictures
 
@@ -135,93 +136,17 @@ def nginx_config(
     ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
     responder's URL, e.g. from ``kittylab ocsp-serve``) nginx asks it instead of reading a CRL.
     """
-    paths = _Paths.of(workspace, server_name, client_ca)
-    responder = _upstream(ocsp, what="OCSP responder")
-    revocation = (f"ssl_ocsp               on;\n        ssl_ocsp_responder     {responder};" if responder
-                  else f"ssl_crl                {paths.crl};")
-    proxy = _upstream(upstream)
-    app = f"""
-        # The application behind nginx learns who the client is from these headers.
-        location /app/ {{
-            proxy_pass {proxy};
-            proxy_set_header Host $host;
-            proxy_set_header X-SSL-Client-Verify $ssl_client_verify;
-            proxy_set_header X-SSL-Client-S-DN $ssl_client_s_dn;
-            proxy_set_header X-SSL-Client-CN $ssl_client_cn;
-            proxy_set_header X-SSL-Client-Serial $ssl_client_serial;
-            proxy_set_header X-SSL-Client-Not-After $ssl_client_v_end;
-        }}
-""" if proxy else ""
-    return f"""# nginx configuration for {server_name}, written by `kittylab webconfig nginx`.
-# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
-#
-# Run it unprivileged from this folder (pid, logs and temp files stay here):
-#   nginx -p $PWD/ -c $PWD/nginx.conf -e stderr -g 'daemon off;'
-# After a revocation (kittylab revoke NAME), reload so that nginx reads the new CRL:
-#   nginx -p $PWD/ -c $PWD/nginx.conf -s reload      (or: kill -HUP $(cat nginx.pid))
-# The CRL expires (kittylab crl): publish a new one and reload before it does, or nginx
-# refuses every client.
-
-worker_processes 1;
-pid nginx.pid;
-error_log error.log info;
-
-events {{
-    worker_connections 512;
-}}
-
-http {{
-    types {{
-        text/html html;
-        image/svg+xml svg;
-        image/png png;
-        application/json json;
-    }}
-    default_type application/octet-stream;
-    access_log access.log;
-    client_body_temp_path tmp/client_body;
-    proxy_temp_path tmp/proxy;
-    fastcgi_temp_path tmp/fastcgi;
-    uwsgi_temp_path tmp/uwsgi;
-    scgi_temp_path tmp/scgi;
-    keepalive_requests 10000;
-
-    # The client's common name, taken from its verified subject (CN=eager-client,O=Kitty Inc,C=DE).
-    map $ssl_client_s_dn $ssl_client_cn {{
-        "~(^|,)CN=(?<cn>[^,]+)" $cn;
-        default "";
-    }}
-    map $ssl_client_i_dn $ssl_client_issuer_cn {{
-        "~(^|,)CN=(?<cn>[^,]+)" $cn;
-        default "";
-    }}
-
-    server {{
-        listen {host}:{port} ssl;
-        server_name {server_name} localhost;
-
-        ssl_certificate     {paths.cert};
-        ssl_certificate_key {paths.key};
-        ssl_protocols       TLSv1.2 TLSv1.3;
-
-        # Mutual TLS: a client certificate from the CA, not revoked, is required.
-        ssl_client_certificate {paths.ca};
-        ssl_verify_client      on;
-        ssl_verify_depth       {paths.depth};
-        {revocation}
-
-        root {Path(webroot).resolve()};
-        index index.html;
-        ssi on;
-        ssi_types application/json;
-
-        location = /whoami {{
-            default_type application/json;
-            try_files /whoami.json =404;
-        }}
-{app}    }}
-}}
-"""
+    return render(
+        "nginx.conf",
+        paths=_Paths.of(workspace, server_name, client_ca),
+        responder=_upstream(ocsp, what="OCSP responder"),
+        proxy=_upstream(upstream),
+        client_ca=client_ca or workspace.ca_name,
+        server_name=server_name,
+        host=host,
+        port=port,
+        webroot=Path(webroot).resolve(),
+    )
 
 
 def apache_modules_dir() -> Path:
@@ -261,85 +186,23 @@ def apache_config(
 
     ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
     """
-    paths = _Paths.of(workspace, server_name, client_ca)
-    responder = _upstream(ocsp, what="OCSP responder")
-    revocation = (f"SSLOCSPEnable on\n    SSLOCSPDefaultResponder {responder}\n    SSLOCSPOverrideResponder on"
-                  if responder else f"SSLCARevocationFile {paths.crl}\n    SSLCARevocationCheck chain")
     proxy = _upstream(upstream)
-    modules = Path(modules_dir) if modules_dir else apache_modules_dir()
-    wanted = ["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
-              "socache_shmcb", "ssl"] + (["proxy", "proxy_http"] if proxy else [])
-    load = "\n".join(f"LoadModule {name}_module {modules}/mod_{name}.so" for name in wanted)
-    root = Path(webroot).resolve()
-    user = _worker_user()
-    app = f"""
-    # The application behind Apache learns who the client is from these headers.
-    <Location "/app/">
-        ProxyPass "{proxy}/app/"
-        RequestHeader set X-SSL-Client-Verify "%{{SSL_CLIENT_VERIFY}}s"
-        RequestHeader set X-SSL-Client-S-DN "%{{SSL_CLIENT_S_DN}}s"
-        RequestHeader set X-SSL-Client-CN "%{{SSL_CLIENT_S_DN_CN}}s"
-        RequestHeader set X-SSL-Client-Serial "%{{SSL_CLIENT_M_SERIAL}}s"
-        RequestHeader set X-SSL-Client-Not-After "%{{SSL_CLIENT_V_END}}s"
-    </Location>
-""" if proxy else ""
-    return f"""# Apache httpd configuration for {server_name}, written by `kittylab webconfig apache`.
-# Clients must show a certificate from {client_ca or workspace.ca_name}; revoked ones are refused ({'OCSP' if ocsp else 'CRL'}).
-#
-# Run it from this folder (pid, logs and runtime files stay here):
-#   apache2 -d $PWD -f $PWD/apache.conf -DFOREGROUND      (httpd on Red Hat and others)
-# After a revocation (kittylab revoke NAME), reload gracefully so that Apache reads the new CRL:
-#   apache2 -d $PWD -f $PWD/apache.conf -k graceful         (or: apachectl graceful)
-# The CRL expires (kittylab crl): publish a new one and reload before it does, or Apache
-# refuses every client.
-
-ServerRoot "{Path(server_root).resolve()}"
-DefaultRuntimeDir "{Path(server_root).resolve()}"
-PidFile apache.pid
-ErrorLog error.log
-LogLevel warn ssl:info
-LogFormat "%h %{{SSL_CLIENT_S_DN_CN}}x %t \\"%r\\" %>s %b" mtls
-CustomLog access.log mtls
-# Started by root, the workers run as this user: it must be able to read the web root.
-User {user}
-Group {user}
-
-{load}
-
-Listen {host}:{port}
-ServerName {server_name}
-TypesConfig /dev/null
-AddType text/html .html
-AddType image/svg+xml .svg
-AddType image/png .png
-AddType application/json .json
-SSLSessionCache "shmcb:ssl_scache(512000)"
-
-<VirtualHost {host}:{port}>
-    ServerName {server_name}
-    ServerAlias localhost
-    SSLEngine on
-    SSLProtocol -all +TLSv1.2 +TLSv1.3
-    SSLCertificateFile {paths.cert}
-    SSLCertificateKeyFile {paths.key}
-
-    # Mutual TLS: a client certificate from the CA, not revoked, is required.
-    SSLCACertificateFile {paths.ca}
-    SSLVerifyClient require
-    SSLVerifyDepth {paths.depth}
-    {revocation}
-
-    DocumentRoot "{root}"
-    Alias "/whoami" "{root}/whoami.json"
-    <Directory "{root}">
-        Require all granted
-        Options +IncludesNoExec
-        SSLOptions +StdEnvVars
-        AddOutputFilter INCLUDES .html .json
-        DirectoryIndex index.html
-    </Directory>
-{app}</VirtualHost>
-"""
+    return render(
+        "apache.conf",
+        paths=_Paths.of(workspace, server_name, client_ca),
+        responder=_upstream(ocsp, what="OCSP responder"),
+        proxy=proxy,
+        client_ca=client_ca or workspace.ca_name,
+        server_name=server_name,
+        host=host,
+        port=port,
+        webroot=Path(webroot).resolve(),
+        server_root=Path(server_root).resolve(),
+        user=_worker_user(),
+        modules_dir=Path(modules_dir) if modules_dir else apache_modules_dir(),
+        modules=["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
+                 "socache_shmcb", "ssl"] + (["proxy", "proxy_http"] if proxy else []),
+    )
 
 
 def write_webroot(webroot: str | os.PathLike, *, kind: str, server_name: str, ca_name: str) -> Path:

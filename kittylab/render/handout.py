@@ -13,6 +13,7 @@ from html import escape
 from pathlib import Path
 
 from ..pki.facts import Record, summarize
+from .templates import render
 
 #: The address participants open when the teacher gives none: picture-server on the port that
 #: ``kittylab serve`` and ``kittylab webconfig`` use by default.
@@ -58,81 +59,8 @@ def render_handout(record: Record, info: HandoutInfo) -> str:
         ("Key", summary["key"]),
         ("SHA-256 fingerprint", summary["fingerprint_sha256"]),
     ]
-    rows = "\n".join(f"<tr><th>{escape(label)}</th><td>{escape(value)}</td></tr>" for label, value in details if value)
-    url = escape(info.url)
-    ca_file = escape(f"{info.ca_name}.crt")
-    if info.p12_file:
-        p12 = escape(info.p12_file)
-        password = f'<p>The password of <code>{p12}</code>:</p>\n<p class="secret kl-handout-password">{escape(info.p12_password or "")}</p>'
-        flavour = (
-            "It is a legacy p12 (3DES), which also opens in older macOS and Windows versions."
-            if info.legacy_p12
-            else "It is a modern p12 (AES-256): if an old macOS or Windows refuses the password, ask for a legacy one."
-        )
-    else:
-        p12 = ""
-        password = "<p>No p12 file was made for you: ask your teacher for one.</p>"
-        flavour = ""
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{escape(info.title)}: certificate for {escape(info.full_name)}</title>
-<style>{_STYLE}</style>
-</head>
-<body class="kl-handout">
-<h1>{escape(info.title)}: your client certificate</h1>
-<p>Hello {escape(info.full_name)}! With this certificate your browser proves who you are to the workshop's
-server (mutual TLS). Keep the password to yourself.</p>
-
-<h2>Your certificate</h2>
-<table>
-{rows}
-</table>
-
-<h2>Your files and password</h2>
-<p><code>{p12}</code> holds your private key and certificate; <code>{ca_file}</code> is the workshop's
-certificate authority, which signed the server's certificate too. {flavour}</p>
-{password}
-
-<h2>Import it into your browser</h2>
-<h3>Firefox (every system)</h3>
-<ol>
-<li>Settings &rarr; Privacy &amp; Security &rarr; Certificates &rarr; <b>View Certificates&hellip;</b></li>
-<li>Tab <b>Your Certificates</b> &rarr; <b>Import&hellip;</b> &rarr; choose <code>{p12}</code> &rarr; enter the password above.</li>
-<li>Tab <b>Authorities</b> &rarr; <b>Import&hellip;</b> &rarr; choose <code>{ca_file}</code> &rarr; tick
-&ldquo;Trust this CA to identify websites&rdquo;.</li>
-</ol>
-<h3>Chrome, Edge and Chromium</h3>
-<ol>
-<li>On Windows and macOS they use the system's store: follow the Windows or macOS steps below.</li>
-<li>On Linux: Settings &rarr; Privacy and security &rarr; Security &rarr; <b>Manage certificates</b>
-&rarr; <b>Your certificates</b> &rarr; <b>Import</b> &rarr; choose <code>{p12}</code> and enter the password;
-then <b>Authorities</b> &rarr; <b>Import</b> &rarr; <code>{ca_file}</code> &rarr; trust it for websites.</li>
-</ol>
-<h3>macOS (Safari, Chrome)</h3>
-<ol>
-<li>Double-click <code>{p12}</code>: Keychain Access opens; add it to the <b>login</b> keychain and enter the password.</li>
-<li>Double-click <code>{ca_file}</code>, then in Keychain Access open it, expand <b>Trust</b> and set
-&ldquo;When using this certificate&rdquo; to <b>Always Trust</b>.</li>
-</ol>
-<h3>Windows (Edge, Chrome)</h3>
-<ol>
-<li>Double-click <code>{p12}</code>: the Certificate Import Wizard opens; choose <b>Current User</b>,
-enter the password, let it choose the store automatically.</li>
-<li>Double-click <code>{ca_file}</code> &rarr; <b>Install Certificate&hellip;</b> &rarr; Current User &rarr;
-place it in <b>Trusted Root Certification Authorities</b>.</li>
-</ol>
-
-<h2>Open the workshop's page</h2>
-<p class="url"><a href="{url}">{url}</a></p>
-<p>When the browser asks which certificate to use, choose the one named <b>{escape(record.name)}</b>
-(issued by {escape(info.ca_name)}). Restart the browser if it does not ask.</p>
-<p class="note">At the end of the workshop your certificate is revoked: the server will then refuse it.
-You may delete it from your browser afterwards.</p>
-</body>
-</html>
-"""
+    return render("handout.html", info=info, details=details, style=_STYLE, name=record.name,
+                  p12=info.p12_file or "", ca_file=f"{info.ca_name}.crt")
 
 
 def _day(iso: str) -> str:
