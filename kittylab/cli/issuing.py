@@ -17,7 +17,7 @@ from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
 from .options import (
     Parser,
     add_subject_options,
-    ca_passphrase,
+    Passphrases,
     echo,
     note,
     open_workspace,
@@ -31,8 +31,10 @@ def cmd_init(args: argparse.Namespace) -> int:
     if not args.intermediate_of:  # check the input before Workspace() creates a folder and a store
         check_name(subject_from(args, args.cn, email=args.email or "").cn)
         check_days(args.days or CA_DAYS)
-    workspace = open_workspace(args) if args.intermediate_of else Workspace(args.home)
-    passphrase = ca_passphrase(args, confirm=args.encrypt_key)
+    passphrases = Passphrases(args)
+    workspace = Workspace(args.home, passphrases=passphrases)
+    # The new key gets a passphrase of its own, and only when asked to (--encrypt-key).
+    passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
     subject = subject_from(args, args.cn, defaults, email=args.email or "")
     constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from ..errors import KittylabError
 from ..workspace.workspace import default_home
-from . import issuing, operate, serve, workshop
+from . import issuing, operate, serve, upkeep, workshop
 from .options import Parser, note
 
 
@@ -23,12 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="kittylab", description="Run a small certificate authority for mutual TLS.")
     parser.add_argument("--home", type=Path, default=None,
                         help="the workspace folder (default: $KITTYLAB_HOME or ./kitty-workspace)")
-    parser.add_argument("--ca-passphrase-file", metavar="F",
-                        help="read the CA key's passphrase from F's first line (or set KITTYLAB_CA_PASSPHRASE)")
+    parser.add_argument("--ca-passphrase-file", metavar="[CA=]F", action="append",
+                        help="read a CA key's passphrase from F's first line: CA=F for the CA named CA alone,"
+                             " F for any CA (repeatable; or set KITTYLAB_CA_PASSPHRASE_CA or KITTYLAB_CA_PASSPHRASE)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     commands.required = True
 
-    for module in (issuing, workshop, serve, operate):
+    for module in (issuing, workshop, serve, operate, upkeep):
         module.register(commands)
     return parser
 

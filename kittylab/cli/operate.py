@@ -14,6 +14,7 @@ from ..workspace.openssldb import export_openssl_db, import_ca_directory
 from ..workspace.renewal import due, parse_duration
 from ..workspace.workspace import Workspace
 from .options import (
+    Passphrases,
     ca_passphrase,
     echo,
     note,
@@ -34,7 +35,7 @@ def _interrupt(*_: object) -> None:
 
 
 def cmd_ocsp_serve(args: argparse.Namespace) -> int:
-    server = OcspServer(args.home, ca_passphrase=ca_passphrase(args), host=args.host, port=args.port, log=note)
+    server = OcspServer(args.home, passphrases=Passphrases(args), host=args.host, port=args.port, log=note)
     names = ", ".join(server.responder.workspace.ca_names())
     echo(f"OCSP responder for {names} at {server.url} (Ctrl-C stops)")
     ca = server.responder.workspace.ca_certificate_path

@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import Iterator, NoReturn
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
 from ..pki.names import Subject
-from ..workspace.workspace import Workspace
+from ..workspace.workspace import NAME_PATTERN, Workspace
 
 
 class Parser(argparse.ArgumentParser):
@@ -47,32 +49,89 @@ def subject_from(args: argparse.Namespace, cn: str, defaults: Subject | None = N
     return Subject(cn=cn, email=email, **fields)
 
 
-def ca_passphrase(args: argparse.Namespace, *, confirm: bool = False) -> str | None:
-    """The CA key's passphrase: from --ca-passphrase-file, $KITTYLAB_CA_PASSPHRASE, or asked for."""
-    if getattr(args, "ca_passphrase_file", None):
-        return read_password_file(args.ca_passphrase_file)
-    if os.environ.get("KITTYLAB_CA_PASSPHRASE"):
-        return os.environ["KITTYLAB_CA_PASSPHRASE"]
-    if not confirm:
-        return None
-    if not sys.stdin.isatty():
-        raise KittylabError("no passphrase: give --ca-passphrase-file or set KITTYLAB_CA_PASSPHRASE")
-    first = getpass.getpass("Passphrase for the CA key: ")
-    if not first or first != getpass.getpass("Again: "):
-        raise KittylabError("the passphrases are empty or do not match")
-    return first
+def passphrase_variable(name: str) -> str:
+    """The environment variable holding CA ``name``'s passphrase: ``KITTYLAB_CA_PASSPHRASE_ACME_ROOT``."""
+    return "KITTYLAB_CA_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+class Passphrases:
+    """Each CA key's passphrase, as the command line gives them.
+
+    For CA ``NAME``, most specific first: ``--ca-passphrase-file NAME=F``, ``$KITTYLAB_CA_PASSPHRASE_NAME``;
+    then the ones for any CA: ``--ca-passphrase-file F``, ``$KITTYLAB_CA_PASSPHRASE``; then a prompt that
+    names the CA (on a terminal). Only the CA whose key a command uses is asked for: issuing from an
+    intermediate never needs the root's passphrase.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.files: dict[str, str] = {}
+        self.generic_file: str | None = None
+        for value in getattr(args, "ca_passphrase_file", None) or ():
+            name, sep, path = str(value).partition("=")
+            if sep and NAME_PATTERN.match(name) and not Path(value).exists():
+                self.files[name] = path
+            else:
+                self.generic_file = str(value)
+
+    def specific(self, name: str) -> str | None:
+        """The passphrase given for CA ``name`` alone, if any."""
+        if name in self.files:
+            return read_password_file(self.files[name])
+        return os.environ.get(passphrase_variable(name)) or None
+
+    def generic(self) -> Iterator[str]:
+        """The passphrases given for any CA."""
+        if self.generic_file:
+            yield read_password_file(self.generic_file)
+        if os.environ.get("KITTYLAB_CA_PASSPHRASE"):
+            yield os.environ["KITTYLAB_CA_PASSPHRASE"]
+
+    def __call__(self, name: str) -> Iterator[str]:
+        given = False
+        specific = self.specific(name)
+        if specific:
+            given = True
+            yield specific
+        for each in self.generic():
+            given = True
+            yield each
+        if sys.stdin.isatty():
+            yield getpass.getpass(f"Passphrase for the CA key {name} ({name}.key): ")
+        elif not given:
+            raise KittylabError(
+                f"the key of the CA {name} is encrypted: give --ca-passphrase-file {name}=F"
+                f" or set {passphrase_variable(name)} (or KITTYLAB_CA_PASSPHRASE)"
+            )
+
+    def new(self, name: str, *, first_ca: bool, confirm: bool = True) -> str:
+        """A passphrase for CA ``name``'s new key: its own (the ones for any CA only for the first CA)."""
+        specific = self.specific(name)
+        if specific:
+            return specific
+        if first_ca:
+            for each in self.generic():
+                return each
+        if not sys.stdin.isatty():
+            raise KittylabError(
+                f"no passphrase for the new key of the CA {name}: give --ca-passphrase-file {name}=F"
+                f" or set {passphrase_variable(name)}" + (" (or KITTYLAB_CA_PASSPHRASE)" if first_ca else
+                                                        " (each CA key has its own passphrase)")
+            )
+        first = getpass.getpass(f"New passphrase for the CA key {name} ({name}.key): " if not first_ca
+                                else "Passphrase for the CA key: ")
+        if not first or (confirm and first != getpass.getpass("Again: ")):
+            raise KittylabError("the passphrases are empty or do not match")
+        return first
+
+
+def ca_passphrase(args: argparse.Namespace) -> str | None:
+    """The passphrase given for any CA (``--ca-passphrase-file F`` or ``$KITTYLAB_CA_PASSPHRASE``), if any."""
+    return next(Passphrases(args).generic(), None)
 
 
 def open_workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace of ``--home``, its CA key's passphrase asked for only if the key needs it."""
-    workspace = Workspace(args.home, ca_passphrase=ca_passphrase(args))
-    if workspace.has_ca and workspace._ca_passphrase is None and workspace.ca_key_is_encrypted():
-        if not sys.stdin.isatty():
-            raise KittylabError(
-                "the CA key is encrypted: give --ca-passphrase-file or set KITTYLAB_CA_PASSPHRASE"
-            )
-        workspace._ca_passphrase = getpass.getpass(f"Passphrase for {workspace.ca_name}.key: ")
-    return workspace
+    """The workspace of ``--home``; a CA key's passphrase is looked for when that key is first used."""
+    return Workspace(args.home, passphrases=Passphrases(args))
 
 
 def echo(text: str = "") -> None:

@@ -29,7 +29,7 @@ from ..errors import KittylabError
 from ..pki.crl import REASONS
 from ..pki.facts import serial_hex
 from ..pki.keys import signature_hash
-from ..workspace.workspace import Workspace
+from ..workspace.workspace import PassphraseSource, Workspace
 
 #: How long a client may cache an answer (the response's nextUpdate).
 ANSWER_LIFETIME = dt.timedelta(hours=1)
@@ -247,16 +247,17 @@ class OcspServer:
         home: str | os.PathLike,
         *,
         ca_passphrase: str | None = None,
+        passphrases: PassphraseSource | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         log: Callable[[str], None] | None = None,
     ) -> None:
-        workspace = Workspace(home, ca_passphrase=ca_passphrase)
+        workspace = Workspace(home, ca_passphrase=ca_passphrase, passphrases=passphrases)
         try:
             workspace.ca_record()  # a workspace without a CA has nothing to answer for
             for name in workspace.ca_names():  # keys load now: a missing passphrase fails here, not per request
                 if workspace.path(name, "key").exists() and workspace.ca_record(name).revoked_at is None:
-                    _load_key_of(workspace, name)
+                    workspace.ca_for(name)
         except KittylabError:
             workspace.close()
             raise
@@ -305,13 +306,6 @@ class OcspServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _load_key_of(workspace: Workspace, name: str) -> None:
-    try:
-        workspace.ca_for(name)
-    except KittylabError as exc:
-        raise KittylabError(f"{name}.key: {exc} (--ca-passphrase-file)") from None
 
 
 def _handler_for(server: OcspServer) -> type[BaseHTTPRequestHandler]:

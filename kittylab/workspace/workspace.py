@@ -18,7 +18,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -50,12 +50,14 @@ CRL_DAYS = 30
 INTERMEDIATE_DAYS = 3650
 #: Threads that write a batch's files at once (their fsyncs overlap).
 WRITER_THREADS = 8
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
+#: Yields the passphrases to try for the CA named by its argument (the first that opens the key wins).
+PassphraseSource = Callable[[str], Iterable[str]]
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it can name files inside the workspace, else a one-line error."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name or name.endswith("."):
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name or name.endswith("."):
         raise KittylabError(
             f"bad name {name!r}: use 1-64 letters, digits, '.', '-' or '_' (it names files inside the workspace)"
         )
@@ -162,11 +164,19 @@ def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
 class Workspace:
     """A folder with a CA, its store and its files; the one object the notebooks and the CLI use.
 
-    ``Workspace("kitty-workspace")`` opens (and creates) the folder. The CA key is loaded once,
-    when first needed; pass ``ca_passphrase`` if it is encrypted.
+    ``Workspace("kitty-workspace")`` opens (and creates) the folder. A CA's key is loaded once,
+    when first needed. Each CA key has its own passphrase: ``passphrases(name)`` yields the
+    candidates for CA ``name`` (lazily, so a prompt comes last and only when needed);
+    ``ca_passphrase`` is tried for any CA key after them.
     """
 
-    def __init__(self, home: str | os.PathLike | None = None, *, ca_passphrase: str | None = None) -> None:
+    def __init__(
+        self,
+        home: str | os.PathLike | None = None,
+        *,
+        ca_passphrase: str | None = None,
+        passphrases: PassphraseSource | None = None,
+    ) -> None:
         self.home = Path(home) if home is not None else default_home()
         try:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -176,6 +186,8 @@ class Workspace:
             raise KittylabError(f"the workspace {self.home} is not a folder")
         self.store = Store(self.home / STORE_FILE)
         self._ca_passphrase = ca_passphrase
+        self._passphrases = passphrases
+        self._known_passphrases: dict[str, str] = {}
         self._cas: dict[str, CertificateAuthority] = {}
         self.restore_missing_files()
 
@@ -309,7 +321,8 @@ class Workspace:
             record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
             self.store.set_meta("ca", name)
         self._write_certificate(record)
-        self._ca_passphrase = passphrase if passphrase is not None else self._ca_passphrase
+        if passphrase:
+            self._known_passphrases[name] = passphrase
         self._cas[name] = ca
         self.publish_crl(ca=name)
         return ca
@@ -332,15 +345,51 @@ class Workspace:
                     f"the key of the CA {name} is not in {self.home} (an offline CA):"
                     f" put {key_path.name} back to sign with it"
                 )
-            key = load_key(key_path, passphrase=self._ca_passphrase)
+            key = self._unlock(name, key_path)
             self._cas[name] = CertificateAuthority(
                 records[0].certificate, key, parents=[r.certificate for r in records[1:]]
             )
         return self._cas[name]
 
-    def ca_key_is_encrypted(self) -> bool:
-        """True if the CA's key file is protected by a passphrase."""
-        return b"ENCRYPTED" in self.path(self.ca_name, "key").read_bytes()
+    def ca_key_is_encrypted(self, name: str | None = None) -> bool:
+        """True if CA ``name``'s key file (default: the issuing CA's) is protected by a passphrase."""
+        return b"ENCRYPTED" in self.path(name or self.ca_name, "key").read_bytes()
+
+    def _passphrase_candidates(self, name: str) -> Iterator[str]:
+        """The passphrases to try for CA ``name``'s key, most specific first (a prompt, if any, last)."""
+        if name in self._known_passphrases:
+            yield self._known_passphrases[name]
+        if self._passphrases is not None:
+            yield from self._passphrases(name)
+        if self._ca_passphrase:
+            yield self._ca_passphrase
+
+    def _unlock(self, name: str, key_path: Path) -> PrivateKey:
+        """Load CA ``name``'s key, trying its passphrases in turn: each CA key has its own."""
+        data = key_path.read_bytes()
+        if b"ENCRYPTED" not in data:
+            return load_key(data)
+        tried = 0
+        for candidate in dict.fromkeys(self._passphrase_candidates(name)):
+            tried += 1
+            try:
+                key = load_key(data, passphrase=candidate)
+            except KittylabError:
+                continue
+            self._known_passphrases[name] = candidate
+            return key
+        if tried:
+            raise KittylabError(f"wrong passphrase for the key of the CA {name} ({key_path.name})")
+        raise KittylabError(f"the key of the CA {name} ({key_path.name}) is encrypted: give its passphrase")
+
+    def change_passphrase(self, name: str, new: str | None) -> Path:
+        """Encrypt CA ``name``'s key with the passphrase ``new`` (None: store it unencrypted)."""
+        ca = self.ca_for(check_name(name))
+        path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)
+        self._known_passphrases.pop(name, None)
+        if new:
+            self._known_passphrases[name] = new
+        return path
 
     # -- issuing ---------------------------------------------------------------------------
 

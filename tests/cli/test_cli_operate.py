@@ -10,11 +10,13 @@ import subprocess
 import sys
 
 import pytest
-from support.cli import run_cli
+from support.cli import run_cli, run_cli_process
 from support.pki import openssl
 
 from kittylab import Workspace
+from kittylab.errors import KittylabError
 from kittylab.pki.facts import serial_hex
+from kittylab.pki.keys import load_key
 
 
 @pytest.fixture
@@ -176,12 +178,52 @@ def test_an_encrypted_root_signs_its_intermediate_with_the_passphrase_file(tmp_p
                    home=home).code == 0
     made = run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-issuing", "--key", "p256",
                    "--intermediate-of", "kitty-root", home=home)
-    assert made.code == 0 and "encrypted" in made.out
-    assert (home / "kitty-issuing.key").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    # Without --encrypt-key the new key is not encrypted, and never with the root's passphrase.
+    assert made.code == 0 and "mode 0600, encrypted" not in made.out
+    assert (home / "kitty-issuing.key").read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
     republished = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", "--days", "200", home=home)
     assert "-crldays 200" in republished.err
     again = run_cli("--ca-passphrase-file", secret, "crl", "--ca", "kitty-root", home=home)
     assert "-crldays 200" in again.err  # remembered for this CA
+
+
+def test_each_ca_key_has_its_own_passphrase(tmp_path):
+    """Issue 17: the root's passphrase in the environment, the issuing CA's in a file; the root's is never
+    needed to issue from the intermediate; ``kittylab passphrase NAME`` changes one."""
+    home = tmp_path / "ws"
+    (tmp_path / "root").write_text("root-secret\n")
+    (tmp_path / "issuing").write_text("issuing-secret\n")
+    root_env = {"KITTYLAB_CA_PASSPHRASE_ACME_ROOT": "root-secret"}
+    assert run_cli_process("init", "--cn", "acme-root", "--key", "p256", "--encrypt-key", home=home,
+                           env=root_env).code == 0
+    made = run_cli_process("--ca-passphrase-file", f"acme-issuing={tmp_path / 'issuing'}", "init", "--cn",
+                           "acme-issuing", "--key", "p256", "--intermediate-of", "acme-root", "--encrypt-key",
+                           home=home, env=root_env)
+    assert made.code == 0, made.err
+    assert load_key(home / "acme-issuing.key", passphrase="issuing-secret")
+    with pytest.raises(KittylabError):
+        load_key(home / "acme-issuing.key", passphrase="root-secret")
+    # Both sources at once, as in the issue: each key opens with its own.
+    both = run_cli_process("--ca-passphrase-file", tmp_path / "issuing", "issue", "client", "lena", "--key", "p256",
+                           home=home, env={"KITTYLAB_CA_PASSPHRASE": "root-secret"})
+    assert both.code == 0, both.err
+    # The root's passphrase is not needed to issue from the intermediate (none given for it).
+    alone = run_cli_process("--ca-passphrase-file", f"acme-issuing={tmp_path / 'issuing'}", "issue", "client", "max",
+                            "--key", "p256", home=home, input="")
+    assert alone.code == 0, alone.err
+    # Without any: the error names the CA and where its passphrase can come from.
+    none = run_cli_process("issue", "client", "ola", "--key", "p256", home=home, input="")
+    assert none.code == 1 and "KITTYLAB_CA_PASSPHRASE_ACME_ISSUING" in none.err and "acme-issuing=F" in none.err
+    # Change the issuing CA's passphrase; the root's stays as it was.
+    (tmp_path / "new").write_text("brand-new\n")
+    changed = run_cli_process("--ca-passphrase-file", f"acme-issuing={tmp_path / 'issuing'}", "passphrase",
+                              "acme-issuing", "--new-passphrase-file", tmp_path / "new", home=home)
+    assert changed.code == 0, changed.err
+    assert load_key(home / "acme-issuing.key", passphrase="brand-new")
+    assert load_key(home / "acme-root.key", passphrase="root-secret")
+    assert oct((home / "acme-issuing.key").stat().st_mode & 0o777) == "0o600"
+    for result in (made, both, alone, none, changed):
+        assert "secret" not in result.out + result.err and "brand-new" not in result.out + result.err
 
 
 def test_ocsp_serve_needs_the_passphrase_of_an_encrypted_ca_key(tmp_path):
@@ -189,7 +231,7 @@ def test_ocsp_serve_needs_the_passphrase_of_an_encrypted_ca_key(tmp_path):
     secret.write_text("s3cret-pass\n")
     run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-ca", "--key", "p256", "--encrypt-key", home=home)
     refused = run_cli("ocsp-serve", "--port", "0", home=home)
-    assert "kitty-ca.key: the key is encrypted: give its passphrase (--ca-passphrase-file)" in (
+    assert "the key of the CA kitty-ca is encrypted: give --ca-passphrase-file kitty-ca=F" in (
         refused.assert_one_line_error()
     )
 

@@ -158,7 +158,7 @@ def test_the_passphrase_is_asked_for_without_echo(tmp_path, terminal_env):
     code, output = run_in_terminal(["issue", "client", "eager-client", "--key", "p256"], [CA_PASSPHRASE],
                                    terminal_env)
     assert code == 0, output
-    assert "Passphrase for kitty-ca.key: " in output and CA_PASSPHRASE not in output
+    assert "Passphrase for the CA key kitty-ca (kitty-ca.key): " in output and CA_PASSPHRASE not in output
     assert (home / "eager-client.crt").exists()
 
     code, output = run_in_terminal(["issue", "client", "mallory", "--key", "p256"], ["not the passphrase"],
@@ -188,10 +188,11 @@ def test_the_passphrase_from_a_file_or_the_environment(tmp_path):
     assert by_file.code == 0, by_file.err
     wrong = run_cli_process("issue", "client", "x", "--key", "p256", home=home,
                             env={"KITTYLAB_CA_PASSPHRASE": "wrong"})
-    assert wrong.err.strip() == "kittylab: error: wrong passphrase for the key" and wrong.code == 1
+    assert wrong.err.strip() == "kittylab: error: wrong passphrase for the key of the CA kitty-ca (kitty-ca.key)"
+    assert wrong.code == 1
     # Without a terminal and without a passphrase: a clear error instead of a hanging prompt.
     none = run_cli_process("issue", "client", "y", "--key", "p256", home=home, input="")
-    assert none.code == 1 and "the CA key is encrypted" in none.err
+    assert none.code == 1 and "the key of the CA kitty-ca is encrypted" in none.err
     for result in (result, by_env, by_file, wrong, none):
         assert CA_PASSPHRASE not in result.out + result.err
 
