@@ -28,7 +28,7 @@ from ..pki.facts import Record
 from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_dns_name, check_email, check_ip
 from ..render.display import Card, issued_card, record_card, record_status, status_badge
-from ..render.progress import Progress
+from ..render.progress import progress_bar
 from ..render.trust import trust_diagram
 from ..workspace.workspace import Issued, Workspace, check_name
 
@@ -237,9 +237,9 @@ class _Form(widgets.VBox, _Refreshable):
         self.progress_area.outputs = ()
         self.button.disabled = True  # a second click while this runs would issue twice
         try:
-            with self.progress_area, Progress(total=None, description=self._progress_text()) as bar:
+            with self.progress_area, progress_bar(None, self._progress_text()) as bar:
                 card = self.act()
-                bar.advance()
+                bar.update()
         except KittylabError as exc:
             self._say(str(exc), error=True)
             return

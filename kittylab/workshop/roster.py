@@ -39,7 +39,7 @@ from ..pki.keys import KEY_KINDS, key_to_pem
 from ..pki.names import Subject, check_email
 from ..pki.pkcs12 import generate_password
 from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_handout
-from ..render.progress import Progress
+from ..render.progress import progress_bar
 from ..workspace.workspace import (
     WRITER_THREADS,
     Draft,
@@ -281,7 +281,7 @@ def issue_roster(
     issued: list[Issued] = []
     with (
         _Outputs(workspace, out, url=url, title=title or f"Workshop {roster.stem}", legacy_p12=legacy_p12) as writer,
-        Progress(len(tasks), f"issuing {len(tasks)} certificates", quiet=not (progress and tasks)) as bar,
+        progress_bar(len(tasks), f"issuing {len(tasks)} certificates", enabled=progress and bool(tasks)) as bar,
     ):
         writer.keep_earlier(skipped, by_name)
         for chunk in _chunks(_drafts(ca, tasks, workers=workers), CHUNK):
@@ -291,7 +291,7 @@ def issue_roster(
             issued += [record for _, record in recorded]
             writer.add([(by_name[task.name], record, task.password) for task, record in recorded])
             writer.save()
-            bar.advance(len(chunk))
+            bar.update(len(chunk))
         writer.finish()
     errors.sort()
     return RosterResult(issued, skipped, errors, out, writer.summary_path, writer.handouts)
