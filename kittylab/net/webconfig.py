@@ -149,13 +149,12 @@ def nginx_config(
     )
 
 
-def apache_modules_dir() -> Path:
-    """The folder holding ``mod_ssl.so`` on this system."""
+def apache_modules_dir() -> Path | None:
+    """The folder holding ``mod_ssl.so`` on this system, or None where Apache is not installed."""
     for folder in APACHE_MODULE_DIRS:
         if (Path(folder) / "mod_ssl.so").is_file():
             return Path(folder)
-    raise KittylabError(f"no mod_ssl.so in {', '.join(APACHE_MODULE_DIRS)}: install Apache (apt-get install apache2) "
-                        "or give --modules-dir")
+    return None
 
 
 def _worker_user() -> str:
@@ -187,6 +186,8 @@ def apache_config(
     ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
     """
     proxy = _upstream(upstream)
+    # Writing the configuration never needs Apache: only running it needs the modules where it says.
+    found = Path(modules_dir) if modules_dir else apache_modules_dir()
     return render(
         "apache.conf",
         paths=_Paths.of(workspace, server_name, client_ca),
@@ -199,7 +200,8 @@ def apache_config(
         webroot=Path(webroot).resolve(),
         server_root=Path(server_root).resolve(),
         user=_worker_user(),
-        modules_dir=Path(modules_dir) if modules_dir else apache_modules_dir(),
+        modules_dir=found or Path(APACHE_MODULE_DIRS[0]),
+        modules_guessed=found is None,
         modules=["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
                  "socache_shmcb", "ssl"] + (["proxy", "proxy_http"] if proxy else []),
     )

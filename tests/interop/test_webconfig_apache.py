@@ -37,3 +37,16 @@ def test_unknown_web_server_kind(story, tmp_path):
 
     with pytest.raises(KittylabError, match="unknown web server"):
         write_site("lighttpd", story[0], tmp_path)
+
+
+def test_apache_config_is_written_without_apache_installed(story, tmp_path, monkeypatch):
+    """A learner's laptop has no Apache: the configuration is still written, with Debian's module
+    folder and a line saying where to change it (only running Apache needs the modules)."""
+    from kittylab.net import webconfig
+
+    monkeypatch.setattr(webconfig, "APACHE_MODULE_DIRS", (str(tmp_path / "nowhere"), str(tmp_path / "elsewhere")))
+    site = webconfig.write_site("apache", story[0], tmp_path / "apache", port=9443)
+    text = site.config.read_text()
+    assert f"LoadModule ssl_module {tmp_path / 'nowhere'}/mod_ssl.so" in text
+    assert "No mod_ssl.so was found" in text
+    assert "SSLVerifyClient require" in text
