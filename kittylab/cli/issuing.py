@@ -13,6 +13,7 @@ from ..pki.crl import REASONS
 from ..pki.facts import format_summary, summarize
 from ..pki.files import read_password_file, write_atomically
 from ..pki.keys import KEY_KINDS
+from ..pki.profiles import AccessUrls
 from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
 from .options import (
     Parser,
@@ -28,6 +29,7 @@ from .options import (
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    urls = AccessUrls(args.crl_url, args.ocsp_url, args.ca_issuers_url)
     if not args.intermediate_of:  # check the input before Workspace() creates a folder and a store
         check_name(subject_from(args, args.cn, email=args.email or "").cn)
         check_days(args.days or CA_DAYS)
@@ -44,13 +46,15 @@ def cmd_init(args: argparse.Namespace) -> int:
     days = args.days or (INTERMEDIATE_DAYS if args.intermediate_of else CA_DAYS)
     ca = workspace.init_ca(subject, key=args.key, days=days, passphrase=passphrase,
                            intermediate_of=args.intermediate_of, another_root=args.another_root,
-                           path_length=args.path_length, name_constraints=constraints)
+                           path_length=args.path_length, name_constraints=constraints, urls=urls)
     key_path, cert_path = workspace.path(subject.cn, "key"), workspace.path(subject.cn, "crt")
     echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
     if args.intermediate_of:
         echo(f"  signed by {args.intermediate_of}; the chain for servers and p12 files: {workspace.chain_path(subject.cn)}")
     if constraints is not None:
         echo(f"  name constraints: {describe_constraints(constraints)}")
+    for label, url in _url_lines(workspace.ca_urls(subject.cn)):
+        echo(f"  what it issues carries its {label}: {url}")
     echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
     show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
     if args.intermediate_of:
@@ -59,6 +63,11 @@ def cmd_init(args: argparse.Namespace) -> int:
     else:
         show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days))
     return 0
+
+
+def _url_lines(urls: AccessUrls) -> list[tuple[str, str]]:
+    labels = {"crl": "CRL URL", "ocsp": "OCSP URL", "ca_issuers": "CA certificate URL"}
+    return [(labels[key], url) for key, url in urls.as_dict().items()]
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
@@ -181,6 +190,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
     record = workspace.find(args.target)
     summary = summarize(record.certificate, record)
+    if record.profile == "ca":
+        summary["issues_with"] = workspace.ca_urls(record.name).as_dict()
     echo(json.dumps(summary, indent=2) if args.json else format_summary(summary))
     return 0
 
@@ -220,6 +231,10 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
     hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
                            help="name constraint: never this domain or below (repeatable)")
+    urls = init.add_argument_group("where clients find revocation (carried by everything this CA issues)")
+    urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
+    urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
+    urls.add_argument("--ca-issuers-url", metavar="URL", help="its certificate, e.g. http://pki.kitty.test/kitty-ca.crt")
     init.set_defaults(handler=cmd_init)
 
     issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")

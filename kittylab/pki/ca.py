@@ -16,7 +16,7 @@ from .csr import MALFORMED, check_csr_signature, load_csr, malformed_names_refus
 from .files import read_input
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
 from .names import Subject, make_sans, subject_of
-from .profiles import authority_key_identifier, ca_extensions, get_profile
+from .profiles import AccessUrls, authority_key_identifier, ca_extensions, get_profile
 
 CA_DAYS = 7300
 LEAF_DAYS = 375
@@ -42,11 +42,17 @@ class CertificateAuthority:
 
     Make one with :meth:`create` (``openssl req -x509 -extensions v3_ca``) or :meth:`load`.
     ``parents`` are the CAs above an intermediate (its issuer first, the root last): they go
-    into the chain that clients need, and their name constraints bind what it signs.
+    into the chain that clients need, and their name constraints bind what it signs. ``urls``
+    (its CRL, OCSP responder and certificate) go into everything it signs.
     """
 
     def __init__(
-        self, certificate: x509.Certificate, key: PrivateKey, *, parents: Iterable[x509.Certificate] = ()
+        self,
+        certificate: x509.Certificate,
+        key: PrivateKey,
+        *,
+        parents: Iterable[x509.Certificate] = (),
+        urls: AccessUrls | None = None,
     ) -> None:
         if certificate.public_key() != key.public_key():
             raise KittylabError("the CA key does not belong to the CA certificate")
@@ -59,6 +65,7 @@ class CertificateAuthority:
         self.certificate = certificate
         self.key = key
         self.parents = tuple(parents)
+        self.urls = urls or AccessUrls()
 
     @classmethod
     def create(
@@ -82,7 +89,8 @@ class CertificateAuthority:
         check_days(days)
         if path_length is not None and (isinstance(path_length, bool) or not isinstance(path_length, int) or path_length < 0):
             raise KittylabError(f"the path length must be a whole number of CAs below, 0 or more, not {path_length!r}")
-        name = subject_of(subject).to_name()
+        subject = subject_of(subject)
+        name = subject.to_name()
         start = now or utcnow()
         end = start + dt.timedelta(days=days)
         issuer_name, signer, parents = name, private_key, ()
@@ -99,6 +107,8 @@ class CertificateAuthority:
             issuer.certificate if issuer is not None else None,
             path_length=path_length,
             name_constraints=name_constraints,
+            names=_email_names(subject),
+            urls=issuer.urls if issuer is not None else None,
         )
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
@@ -168,13 +178,14 @@ class CertificateAuthority:
         names = chosen.check_names(
             _requested_names(request) + make_sans(dns=dns, ip=ip, email=email, uri=uri, wildcard=profile == "server")
         )
+        names += _email_names(subject)
         check_name_constraints(self.chain, subject.to_name(), names)
         start = now or utcnow()
         not_after = self.check_validity(start, days)
         builder = _builder(
             subject.to_name(), self.certificate.subject, public_key, start - BACKDATE, not_after, serial=serial
         )
-        for extension, critical in chosen.extensions(public_key, self.certificate, _unique(names)):
+        for extension, critical in chosen.extensions(public_key, self.certificate, _unique(names), self.urls):
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(self.key, signature_hash(self.key))
 
@@ -275,6 +286,11 @@ def _requested_names(request: x509.CertificateSigningRequest) -> list[x509.Gener
         return list(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
     except x509.ExtensionNotFound:
         return []
+
+
+def _email_names(subject: Subject) -> list[x509.GeneralName]:
+    """RFC 5280, 4.1.2.6: an email address in the subject must also be an rfc822Name in the SAN."""
+    return make_sans(email=[subject.email]) if subject.email else []
 
 
 def _unique(names: list[x509.GeneralName]) -> list[x509.GeneralName]:

@@ -8,6 +8,7 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from .keys import describe_key
 from .names import describe_san
@@ -130,6 +131,26 @@ def alternative_names(certificate: x509.Certificate) -> list[str]:
     return [describe_san(name) for name in names]
 
 
+def access_urls(certificate: x509.Certificate) -> dict[str, list[str]]:
+    """Where a validator finds the issuer's CRL, OCSP responder and certificate (CDP and AIA)."""
+    found: dict[str, list[str]] = {"crl": [], "ocsp": [], "ca_issuers": []}
+    try:
+        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+        found["crl"] = [n.value for p in points for n in p.full_name or () if isinstance(n, x509.UniformResourceIdentifier)]
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        access = []
+    for description in access:
+        key = {AuthorityInformationAccessOID.OCSP: "ocsp", AuthorityInformationAccessOID.CA_ISSUERS: "ca_issuers"}.get(
+            description.access_method)
+        if key and isinstance(description.access_location, x509.UniformResourceIdentifier):
+            found[key].append(description.access_location.value)
+    return found
+
+
 def is_ca(certificate: x509.Certificate) -> bool:
     try:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
@@ -151,6 +172,7 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
         "key_usage": key_usages(certificate),
         "extended_key_usage": extended_key_usages(certificate),
         "subject_alternative_names": alternative_names(certificate),
+        **{f"{key}_urls": urls for key, urls in access_urls(certificate).items()},
         "fingerprint_sha256": certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
         "fingerprint_sha1": certificate.fingerprint(hashes.SHA1()).hex(":").upper(),  # noqa: S303 - shown, as browsers do
     }
@@ -179,6 +201,10 @@ def format_summary(summary: dict) -> str:
         ("key_usage", "Key usage"),
         ("extended_key_usage", "Extended key usage"),
         ("subject_alternative_names", "Alternative names"),
+        ("crl_urls", "CRL"),
+        ("ocsp_urls", "OCSP"),
+        ("ca_issuers_urls", "CA issuers"),
+        ("issues_with", "Issues with"),
         ("revoked_at", "Revoked at"),
         ("reason", "Reason"),
         ("fingerprint_sha256", "SHA-256 fingerprint"),
@@ -192,5 +218,7 @@ def format_summary(summary: dict) -> str:
             continue
         if isinstance(value, list):
             value = ", ".join(value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
         lines.append(f"{label + ':':<{width + 1}} {value}")
     return "\n".join(lines)

@@ -7,11 +7,12 @@ against the profile, and builds every extension itself.
 
 from __future__ import annotations
 
+import urllib.parse
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ..errors import KittylabError
 from .keys import PublicKey
@@ -54,9 +55,14 @@ class Profile:
         return checked
 
     def extensions(
-        self, public_key: PublicKey, issuer: x509.Certificate, names: list[x509.GeneralName]
+        self,
+        public_key: PublicKey,
+        issuer: x509.Certificate,
+        names: list[x509.GeneralName],
+        urls: "AccessUrls | None" = None,
     ) -> list[tuple[x509.ExtensionType, bool]]:
-        """Every extension of a leaf of this profile, as (extension, critical) pairs."""
+        """Every extension of a leaf of this profile, as (extension, critical) pairs; ``urls`` are
+        the issuing CA's (where to find its CRL, its OCSP responder and its certificate)."""
         # RSA server keys also encrypt the TLS 1.2 RSA key exchange; other keys only sign.
         encipher = isinstance(public_key, rsa.RSAPublicKey) and self.name == "server"
         chosen: list[tuple[x509.ExtensionType, bool]] = [
@@ -68,7 +74,7 @@ class Profile:
         ]
         if names:
             chosen.append((x509.SubjectAlternativeName(names), False))
-        return chosen
+        return chosen + (urls.extensions() if urls is not None else [])
 
 
 PROFILES: dict[str, Profile] = {
@@ -91,11 +97,14 @@ def ca_extensions(
     *,
     path_length: int | None = None,
     name_constraints: x509.NameConstraints | None = None,
+    names: list[x509.GeneralName] | None = None,
+    urls: "AccessUrls | None" = None,
 ) -> list[tuple[x509.ExtensionType, bool]]:
     """The extensions of a CA certificate, as OpenSSL's ``v3_ca`` section makes them.
 
     ``issuer`` is None for a self-signed root, whose authority key identifier is its own.
     ``name_constraints`` (critical, as RFC 5280 requires) limits the names it may certify.
+    ``names`` become its alternative names (its email address); ``urls`` are its issuer's.
     """
     subject_key_id = x509.SubjectKeyIdentifier.from_public_key(public_key)
     if issuer is None:
@@ -110,7 +119,74 @@ def ca_extensions(
     ]
     if name_constraints is not None:
         chosen.append((name_constraints, True))
-    return chosen
+    if names:
+        chosen.append((x509.SubjectAlternativeName(names), False))
+    return chosen + (urls.extensions() if urls is not None else [])
+
+
+@dataclass(frozen=True)
+class AccessUrls:
+    """Where clients find a CA's CRL, its OCSP responder and its certificate (RFC 5280, 4.2.1.13
+    and 4.2.2.1): set per CA, carried by everything it issues as CRL Distribution Points and
+    Authority Information Access, so that validators can check revocation on their own."""
+
+    crl: str | None = None
+    ocsp: str | None = None
+    ca_issuers: str | None = None
+
+    def __post_init__(self) -> None:
+        for flag, url in (("--crl-url", self.crl), ("--ocsp-url", self.ocsp), ("--ca-issuers-url", self.ca_issuers)):
+            if url is not None:
+                check_http_url(url, flag)
+
+    def __bool__(self) -> bool:
+        return any((self.crl, self.ocsp, self.ca_issuers))
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in (("crl", self.crl), ("ocsp", self.ocsp), ("ca_issuers", self.ca_issuers)) if v}
+
+    def below(self, parent: str, child: str) -> "AccessUrls":
+        """What a CA ``child`` made under ``parent`` inherits: the same OCSP responder, and the CRL
+        and certificate URLs when they follow ``kittylab publish``'s layout (``.../PARENT.crl``)."""
+
+        def renamed(url: str | None, suffix: str) -> str | None:
+            if url is None or not url.endswith(f"/{parent}.{suffix}"):
+                return None
+            return url[: -len(f"{parent}.{suffix}")] + f"{child}.{suffix}"
+
+        return AccessUrls(renamed(self.crl, "crl"), self.ocsp, renamed(self.ca_issuers, "crt"))
+
+    def extensions(self) -> list[tuple[x509.ExtensionType, bool]]:
+        """CRL Distribution Points and Authority Information Access, both non-critical."""
+        chosen: list[tuple[x509.ExtensionType, bool]] = []
+        if self.crl:
+            point = x509.DistributionPoint([x509.UniformResourceIdentifier(self.crl)], None, None, None)
+            chosen.append((x509.CRLDistributionPoints([point]), False))
+        access = [
+            x509.AccessDescription(method, x509.UniformResourceIdentifier(url))
+            for method, url in ((AuthorityInformationAccessOID.OCSP, self.ocsp),
+                                (AuthorityInformationAccessOID.CA_ISSUERS, self.ca_issuers))
+            if url
+        ]
+        if access:
+            chosen.append((x509.AuthorityInformationAccess(access), False))
+        return chosen
+
+
+def check_http_url(url: str, flag: str = "the URL") -> str:
+    """Return ``url`` if it is a plain ``http://host/...`` URL, else a one-line error.
+
+    CRLs, OCSP answers and CA certificates are signed, and are fetched over plain HTTP: an
+    https URL would need a revocation check of its own before the client could read it.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        ok = parts.scheme == "http" and bool(parts.hostname) and parts.port != 0  # .port checks the range
+    except (ValueError, TypeError, AttributeError):
+        ok = False
+    if not ok or not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url) or len(url) > 2000:
+        raise KittylabError(f"{flag} {url!r}: give a plain http:// URL such as http://pki.kitty.test/kitty-ca.crl")
+    return url
 
 
 def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:

@@ -26,6 +26,7 @@ from ..pki.crl import CRL_WARNING_DAYS, REASONS
 from ..pki.facts import (
     EXPIRING_DAYS,
     Record,
+    access_urls,
     alternative_names,
     extended_key_usages,
     is_ca,
@@ -153,6 +154,8 @@ def certificate_card(
         ("Extended key usage", ", ".join(extended_key_usages(certificate))),
         ("Alternative names", ", ".join(alternative_names(certificate))),
     ]
+    labels = {"crl": "CRL", "ocsp": "OCSP", "ca_issuers": "CA issuers"}
+    rows += [(labels[key], ", ".join(urls)) for key, urls in access_urls(certificate).items() if urls]
     if record is not None and record.revoked_at is not None:
         rows.append(("Revoked", f"{_when(record.revoked_at)} ({record.reason or 'unspecified'})"))
     rows += [

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -40,7 +41,7 @@ from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
 from ..pki.names import Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
-from ..pki.profiles import PROFILES
+from ..pki.profiles import PROFILES, AccessUrls
 from ..pki.verify import Verification, verify_certificate
 from .store import Store
 
@@ -288,6 +289,7 @@ class Workspace:
         path_length: int | None = None,
         name_constraints: x509.NameConstraints | None = None,
         another_root: bool = False,
+        urls: AccessUrls | None = None,
     ) -> CertificateAuthority:
         """Steps 1-3: make the CA's key and self-signed certificate, and publish an empty CRL.
 
@@ -297,6 +299,8 @@ class Workspace:
         (the "two CAs" setup). The CA made last becomes the default issuing CA. ``days``
         defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent);
         an intermediate named by a bare CN takes its parent's O, C, ST and L.
+        ``urls`` (where its CRL, OCSP responder and certificate are published) go into everything
+        the new CA issues; an intermediate inherits what it does not set (:meth:`AccessUrls.below`).
         """
         days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
         if intermediate_of and isinstance(subject, str) and not subject.startswith("/"):
@@ -311,6 +315,10 @@ class Workspace:
         if self.store.latest(name) is not None:
             raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
         parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
+        urls = urls or AccessUrls()
+        if parent is not None:
+            inherited = parent.urls.below(parent.name, name)
+            urls = AccessUrls(urls.crl or inherited.crl, urls.ocsp or inherited.ocsp, urls.ca_issuers or inherited.ca_issuers)
         ca = CertificateAuthority.create(
             subject, key=key, days=days, path_length=path_length, name_constraints=name_constraints, issuer=parent
         )
@@ -320,6 +328,9 @@ class Workspace:
                 raise KittylabError(f"{self.home} already has a CA: use another workspace (--home)")
             record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
             self.store.set_meta("ca", name)
+            if urls:
+                self.store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
+        ca.urls = urls
         self._write_certificate(record)
         if passphrase:
             self._known_passphrases[name] = passphrase
@@ -347,9 +358,13 @@ class Workspace:
                 )
             key = self._unlock(name, key_path)
             self._cas[name] = CertificateAuthority(
-                records[0].certificate, key, parents=[r.certificate for r in records[1:]]
+                records[0].certificate, key, parents=[r.certificate for r in records[1:]], urls=self.ca_urls(name)
             )
         return self._cas[name]
+
+    def ca_urls(self, name: str | None = None) -> AccessUrls:
+        """Where CA ``name`` publishes its CRL, OCSP answers and certificate (``init --crl-url ...``)."""
+        return AccessUrls(**json.loads(self.store.get_meta(f"urls:{self.ca_record(name).name}", "{}")))
 
     def ca_key_is_encrypted(self, name: str | None = None) -> bool:
         """True if CA ``name``'s key file (default: the issuing CA's) is protected by a passphrase."""
@@ -762,23 +777,21 @@ class Workspace:
     # -- checking --------------------------------------------------------------------------
 
     def verify(
-        self, certificate: x509.Certificate | bytes | str | os.PathLike, *, purpose: str | None = None
+        self,
+        certificate: x509.Certificate | bytes | str | os.PathLike,
+        *,
+        purpose: str | None = None,
+        now: dt.datetime | None = None,
     ) -> Verification:
-        """Check a certificate against this CA: chain, dates, usage for ``purpose``, revocation."""
+        """Check a certificate against this workspace's CAs: the RFC 5280 path (cryptography's
+        verifier), usage for ``purpose``, and every level's CRL."""
         cert = certificate if isinstance(certificate, x509.Certificate) else load_certificate(certificate)
-        records = self._issuer_lineage(cert)
-        result = verify_certificate(cert, ca=records[0].certificate, crl=self.current_crl(records[0].name), purpose=purpose)
-        for child, parent in zip(records, records[1:]):
-            above = verify_certificate(child.certificate, ca=parent.certificate, crl=self.current_crl(parent.name))
-            result.checks += [replace(c, name=f"{child.name}: {c.name}") for c in above.checks if c.name != "CA dates"]
-        return result
-
-    def _issuer_lineage(self, certificate: x509.Certificate) -> list[Record]:
-        """The workspace's CA that issued ``certificate`` and those above it (default CA if none did)."""
+        roots, intermediates, crls = [], [], []
         for name in self.ca_names():
-            if self.ca_record(name).certificate.subject == certificate.issuer:
-                return self.lineage(name)
-        return self.lineage()
+            record = self.ca_record(name)
+            (roots if record.issuer == record.name else intermediates).append(record.certificate)
+            crls += [crl] if (crl := self.current_crl(name)) is not None else []
+        return verify_certificate(cert, roots=roots, intermediates=intermediates, crls=crls, purpose=purpose, now=now)
 
 
 def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:

@@ -114,14 +114,17 @@ def test_verify_says_which_check_failed(story, tmp_path):
     assert workspace.verify(client.files["crt"], purpose="client").ok
     assert workspace.verify(server.certificate, purpose="server").ok
     wrong = workspace.verify(server.certificate, purpose="client")
-    assert [c.name for c in wrong.failures] == ["purpose client"]
+    # kittylab's reason first, then the verdict of cryptography's RFC 5280 verifier.
+    assert [c.name for c in wrong.failures] == ["purpose client", "RFC 5280 path"]
+    assert "verification failed: the extended key usage allows serverAuth" in str(wrong)
+    assert "refused by cryptography's verifier: required EKU not found" in str(wrong)
     foreign = Workspace(tmp_path / "other")
     foreign.init_ca("other-ca", key="p256")
     stranger = foreign.issue("stranger", profile="client", key="p256")
     assert workspace.verify(stranger.certificate).failures[0].name == "chain"
     old = workspace.issue("old", profile="client", key="p256", days=1,
                           now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=2))
-    assert [c.name for c in workspace.verify(old.certificate).failures] == ["dates"]
+    assert [c.name for c in workspace.verify(old.certificate).failures] == ["dates", "RFC 5280 path"]
     workspace.revoke("eager-client")
     result = workspace.verify(client.certificate, purpose="client")
     assert [c.name for c in result.failures] == ["revocation"] and "revoked" in str(result)
