@@ -1,4 +1,4 @@
-"""``kittylab ocsp-serve``, ``expiring``, ``renew``, ``export-openssl-db`` and ``import``: beyond the article."""
+"""``kittylab ocsp-serve``, ``publish``, ``expiring``, ``renew``, ``export-openssl-db`` and ``import``: beyond the article."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import signal
 from pathlib import Path
 
 from ..errors import KittylabError
+from ..net.http_service import HttpService
 from ..net.ocsp import OcspServer
+from ..net.publisher import Publisher
 from ..pki.files import read_password_file
 from ..workspace.openssldb import export_openssl_db, import_ca_directory
 from ..workspace.renewal import due, parse_duration
@@ -40,9 +42,23 @@ def cmd_ocsp_serve(args: argparse.Namespace) -> int:
     echo(f"OCSP responder for {names} at {server.url} (Ctrl-C stops)")
     ca = server.responder.workspace.ca_certificate_path
     show_command(f"openssl ocsp -issuer {ca} -cert CERT.crt -url {server.url} -CAfile {ca} -resp_text")
+    return _serve_until_stopped(server)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    publisher = Publisher(args.home, host=args.host, port=args.port, log=note)
+    echo(f"publishing at {publisher.url}, read live from {publisher.workspace.home} (Ctrl-C stops):")
+    for path in publisher.paths():
+        echo(f"  {publisher.url}{path}")
+    first = publisher.paths()[1]
+    show_command(f"openssl crl -inform DER -in <(curl -s {publisher.url}{first}) -noout -text")
+    return _serve_until_stopped(publisher)
+
+
+def _serve_until_stopped(service: HttpService) -> int:
     signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C
     try:
-        server.serve_forever()
+        service.serve_forever()
     except KeyboardInterrupt:
         pass
     note("stopped")
@@ -115,6 +131,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=_port, default=8888, help="the port (default 8888; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     serve.set_defaults(handler=cmd_ocsp_serve)
+
+    publish = subparsers.add_parser("publish", help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP")
+    publish.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
+    publish.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    publish.set_defaults(handler=cmd_publish)
 
     expiring = subparsers.add_parser("expiring", help="what expires soon (or has) and needs renewing")
     expiring.add_argument("--within", default="30d", metavar="30d",

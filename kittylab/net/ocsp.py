@@ -16,7 +16,6 @@ import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
 from cryptography import x509
@@ -30,6 +29,7 @@ from ..pki.crl import REASONS
 from ..pki.facts import serial_hex
 from ..pki.keys import signature_hash
 from ..workspace.workspace import PassphraseSource, Workspace
+from .http_service import HttpService, QuietHandler
 
 #: How long a client may cache an answer (the response's nextUpdate).
 ANSWER_LIFETIME = dt.timedelta(hours=1)
@@ -65,6 +65,10 @@ class OcspResponder:
             serial = request.serial_number
         except ValueError:
             return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST), Answer(None, None, "malformed request")
+        except NotImplementedError:
+            # cryptography builds responses of one SingleResponse only: ask one certificate at a time.
+            said = "malformed request: more than one certificate in one request"
+            return _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST), Answer(None, None, said)
         with self._lock:
             ca_name = self._issuer_of(request)
             if ca_name is None:
@@ -78,7 +82,8 @@ class OcspResponder:
             status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
         elif record.revoked_at is not None:
             status, revoked_at = ocsp.OCSPCertStatus.REVOKED, record.revoked_at
-            reason = REASONS[record.reason or "unspecified"]
+            # As on the CRL (RFC 5280, 5.3.1): no reason code at all rather than "unspecified".
+            reason = REASONS[record.reason] if record.reason not in (None, "unspecified") else None
         else:
             status, revoked_at, reason = ocsp.OCSPCertStatus.GOOD, None, None
         start = now or dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
@@ -234,13 +239,15 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(serialization.Encoding.DER)
 
 
-class OcspServer:
+class OcspServer(HttpService):
     """The responder over HTTP in a background thread: ``with OcspServer(ws.home) as server: server.url``.
 
     It opens the workspace folder ``home`` on its own (its own store connection, as another
     process would), so it sees each revocation as soon as it is saved. Listens on 127.0.0.1
     by default; ``port=0`` picks a free port. ``log`` gets one line per answer.
     """
+
+    thread_name = "kittylab-ocsp"
 
     def __init__(
         self,
@@ -263,61 +270,20 @@ class OcspServer:
             raise
         self.responder = OcspResponder(workspace)
         self.log = log
-        try:
-            self.httpd = ThreadingHTTPServer((host, port), _handler_for(self))
-        except OSError as exc:
-            workspace.close()
-            raise KittylabError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self.httpd.daemon_threads = True
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        return self.httpd.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.httpd.server_address[0]}:{self.port}"
-
-    def start(self) -> "OcspServer":
-        self._thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="kittylab-ocsp", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def serve_forever(self) -> None:
-        """Answer in this thread until interrupted (the ``kittylab ocsp-serve`` command)."""
-        try:
-            self.httpd.serve_forever()
-        finally:
-            self.httpd.server_close()
-            self.responder.workspace.close()
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.responder.workspace.close()
-
-    def __enter__(self) -> "OcspServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().__init__(workspace, _handler_for(self), host=host, port=port)
 
 
-def _handler_for(server: OcspServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+def _handler_for(server: OcspServer) -> type[QuietHandler]:
+    class Handler(QuietHandler):
         server_version = "kittylab-ocsp"
 
         def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            if not 0 < length <= MAX_REQUEST:
-                self.send_error(413 if length else 411)
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit() or not 0 < int(length) <= MAX_REQUEST:
+                # Where the body ends is unknown (or it is too big to read): answer, then close.
+                self._refuse(f"a POST needs a Content-Length of 1 to {MAX_REQUEST} bytes, not {length[:20]!r}")
                 return
-            self._answer(self.rfile.read(length))
+            self._answer(self.rfile.read(int(length)))
 
         def do_GET(self) -> None:
             encoded = urllib.parse.unquote(self.path.lstrip("/"))
@@ -326,21 +292,25 @@ def _handler_for(server: OcspServer) -> type[BaseHTTPRequestHandler]:
             except ValueError:
                 request = b""
             if not request or len(request) > MAX_REQUEST:
-                self.send_error(400, "expected /BASE64-OF-A-DER-OCSP-REQUEST")
+                self._refuse("expected GET /BASE64-OF-A-DER-OCSP-REQUEST")
                 return
             self._answer(request)
 
         def _answer(self, request: bytes) -> None:
-            response, answer = server.responder.respond(request)
+            try:
+                response, answer = server.responder.respond(request)
+            except Exception as exc:  # noqa: BLE001 - every request gets an OCSP response (RFC 6960 internalError)
+                response = _unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+                answer = Answer(None, None, f"internal error: {type(exc).__name__}: {exc}")
             if server.log:
                 server.log(str(answer))
-            self.send_response(200)
-            self.send_header("Content-Type", "application/ocsp-response")
-            self.send_header("Content-Length", str(len(response)))
-            self.end_headers()
-            self.wfile.write(response)
+            self.send_body(200, "application/ocsp-response", response)
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - http.server's name
-            pass
+        def _refuse(self, why: str) -> None:
+            """A malformedRequest answer (HTTP 400): an OCSP client still gets an OCSP response to read."""
+            if server.log:
+                server.log(f"malformed request: {why}")
+            body = _unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+            self.send_body(400, "application/ocsp-response", body, close=True)
 
     return Handler

@@ -38,6 +38,7 @@ from ..pki.crl import crl_expiry_warning, load_crl
 from ..pki.facts import serial_hex
 from ..render.templates import render
 from ..workspace.workspace import Workspace
+from .http_service import IDLE_TIMEOUT
 from .ocsp import ask_responder
 
 logger = logging.getLogger("kittylab.net.server")
@@ -48,8 +49,6 @@ logger.addHandler(logging.NullHandler())
 DEFAULT_NAME = "picture-server"
 #: How long a client may take to finish the TLS handshake before it is dropped.
 HANDSHAKE_TIMEOUT = 10.0
-#: How long an idle keep-alive connection is kept open.
-IDLE_TIMEOUT = 30.0
 #: How many refusals ``PictureServer.refusals`` remembers.
 REFUSAL_LOG_SIZE = 1000
 

@@ -250,7 +250,9 @@ def _explain(
     checks = [link, _dates("dates", "certificate", certificate, now)]
     cas = chain[1:]
     ca_dates = [_dates("CA dates", f"CA certificate {_cn(c)}", c, now) for c in cas]
-    checks.append(next((c for c in ca_dates if not c.ok), None) or Check("CA dates", True, "every CA is valid now"))
+    if cas:
+        ends = min(c.not_valid_after_utc for c in cas)
+        checks.append(next((c for c in ca_dates if not c.ok), None) or Check("CA dates", True, f"valid until {ends:%Y-%m-%d}"))
     if purpose is not None:
         checks.append(_purpose(certificate, purpose))
     for index, ca in enumerate(cas):
