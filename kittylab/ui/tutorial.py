@@ -382,6 +382,205 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
+# -- a learner's machine: kittylab stands in for programs that are not installed ----------------
+
+#: How to install what a lesson would rather run, on the systems learners use.
+INSTALL_HINTS = {
+    "nginx": "apt-get install nginx, brew install nginx, or conda install -c conda-forge nginx",
+    "apache": "apt-get install apache2, or brew install httpd",
+    "easy-rsa": "apt-get install easy-rsa, or brew install easy-rsa",
+}
+
+
+def _stand_in_line(missing: str, instead: str) -> str:
+    """One line, always starting "stand-in: ", so the tutorial's tests can tell it apart."""
+    return f"stand-in: {missing} is not installed here, so {instead} ran instead (to try {missing}: {INSTALL_HINTS[missing]})"
+
+
+@dataclass
+class Knock:
+    """What a web server answered a client that showed no certificate."""
+
+    server: str
+    answer: str
+    stand_in: str | None = None
+
+    def __repr__(self) -> str:
+        return self.answer + (f"\n{self.stand_in}" if self.stand_in else "")
+
+
+def knock_without_certificate(workspace: Workspace, site: Any) -> Knock:
+    """Start ``site``'s web server (nginx or Apache, as written by ``write_site``) and connect to it
+    without a client certificate: it answers, but only to refuse.
+
+    Where that web server is not installed (a learner's laptop), kittylab's own picture-server
+    serves the same key, certificate, CA and CRL and refuses the same way; the answer says so in
+    a line starting "stand-in:" and says how to install the real one.
+    """
+    from ..net.client import Refused, fetch
+    from ..net.server import PictureServer
+    from ..net.webconfig import RunningSite, web_server_binary
+
+    def knock(url: str) -> str:
+        try:
+            response = fetch(url, ca=workspace.ca_certificate_path, images=False)
+        except Refused as refusal:
+            return str(refusal)
+        return f"HTTP {response.status}: the server let a client without a certificate in"
+
+    try:
+        web_server_binary(site.kind)
+    except KittylabError:
+        with PictureServer(workspace) as server:
+            answer = knock(server.url)
+        return Knock("picture-server", answer, _stand_in_line(site.kind, "kittylab's picture-server"))
+    with RunningSite(site) as web:
+        return Knock(site.kind, knock(web.url))
+
+
+@dataclass
+class OldCA:
+    """A CA made the old way, as it would arrive for migration: an ``index.txt`` database, the CA's
+    certificate and key, the certificates it issued and its CRL."""
+
+    folder: Path
+    tool: str
+    index: Path
+    ca_certificate: Path
+    crl: Path
+    stand_in: str | None = None
+
+    def __repr__(self) -> str:
+        lines = [
+            f"{OLD_CA_CN}, in {self.folder.name}/",
+            f"issued {OLD_CLIENT} (client) and {OLD_SERVER} (server), revoked {OLD_CLIENT} (keyCompromise), published a CRL",
+        ]
+        return "\n".join(lines + ([self.stand_in] if self.stand_in else []))
+
+
+OLD_CA_CN = "Kitty Easy CA"
+OLD_CLIENT = "alice"
+OLD_SERVER = "www"
+
+
+def build_old_ca(folder: str | os.PathLike) -> OldCA:
+    """Make a small P-256 CA in ``folder`` as many CAs run today: with easy-rsa (a ``pki/`` folder)
+    where it is installed, else with ``openssl ca`` itself, which easy-rsa runs underneath, in
+    easy-rsa's layout (``pki/index.txt``, ``pki/ca.crt``, ``pki/private/ca.key``, ``pki/issued/``).
+    Either way it issues a client and a server certificate, revokes the client (keyCompromise)
+    and publishes a CRL.
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    easyrsa = find_easyrsa()
+    if easyrsa:
+        return _old_ca_with_easyrsa(easyrsa, folder)
+    old = _old_ca_with_openssl_ca(folder)
+    old.stand_in = _stand_in_line("easy-rsa", "openssl ca (in easy-rsa's layout)")
+    return old
+
+
+def find_easyrsa() -> str | None:
+    """easy-rsa's script: on the PATH, or where Debian's package puts it (not on the PATH)."""
+    found = shutil.which("easyrsa")
+    debian = "/usr/share/easy-rsa/easyrsa"
+    return found or (debian if os.access(debian, os.X_OK) else None)
+
+
+def _run(argv: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        last = (scrub_private_keys(done.stderr).strip().splitlines() or ["no message"])[-1]
+        raise KittylabError(f"{Path(argv[0]).name} {argv[1]} failed: {last}")
+
+
+def _old_ca_with_easyrsa(easyrsa: str, folder: Path) -> OldCA:
+    pki = folder / "pki"
+    env = dict(os.environ, EASYRSA_BATCH="1", EASYRSA_PKI=str(pki), EASYRSA_ALGO="ec", EASYRSA_CURVE="prime256v1")
+    for step in (["init-pki"], [f"--req-cn={OLD_CA_CN}", "build-ca", "nopass"],
+                 ["build-client-full", OLD_CLIENT, "nopass"], ["build-server-full", OLD_SERVER, "nopass"],
+                 ["revoke", OLD_CLIENT, "keyCompromise"], ["gen-crl"]):  # fmt: skip
+        _run([easyrsa, *step], cwd=folder, env=env)
+    return OldCA(folder, "easy-rsa", pki / "index.txt", pki / "ca.crt", pki / "crl.pem")
+
+
+_OPENSSL_CA_CONFIG = """\
+# openssl ca's configuration for a small CA in easy-rsa's layout, as kittylab's migration lesson makes it.
+[ca]
+default_ca = old_ca
+
+[old_ca]
+dir              = .
+database         = $dir/index.txt
+new_certs_dir    = $dir/certs_by_serial
+certificate      = $dir/ca.crt
+private_key      = $dir/private/ca.key
+crlnumber        = $dir/crlnumber
+serial           = $dir/serial
+default_md       = sha256
+default_days     = 825
+default_crl_days = 180
+policy           = policy_any
+unique_subject   = no
+copy_extensions  = none
+
+[policy_any]
+commonName = supplied
+
+[req]
+distinguished_name = req_dn
+prompt             = no
+
+[req_dn]
+CN = unused
+
+[ca_cert]
+basicConstraints       = critical, CA:TRUE
+keyUsage               = critical, keyCertSign, cRLSign
+subjectKeyIdentifier   = hash
+
+[client]
+basicConstraints       = CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = clientAuth
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+
+[server]
+basicConstraints       = CA:FALSE
+keyUsage               = critical, digitalSignature
+extendedKeyUsage       = serverAuth
+subjectAltName         = DNS:www
+subjectKeyIdentifier   = hash
+authorityKeyIdentifier = keyid
+"""
+
+
+def _old_ca_with_openssl_ca(folder: Path) -> OldCA:
+    pki = folder / "pki"
+    binary = shutil.which("openssl")
+    if binary is None:
+        raise KittylabError("neither easy-rsa nor the openssl command is installed: install one (conda install -c conda-forge openssl)")
+    for sub in ("private", "certs_by_serial", "issued", "reqs"):
+        (pki / sub).mkdir(mode=0o700 if sub == "private" else 0o755, parents=True, exist_ok=True)
+    (pki / "index.txt").write_text("")
+    (pki / "crlnumber").write_text("01\n")
+    (pki / "serial").write_text("01\n")  # required by the configuration; -rand_serial picks the serials
+    (pki / "openssl.cnf").write_text(_OPENSSL_CA_CONFIG)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    config = ["-config", "openssl.cnf"]
+    _run([binary, "req", "-x509", *ec, *config, "-extensions", "ca_cert", "-days", "3650",
+          "-keyout", "private/ca.key", "-out", "ca.crt", "-subj", f"/CN={OLD_CA_CN}"], cwd=pki)  # fmt: skip
+    for name, profile in ((OLD_CLIENT, "client"), (OLD_SERVER, "server")):
+        _run([binary, "req", "-new", *ec, *config, "-keyout", f"private/{name}.key", "-out", f"reqs/{name}.req",
+              "-subj", f"/CN={name}"], cwd=pki)  # fmt: skip
+        _run([binary, "ca", "-batch", "-notext", "-rand_serial", *config, "-extensions", profile,
+              "-in", f"reqs/{name}.req", "-out", f"issued/{name}.crt"], cwd=pki)  # fmt: skip
+    _run([binary, "ca", *config, "-revoke", f"issued/{OLD_CLIENT}.crt", "-crl_reason", "keyCompromise"], cwd=pki)
+    _run([binary, "ca", *config, "-gencrl", "-out", "crl.pem"], cwd=pki)
+    return OldCA(folder, "openssl ca", pki / "index.txt", pki / "ca.crt", pki / "crl.pem")
+
+
 # -- exercises ---------------------------------------------------------------------------------
 
 
@@ -579,6 +778,8 @@ __all__ = [
     "check_environment",
     "exercise",
     "free_port",
+    "build_old_ca",
+    "knock_without_certificate",
     "lines_with",
     "openssl_side_by_side",
     "prepare",

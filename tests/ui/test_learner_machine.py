@@ -1,0 +1,94 @@
+"""A learner's laptop: lessons run without nginx, Apache or easy-rsa, with kittylab standing in.
+
+Each stand-in is checked both ways: with the real program (skips without it, fails in CI) and
+with it out of reach, where the lesson must show the same thing and one line saying so.
+"""
+
+from __future__ import annotations
+
+import configparser
+import re
+from pathlib import Path
+
+import pytest
+
+from kittylab import Workspace, load_crl
+from kittylab.net import webconfig
+from kittylab.net.webconfig import write_site
+from kittylab.ui import tutorial
+from kittylab.ui.tutorial import build_old_ca, free_port, knock_without_certificate
+from kittylab.workspace.openssldb import import_ca_directory
+from support.system import require_binary
+
+REFUSED = "the server refused the connection: no client certificate was sent"
+SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "nbval-sanitize.cfg"
+
+
+def _missing(kind: str) -> str:
+    raise tutorial.KittylabError(f"{kind} is not installed")
+
+
+def _sanitized(text: str) -> str:
+    """``text`` as nbval compares it: every section of the notebooks' sanitize file applied."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(SANITIZE)
+    for section in config.sections():
+        text = re.sub(config[section]["regex"], config[section].get("replace", ""), text)
+    return text
+
+
+def test_knocking_on_nginx_without_a_certificate(story, tmp_path):
+    require_binary("nginx")
+    workspace = story[0]
+    site = write_site("nginx", workspace, tmp_path / "nginx", port=free_port())
+    knock = knock_without_certificate(workspace, site)
+    assert (knock.server, knock.answer, knock.stand_in) == ("nginx", REFUSED, None)
+    assert repr(knock) == REFUSED
+
+
+@pytest.mark.parametrize("kind", ["nginx", "apache"])
+def test_without_the_web_server_the_picture_server_stands_in(story, tmp_path, monkeypatch, kind):
+    workspace = story[0]
+    monkeypatch.setattr(webconfig, "web_server_binary", _missing)
+    site = write_site(kind, workspace, tmp_path / kind, port=free_port())
+    knock = knock_without_certificate(workspace, site)
+    assert (knock.server, knock.answer) == ("picture-server", REFUSED)
+    assert knock.stand_in.startswith(f"stand-in: {kind} is not installed here")
+    assert "install" in knock.stand_in.split("to try", 1)[1]
+    # nbval sees the same output as on a machine with the web server installed.
+    assert _sanitized(repr(knock)) == REFUSED
+
+
+def _imports_alike(old, home: Path) -> list[tuple]:
+    workspace = Workspace(home)
+    import_ca_directory(workspace, old.folder)
+    assert {e.serial_number for e in workspace.current_crl()} == {e.serial_number for e in load_crl(old.crl)}
+    return [(r.name, r.profile, r.status(), r.reason) for r in workspace.records()]
+
+
+EXPECTED = [
+    ("Kitty-Easy-CA", "ca", "valid", None),
+    ("alice", "client", "revoked", "key-compromise"),
+    ("www", "server", "valid", None),
+]
+
+
+def test_old_ca_with_easyrsa(tmp_path):
+    require_binary("easyrsa", "/usr/share/easy-rsa/easyrsa")
+    old = build_old_ca(tmp_path / "migration" / "old-ca")
+    assert (old.tool, old.stand_in) == ("easy-rsa", None)
+    assert _imports_alike(old, tmp_path / "migration") == EXPECTED
+
+
+def test_old_ca_with_openssl_ca_when_easyrsa_is_missing(tmp_path, monkeypatch):
+    require_binary("openssl")
+    monkeypatch.setattr(tutorial, "find_easyrsa", lambda: None)
+    old = build_old_ca(tmp_path / "migration" / "old-ca")
+    assert old.tool == "openssl ca"
+    assert old.stand_in.startswith("stand-in: easy-rsa is not installed here, so openssl ca")
+    # easy-rsa's layout, so the lesson's paths and outputs are the same
+    assert old.index == old.folder / "pki" / "index.txt" and old.ca_certificate.name == "ca.crt"
+    assert [line.split("\t")[0] for line in old.index.read_text().splitlines()] == ["R", "V"]
+    assert _imports_alike(old, tmp_path / "migration") == EXPECTED
+    lines = repr(old).splitlines()
+    assert _sanitized(repr(old)) == "\n".join(lines[:-1])
