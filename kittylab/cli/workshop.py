@@ -1,4 +1,4 @@
-"""``kittylab roster issue|revoke ROSTER.csv``: a workshop's certificates in one go, and its end."""
+"""``kittylab roster issue|revoke|export-p12 ROSTER.csv``: a workshop's certificates in one go, late arrivals, its end."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from ..pki.ca import LEAF_DAYS
 from ..pki.crl import REASONS
 from ..pki.keys import KEY_KINDS
 from ..render.handout import DEFAULT_URL
-from ..workshop.roster import END_REASON, issue_roster, revoke_roster
+from ..workshop.roster import END_REASON, export_roster_p12, issue_roster, revoke_roster
 from .options import echo, note, open_workspace, positive_int
 
 
@@ -26,27 +26,65 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
         url=args.url,
         title=args.title,
         workers=args.workers,
+        reissue=args.reissue,
     )
-    echo(f"issued {len(result.issued)} client certificates, {len(result.skipped)} already issued (skipped)")
+    issued = result.issued
+    echo(f"issued {len(issued)} client certificates, {result.already} already issued (skipped)")
+    for file, name in issued:
+        echo(f"  issued: {name} ({file})")
+    if result.kept_revoked:
+        echo(f"kept revoked {len(result.kept_revoked)} (--reissue NAME issues a new certificate): "
+             + ", ".join(result.kept_revoked))
+    if result.completed:
+        echo(f"completed after an interrupted run {len(result.completed)}: " + ", ".join(result.completed))
     echo(f"  summary for the teacher (holds every p12 password, mode 0600): {result.summary_csv}")
-    echo(f"  a folder per participant to hand out: {result.out / 'handouts'}")
+    echo(f"  a folder per participant to hand out: {result.handouts}")
+    for line, message in result.duplicates:
+        note(f"kittylab: note: {args.roster} line {line}: {message}")
     _report_bad_rows(args.roster, result.errors)
+    for warning in result.warnings:
+        note(f"kittylab: warning: {warning}")
     return 1 if result.errors else 0
 
 
 def cmd_roster_revoke(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    result = revoke_roster(workspace, args.roster, reason=args.reason, out=args.out)
-    echo(f"revoked {len(result.revoked)} certificates (reason {args.reason}),"
-         f" {len(result.not_current)} had no current certificate")
-    echo(f"published the CRL: {result.crl_path}: reload nginx or Apache so they read it")
+    _need_someone(args)
+    result = revoke_roster(workspace, args.roster, who=args.who, reason=args.reason, out=args.out)
+    for line in str(result).splitlines()[:3]:
+        echo(line)
+    if result.revoked:
+        echo("  reload nginx or Apache so they read it (kittylab serve reads it by itself)")
+        if args.reason is None and result.reason != END_REASON:
+            note("kittylab: note: revoked with reason unspecified: a lost or stolen laptop is --reason key-compromise")
+    for path in result.summaries:
+        echo(f"  summary updated: {path}")
     _report_bad_rows(args.roster, result.errors)
     return 1 if result.errors else 0
 
 
-def _report_bad_rows(roster: Path, errors: list[tuple[int, str]]) -> None:
+def cmd_roster_export_p12(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    _need_someone(args)
+    result = export_roster_p12(workspace, args.roster, who=args.who, legacy=args.legacy, out=args.out)
+    echo(str(result).splitlines()[0])
+    for path in result.summaries:
+        echo(f"  summary updated: {path}")
+    _report_bad_rows(args.roster, result.errors)
+    return 1 if result.errors else 0
+
+
+def _need_someone(args: argparse.Namespace) -> None:
+    if args.roster is None and not args.who:
+        from ..errors import KittylabError
+
+        raise KittylabError("name the participants: a roster file, or --who NAME (a name, email or file name)")
+
+
+def _report_bad_rows(roster: Path | None, errors: list[tuple[int, str]]) -> None:
     for line, message in errors:
-        note(f"kittylab: error: {roster} line {line}: {message} (row skipped)")
+        where = f"{roster} line {line}: " if line else ""
+        note(f"kittylab: error: {where}{message}" + (" (row skipped)" if line else ""))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,27 +94,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     issue = actions.add_parser(
         "issue",
-        help="a client certificate, p12 and handout per row of ROSTER.csv (header: name,email[,ou])",
+        help="a client certificate, p12 and handout per row of ROSTER.csv (header: name,email[,ou][,id])",
         description="Issue a client certificate with a p12 and a generated password for every participant, a"
         " handout per participant and a summary CSV for the teacher. Bad rows are reported with their line"
-        " number and skipped; participants who already hold a certificate are skipped too.",
+        " number and skipped. Run it again for late arrivals: only people who never had a certificate are"
+        " issued; revoked ones stay revoked unless named with --reissue.",
     )
     issue.add_argument("roster", type=Path, metavar="ROSTER.csv")
     issue.add_argument("--key", default="p256", choices=KEY_KINDS, help="key type (default p256: fast)")
     issue.add_argument("--p12", action=argparse.BooleanOptionalAction, default=True,
                        help="write a p12 with a generated password per participant (default: yes)")
-    issue.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 files for older macOS and Windows")
+    issue.add_argument("--legacy-p12", action="store_true",
+                       help="3DES/SHA-1 p12 files for macOS Keychain, older Windows and Java")
     issue.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
     issue.add_argument("--out", type=Path, metavar="DIR",
                        help="where the handouts and summary go (default: WORKSPACE/roster-NAME)")
-    issue.add_argument("--url", default=DEFAULT_URL, help=f"the address participants open (default {DEFAULT_URL})")
+    issue.add_argument("--url", help=f"the address participants open (give it: the default {DEFAULT_URL} is"
+                                     " each participant's own laptop)")
     issue.add_argument("--title", help="the workshop's title on the handouts (default: Workshop NAME)")
     issue.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+    issue.add_argument("--reissue", action="append", default=[], metavar="NAME",
+                       help="issue a new certificate to this revoked participant (name, email or file name; repeat it)")
     issue.set_defaults(handler=cmd_roster_issue)
 
-    revoke = actions.add_parser("revoke", help="end a workshop: revoke every participant's certificate, publish the CRL")
-    revoke.add_argument("roster", type=Path, metavar="ROSTER.csv")
-    revoke.add_argument("--reason", default=END_REASON, choices=REASONS, help=f"default {END_REASON}")
+    revoke = actions.add_parser(
+        "revoke", help="revoke participants (a roster, or --who NAME) and publish the CRL; the whole roster ends a workshop")
+    revoke.add_argument("roster", type=Path, metavar="ROSTER.csv", nargs="?",
+                        help="the participants to revoke (matched by email, else name)")
+    revoke.add_argument("--who", action="append", default=[], metavar="NAME",
+                        help="a participant by name, email or file name (repeat it)")
+    revoke.add_argument("--reason", choices=REASONS,
+                        help=f"default {END_REASON} when everyone left is revoked (the end), else unspecified")
     revoke.add_argument("--out", type=Path, metavar="DIR",
-                        help="where roster issue wrote the summary, to mark them revoked (default: WORKSPACE/roster-NAME)")
+                        help="the workshop's folder (default: found in the workspace)")
     revoke.set_defaults(handler=cmd_roster_revoke)
+
+    export = actions.add_parser(
+        "export-p12", help="new p12 files (legacy by default) with new passwords for chosen participants, handouts updated")
+    export.add_argument("roster", type=Path, metavar="ROSTER.csv", nargs="?", help="the participants (e.g. the Mac users)")
+    export.add_argument("--who", action="append", default=[], metavar="NAME",
+                        help="a participant by name, email or file name (repeat it)")
+    export.add_argument("--legacy", action=argparse.BooleanOptionalAction, default=True,
+                        help="3DES with a SHA-1 MAC, for macOS Keychain (default); --no-legacy: modern AES-256")
+    export.add_argument("--out", type=Path, metavar="DIR", help="the workshop's folder (default: found in the workspace)")
+    export.set_defaults(handler=cmd_roster_export_p12)

@@ -111,6 +111,14 @@ def _common_name(name: x509.Name) -> str:
     return str(values[0].value) if values else name.rfc4514_string()
 
 
+def ascii_dn(text: str) -> str:
+    """An RFC 4514 string with every non-ASCII character as the RFC's ``\\XX`` escapes of its UTF-8 bytes.
+
+    ``CN=Ayşe Kaya`` -> ``CN=Ay\\C5\\9Fe Kaya``: what fits in an HTTP header, read back by any RFC 4514 parser.
+    """
+    return "".join(char if char.isascii() else "".join(f"\\{byte:02X}" for byte in char.encode()) for char in text)
+
+
 def client_identity(certificate: x509.Certificate) -> dict[str, str]:
     """What the greeting shows about a client: CN, subject, serial, expiry and issuer."""
     return {
@@ -308,6 +316,27 @@ class _GalleryHandler(BaseHTTPRequestHandler):
         self._respond(include_body=False)
 
     def _respond(self, *, include_body: bool) -> None:
+        """Answer the request; an error on the way is logged and answered with 500, never an empty reply."""
+        self._sent = False
+        try:
+            self._answer(include_body=include_body)
+        except (OSError, ssl.SSLError):
+            raise  # the client went away: nothing to answer
+        except Exception:
+            logger.exception("error while answering %s %s for %s", self.command, self.path, self.identity.get("cn"))
+            self.close_connection = True
+            if not self._sent:
+                self._headers_buffer = []  # drop a half-built answer
+                body = b"internal error: see the server's log\n"
+                self.send_response(500)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                if include_body:
+                    self.wfile.write(body)
+
+    def _answer(self, *, include_body: bool) -> None:
         path = self.path.split("?", 1)[0]
         owner = self.server.owner
         owner._tls.current()  # notices a new CRL even while this connection stays open
@@ -330,13 +359,16 @@ class _GalleryHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("X-SSL-Client-S-DN", self.identity["subject"])
+        # HTTP headers are Latin-1 at most: the subject goes as RFC 4514 text in ASCII, each byte of a
+        # non-ASCII character's UTF-8 as \\XX (as nginx's $ssl_client_s_dn passes it on).
+        self.send_header("X-SSL-Client-S-DN", ascii_dn(self.identity["subject"]))
         self.send_header("X-SSL-Client-Verify", "SUCCESS")
         if path.startswith("/static/"):
             self.send_header("Cache-Control", "private, max-age=3600")
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
+        self._sent = True
         if include_body:
             self.wfile.write(body)
         owner._count_request()

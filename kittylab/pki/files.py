@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import BinaryIO, Iterable
 
 from ..errors import KittylabError
 
@@ -12,8 +13,8 @@ SECRET_MODE = 0o600
 PUBLIC_MODE = 0o644
 
 
-def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> Path:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never half.
+def write_atomically(path: Path, data: bytes | Iterable[bytes], *, secret: bool = False) -> Path:
+    """Write ``data`` (bytes, or pieces of them) to ``path``: readers see the old file or the whole new one, never half.
 
     Secrets (private keys, p12 files) are created with mode 0600 before a byte is written, so
     there is no moment when others can read them.
@@ -27,7 +28,8 @@ def write_atomically(path: Path, data: bytes, *, secret: bool = False) -> Path:
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                handle.write(piece)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -46,14 +48,23 @@ def read_input(source: bytes | str | os.PathLike, what: str) -> bytes:
         return source
     if isinstance(source, str) and "-----BEGIN" in source:
         return source.encode()
+    with open_input(source, what) as handle:
+        try:
+            return handle.read()
+        except OSError as exc:
+            raise KittylabError(f"cannot read {what} file {source}: {exc.strerror}") from None
+
+
+def open_input(path: str | os.PathLike, what: str) -> BinaryIO:
+    """Open an input file for reading bytes; a missing file or a folder is a one-line error."""
     try:
-        return Path(source).read_bytes()
+        return open(path, "rb")
     except FileNotFoundError:
-        raise KittylabError(f"{what} file not found: {source}") from None
+        raise KittylabError(f"{what} file not found: {path}") from None
     except IsADirectoryError:
-        raise KittylabError(f"{what} path is a directory, not a file: {source}") from None
+        raise KittylabError(f"{what} path is a directory, not a file: {path}") from None
     except OSError as exc:
-        raise KittylabError(f"cannot read {what} file {source}: {exc.strerror}") from None
+        raise KittylabError(f"cannot read {what} file {path}: {exc.strerror}") from None
 
 
 def read_password_file(path: str | os.PathLike) -> str:

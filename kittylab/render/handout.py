@@ -32,17 +32,37 @@ class HandoutInfo:
     p12_file: str | None
     p12_password: str | None
     legacy_p12: bool = False
+    #: The CA certificate's SHA-256 fingerprint, to check before trusting it.
+    ca_fingerprint: str = ""
 
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222; }
-h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 1.6rem; }
-table { border-collapse: collapse; } th, td { text-align: left; padding: .2rem .8rem .2rem 0; vertical-align: top; }
-th { font-weight: 600; white-space: nowrap; } code, .secret { font-family: ui-monospace, monospace; }
-.secret { font-size: 1.2rem; background: #fff6d5; border: 1px solid #e0c050; padding: .3rem .6rem; }
+h1 { font-size: 1.5rem; } h2 { font-size: 1.15rem; margin-top: 1.6rem; } h3 { font-size: 1rem; }
+table { border-collapse: collapse; width: 100%; table-layout: fixed; }
+th, td { text-align: left; padding: .2rem .8rem .2rem 0; vertical-align: top; overflow-wrap: anywhere; }
+th { font-weight: 600; width: 11rem; } code, .secret, .fingerprint { font-family: ui-monospace, monospace; }
+code, a { overflow-wrap: anywhere; } .line { display: block; }
+.secret { font-size: 1.2rem; background: #fff6d5; border: 1px solid #e0c050; padding: .3rem .6rem; display: inline-block; }
 .url { font-size: 1.1rem; } .note { color: #555; font-size: .9rem; }
-@media print { .secret { border: 2px solid #000; } }
+@page { margin: 15mm; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 10.5pt; }
+  .secret { border: 2px solid #000; background: none; }
+  h2 { break-after: avoid; } li, tr { break-inside: avoid; }
+}
 """
+
+
+def fingerprint_lines(value: str) -> list[str]:
+    """A colon-separated fingerprint in lines of eight bytes, so that it fits on paper."""
+    octets = value.split(":")
+    return [":".join(octets[i:i + 8]) for i in range(0, len(octets), 8)]
+
+
+def subject_lines(record: Record) -> list[str]:
+    """The subject as a person reads it: one attribute per line, no RFC 4514 escapes (``OU = Research, Development``)."""
+    return [f"{attribute.rfc4514_attribute_name} = {attribute.value}" for attribute in reversed(list(record.certificate.subject))]
 
 
 def render_handout(record: Record, info: HandoutInfo) -> str:
@@ -51,16 +71,16 @@ def render_handout(record: Record, info: HandoutInfo) -> str:
     details = [
         ("Name", info.full_name),
         ("Email", info.email),
-        ("Subject", summary["subject"]),
-        ("Issued by", summary["issuer"]),
+        ("Subject", subject_lines(record)),
+        ("Issued by", info.ca_name),
         ("Serial number", summary["serial"]),
         ("Valid from", _day(summary["not_before"])),
         ("Valid until", _day(summary["not_after"])),
         ("Key", summary["key"]),
-        ("SHA-256 fingerprint", summary["fingerprint_sha256"]),
+        ("SHA-256 fingerprint", fingerprint_lines(summary["fingerprint_sha256"])),
     ]
-    return render("handout.html", info=info, details=details, style=_STYLE, name=record.name,
-                  p12=info.p12_file or "", ca_file=f"{info.ca_name}.crt")
+    return render("handout.html", info=info, details=details, style=_STYLE, p12=info.p12_file or "",
+                  ca_file=f"{info.ca_name}.crt", ca_fingerprint=fingerprint_lines(info.ca_fingerprint))
 
 
 def _day(iso: str) -> str:

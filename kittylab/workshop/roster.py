@@ -1,87 +1,240 @@
 """Workshop mode: a client certificate, a p12 and a handout for every participant of a class roster.
 
-The roster is a CSV file with a header row ``name,email`` and optionally ``ou``. Every row is
-checked first; a bad row is reported with its line number and skipped, the others go on. Key
-generation and the p12's key derivation (the costly parts) run in worker processes, one per
-core, each loading the CA once; the parent records the certificates in the store a chunk per
-transaction and writes the files. A participant who already holds a current certificate is
-skipped, so running the same roster again issues nothing twice.
+The roster is a CSV file with a header row ``name,email`` and optionally ``ou`` and ``id`` (or
+``file``: the file name the teacher chooses). It may come from a spreadsheet: UTF-8 with or
+without a byte-order mark, ``,`` or ``;`` between cells. Every person gets a certificate whose CN
+is their name exactly as written (whitespace tidied, in Unicode NFC) and a readable ASCII file
+name, transliterated by `anyascii <https://pypi.org/project/anyascii/>`_ (``李雷`` -> ``li-lei``,
+``Łukasz Wróbel`` -> ``lukasz-wrobel``), or a stable id when nothing readable is left. People are
+told apart by their email (compared case-insensitively): two people with one name get distinct
+file names (the second one's carries their email: ``maria-garcia-mgarcia``), a row listed twice
+is reported as a duplicate. A bad row is reported with its line number and skipped.
+
+Running the roster again issues only the people who never had a certificate (late arrivals);
+a revoked participant stays revoked unless the teacher names them (``reissue``). Every run says
+by name whom it issued. The certificates are issued through :meth:`Workspace.issue_many` (worker
+processes, one per core); the roster is read as a stream and the workshop's own records live in
+:mod:`kittylab.workshop.ledger`, so memory stays bounded whatever the roster's length, and a run
+killed at any moment is completed by the next one (a p12 whose password was lost is exported
+again with a new one).
 
 Output (``<workspace>/roster-<csv name>/`` by default, readable by its owner only):
-``summary.csv`` for the teacher (every participant, serial, p12 password) and
-``handouts/NAME/`` per participant: ``NAME.html`` (the handout), ``NAME.p12`` and the CA's
-certificate, ready to hand out.
+``summary.csv`` for the teacher (every participant, status, serial, p12 password),
+``participants.sqlite3`` (the workshop's records) and ``handouts/NAME/`` per participant:
+``NAME.html`` (the handout), ``NAME.p12`` and the CA's certificate, ready to hand out.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import multiprocessing
+import hashlib
+import itertools
 import os
 import re
+import secrets
 import unicodedata
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html import escape
 from pathlib import Path
 from typing import Iterable, Iterator
 
+from anyascii import anyascii
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..errors import KittylabError
-from ..pki.ca import LEAF_DAYS, CertificateAuthority, utcnow
+from ..pki.ca import LEAF_DAYS, utcnow
 from ..pki.facts import Record
-from ..pki.files import read_input, write_atomically
-from ..pki.keys import KEY_KINDS, key_to_pem
+from ..pki.files import open_input, write_atomically
+from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_email
-from ..pki.pkcs12 import generate_password
+from ..pki.pkcs12 import load_p12
 from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_handout
 from ..render.progress import progress_bar
-from ..workspace.workspace import (
-    WRITER_THREADS,
-    Draft,
-    Issued,
-    Workspace,
-    check_name,
-    draft_issue,
-)
+from ..workspace.batch import Request
+from ..workspace.workspace import WRITER_THREADS, Workspace, check_name
+from .ledger import LEDGER_FILE, SUMMARY_FIELDS, SUMMARY_FILE, Ledger, Row, read_summary, spreadsheet_cell, write_summary
+
+__all__ = [
+    "SUMMARY_FIELDS", "Participant", "Roster", "RosterResult", "RevokeResult", "P12Result", "read_roster",
+    "iter_roster", "issue_roster", "revoke_roster", "export_roster_p12", "file_name", "read_summary",
+    "spreadsheet_cell",
+]
 
 REQUIRED_COLUMNS = ("name", "email")
-OPTIONAL_COLUMNS = ("ou",)
-SUMMARY_FIELDS = (
-    "certificate", "name", "email", "ou", "status", "serial", "expires", "p12_password", "handout",
-)
-#: How many certificates the parent records per store transaction.
-CHUNK = 64
+OPTIONAL_COLUMNS = ("ou", "id", "file")
 #: Why a workshop's certificates are revoked at its end.
 END_REASON = "cessation-of-operation"
-#: A participant whose name holds a current certificate issued for them: skipped, not issued twice.
-ALREADY_ISSUED = "already issued"
+#: The largest line (bytes) and cell (characters) a roster may hold, and the largest roster.
+MAX_LINE = 1 << 20
+MAX_CELL = 131072
+MAX_ROSTER = 1 << 30
+#: Handout passwords: no I/l/1 or O/0 to mix up on paper; four groups of four (79 bits).
+PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
 
-def count(items: list, noun: str) -> str:
+def count(items: int | list, noun: str) -> str:
     """``1 bad row``, ``2 bad rows``."""
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+    number = items if isinstance(items, int) else len(items)
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
-def slug(text: str) -> str:
-    """A file-safe name from a person's name: ``Zoë O'Brien`` -> ``zoe-o-brien``."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:64].rstrip("-")
+def handout_password() -> str:
+    """A p12 password to read off paper: ``k7mq-2xvd-h9tn-c4wp`` (79 bits, no look-alike characters)."""
+    return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(4)) for _ in range(4))
+
+
+def tidy(text: str) -> str:
+    """A name or cell as a person meant it: Unicode NFC, runs of whitespace as one space, no edges."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def file_name(text: str) -> str:
+    """A readable ASCII file name, transliterated: ``李雷`` -> ``li-lei``, ``Jürgen Weiß`` -> ``jurgen-weiss``.
+
+    Scripts written without spaces between names (Chinese, Japanese, Korean) get a hyphen per
+    syllable. Empty if nothing readable is left.
+    """
+    parts = []
+    for char in text:
+        latin = anyascii(char)
+        if not char.isascii() and latin[:1].isupper() and not unicodedata.name(char, "").startswith("LATIN"):
+            parts.append("-")
+        parts.append(latin)
+    return re.sub(r"[^a-z0-9]+", "-", "".join(parts).lower()).strip("-")[:40].rstrip("-")
+
+
+def stable_id(email_key: str) -> str:
+    """A file name for a person whose name leaves nothing readable: derived from their email, so it stays."""
+    return "person-" + hashlib.sha256(email_key.encode()).hexdigest()[:10]
 
 
 @dataclass(frozen=True)
 class Participant:
-    """One valid roster row: the person, and the file name their certificate gets."""
+    """One valid roster row: the person, and the file name their certificate wants (``chosen``: from the roster)."""
 
     line: int
     name: str
     full_name: str
     email: str
     ou: str = ""
+    chosen: bool = False
+
+    @property
+    def key(self) -> str:
+        """Who they are: their email, case-insensitively."""
+        return self.email.casefold()
+
+    def candidates(self) -> list[str]:
+        """File names to try in order: the chosen one only; else the name, then with their email, then numbered."""
+        if self.chosen:
+            return [self.name]
+        local, _, domain = self.email.partition("@")
+        first = [self.name, f"{self.name}-{file_name(local)}", f"{self.name}-{file_name(local)}-{file_name(domain)}"]
+        names = [name[:64].rstrip("-.") for name in first] + [f"{self.name}-{n}" for n in range(2, 100)]
+        return list(dict.fromkeys(names))
+
+
+# -- reading -------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A roster file read as a stream: its delimiter, and rows as participants or (line, problem)."""
+
+    path: Path
+    delimiter: str = ","
+
+    def lines(self) -> Iterator[str]:
+        """The file's lines as text, each at most :data:`MAX_LINE` bytes, the whole at most :data:`MAX_ROSTER`."""
+        handle = open_input(self.path, "roster")
+        total = 0
+        with handle:
+            for number, data in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), b""), 1):
+                total += len(data)
+                if len(data) > MAX_LINE and not data.endswith(b"\n"):
+                    raise KittylabError(f"{self.path} line {number} is longer than {MAX_LINE:,} bytes: is it a roster?")
+                if total > MAX_ROSTER:
+                    raise KittylabError(f"{self.path} is larger than {MAX_ROSTER >> 20:,} MiB: split the roster")
+                if b"\0" in data:
+                    raise KittylabError(f"{self.path} line {number} holds NUL bytes: save the roster as CSV UTF-8")
+                try:
+                    text = data.decode("utf-8-sig" if number == 1 else "utf-8")
+                except UnicodeDecodeError:
+                    raise KittylabError(
+                        f"{self.path} line {number} is not UTF-8 text: save the roster as CSV UTF-8"
+                    ) from None
+                yield text
+
+    def rows(self) -> Iterator[Participant | tuple[int, str]]:
+        lines = self.lines()
+        first = next(lines, "")
+        self.delimiter = ";" if first.count(";") > first.count(",") else ","
+        columns = [tidy(cell).lower() for cell in next(csv.reader([first], delimiter=self.delimiter), [])]
+        missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+        if missing:
+            raise KittylabError(
+                f"{self.path} has no header row with {' and '.join(missing)}: its first line must be name,email"
+                " (and optionally ou, id)"
+            )
+        position = {name: columns.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if name in columns}
+        counter = _LineCounter(lines)
+        reader = csv.reader(counter, delimiter=self.delimiter)
+        csv.field_size_limit(MAX_CELL)
+        while True:
+            start = counter.number + 1
+            try:
+                row = next(reader, None)
+            except csv.Error as exc:
+                problem = f"a cell is longer than {MAX_CELL:,} characters" if "field larger" in str(exc) else str(exc)
+                raise KittylabError(f"{self.path} line {start}: {problem}") from None
+            if row is None:
+                return
+            if not any(cell.strip() for cell in row):
+                continue
+            try:
+                yield _participant(start, row, position)
+            except KittylabError as exc:
+                yield start, str(exc)
+
+
+class _LineCounter:
+    """Lines for the csv reader, counted (a quoted cell may span lines; line 1 is the header)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+        self.number = 1
+
+    def __iter__(self) -> "_LineCounter":
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        return line
+
+
+def _participant(line: int, row: list[str], position: dict[str, int]) -> Participant:
+    def cell(column: str) -> str:
+        index = position.get(column)
+        return tidy(row[index]) if index is not None and index < len(row) else ""
+
+    full_name, email, ou = cell("name"), cell("email"), cell("ou")
+    if not full_name:
+        raise KittylabError("the name is empty")
+    if not email:
+        raise KittylabError(f"{full_name!r} has no email address")
+    check_email(email)
+    Subject(cn=full_name, ou=ou)  # the CN and OU limits (length, control and format characters)
+    chosen = cell("id") or cell("file")
+    if chosen:
+        try:
+            check_name(chosen)
+        except KittylabError:
+            raise KittylabError(f"the id {chosen!r} cannot name files: use 1-64 letters, digits, '.', '-' or '_'") from None
+        return Participant(line=line, name=chosen, full_name=full_name, email=email, ou=ou, chosen=True)
+    name = file_name(full_name) or stable_id(email.casefold())
+    return Participant(line=line, name=name, full_name=full_name, email=email, ou=ou)
 
 
 @dataclass
@@ -91,6 +244,7 @@ class Roster:
     path: Path
     participants: list[Participant]
     errors: list[tuple[int, str]] = field(default_factory=list)
+    delimiter: str = ","
 
     @property
     def stem(self) -> str:
@@ -111,128 +265,217 @@ class Roster:
         return f'<table class="kl-roster"><caption>{escape(repr(self))}</caption><tr>{head}</tr>{cells}</table>'
 
 
+def iter_roster(path: str | os.PathLike) -> Iterator[Participant | tuple[int, str]]:
+    """The roster's rows as a stream: a :class:`Participant` per good row, ``(line, problem)`` per bad one."""
+    return _Source(Path(path)).rows()
+
+
 def read_roster(path: str | os.PathLike) -> Roster:
-    """Parse and check a roster CSV; bad rows become ``errors``, a missing header is an error at once.
+    """Parse and check a roster CSV (for a look before issuing); bad rows and duplicates become ``errors``.
 
-    Accepts UTF-8 with or without a byte-order mark, and ``;`` as separator (as some spreadsheet
-    programs export). Names must be unique once made file-safe; emails must be well-formed.
+    The file names are those a first run into an empty workspace gives.
     """
-    path = Path(path)
-    data = read_input(path, "roster")
+    source = _Source(Path(path))
+    participants, errors = [], []
+    with Ledger(None) as ledger:
+        ledger.start_run(delimiter=",")
+        for item in source.rows():
+            if isinstance(item, tuple):
+                errors.append(item)
+                continue
+            decision = _Names(None, ledger).place(item)
+            if isinstance(decision, str):
+                errors.append((item.line, decision))
+            else:
+                _known(ledger, decision, legacy=False)
+                participants.append(decision)
+    return Roster(source.path, participants, errors, source.delimiter)
+
+
+class _Names:
+    """Gives each participant their file name: the one they had, else the first one free."""
+
+    def __init__(self, workspace: Workspace | None, ledger: Ledger) -> None:
+        self.workspace, self.ledger = workspace, ledger
+
+    def place(self, person: Participant) -> Participant | str:
+        """The participant with their file name (claimed in the ledger), or why the row is skipped."""
+        known = self.ledger.by_email(person.key)
+        if known is not None and known.run == self.ledger.run:
+            if tidy(known.name) == person.full_name:
+                return f"a duplicate of line {known.line} ({person.full_name}, {person.email}): listed once"
+            return f"the email {person.email} is also on line {known.line} for {known.name!r}: one email per person"
+        if known is not None:
+            return _with_name(person, known.certificate)
+        for candidate in person.candidates():
+            if self._free(candidate, person):
+                return _with_name(person, candidate)
+        if person.chosen:
+            return f"the id {person.name!r} is taken by another certificate: choose another id"
+        return f"no free file name for {person.full_name!r}: give the row an id"
+
+    def _free(self, name: str, person: Participant) -> bool:
+        holder = self.ledger.by_certificate(name)
+        if holder is not None:
+            return holder.email_key == person.key
+        if self.workspace is None:
+            return True
+        record = _record_of(self.workspace, name)
+        return record is None or _is_theirs(record, person)
+
+
+def _with_name(person: Participant, name: str) -> Participant:
+    return Participant(person.line, name, person.full_name, person.email, person.ou, person.chosen)
+
+
+def _record_of(workspace: Workspace, name: str) -> Record | None:
+    """The current (else latest) certificate named ``name``, or None (a CA's name counts as taken)."""
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise KittylabError(f"{path} is not UTF-8 text: save the roster as CSV UTF-8") from None
-    first_line = text.split("\n", 1)[0]
-    delimiter = ";" if ";" in first_line and "," not in first_line else ","
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    header = next(reader, None)
-    columns = [cell.strip().lower() for cell in header or []]
-    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
-    if missing:
-        raise KittylabError(
-            f"{path} has no header row with {' and '.join(missing)}: its first line must be name,email (and optionally ou)"
-        )
-    position = {name: columns.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if name in columns}
-    participants: list[Participant] = []
-    errors: list[tuple[int, str]] = []
-    seen: dict[str, int] = {}
-    line = reader.line_num
-    for row in reader:
-        start, line = line + 1, reader.line_num
-        if not any(cell.strip() for cell in row):
-            continue
-        try:
-            participant = _participant(start, row, position)
-            if participant.name in seen:
-                raise KittylabError(
-                    f"{participant.full_name!r} has the same name as line {seen[participant.name]}: names must be unique"
-                )
-        except KittylabError as exc:
-            errors.append((start, str(exc)))
-            continue
-        seen[participant.name] = start
-        participants.append(participant)
-    return Roster(path, participants, errors)
+        record = workspace.find(name)
+    except KittylabError:
+        return None
+    return record if record.name == name else None
 
 
-def _participant(line: int, row: list[str], position: dict[str, int]) -> Participant:
-    def cell(column: str) -> str:
-        index = position.get(column)
-        return row[index].strip() if index is not None and index < len(row) else ""
+def _is_theirs(record: Record, person: Participant) -> bool:
+    """True if ``record`` is a client certificate for this person (their email in it)."""
+    if record.profile != "client":
+        return False
+    return person.key in _emails(record)
 
-    full_name, email, ou = cell("name"), cell("email"), cell("ou")
-    if not full_name:
-        raise KittylabError("the name is empty")
-    if not email:
-        raise KittylabError(f"{full_name!r} has no email address")
-    check_email(email)
-    name = slug(full_name)
-    if not name:
-        raise KittylabError(f"{full_name!r} has no letters or digits to name files with: add a Latin spelling")
-    check_name(name)
-    Subject(cn=full_name, ou=ou)  # the CN and OU limits (length, control characters)
-    return Participant(line=line, name=name, full_name=full_name, email=email, ou=ou)
+
+def _emails(record: Record) -> set[str]:
+    try:
+        names = record.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {email.casefold() for email in names.get_values_for_type(x509.RFC822Name)}
 
 
 # -- issuing -------------------------------------------------------------------------------------
 
+#: Said when ``url`` is left out: every handout would point each laptop at itself.
+NO_URL_WARNING = (
+    f"no --url given: the handouts send everyone to {DEFAULT_URL}, which on a participant's laptop is the"
+    " laptop itself; give the address of the workshop's server (--url https://HOST:8443/)"
+)
+
 
 @dataclass
 class RosterResult:
-    """What a roster run did: issued, skipped (already issued), bad rows, and where the files are."""
+    """What a roster run did, by name: issued, already issued, kept revoked, completed; bad rows; the files."""
 
-    issued: list[Issued]
-    skipped: list[str]
-    errors: list[tuple[int, str]]
     out: Path
-    summary_csv: Path
-    handouts: dict[str, Path]
+    run: int
+    already: int = 0
+    kept_revoked: list[str] = field(default_factory=list)
+    completed: list[str] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+    duplicates: list[tuple[int, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    already_modern: int = 0
+
+    @property
+    def summary_csv(self) -> Path:
+        return self.out / SUMMARY_FILE
+
+    @property
+    def handouts(self) -> Path:
+        return self.out / "handouts"
+
+    def _ledger(self) -> Ledger:
+        return Ledger(self.out)
+
+    @property
+    def issued(self) -> list[tuple[str, str]]:
+        """(file name, name) of everyone this run issued a certificate to."""
+        with self._ledger() as ledger:
+            ledger.run = self.run
+            return ledger.issued_by_run()
 
     @property
     def names(self) -> list[str]:
-        """The certificate names of everyone on the roster who holds one now (issued or skipped)."""
-        return [issued.name for issued in self.issued] + self.skipped
+        """The file names of everyone of this workshop who holds (or held) a certificate."""
+        with self._ledger() as ledger:
+            return [row.certificate for row in ledger.rows("serial IS NOT NULL")]
 
     def includes(self, record: Record) -> bool:
         """True for a certificate of this workshop (the dashboard's filter: ``Dashboard(ws, filter=result.includes)``)."""
-        return record.profile == "client" and record.name in self.names
+        return record.profile == "client" and record.name in set(self.names)
 
     def preview(self, name: str) -> HandoutPreview:
         """A participant's handout for the notebook, password hidden."""
-        if name not in self.handouts:
-            raise KittylabError(f"no handout for {name!r}: choose one of {', '.join(sorted(self.handouts))}")
-        row = self._summary_row(name)
-        return HandoutPreview(self.handouts[name], row.get("name", name))
-
-    def _summary_row(self, name: str) -> dict:
-        """The summary CSV's row of a participant."""
-        with self.summary_csv.open(newline="", encoding="utf-8") as handle:
-            return next((row for row in csv.DictReader(handle) if row["certificate"] == name), {})
+        with self._ledger() as ledger:
+            row = ledger.by_certificate(name)
+        path = _handout_path(self.out, name)
+        if row is None or not path.exists():
+            raise KittylabError(f"no handout for {name!r} in {self.handouts}")
+        return HandoutPreview(path, row.name)
 
     def __str__(self) -> str:
-        lines = [
-            f"issued {len(self.issued)}, already issued {len(self.skipped)}, {count(self.errors, 'bad row')}",
-            f"summary for the teacher: {self.summary_csv}",
-            f"handouts: {self.out / 'handouts'}",
-        ]
-        lines += [f"line {line}: {message}" for line, message in self.errors]
+        issued = self.issued
+        lines = [f"issued {len(issued)}" + (": " + ", ".join(f"{name} ({file})" for file, name in issued) if issued else "")]
+        lines.append(f"already issued {self.already}")
+        if self.kept_revoked:
+            lines.append(f"revoked, kept revoked {len(self.kept_revoked)} (--reissue NAME issues again): "
+                         + ", ".join(self.kept_revoked))
+        if self.completed:
+            lines.append(f"completed after an interrupted run {len(self.completed)}: " + ", ".join(self.completed))
+        lines += [f"summary for the teacher: {self.summary_csv}", f"handouts: {self.handouts}"]
+        lines += [f"line {line}: {message}" for line, message in sorted(self.duplicates + self.errors)]
+        lines += [f"warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Task:
-    """One participant's work for a worker process (plain data, so it pickles)."""
+def default_out(workspace: Workspace, stem: str) -> Path:
+    """Where a roster's handouts and summary go unless told: ``<workspace>/roster-<csv name>/``."""
+    return workspace.home / f"roster-{stem}"
 
-    line: int
-    name: str
-    subject: Subject
-    email: str
-    key: str
-    days: int
-    password: str | None
-    legacy_p12: bool
-    kdf_rounds: int | None
+
+def _prepare(out: Path) -> None:
+    for folder in (out, out / "handouts"):
+        if folder.is_symlink():
+            raise KittylabError(f"{folder} is a symbolic link: kittylab writes handouts only into real folders")
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise KittylabError(f"cannot create {folder}: {exc.strerror}") from None
+
+
+def _rows_of(roster: "Roster | str | os.PathLike") -> tuple[Path, Iterator[Participant | tuple[int, str]], _Source | None]:
+    if isinstance(roster, Roster):
+        return roster.path, iter([*roster.participants, *roster.errors]), None
+    source = _Source(Path(roster))
+    rows = source.rows()
+    first = next(rows, None)  # reads (and checks) the header before anything is written
+    return source.path, itertools.chain([first] if first is not None else [], rows), source
+
+
+def _count_rows(path: Path) -> int | None:
+    """About how many participants a roster holds (its lines but the header), for the progress bar."""
+    try:
+        with open(path, "rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(0, lines - 1)
+
+
+class _Matcher:
+    """Who the teacher named (``--reissue``, ``--who``): by name, email or file name; remembers who matched."""
+
+    def __init__(self, names: Iterable[str]) -> None:
+        self.wanted = {tidy(name).casefold(): name for name in names if tidy(name)}
+        self.used: set[str] = set()
+
+    def __call__(self, person: Participant) -> bool:
+        keys = {person.key, person.full_name.casefold(), person.name.casefold(), file_name(person.full_name)}
+        hits = keys & self.wanted.keys()
+        self.used |= hits
+        return bool(hits)
+
+    def unmatched(self) -> list[str]:
+        return [given for key, given in self.wanted.items() if key not in self.used]
 
 
 def issue_roster(
@@ -244,269 +487,228 @@ def issue_roster(
     legacy_p12: bool = False,
     days: int = LEAF_DAYS,
     out: str | os.PathLike | None = None,
-    url: str = DEFAULT_URL,
+    url: str | None = None,
     title: str | None = None,
     workers: int | None = None,
     progress: bool = True,
     kdf_rounds: int | None = None,
+    reissue: Iterable[str] = (),
 ) -> RosterResult:
-    """Issue a client certificate (with a p12 and a generated password) and a handout per participant.
+    """Issue a client certificate (with a p12 and a generated password) and a handout per new participant.
 
-    ``workers`` processes share the work (default: one per core; 1 works in this process).
-    ``kdf_rounds`` changes the p12's PBKDF2 rounds (default 20,000 modern, 2,048 legacy).
+    People who hold a certificate already are not issued again (a run cut short is completed);
+    revoked people stay revoked unless named in ``reissue`` (name, email or file name). ``url``
+    is the address on the handouts (left out: a warning). ``workers`` processes share the work
+    (default: one per core). ``kdf_rounds`` changes the p12's PBKDF2 rounds.
     """
     if key not in KEY_KINDS:
         raise KittylabError(f"unknown key type {key!r}: choose one of {', '.join(KEY_KINDS)}")
-    roster = roster if isinstance(roster, Roster) else read_roster(roster)
     p12 = p12 or legacy_p12
-    ca = workspace.ca
-    ca.check_validity(utcnow(), days)
-    out = Path(out) if out is not None else default_out(workspace, roster)
-    errors = list(roster.errors)
-    skipped: list[str] = []
-    tasks: list[_Task] = []
+    workspace.ca.check_validity(utcnow(), days)
+    path, rows, source = _rows_of(roster)
+    out = Path(out) if out is not None else default_out(workspace, path.stem)
+    _prepare(out)
+    warnings = [] if url else [NO_URL_WARNING]
+    again = _Matcher(reissue)
     defaults = workspace.default_subject("x")
-    for person in roster.participants:
-        problem = _taken(workspace, person)
-        if problem == ALREADY_ISSUED:
-            skipped.append(person.name)
-        elif problem:
-            errors.append((person.line, problem))
-        else:
-            subject = defaults.replace(cn=person.full_name, ou=person.ou)
-            password = generate_password() if p12 else None
-            tasks.append(_Task(person.line, person.name, subject, person.email, key, days, password, legacy_p12, kdf_rounds))
-
-    by_name = {person.name: person for person in roster.participants}
-    issued: list[Issued] = []
+    total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
     with (
-        _Outputs(workspace, out, url=url, title=title or f"Workshop {roster.stem}", legacy_p12=legacy_p12) as writer,
-        progress_bar(len(tasks), f"issuing {len(tasks)} certificates", enabled=progress and bool(tasks)) as bar,
+        Ledger(out) as ledger,
+        _Handouts(workspace, out, url=url or DEFAULT_URL, title=title or f"Workshop {path.stem}") as handouts,
+        progress_bar(total, "issuing certificates", enabled=progress) as bar,
     ):
-        writer.keep_earlier(skipped, by_name)
-        for chunk in _chunks(_drafts(ca, tasks, workers=workers), CHUNK):
-            good = [(task, draft) for task, draft in chunk if isinstance(draft, Draft)]
-            errors += [(task.line, draft) for task, draft in chunk if not isinstance(draft, Draft)]
-            recorded = list(_record(workspace, good, errors))
-            issued += [record for _, record in recorded]
-            writer.add([(by_name[task.name], record, task.password) for task, record in recorded])
-            writer.save()
-            bar.update(len(chunk))
-        writer.finish()
-    errors.sort()
-    return RosterResult(issued, skipped, errors, out, writer.summary_path, writer.handouts)
+        result = RosterResult(out, ledger.start_run(delimiter=(source or roster).delimiter), warnings=warnings)
+        names = _Names(workspace, ledger)
+        waiting: dict[str, tuple[Participant, str | None]] = {}
+
+        ledger.set("url", url or DEFAULT_URL)
+        ledger.set("title", title or f"Workshop {path.stem}")
+
+        def requests() -> Iterator[Request]:
+            for item in rows:
+                if isinstance(item, tuple):
+                    result.errors.append(item)
+                    bar.update(1)
+                    continue
+                person = names.place(item)
+                if isinstance(person, str):
+                    (result.duplicates if person.startswith("a duplicate") else result.errors).append((item.line, person))
+                    bar.update(1)
+                    continue
+                record = _record_of(workspace, person.name)
+                wanted = again(person)
+                if record is None or (record.revoked_at is not None and wanted):
+                    password = handout_password() if p12 else None
+                    ledger.claim(email_key=person.key, certificate=person.name, name=person.full_name,
+                                 email=person.email, ou=person.ou, line=person.line, password=password,
+                                 legacy=legacy_p12)
+                    waiting[person.name] = (person, password)
+                    yield Request(person.name, defaults.replace(cn=person.full_name, ou=person.ou),
+                                  email=(person.email,), key=key, days=days, p12_password=password,
+                                  legacy_p12=legacy_p12, kdf_rounds=kdf_rounds)
+                    continue
+                _known(ledger, person, legacy=legacy_p12)
+                if record.revoked_at is not None:
+                    result.kept_revoked.append(person.full_name)
+                else:
+                    if wanted:
+                        result.errors.append((person.line, f"{person.full_name} holds a current certificate:"
+                                                           " revoke it first to issue a new one"))
+                    result.already += 1
+                    row = ledger.by_email(person.key)
+                    result.already_modern += bool(legacy_p12 and row.password and not row.legacy)
+                    if _complete(workspace, ledger, handouts, person, record, p12=p12):
+                        result.completed.append(person.full_name)
+                bar.update(1)
+
+        for request, outcome in workspace.issue_many(requests(), workers=workers):
+            person, password = waiting.pop(request.name)
+            if isinstance(outcome, str):
+                result.errors.append((person.line, outcome))
+            else:
+                ledger.issued(person.name, serial=outcome.record.serial_hex, issued=_day(outcome.record.not_before),
+                              expires=_day(outcome.record.not_after), password=password, legacy=legacy_p12, new=True)
+                handouts.add(person, outcome.record, password, legacy=legacy_p12)
+                if handouts.queued >= CHUNK_HANDOUTS:
+                    ledger.handed_out(handouts.flush())
+            bar.update(1)
+        ledger.handed_out(handouts.flush())
+        result.errors += [(0, f"--reissue {name!r}: nobody on the roster by that name, email or file name")
+                          for name in again.unmatched()]
+        if result.already_modern:
+            result.warnings.append(
+                f"{count(result.already_modern, 'participant')} already had a modern p12: switch them with"
+                f" kittylab roster export-p12 {path.name} --legacy [--who NAME]"
+            )
+        write_summary(ledger, _status_in(workspace))
+    result.errors.sort()
+    return result
 
 
-def _taken(workspace: Workspace, person: Participant) -> str | None:
-    """None if the participant can be issued, :data:`ALREADY_ISSUED`, or why their name is taken."""
-    if person.name == workspace.ca_name:
-        return f"{person.full_name!r} would be named {person.name!r}, the CA's own name: rename the participant"
-    current = workspace.store.current(person.name)
-    if current is None:
-        return None
-    holder = Subject.from_name(current.certificate.subject)
-    if current.profile == "client" and holder.cn == person.full_name:
-        return ALREADY_ISSUED
-    return f"the name {person.name!r} is taken by another certificate ({current.subject}): rename the participant"
+#: Handouts written (by threads) before the ledger records them as handed out.
+CHUNK_HANDOUTS = 64
 
 
-def _record(workspace: Workspace, good: list[tuple[_Task, Draft]], errors: list) -> Iterator[tuple[_Task, Issued]]:
-    """Record a chunk in one transaction; if that fails (a name taken meanwhile), one by one."""
-    try:
-        yield from zip([task for task, _ in good], workspace.record_drafts([draft for _, draft in good]))
-        return
-    except KittylabError:
-        pass
-    for task, draft in good:
-        try:
-            yield task, workspace.record_drafts([draft])[0]
-        except KittylabError as exc:
-            errors.append((task.line, str(exc)))
+def _day(moment) -> str:
+    return moment.strftime("%Y-%m-%d")
 
 
-def _chunks(items: Iterable, size: int) -> Iterator[list]:
-    chunk: list = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _known(ledger: Ledger, person: Participant, *, legacy: bool) -> None:
+    """A participant who had a certificate before: listed by this run (recorded anew if the ledger lost them)."""
+    if ledger.by_email(person.key) is None:
+        ledger.claim(email_key=person.key, certificate=person.name, name=person.full_name, email=person.email,
+                     ou=person.ou, line=person.line, password=None, legacy=legacy)
+    else:
+        ledger.seen(person.key, line=person.line)
 
 
-# -- the workers ---------------------------------------------------------------------------------
+def _complete(workspace: Workspace, ledger: Ledger, handouts: "_Handouts", person: Participant, record: Record,
+              *, p12: bool) -> bool:
+    """Finish a participant a killed run left incomplete; True if there was something to finish.
 
-_WORKER_CA: CertificateAuthority | None = None
-
-
-def _load_ca(certificate_pem: bytes, key_pem: bytes) -> None:
-    """Worker start-up: load the CA once.
-
-    The key comes through a pipe from the parent, which validated it when it loaded it from the
-    workspace; validating an RSA key again would cost each worker ~0.1-0.3 s (4096 bits).
+    Complete means: the ledger knows their current certificate, the password of their p12 (which
+    is on disk) and their handout. A p12 whose password was lost is exported again with a new one.
     """
-    global _WORKER_CA
-    key = serialization.load_pem_private_key(key_pem, password=None, unsafe_skip_rsa_key_validation=True)
-    _WORKER_CA = CertificateAuthority(x509.load_pem_x509_certificate(certificate_pem), key)
+    row = ledger.by_email(person.key)
+    p12_file = workspace.path(person.name, "p12")
+    if row.serial == record.serial_hex and row.handout and (row.password is None or p12_file.exists()):
+        return False
+    password = row.password
+    if row.serial != record.serial_hex or (password and not p12_file.exists()):
+        if not _opens(p12_file, password, record):
+            password = None
+            if (p12 or row.password) and workspace.path(person.name, "key").exists():
+                password = handout_password()
+                workspace.export_p12(person.name, password=password, legacy=row.legacy)
+        ledger.issued(person.name, serial=record.serial_hex, issued=_day(record.not_before),
+                      expires=_day(record.not_after), password=password, legacy=row.legacy, new=False)
+    handouts.add(person, record, password, legacy=row.legacy)
+    ledger.handed_out(handouts.flush())
+    return True
 
 
-def _draft(ca: CertificateAuthority, task: _Task) -> Draft | str:
-    """The costly part (key, signature, p12 key derivation); a problem comes back as its message."""
+def _opens(p12_file: Path, password: str | None, record: Record) -> bool:
+    """True if the p12 on disk opens with ``password`` and holds ``record``'s certificate."""
+    if not password or not p12_file.exists():
+        return False
     try:
-        draft = draft_issue(
-            ca, task.name, profile="client", subject=task.subject, key=task.key, days=task.days,
-            email=[task.email], p12=task.password is not None, p12_password=task.password,
-            legacy_p12=task.legacy_p12, kdf_rounds=task.kdf_rounds,
-        )
-    except KittylabError as exc:
-        return str(exc)
-    # The CA made the key itself: nobody sent a request, so no NAME.csr (one file less per participant).
-    draft.public.pop("csr", None)
-    return draft
+        contents = load_p12(p12_file, password=password)
+    except KittylabError:
+        return False
+    return contents.certificate is not None and contents.certificate.serial_number == record.serial
 
 
-def _work(task: _Task) -> tuple[str, bytes, dict, dict] | str:
-    """In a worker: draft one certificate, returned as plain bytes (cryptography objects do not pickle)."""
-    draft = _draft(_WORKER_CA, task)
-    if isinstance(draft, str):
-        return draft
-    return draft.name, draft.certificate.public_bytes(Encoding.PEM), draft.secrets, draft.public
+def _status_in(workspace: Workspace):
+    """The summary's status of a row: its certificate's state in the workspace."""
 
+    def status(row: Row) -> str:
+        if not row.serial:
+            return "not issued"
+        try:
+            record = workspace.find(int(row.serial, 16))
+        except KittylabError:
+            return "not issued"
+        if record.revoked_at is not None:
+            return "revoked"
+        return "superseded" if record.superseded_by is not None else "issued"
 
-def _drafts(ca: CertificateAuthority, tasks: list[_Task], *, workers: int | None) -> Iterator[tuple[_Task, Draft | str]]:
-    """Each task with its draft (or error message), in order, made by ``workers`` processes."""
-    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    if workers == 1:
-        for task in tasks:
-            yield task, _draft(ca, task)
-        return
-    # spawn: safe in a Jupyter kernel's threads and the same on Linux, macOS and Windows.
-    context = multiprocessing.get_context("spawn")
-    ca_files = (ca.certificate.public_bytes(Encoding.PEM), key_to_pem(ca.key))
-    chunksize = max(1, min(16, len(tasks) // (workers * 8)))
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_load_ca, initargs=ca_files)
-    try:
-        for task, result in zip(tasks, pool.map(_work, tasks, chunksize=chunksize)):
-            if isinstance(result, str):
-                yield task, result
-                continue
-            name, certificate_pem, secrets, public = result
-            certificate = x509.load_pem_x509_certificate(certificate_pem)
-            yield task, Draft(name, "client", certificate, secrets=secrets, public=public)
-    finally:
-        # On an interrupt (or any error) the queued work is dropped, not finished first.
-        pool.shutdown(wait=True, cancel_futures=True)
+    return status
 
 
 # -- the files for people --------------------------------------------------------------------------
 
 
-class _Outputs:
-    """The summary CSV and the handout folders; rows of earlier runs are kept (their passwords too)."""
+def _handout_path(out: Path, name: str) -> Path:
+    return out / "handouts" / name / f"{name}.html"
 
-    def __init__(self, workspace: Workspace, out: Path, *, url: str, title: str, legacy_p12: bool) -> None:
-        self.workspace = workspace
-        self.out = out
-        self.summary_path = out / "summary.csv"
-        self.url, self.title, self.legacy_p12 = url, title, legacy_p12
-        self.handouts: dict[str, Path] = {}
-        for folder in (out, out / "handouts"):
-            try:
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise KittylabError(f"cannot create {folder}: {exc.strerror}") from None
-        self.rows = self._earlier_rows()
+
+class _Handouts:
+    """Writes handout folders in threads (their fsyncs overlap) while the next certificates are made."""
+
+    def __init__(self, workspace: Workspace, out: Path, *, url: str, title: str) -> None:
+        self.out, self.url, self.title = out, url, title
         self.ca_name, self.ca_path = workspace.ca_name, workspace.ca_certificate_path
+        self.ca_fingerprint = workspace.ca_record().fingerprint
+        self.workspace = workspace
         self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)
-        self._pending: list[Future] = []
+        self._pending: list[tuple[str, Future]] = []
 
-    def __enter__(self) -> "_Outputs":
+    def __enter__(self) -> "_Handouts":
         return self
 
     def __exit__(self, kind, *exc: object) -> None:
         self._pool.shutdown(wait=True, cancel_futures=kind is not None)
 
-    def _earlier_rows(self) -> dict[str, dict]:
-        return _read_summary(self.summary_path)
+    @property
+    def queued(self) -> int:
+        return len(self._pending)
 
-    def keep_earlier(self, names: list[str], people: dict[str, Participant]) -> None:
-        """Participants issued by an earlier run keep their row (and password) and their handout."""
-        for name in names:
-            record = self.workspace.store.current(name)
-            row = self.rows.get(name)
-            if row is None or row.get("serial") != record.serial_hex:
-                row = self._row(people[name], record, None)
-                row["p12_password"] = ""
-            row["status"] = ALREADY_ISSUED
-            self.rows[name] = row
-            handout = self._handout_path(name)
-            if handout.exists():
-                self.handouts[name] = handout
+    def add(self, person: Participant, record: Record, password: str | None, *, legacy: bool) -> None:
+        self._pending.append((person.name, self._pool.submit(self._write, person, record, password, legacy)))
 
-    def add(self, batch: list[tuple[Participant, Issued, str | None]]) -> None:
-        """Queue a batch's handout folders (threads write them while the next batch is recorded)."""
-        for person, issued, password in batch:
-            self._pending.append(self._pool.submit(self._handout, person, issued, password))
-            self.handouts[person.name] = self._handout_path(person.name)
-            self.rows[person.name] = self._row(person, issued.record, password)
+    def flush(self) -> list[str]:
+        """Wait for the queued handouts (the first error, such as a full disk, is raised); their names."""
+        done = [name for name, future in self._pending if future.result() or True]
+        self._pending = []
+        return done
 
-    def finish(self) -> None:
-        """Wait for every handout (the first error, such as a full disk, is raised), then save the summary."""
-        for future in self._pending:
-            future.result()
-        self.save()
-
-    def _handout_path(self, name: str) -> Path:
-        return self.out / "handouts" / name / f"{name}.html"
-
-    def _handout(self, person: Participant, issued: Issued, password: str | None) -> Path:
+    def _write(self, person: Participant, record: Record, password: str | None, legacy: bool) -> Path:
         """``handouts/NAME/``: the page, the p12 (or key and certificate) and the CA's certificate."""
         folder = self.out / "handouts" / person.name
+        if folder.is_symlink():
+            raise KittylabError(f"{folder} is a symbolic link: kittylab writes handouts only into real folders")
         folder.mkdir(mode=0o700, exist_ok=True)
-        p12_file = issued.files["p12"].name if "p12" in issued.files else None
-        for suffix in ("p12",) if p12_file else ("key", "crt"):
-            _link_or_copy(issued.files[suffix], folder / issued.files[suffix].name)
+        p12_file = self.workspace.path(person.name, "p12") if password else None
+        for source in (p12_file,) if p12_file else (self.workspace.path(person.name, "key"), self.workspace.path(person.name, "crt")):
+            if source.exists():
+                _link_or_copy(source, folder / source.name)
         _link_or_copy(self.ca_path, folder / self.ca_path.name)
         info = HandoutInfo(
             full_name=person.full_name, email=person.email, title=self.title, url=self.url,
-            ca_name=self.ca_name, p12_file=p12_file, p12_password=password, legacy_p12=self.legacy_p12,
+            ca_name=self.ca_name, p12_file=p12_file.name if p12_file else None, p12_password=password,
+            legacy_p12=legacy, ca_fingerprint=self.ca_fingerprint,
         )
-        return write_atomically(self._handout_path(person.name), render_handout(issued.record, info).encode(), secret=True)
-
-    def _row(self, person: Participant, record: Record, password: str | None) -> dict:
-        handout = self._handout_path(person.name)
-        return {
-            "certificate": person.name, "name": person.full_name, "email": person.email, "ou": person.ou,
-            "status": "issued", "serial": record.serial_hex, "expires": record.not_after.strftime("%Y-%m-%d"),
-            "p12_password": password or "", "handout": str(handout.relative_to(self.out)),
-        }
-
-    def save(self) -> None:
-        _write_summary(self.summary_path, self.rows)
-
-
-def default_out(workspace: Workspace, roster: Roster) -> Path:
-    """Where a roster's handouts and summary go unless told: ``<workspace>/roster-<csv name>/``."""
-    return workspace.home / f"roster-{roster.stem}"
-
-
-def _read_summary(path: Path) -> dict[str, dict]:
-    """The summary's rows by certificate name (none if there is no summary yet)."""
-    if not path.exists():
-        return {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["certificate"]: row for row in csv.DictReader(handle) if row.get("certificate")}
-
-
-def _write_summary(path: Path, rows: dict[str, dict]) -> None:
-    """Rewrite ``summary.csv`` (0600: it holds every password)."""
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=SUMMARY_FIELDS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows.values():
-        writer.writerow(row)
-    write_atomically(path, text.getvalue().encode(), secret=True)
+        return write_atomically(_handout_path(self.out, person.name), render_handout(record, info).encode(), secret=True)
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -528,7 +730,65 @@ def _link_or_copy(source: Path, target: Path) -> None:
         write_atomically(target, source.read_bytes(), secret=source.stat().st_mode & 0o077 == 0)
 
 
-# -- ending a workshop ---------------------------------------------------------------------------
+# -- after the first run: revoking some or all, other p12 files ---------------------------------------
+
+
+def _ledgers(workspace: Workspace, out: str | os.PathLike | None, stem: str | None) -> list[Path]:
+    """The workshop folders to look in: ``out``; else the roster's own, then every ``roster-*`` of the workspace."""
+    if out is not None:
+        return [Path(out)]
+    found = sorted(path.parent for path in workspace.home.glob(f"roster-*/{LEDGER_FILE}"))
+    own = default_out(workspace, stem) if stem else None
+    return sorted(found, key=lambda folder: folder != own)
+
+
+@dataclass
+class _Target:
+    folder: Path
+    row: Row
+
+
+def _targets(workspace: Workspace, roster, who: Iterable[str], out) -> tuple[list[_Target], list[tuple[int, str]]]:
+    """The participants a roster (by email, else name or file name) and ``who`` name, found in the workshops' records."""
+    stem = None
+    wanted: list[tuple[int, str, str]] = []  # (line, who, email key or "")
+    errors: list[tuple[int, str]] = []
+    if roster is not None:
+        path, rows, _ = _rows_of(roster)
+        stem = path.stem
+        for item in rows:
+            if isinstance(item, tuple):
+                errors.append(item)
+            else:
+                wanted.append((item.line, item.full_name, item.key))
+    wanted += [(0, tidy(name), "") for name in who]
+    folders = _ledgers(workspace, out, stem)
+    targets: dict[str, _Target] = {}
+    for line, name, key in wanted:
+        matches: dict[str, _Target] = {}
+        for folder in folders:
+            with Ledger(folder) as ledger:
+                rows = ([ledger.by_email(key)] if key else []) or ledger.find(
+                    name, key=name.casefold(), file_name=file_name(name))
+                for row in rows:
+                    if row is not None:
+                        matches.setdefault(row.email_key, _Target(folder, row))
+        if not matches:
+            places = ", ".join(str(folder) for folder in folders) or f"no workshop of {workspace.home} yet"
+            errors.append((line, f"nobody named {name!r} in {places}"))
+        elif len(matches) > 1:
+            errors.append((line, f"{name!r} matches {len(matches)} participants"
+                                 f" ({', '.join(t.row.email for t in matches.values())}): give the email instead"))
+        else:
+            target = next(iter(matches.values()))
+            targets.setdefault(target.row.email_key, target)
+    return list(targets.values()), errors
+
+
+def _afterwards(summaries: list[Path], errors: list[tuple[int, str]]) -> list[str]:
+    """The report's last lines: summaries rewritten, then rows or names that were not found."""
+    return [f"summary updated: {path}" for path in summaries] + [
+        f"line {line}: {message}" if line else message for line, message in errors]
 
 
 @dataclass
@@ -539,43 +799,120 @@ class RevokeResult:
     not_current: list[str]
     errors: list[tuple[int, str]]
     crl_path: Path
+    reason: str
+    summaries: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
-        lines = [f"revoked {len(self.revoked)}, without a current certificate {len(self.not_current)},"
-                 f" {count(self.errors, 'bad row')}",
-                 f"published the CRL: {self.crl_path}"]
-        lines += [f"line {line}: {message}" for line, message in self.errors]
-        return "\n".join(lines)
+        names = ", ".join(Subject.from_name(record.certificate.subject).cn for record in self.revoked)
+        lines = [f"revoked {count(self.revoked, 'certificate')} (reason {self.reason})" + (f": {names}" if names else ""),
+                 f"without a current certificate {len(self.not_current)}"]
+        lines.append(f"published the CRL: {self.crl_path}" if self.revoked else "nothing changed: no CRL published")
+        return "\n".join(lines + _afterwards(self.summaries, self.errors))
 
 
 def revoke_roster(
     workspace: Workspace,
-    roster: Roster | str | os.PathLike,
+    roster: Roster | str | os.PathLike | None = None,
     *,
-    reason: str = END_REASON,
+    who: Iterable[str] = (),
+    reason: str | None = None,
     out: str | os.PathLike | None = None,
 ) -> RevokeResult:
-    """End a workshop: revoke every participant's current certificate in one transaction, publish one CRL.
+    """Revoke participants (a roster's rows, or ``who``: names, emails or file names) in one transaction.
 
-    The summary CSV in ``out`` (default as for :func:`issue_roster`) then says ``revoked`` for them.
+    The workshop's summary is found by itself (the roster's own folder, else any ``roster-*`` in the
+    workspace, or ``out``) and says ``revoked`` for them. ``reason`` defaults to
+    cessation-of-operation when everyone left of the workshop is revoked (its end), else to
+    unspecified (a lost laptop is a key-compromise: say so). Nothing is published when nothing changed.
     """
-    roster = roster if isinstance(roster, Roster) else read_roster(roster)
-    targets, not_current = [], []
-    errors = list(roster.errors)
-    for person in roster.participants:
-        problem = _taken(workspace, person)
-        if problem == ALREADY_ISSUED:
-            targets.append(person.name)
-        elif problem is None:
-            not_current.append(person.name)
+    targets, errors = _targets(workspace, roster, who, out)
+    current, not_current = [], []
+    for target in targets:
+        record = _record_of(workspace, target.row.certificate)
+        if record is not None and record.revoked_at is None and record.superseded_by is None:
+            current.append((target, record))
         else:
-            errors.append((person.line, problem))
-    revoked = workspace.revoke_many(targets, reason=reason)  # publishes the CRL even when none is left
-    summary = Path(out if out is not None else default_out(workspace, roster)) / "summary.csv"
-    rows = _read_summary(summary)
-    if any(record.name in rows for record in revoked):
-        for record in revoked:
-            if rows.get(record.name, {}).get("serial") == record.serial_hex:
-                rows[record.name]["status"] = "revoked"
-        _write_summary(summary, rows)
-    return RevokeResult(revoked, not_current, errors, workspace.crl_path)
+            not_current.append(target.row.name)
+    reason = reason or (END_REASON if _everyone(workspace, current) else "unspecified")
+    revoked = workspace.revoke_many([record.name for _, record in current], reason=reason) if current else []
+    summaries = []
+    for folder in dict.fromkeys(target.folder for target, _ in current):
+        with Ledger(folder) as ledger:
+            summaries.append(write_summary(ledger, _status_in(workspace)))
+    return RevokeResult(revoked, not_current, sorted(errors), workspace.crl_path, reason, summaries)
+
+
+def _everyone(workspace: Workspace, current: list[tuple[_Target, Record]]) -> bool:
+    """True if ``current`` holds every participant of their workshops who has a current certificate: its end."""
+    chosen = {target.row.certificate for target, _ in current}
+    for folder in {target.folder for target, _ in current}:
+        with Ledger(folder) as ledger:
+            for row in ledger.rows("serial IS NOT NULL"):
+                record = _record_of(workspace, row.certificate)
+                if row.certificate not in chosen and record is not None and record.revoked_at is None:
+                    return False
+    return True
+
+
+@dataclass
+class P12Result:
+    """What ``roster export-p12`` did: new p12 files (legacy or modern) with new passwords, by name."""
+
+    exported: list[str]
+    legacy: bool
+    errors: list[tuple[int, str]]
+    summaries: list[Path] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        flavour = "legacy (3DES, SHA-1 MAC)" if self.legacy else "modern (AES-256)"
+        lines = [f"new {flavour} p12 files with new passwords, handouts rewritten {len(self.exported)}"
+                 + (": " + ", ".join(self.exported) if self.exported else "")]
+        return "\n".join(lines + _afterwards(self.summaries, self.errors))
+
+
+def export_roster_p12(
+    workspace: Workspace,
+    roster: Roster | str | os.PathLike | None = None,
+    *,
+    who: Iterable[str] = (),
+    legacy: bool = True,
+    out: str | os.PathLike | None = None,
+    url: str | None = None,
+    title: str | None = None,
+) -> P12Result:
+    """Give chosen participants (a roster's rows, or ``who``) a new p12, legacy by default, with a new password.
+
+    Their handout (in their workshop's folder) and the summary are rewritten with it: the way to
+    legacy files for the Mac users after the first run.
+    """
+    targets, errors = _targets(workspace, roster, who, out)
+    exported, summaries = [], []
+    by_folder: dict[Path, list[_Target]] = {}
+    for target in targets:
+        by_folder.setdefault(target.folder, []).append(target)
+    for folder, group in by_folder.items():
+        handout_url, handout_title = url or _handout_setting(folder, "url"), title or _handout_setting(folder, "title")
+        with (Ledger(folder) as ledger,
+              _Handouts(workspace, folder, url=handout_url or DEFAULT_URL, title=handout_title or "Workshop") as handouts):
+            for target in group:
+                row = target.row
+                record = _record_of(workspace, row.certificate)
+                if record is None or record.revoked_at is not None or not workspace.path(row.certificate, "key").exists():
+                    errors.append((0, f"{row.name} has no current certificate with its key in the workspace"))
+                    continue
+                password = handout_password()
+                workspace.export_p12(row.certificate, password=password, legacy=legacy)
+                ledger.issued(row.certificate, serial=record.serial_hex, issued=_day(record.not_before),
+                              expires=_day(record.not_after), password=password, legacy=legacy, new=False)
+                person = Participant(row.line, row.certificate, row.name, row.email, row.ou)
+                handouts.add(person, record, password, legacy=legacy)
+                exported.append(row.name)
+            ledger.handed_out(handouts.flush())
+            summaries.append(write_summary(ledger, _status_in(workspace)))
+    return P12Result(exported, legacy, sorted(errors), summaries)
+
+
+def _handout_setting(folder: Path, what: str) -> str | None:
+    """The address or title an earlier handout of this workshop carried (kept when one is rewritten)."""
+    with Ledger(folder) as ledger:
+        return ledger.get(what)

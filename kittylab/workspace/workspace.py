@@ -19,7 +19,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +44,9 @@ from ..pki.pkcs12 import export_p12, generate_password
 from ..pki.profiles import PROFILES, AccessUrls
 from ..pki.verify import Verification, verify_certificate
 from .store import Store
+
+if TYPE_CHECKING:
+    from .batch import Request
 
 DEFAULT_HOME = "kitty-workspace"
 STORE_FILE = "kittylab.sqlite3"
@@ -443,6 +446,13 @@ class Workspace:
         issued.key = draft.key
         issued.p12_password = draft.p12_password
         return issued
+
+    def issue_many(self, requests: Iterable["Request"], *, workers: int | None = None) -> Iterator[tuple["Request", Issued | str]]:
+        """Issue a batch (a class roster) on every core: each :class:`~kittylab.workspace.batch.Request`
+        with its :class:`Issued` or why not, in order, recorded a chunk per transaction as they come."""
+        from .batch import issue_many
+
+        return issue_many(self, requests, workers=workers)
 
     def sign_csr(
         self,

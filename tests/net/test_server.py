@@ -262,3 +262,35 @@ def test_clients_of_another_ca(tmp_path):
         with pytest.raises(Refused):
             fetch(server.url, ca=server_ca, images=False, **credentials)
     workspace.close()
+
+
+NAMES = ["Łukasz Wróbel", "Mehmet Yılmaz", "Ayşe Kaya", "Nguyễn Thị Thu", "Đặng Văn Lâm", "李雷", "محمد علي"]
+
+
+def test_every_name_is_greeted_and_its_subject_header_is_rfc4514_ascii(cast, server):
+    from cryptography import x509
+
+    for number, name in enumerate(NAMES):
+        issued = cast.workspace.issue(f"intl-{number}", profile="client", key="p256", subject=f"/CN={name}/OU=R, D",
+                                      p12=True, p12_password=PASSWORD)
+        response = fetch(server.url, ca=cast.ca, p12=issued.files["p12"], password=PASSWORD)
+        assert response.status == 200, name
+        assert f'Hello, <span class="kl-cn">{name}</span>!' in response.text
+        header = response.headers["x-ssl-client-s-dn"]
+        assert header.isascii()
+        assert x509.Name.from_rfc4514_string(header) == issued.certificate.subject
+        whoami = fetch(server.url + "whoami", ca=cast.ca, p12=issued.files["p12"], password=PASSWORD).json()
+        assert whoami["cn"] == name
+
+
+def test_an_error_while_answering_is_a_500_and_logged_never_an_empty_reply(cast, server, caplog, monkeypatch):
+    import kittylab.net.server as module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("template exploded")
+
+    monkeypatch.setattr(module, "gallery_page", broken)
+    with caplog.at_level("ERROR", logger="kittylab.server"):
+        response = fetch(server.url, ca=cast.ca, **cast.credentials("valid"))
+    assert response.status == 500 and b"see the server's log" in response.body
+    assert any("template exploded" in (record.exc_text or str(record.exc_info)) for record in caplog.records)

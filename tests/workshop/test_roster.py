@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kittylab import KittylabError, Workspace, load_crl, load_p12
-from kittylab.workshop.roster import issue_roster, read_roster, revoke_roster, slug
+from kittylab.workshop.roster import file_name, issue_roster, read_roster, read_summary, revoke_roster
 
 CLASS = """name,email,ou
 Ada Lovelace,ada@kitty.test,Math
@@ -23,7 +23,7 @@ ada lovelace,ada2@kitty.test,
 Alan Turing,alan@kitty.test,
 <b>Evil</b>,evil@kitty.test,
 """
-GOOD = ["ada-lovelace", "zoe-o-brien", "grace-hopper", "alan-turing", "b-evil-b"]
+GOOD = ["ada-lovelace", "zoe-o-brien", "grace-hopper", "ada-lovelace-ada2", "alan-turing", "b-evil-b"]
 URL = "https://pictures.kitty.test:8443/"
 
 
@@ -37,8 +37,15 @@ def mode(path) -> int:
 
 
 def summary_rows(path) -> dict[str, dict]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        return {row["certificate"]: row for row in csv.DictReader(handle)}
+    return {row["certificate"]: row for row in read_summary(path)}
+
+
+def handout(result, name):
+    return result.out / "handouts" / name / f"{name}.html"
+
+
+def issued_names(result) -> list[str]:
+    return sorted(file for file, _ in result.issued)
 
 
 # -- parsing -------------------------------------------------------------------------------------
@@ -47,9 +54,8 @@ def summary_rows(path) -> dict[str, dict]:
 def test_bad_rows_are_reported_with_their_line_numbers(tmp_path):
     roster = read_roster(write(tmp_path / "class.csv", CLASS))
     assert [p.name for p in roster.participants] == GOOD
-    assert [line for line, _ in roster.errors] == [4, 7]
+    assert [line for line, _ in roster.errors] == [4]
     assert "bad email address 'not-an-email'" in roster.errors[0][1]
-    assert "same name as line 2" in roster.errors[1][1]
     ada = roster.participants[0]
     assert (ada.line, ada.full_name, ada.email, ada.ou) == (2, "Ada Lovelace", "ada@kitty.test", "Math")
 
@@ -57,9 +63,10 @@ def test_bad_rows_are_reported_with_their_line_numbers(tmp_path):
 def test_line_numbers_count_lines_of_quoted_multi_line_cells(tmp_path):
     text = 'name,email,ou\n"Ada\nLovelace",ada@kitty.test,\nGrace Hopper,,\n'
     roster = read_roster(write(tmp_path / "r.csv", text))
-    # The first row spans lines 2-3 and its CN would hold a newline: refused; Grace is on line 4.
-    assert [line for line, _ in roster.errors] == [2, 4]
-    assert "no email address" in roster.errors[1][1]
+    # The first row spans lines 2-3; whitespace is tidied (the newline becomes a space); Grace is on line 4.
+    assert [(p.line, p.full_name) for p in roster.participants] == [(2, "Ada Lovelace")]
+    assert [line for line, _ in roster.errors] == [4]
+    assert "no email address" in roster.errors[0][1]
 
 
 @pytest.mark.parametrize(
@@ -80,12 +87,53 @@ def test_spreadsheet_exports_with_bom_and_semicolons_are_read(tmp_path):
     assert roster.errors == [] and roster.participants[0].ou == "Math"
 
 
-def test_names_become_file_names_and_names_without_latin_letters_are_refused(tmp_path):
-    assert slug("Zoë O'Brien") == "zoe-o-brien"
-    assert slug("  José   Núñez-García ") == "jose-nunez-garcia"
+def test_every_script_becomes_a_readable_file_name_by_transliteration(tmp_path):
+    assert file_name("Zoë O'Brien") == "zoe-o-brien"
+    assert file_name("José   Núñez-García") == "jose-nunez-garcia"
+    expected = {
+        "李雷": "li-lei", "Дмитрий Иванов": "dmitriy-ivanov", "Γιώργος Παπαδόπουλος": "giorgos-papadopoylos",
+        "佐藤 花子": "zuo-teng-hua-zi", "김민준": "gim-min-jun", "محمد علي": "mhmd-ly",
+        "Søren Kierkegaard-Madsen": "soren-kierkegaard-madsen", "Łukasz Wróbel": "lukasz-wrobel",
+        "Jürgen Weiß": "jurgen-weiss", "Mehmet Yılmaz": "mehmet-yilmaz", "Ingrid Ødegård": "ingrid-odegard",
+        "Ólafur Þórsson": "olafur-thorsson", "Đặng Văn Lâm": "dang-van-lam", "Nguyễn Thị Thu": "nguyen-thi-thu",
+    }
+    assert {name: file_name(name) for name in expected} == expected
     roster = read_roster(write(tmp_path / "r.csv", "name,email\n李雷,li@kitty.test\n,x@kitty.test\n"))
-    assert [line for line, _ in roster.errors] == [2, 3]
-    assert "Latin spelling" in roster.errors[0][1] and "name is empty" in roster.errors[1][1]
+    assert [p.name for p in roster.participants] == ["li-lei"]
+    assert roster.participants[0].full_name == "李雷"
+    assert [line for line, _ in roster.errors] == [3] and "name is empty" in roster.errors[0][1]
+
+
+def test_a_name_with_nothing_readable_gets_a_stable_id_and_an_id_column_decides(tmp_path):
+    roster = read_roster(write(tmp_path / "r.csv", "name,email,id\n😀,smile@kitty.test,\nAda,ada@kitty.test,ada-l\n"))
+    assert roster.participants[0].name == "grinning"  # anyascii spells the emoji out
+    roster = read_roster(write(tmp_path / "r.csv", "name,email\n\u3164,blank@kitty.test\n"))
+    stable = read_roster(tmp_path / "r.csv").participants
+    assert [p.name for p in roster.participants] == [p.name for p in stable] and stable[0].name.startswith("person-")
+    chosen = read_roster(write(tmp_path / "r.csv", "name,email,id\nAda,ada@kitty.test,ada-l\nBob,bob@kitty.test,../x\n"))
+    assert [p.name for p in chosen.participants] == ["ada-l"] and "cannot name files" in chosen.errors[0][1]
+
+
+def test_namesakes_get_distinct_file_names_and_a_repeated_row_is_a_duplicate(tmp_path):
+    text = ("name,email\nMaria García,maria@kitty.test\nMaria  García ,mgarcia@kitty.test\n"
+            "Maria García,MARIA@kitty.test\nOther,mgarcia@kitty.test\n")
+    roster = read_roster(write(tmp_path / "r.csv", text))
+    assert [(p.name, p.full_name) for p in roster.participants] == [
+        ("maria-garcia", "Maria García"), ("maria-garcia-mgarcia", "Maria García")]
+    assert [line for line, _ in roster.errors] == [4, 5]
+    assert "a duplicate of line 2" in roster.errors[0][1] and "also on line 3" in roster.errors[1][1]
+
+
+def test_field_limits_and_devices_are_one_line_errors(tmp_path):
+    huge = write(tmp_path / "huge.csv", "name,email\n" + "A" * 131_073 + ",a@kitty.test\n")
+    with pytest.raises(KittylabError, match="line 2: a cell is longer than 131,072 characters"):
+        read_roster(huge)
+    with pytest.raises(KittylabError, match="line 1 holds NUL bytes|longer than"):
+        read_roster("/dev/zero")
+    cp1252 = tmp_path / "cp.csv"
+    cp1252.write_bytes("name,email\nJosé,jose@kitty.test\n".encode("cp1252"))
+    with pytest.raises(KittylabError, match="line 2 is not UTF-8 text: save the roster as CSV UTF-8"):
+        read_roster(cp1252)
 
 
 # -- the batch -------------------------------------------------------------------------------------
@@ -105,9 +153,9 @@ def workshop(tmp_path_factory):
 
 def test_every_good_row_gets_a_certificate_and_bad_rows_are_skipped(workshop):
     workspace, _, result = workshop
-    assert sorted(issued.name for issued in result.issued) == sorted(GOOD)
-    assert [line for line, _ in result.errors] == [4, 7]
-    assert result.skipped == []
+    assert issued_names(result) == sorted(GOOD)
+    assert [line for line, _ in result.errors] == [4]
+    assert result.already == 0
     grace = workspace.find("grace-hopper").certificate
     subject = {a.oid: a.value for a in grace.subject}
     assert subject[NameOID.COMMON_NAME] == "Grace Hopper"
@@ -139,6 +187,7 @@ def test_summary_lists_everyone_with_a_password_that_opens_their_p12(workshop):
     for name, row in rows.items():
         record = workspace.find(name)
         assert row["serial"] == record.serial_hex and row["status"] == "issued"
+        assert row["issued"] == f"{record.not_before:%Y-%m-%d}" and row["p12"] == "modern"
         handed_out = result.out / "handouts" / name / f"{name}.p12"
         contents = load_p12(handed_out, password=row["p12_password"])
         assert contents.certificate == record.certificate
@@ -150,10 +199,12 @@ def test_summary_lists_everyone_with_a_password_that_opens_their_p12(workshop):
 def test_handout_has_the_details_password_import_steps_and_url(workshop):
     workspace, _, result = workshop
     row = summary_rows(result.summary_csv)["grace-hopper"]
-    page = result.handouts["grace-hopper"].read_text()
+    page = handout(result, "grace-hopper").read_text()
     record = workspace.find("grace-hopper")
+    octets = record.fingerprint.split(":")
     for expected in (row["p12_password"], "Grace Hopper", "grace@kitty.test", record.serial_hex,
-                     record.fingerprint, "grace-hopper.p12", "kitty-ca.crt", f'href="{URL}"', "Mutual TLS 101"):
+                     ":".join(octets[:8]), ":".join(octets[24:]), "grace-hopper.p12", "kitty-ca.crt",
+                     f'href="{URL}"', "Mutual TLS 101", workspace.ca_record().fingerprint.split(":")[0]):
         assert expected in page
     for system in ("Firefox", "Chrome", "macOS", "Windows"):
         assert f"<h3>{system}" in page
@@ -162,7 +213,7 @@ def test_handout_has_the_details_password_import_steps_and_url(workshop):
 
 def test_handout_escapes_what_the_roster_says(workshop):
     _, _, result = workshop
-    page = result.handouts["b-evil-b"].read_text()
+    page = handout(result, "b-evil-b").read_text()
     assert "&lt;b&gt;Evil&lt;/b&gt;" in page and "<b>Evil</b>" not in page
 
 
@@ -171,23 +222,24 @@ def test_running_the_roster_again_issues_nothing_and_keeps_the_passwords(worksho
     before = summary_rows(result.summary_csv)
     count = len(workspace.records())
     again = issue_roster(workspace, roster, url=URL, workers=2, progress=False)
-    assert again.issued == [] and sorted(again.skipped) == sorted(GOOD)
+    assert again.issued == [] and again.already == len(GOOD)
     assert len(workspace.records()) == count
     after = summary_rows(again.summary_csv)
     assert {n: r["p12_password"] for n, r in after.items()} == {n: r["p12_password"] for n, r in before.items()}
-    assert {r["status"] for r in after.values()} == {"already issued"}
-    assert sorted(again.handouts) == sorted(GOOD)
+    assert {r["status"] for r in after.values()} == {"issued"}
+    assert {r["issued"] for r in after.values()} == {r["issued"] for r in before.values()}
 
 
 # -- on its own workspace: conflicts, options, the end of the workshop ---------------------------
 
 
-def test_a_name_held_by_someone_else_is_an_error_on_its_line(workspace, tmp_path):
+def test_a_name_held_by_another_certificate_gives_the_participant_another_file_name(workspace, tmp_path):
     workspace.issue("ada-lovelace", profile="client", key="p256")  # CN=ada-lovelace, not "Ada Lovelace"
-    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
+    workspace.issue("alan", profile="client", key="p256")
+    roster = write(tmp_path / "r.csv", "name,email,id\nAda Lovelace,ada@kitty.test,\nAlan Turing,alan@kitty.test,alan\n")
     result = issue_roster(workspace, roster, workers=1, progress=False)
-    assert [i.name for i in result.issued] == ["alan-turing"]
-    assert result.errors[0][0] == 2 and "taken by another certificate" in result.errors[0][1]
+    assert result.issued == [("ada-lovelace-ada", "Ada Lovelace")]
+    assert result.errors[0][0] == 3 and "the id 'alan' is taken by another certificate" in result.errors[0][1]
 
 
 def test_legacy_p12_rsa_keys_and_no_p12(workspace, tmp_path):
@@ -196,7 +248,7 @@ def test_legacy_p12_rsa_keys_and_no_p12(workspace, tmp_path):
     password = summary_rows(result.summary_csv)["ada-lovelace"]["p12_password"]
     contents = load_p12(workspace.path("ada-lovelace", "p12"), password=password)
     assert contents.key.key_size == 2048
-    assert "legacy p12" in result.handouts["ada-lovelace"].read_text()
+    assert "legacy p12" in handout(result, "ada-lovelace").read_text()
 
     other = write(tmp_path / "other.csv", "name,email\nAlan Turing,alan@kitty.test\n")
     plain = issue_roster(workspace, other, p12=False, workers=1, progress=False)
@@ -211,26 +263,28 @@ def test_ending_the_workshop_revokes_all_and_the_crl_lists_exactly_them(workspac
     bystander = workspace.issue("eager-client", profile="client", key="p256")
     roster = write(tmp_path / "class.csv", CLASS)
     issued = issue_roster(workspace, roster, workers=2, progress=False)
-    serials = {i.record.serial for i in issued.issued}
+    serials = {workspace.find(name).serial for name, _ in issued.issued}
 
     ended = revoke_roster(workspace, roster)
     assert {r.serial for r in ended.revoked} == serials
     assert {r.status() for r in ended.revoked} == {"revoked"} and {r.reason for r in ended.revoked} == {"cessation-of-operation"}
-    assert [line for line, _ in ended.errors] == [4, 7]
+    assert [line for line, _ in ended.errors] == [4]
     crl = load_crl(workspace.crl_path)
     assert {entry.serial_number for entry in crl} == serials
     assert workspace.find("eager-client").status() == "valid"
     text = subprocess.run([openssl, "crl", "-in", str(workspace.crl_path), "-noout", "-text"],
                           capture_output=True, text=True, check=True).stdout
     listed = {line.split(":", 1)[1].strip() for line in text.splitlines() if "Serial Number:" in line}
-    assert listed == {i.record.serial_hex for i in issued.issued}
+    assert listed == {workspace.find(name).serial_hex for name, _ in issued.issued}
     assert bystander.record.serial_hex not in listed
 
     assert {row["status"] for row in summary_rows(issued.summary_csv).values()} == {"revoked"}
     assert mode(issued.summary_csv) == 0o600
     again = revoke_roster(workspace, roster)
-    assert again.revoked == [] and sorted(again.not_current) == sorted(GOOD)
+    assert again.revoked == [] and len(again.not_current) == len(GOOD)
+    published = workspace.crl_path.read_bytes()
     assert {entry.serial_number for entry in load_crl(workspace.crl_path)} == serials
+    assert "nothing changed: no CRL published" in str(again) and workspace.crl_path.read_bytes() == published
 
 
 def test_unknown_key_type_is_refused_before_any_work(workspace, tmp_path):
@@ -247,27 +301,30 @@ def test_notebook_views_hide_the_password_and_keep_to_the_workshop(workshop):
     html = preview._repr_html_()
     assert html.startswith('<iframe class="kl-handout-preview"') and "Grace Hopper" in html
     assert password not in html and "hidden in this preview" in html
-    assert password in result.handouts["grace-hopper"].read_text()  # the file itself keeps it
+    assert password in handout(result, "grace-hopper").read_text()  # the file itself keeps it
     assert repr(preview).startswith("Handout for Grace Hopper, password hidden")
     with pytest.raises(KittylabError, match="no handout for 'nobody'"):
         result.preview("nobody")
     assert sorted(r.name for r in workspace.records() if result.includes(r)) == sorted(GOOD)
     roster = read_roster(roster_path)
-    assert repr(roster) == "Roster class.csv: 5 participants, 2 bad rows"
+    assert repr(roster) == "Roster class.csv: 6 participants, 1 bad row"
     assert "bad email address" in roster._repr_html_() and "<td>zoe-o-brien</td>" in roster._repr_html_()
 
 
 def test_a_new_workshop_after_the_end_replaces_the_handed_out_files(workspace, tmp_path):
     roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
     first = issue_roster(workspace, roster, workers=1, progress=False)
+    before = workspace.find("ada-lovelace").serial
     revoke_roster(workspace, roster)
-    second = issue_roster(workspace, roster, workers=1, progress=False)
-    assert [i.name for i in second.issued] == ["ada-lovelace"]
+    kept = issue_roster(workspace, roster, workers=1, progress=False)
+    assert kept.issued == [] and kept.kept_revoked == ["Ada Lovelace"]
+    second = issue_roster(workspace, roster, workers=1, progress=False, reissue=["ADA@kitty.test"])
+    assert second.issued == [("ada-lovelace", "Ada Lovelace")] and first.issued == second.issued
     handed_out = second.out / "handouts" / "ada-lovelace" / "ada-lovelace.p12"
     assert handed_out.read_bytes() == workspace.path("ada-lovelace", "p12").read_bytes()
     password = summary_rows(second.summary_csv)["ada-lovelace"]["p12_password"]
     assert load_p12(handed_out, password=password).certificate == workspace.find("ada-lovelace").certificate
-    assert first.issued[0].record.serial != second.issued[0].record.serial
+    assert workspace.find("ada-lovelace").serial != before
     assert not list(handed_out.parent.glob(".*"))  # no temporary left behind
 
 
@@ -280,6 +337,6 @@ def test_workers_sign_with_an_encrypted_ca_key(tmp_path):
     with Workspace(tmp_path / "ws", ca_passphrase="ca-secret") as workspace:
         roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
         result = issue_roster(workspace, roster, workers=2, progress=False)
-        assert sorted(i.name for i in result.issued) == ["ada-lovelace", "alan-turing"]
-        assert all(workspace.verify(i.certificate, purpose="client").ok for i in result.issued)
+        assert issued_names(result) == ["ada-lovelace", "alan-turing"]
+        assert all(workspace.verify(workspace.find(name).certificate, purpose="client").ok for name, _ in result.issued)
     assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
