@@ -17,8 +17,8 @@ from ..pki.profiles import AccessUrls
 from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
 from .options import (
     Parser,
-    add_subject_options,
     Passphrases,
+    add_subject_options,
     echo,
     note,
     open_workspace,

@@ -31,11 +31,10 @@ from typing import Mapping, NamedTuple
 
 import markupsafe
 from cryptography import x509
-from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
 from ..pki.crl import crl_expiry_warning, load_crl
-from ..pki.facts import serial_hex
+from ..pki.facts import common_name, serial_hex
 from ..render.templates import render
 from ..workspace.workspace import Workspace
 from .http_service import IDLE_TIMEOUT
@@ -106,11 +105,6 @@ def refusal_reason(exc: BaseException) -> str:
 # -- who the client is ----------------------------------------------------------------------------
 
 
-def _common_name(name: x509.Name) -> str:
-    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
-
-
 def ascii_dn(text: str) -> str:
     """An RFC 4514 string with every non-ASCII character as the RFC's ``\\XX`` escapes of its UTF-8 bytes.
 
@@ -122,11 +116,11 @@ def ascii_dn(text: str) -> str:
 def client_identity(certificate: x509.Certificate) -> dict[str, str]:
     """What the greeting shows about a client: CN, subject, serial, expiry and issuer."""
     return {
-        "cn": _common_name(certificate.subject),
+        "cn": common_name(certificate.subject),
         "subject": certificate.subject.rfc4514_string(),
         "serial": serial_hex(certificate.serial_number),
         "not_after": f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
-        "issuer": _common_name(certificate.issuer),
+        "issuer": common_name(certificate.issuer),
     }
 
 
@@ -441,8 +435,8 @@ class PictureServer:
         self._open: set[ssl.SSLSocket] = set()
         self._open_lock = threading.Lock()
         self._tls = _ReloadingContext(self.files, crl=ocsp is None)
-        self.server_name = _common_name(x509.load_pem_x509_certificate(self.files.cert.read_bytes()).subject)
-        self.ca_name = _common_name(x509.load_pem_x509_certificate(self.files.ca.read_bytes()).subject)
+        self.server_name = common_name(x509.load_pem_x509_certificate(self.files.cert.read_bytes()).subject)
+        self.ca_name = common_name(x509.load_pem_x509_certificate(self.files.ca.read_bytes()).subject)
         warning = None if ocsp else crl_expiry_warning(load_crl(self.files.crl).next_update_utc)
         if warning:
             logger.warning("%s", warning)

@@ -1,4 +1,8 @@
-"""What a certificate says, as plain data: the one summary that ``show``, the cards and the JSON share."""
+"""What a certificate says and where it stands, as plain data: the one source of facts and status.
+
+``show``, ``list``, the cards, the dashboard, the handouts and the gallery all read them here, so
+they never disagree (a certificate "expiring" on a card is "expiring" in ``kittylab show`` too).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import AuthorityInformationAccessOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from .keys import describe_key
 from .names import describe_san
 
 #: A certificate counts as expiring within this many days of its end.
 EXPIRING_DAYS = 30
+
 
 def serial_hex(serial: int) -> str:
     """A serial number as OpenSSL prints it: upper-case hex with an even number of digits."""
@@ -28,6 +33,29 @@ def parse_serial(text: str) -> int | None:
     if not cleaned or any(ch not in "0123456789abcdef" for ch in cleaned):
         return None
     return int(cleaned, 16)
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """The SHA-256 fingerprint, colon-separated as ``openssl x509 -fingerprint -sha256`` prints it."""
+    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+
+
+def common_name(name: x509.Name) -> str:
+    """The name's CN (what people call a certificate by), or the whole name when it has none."""
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(values[0].value) if values else name.rfc4514_string()
+
+
+def date_status(
+    start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None, expiring_days: float = EXPIRING_DAYS
+) -> str:
+    """``expired``, ``not-yet-valid``, ``expiring`` (ends within 30 days) or ``valid``, by the dates alone."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if end <= now:
+        return "expired"
+    if start > now:
+        return "not-yet-valid"
+    return "expiring" if end - now <= dt.timedelta(days=expiring_days) else "valid"
 
 
 @dataclass(frozen=True)
@@ -57,26 +85,20 @@ class Record:
 
     @property
     def fingerprint(self) -> str:
-        """The SHA-256 fingerprint, colon-separated as ``openssl x509 -fingerprint`` prints it."""
-        return self.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+        return fingerprint(self.certificate)
 
     def status(self, *, now: dt.datetime | None = None) -> str:
-        """``revoked``, ``superseded``, ``expired``, ``not-yet-valid`` or ``valid``."""
-        now = now or dt.datetime.now(dt.timezone.utc)
+        """``revoked``, ``superseded``, ``expired``, ``not-yet-valid``, ``expiring`` (within 30 days) or ``valid``."""
         if self.revoked_at is not None:
             return "revoked"
         if self.superseded_by is not None:
             return "superseded"
-        if self.not_after <= now:
-            return "expired"
-        if self.not_before > now:
-            return "not-yet-valid"
-        return "valid"
+        return date_status(self.not_before, self.not_after, now=now)
 
     def expiring(self, *, within_days: float = EXPIRING_DAYS, now: dt.datetime | None = None) -> bool:
-        """True for a valid certificate that ends within ``within_days`` days."""
+        """True for a current, valid certificate that ends within ``within_days`` days."""
         now = now or dt.datetime.now(dt.timezone.utc)
-        return self.status(now=now) == "valid" and self.not_after - now <= dt.timedelta(days=within_days)
+        return self.status(now=now) in ("valid", "expiring") and self.not_after - now <= dt.timedelta(days=within_days)
 
     def as_dict(self) -> dict:
         """A JSON-ready summary (no PEM, no secrets)."""
@@ -173,7 +195,7 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
         "extended_key_usage": extended_key_usages(certificate),
         "subject_alternative_names": alternative_names(certificate),
         **{f"{key}_urls": urls for key, urls in access_urls(certificate).items()},
-        "fingerprint_sha256": certificate.fingerprint(hashes.SHA256()).hex(":").upper(),
+        "fingerprint_sha256": fingerprint(certificate),
         "fingerprint_sha1": certificate.fingerprint(hashes.SHA1()).hex(":").upper(),  # noqa: S303 - shown, as browsers do
     }
     if record is not None:

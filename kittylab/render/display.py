@@ -24,11 +24,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ..pki.crl import CRL_WARNING_DAYS, REASONS
 from ..pki.facts import (
-    EXPIRING_DAYS,
     Record,
     access_urls,
     alternative_names,
+    date_status,
     extended_key_usages,
+    fingerprint,
     is_ca,
     key_usages,
     serial_hex,
@@ -115,21 +116,6 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now or dt.datetime.now(dt.timezone.utc)
 
 
-def date_status(start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None) -> str:
-    """``valid``, ``expiring`` (ends within 30 days), ``expired`` or ``not-yet-valid`` by the dates alone."""
-    now = _now(now)
-    if end <= now:
-        return "expired"
-    if start > now:
-        return "not-yet-valid"
-    return "expiring" if end - now <= dt.timedelta(days=EXPIRING_DAYS) else "valid"
-
-
-def record_status(record: Record, *, now: dt.datetime | None = None) -> str:
-    """The store's status, with ``expiring`` for a valid certificate that ends within 30 days."""
-    return "expiring" if record.expiring(now=now) else record.status(now=now)
-
-
 # -- building cards ------------------------------------------------------------------------
 
 
@@ -139,7 +125,7 @@ def certificate_card(
     """A certificate's facts; with its store record, also its name, profile and revocation."""
     now = _now(now)
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-    status = record_status(record, now=now) if record is not None else date_status(start, end, now=now)
+    status = record.status(now=now) if record is not None else date_status(start, end, now=now)
     kind = "CA certificate" if is_ca(certificate) else "Certificate"
     title = f"{kind} {record.name}" if record is not None else kind
     rows: list[tuple[str, Any]] = []
@@ -160,7 +146,7 @@ def certificate_card(
         rows.append(("Revoked", f"{_when(record.revoked_at)} ({record.reason or 'unspecified'})"))
     rows += [
         ("Serial", serial_hex(certificate.serial_number)),
-        ("SHA-256", certificate.fingerprint(hashes.SHA256()).hex(":").upper()),
+        ("SHA-256", fingerprint(certificate)),
     ]
     return Card("certificate", title, status, rows)
 

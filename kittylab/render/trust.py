@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from ..pki.facts import Record
-from .display import STATUS_COLOURS, record_status
+from .display import STATUS_COLOURS
 
 BOX_W, BOX_H = 168, 58
 CA_W = 200
@@ -72,7 +72,7 @@ def _icon(profile: str, x: float, y: float, colour: str) -> str:
 
 
 def _node(record: Record, x: float, y: float, width: float, now: dt.datetime) -> str:
-    status = record_status(record, now=now)
+    status = record.status(now=now)
     colour = STATUS_COLOURS.get(status, "#546e7a")
     faded = status in ("expired", "superseded", "revoked")
     fill = "#f3f3f3" if faded else "#ffffff"

@@ -27,7 +27,7 @@ from ..pki.crl import REASONS
 from ..pki.facts import Record
 from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_dns_name, check_email, check_ip
-from ..render.display import Card, issued_card, record_card, record_status, status_badge
+from ..render.display import Card, issued_card, record_card, status_badge
 from ..render.progress import progress_bar
 from ..render.trust import trust_diagram
 from ..workspace.workspace import Issued, Workspace, check_name
@@ -447,7 +447,7 @@ def p12_links(path: Path, generated_password: str | None) -> str:
 _STATUS_ORDER = ("expiring", "revoked", "expired", "not-yet-valid", "valid", "superseded")
 SORT_KEYS: dict[str, Callable[[Record], object]] = {
     "name": lambda r: (r.name.lower(), r.issued_at),
-    "status": lambda r: _STATUS_ORDER.index(record_status(r)) if record_status(r) in _STATUS_ORDER else 99,
+    "status": lambda r: _STATUS_ORDER.index(r.status()) if r.status() in _STATUS_ORDER else 99,
     "expiry": lambda r: r.not_after,
     "issued": lambda r: r.issued_at,
     "profile": lambda r: (r.profile, r.name.lower()),
@@ -515,7 +515,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         needle = self.filter.value.strip().lower()
 
         def matches(record: Record) -> bool:
-            haystack = (record.name, record.subject, record.profile, record_status(record), record.serial_hex)
+            haystack = (record.name, record.subject, record.profile, record.status(), record.serial_hex)
             return self._keep(record) and (not needle or any(needle in text.lower() for text in haystack))
 
         shown = [record for record in self.workspace.records() if matches(record)]
@@ -527,7 +527,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         self.table.value = _table_html(rows)
         chosen = self.choice.value
         options = [
-            (f"{r.name} ({record_status(r)}, serial {r.serial_hex[:8]}\u2026)", r.serial)
+            (f"{r.name} ({r.status()}, serial {r.serial_hex[:8]}\u2026)", r.serial)
             for r in rows
             if r.issuer != r.name  # a root cannot be revoked
         ]
@@ -610,7 +610,7 @@ def _table_html(rows: Iterable[Record]) -> str:
             f"<b>{escape(record.name)}</b>",
             escape(record.profile),
             escape(record.subject),
-            status_badge(record_status(record, now=now)),
+            status_badge(record.status(now=now)),
             f"{record.not_after:%Y-%m-%d}",
             str(left),
             f"<code>{record.serial_hex[:16]}</code>",

@@ -53,7 +53,16 @@ from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_ha
 from ..render.progress import progress_bar
 from ..workspace.batch import Request
 from ..workspace.workspace import WRITER_THREADS, Workspace, check_name
-from .ledger import LEDGER_FILE, SUMMARY_FIELDS, SUMMARY_FILE, Ledger, Row, read_summary, spreadsheet_cell, write_summary
+from .ledger import (
+    LEDGER_FILE,
+    SUMMARY_FIELDS,
+    SUMMARY_FILE,
+    Ledger,
+    Row,
+    read_summary,
+    spreadsheet_cell,
+    write_summary,
+)
 
 __all__ = [
     "SUMMARY_FIELDS", "Participant", "Roster", "RosterResult", "RevokeResult", "P12Result", "read_roster",

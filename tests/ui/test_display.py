@@ -227,3 +227,16 @@ def test_importing_kittylab_outside_ipython_does_not_load_it():
     code = "import sys, kittylab; print('IPython' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_show_list_and_card_agree_on_an_expiring_certificate(workspace):
+    """One source of status: the card, `kittylab show --json` and `list --json` all say "expiring"."""
+    import json
+
+    from support.cli import run_cli
+
+    workspace.issue("short-lived", profile="client", key="p256", days=10)
+    record = workspace.find("short-lived")
+    shown = json.loads(run_cli("show", "short-lived", "--json", home=workspace.home).out)
+    listed = {r["name"]: r for r in json.loads(run_cli("list", "--json", home=workspace.home).out)["certificates"]}
+    assert record_card(record).status == record.status() == shown["status"] == listed["short-lived"]["status"] == "expiring"

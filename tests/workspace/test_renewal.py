@@ -48,7 +48,8 @@ def test_new_key_and_new_p12(story):
     assert contents.key.public_key() == renewed.certificate.public_key()
     check = openssl("x509", "-noout", "-checkend", str(31 * 86400), "-in", renewed.files["crt"])
     assert check.returncode == 1  # ends within 31 days
-    assert [r.status() for r in workspace.records() if r.name == "eager-client"] == ["superseded", "valid"]
+    # 30 days left: "expiring" here, in `kittylab show` and on its card alike
+    assert [r.status() for r in workspace.records() if r.name == "eager-client"] == ["superseded", "expiring"]
 
 
 def test_a_key_that_stays_with_its_owner_is_renewed_from_its_csr(story):
