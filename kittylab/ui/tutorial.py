@@ -751,11 +751,20 @@ def _try_cryptography() -> str:
 
 
 def _openssl_version() -> str:
+    """Which ``openssl`` the side-by-side cells run, and its version; LibreSSL (macOS's
+    ``/usr/bin/openssl``) is refused by name, since it lacks options the tutorial shows."""
     binary = shutil.which("openssl")
     if binary is None:
-        raise KittylabError("not found: install it (apt-get install openssl, brew install openssl)")
+        raise KittylabError("not found: install it (conda install -c conda-forge openssl, apt-get install openssl)")
     out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, check=True).stdout
-    return "version " + out.split()[1]
+    family, version = (out.split() + ["", ""])[:2]
+    found = f"{family} version {version} at {binary}"
+    if family != "OpenSSL" or not version.startswith("3."):
+        raise KittylabError(
+            f"{found}: the tutorial needs OpenSSL 3 (conda install -c conda-forge openssl, brew install openssl@3, "
+            "then put it first on the PATH)"
+        )
+    return found
 
 
 def _try_folder(home: str | os.PathLike | None) -> str:

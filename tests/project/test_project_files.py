@@ -26,8 +26,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 # conda-forge package name -> PyPI name, where the two differ.
 CONDA_TO_PYPI = {"playwright-python": "playwright"}
-# conda entries that are the environment itself, not project dependencies.
-CONDA_ONLY = {"python", "pip"}
+# conda entries that are the environment itself, not project dependencies: the interpreter, pip
+# and the OpenSSL command line the notebooks run beside kittylab (not a Python package).
+CONDA_ONLY = {"python", "pip", "openssl"}
 
 
 def parse_environment_yml(text: str) -> dict:
@@ -179,3 +180,11 @@ def test_makefile_defines_the_documented_targets():
         if (m := re.match(r"^([A-Za-z][\w-]*)\s*:(?!=)", line))
     }
     assert {"setup", "lab", "test", "bench", "clean"} <= targets
+
+
+def test_conda_environment_brings_the_openssl_3_command_line(environment):
+    """The side-by-side cells need OpenSSL 3's command line on every system, not macOS's LibreSSL."""
+    openssl = [s for s in conda_packages(environment) if Requirement(s).name == "openssl"]
+    assert openssl, "environment.yml must list conda-forge's openssl"
+    assert not Requirement(openssl[0]).specifier.contains("1.1.1"), openssl
+    assert Requirement(openssl[0]).specifier.contains("3.0.0"), openssl

@@ -92,3 +92,33 @@ def test_old_ca_with_openssl_ca_when_easyrsa_is_missing(tmp_path, monkeypatch):
     assert _imports_alike(old, tmp_path / "migration") == EXPECTED
     lines = repr(old).splitlines()
     assert _sanitized(repr(old)) == "\n".join(lines[:-1])
+
+
+def _fake_openssl(folder: Path, says: str) -> Path:
+    folder.mkdir()
+    script = folder / "openssl"
+    script.write_text(f"#!/bin/sh\necho '{says}'\n")
+    script.chmod(0o755)
+    return script
+
+
+def _openssl_row(tmp_path) -> tuple[str, str, str]:
+    table = tutorial.check_environment(workspace=tmp_path / "kitty-workspace")
+    return next(row for row in table.rows if row[1] == "openssl command line")
+
+
+def test_environment_check_names_the_openssl_that_runs(tmp_path, monkeypatch):
+    script = _fake_openssl(tmp_path / "bin", "OpenSSL 3.0.13 30 Jan 2024 (Library: OpenSSL 3.0.13 30 Jan 2024)")
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert _openssl_row(tmp_path) == ("✓", "openssl command line", f"OpenSSL version 3.0.13 at {script}")
+    assert _sanitized(f"OpenSSL version 3.0.13 at {script}") == "OpenSSL version X at PATH/openssl"
+
+
+@pytest.mark.parametrize("says", ["LibreSSL 3.3.6", "OpenSSL 1.1.1w  11 Sep 2023"])
+def test_environment_check_warns_about_libressl_and_old_openssl(tmp_path, monkeypatch, says):
+    script = _fake_openssl(tmp_path / "bin", says)
+    monkeypatch.setenv("PATH", str(script.parent))
+    mark, _, detail = _openssl_row(tmp_path)
+    assert mark == "✗"
+    assert f"{says.split()[0]} version {says.split()[1]} at {script}" in detail
+    assert "needs OpenSSL 3" in detail and "conda install -c conda-forge openssl" in detail
