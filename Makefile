@@ -11,6 +11,8 @@
 #   XDIST         pytest-xdist options (default: -n auto --dist loadscope; XDIST= to turn off)
 #   BENCH_ARGS    extra arguments for benchmarks/run
 #   PYTHON        interpreter used to create the venv (default: python3)
+#   MY_NOTEBOOKS  the learner's working copies of the lessons (default: my-notebooks, gitignored)
+#   LESSON        the lesson `make reset-lesson` restores: its number (03) or `all`
 
 SHELL := /bin/bash
 
@@ -33,12 +35,14 @@ XDIST       ?= -n auto --dist loadscope
 PYTEST_ARGS ?=
 LAB_ARGS    ?=
 BENCH_ARGS  ?=
+MY_NOTEBOOKS ?= my-notebooks
+LESSON       ?=
 
 # Jupyter refuses to start as root unless told; CI containers and some
 # workstations run as root.
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 
-.PHONY: setup lab test bench clean distclean
+.PHONY: setup lab lessons reset-lesson test bench clean distclean
 
 setup: $(STAMP)
 
@@ -61,8 +65,28 @@ setup: $(STAMP)
 	.venv/bin/python -m pip install -e '.[test]'
 	touch $@
 
-lab: setup
-	$(PY) -m jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+# The tutorial opens on working copies: what a learner runs and saves stays in $(MY_NOTEBOOKS)/
+# (gitignored, with its kitty-workspace/), so notebooks/ keeps the lessons as committed and
+# `make test` still compares against them after a learning session.
+lab: setup lessons
+	$(PY) -m jupyter lab --notebook-dir=$(MY_NOTEBOOKS) $(ALLOW_ROOT) $(LAB_ARGS)
+
+# Copy the lessons (and their data files) that are not in $(MY_NOTEBOOKS)/ yet; never overwrites.
+lessons:
+	mkdir -p $(MY_NOTEBOOKS)
+	for f in notebooks/*; do [ -e "$(MY_NOTEBOOKS)/$${f##*/}" ] || cp "$$f" $(MY_NOTEBOOKS)/; done
+
+# Start a lesson afresh: `make reset-lesson LESSON=03` puts 03's notebook back as committed
+# (`LESSON=all` every one). Each lesson remakes the workspace it needs when it runs.
+reset-lesson:
+	@case "$(LESSON)" in \
+	  all) set -- notebooks/*.ipynb ;; \
+	  [0-9][0-9]) set -- notebooks/$(LESSON)-*.ipynb ;; \
+	  *) echo "make reset-lesson: say which lesson, e.g. LESSON=03 (or LESSON=all)" >&2; exit 2 ;; \
+	esac; \
+	[ -e "$$1" ] || { echo "make reset-lesson: there is no lesson $(LESSON) in notebooks/" >&2; exit 2; }; \
+	mkdir -p $(MY_NOTEBOOKS); \
+	for f in "$$@"; do cp "$$f" $(MY_NOTEBOOKS)/ && echo "reset $(MY_NOTEBOOKS)/$${f##*/}"; done
 
 test: setup
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)

@@ -1,0 +1,69 @@
+"""A learner runs and saves the lessons in working copies (`make lab`), `make test` keeps comparing
+the committed ones, and `make reset-lesson` puts a lesson back in one command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support.system import require_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+LESSONS = sorted(path.name for path in (ROOT / "notebooks").iterdir())
+
+
+def make(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([require_binary("make"), "-s", "-C", str(ROOT), *args], capture_output=True, text=True, timeout=60)
+
+
+def _saved_by_a_learner(path: Path) -> None:
+    """What JupyterLab writes after a run: new outputs and execution counts."""
+    notebook = json.loads(path.read_text())
+    for cell in notebook["cells"]:
+        if cell["cell_type"] == "code":
+            cell["execution_count"] = 99
+            cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["my own run\n"]}]
+    path.write_text(json.dumps(notebook))
+
+
+def test_lessons_are_copied_once_and_reset_one_by_one(tmp_path):
+    mine = tmp_path / "my-notebooks"
+    assert make("lessons", f"MY_NOTEBOOKS={mine}").returncode == 0
+    assert sorted(path.name for path in mine.iterdir()) == LESSONS
+    lesson, other = mine / "03-web-server.ipynb", mine / "04-eager-client.ipynb"
+    for path in (lesson, other):
+        _saved_by_a_learner(path)
+    edited = other.read_bytes()
+
+    make("lessons", f"MY_NOTEBOOKS={mine}")  # `make lab` again: the learner's runs stay
+    assert b"my own run" in lesson.read_bytes() and other.read_bytes() == edited
+
+    done = make("reset-lesson", "LESSON=03", f"MY_NOTEBOOKS={mine}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"reset {mine}/03-web-server.ipynb"
+    assert lesson.read_bytes() == (ROOT / "notebooks" / lesson.name).read_bytes()
+    assert other.read_bytes() == edited  # only the lesson asked for
+
+    assert make("reset-lesson", "LESSON=all", f"MY_NOTEBOOKS={mine}").returncode == 0
+    assert other.read_bytes() == (ROOT / "notebooks" / other.name).read_bytes()
+
+
+@pytest.mark.parametrize("lesson", ["", "3", "77", "03; rm -rf /"])
+def test_reset_lesson_says_what_to_give(tmp_path, lesson):
+    done = make("reset-lesson", f"LESSON={lesson}", f"MY_NOTEBOOKS={tmp_path}")
+    assert done.returncode != 0
+    assert done.stderr.startswith("make reset-lesson: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_suite_never_collects_the_working_copies():
+    """Saved outputs in my-notebooks/ cannot fail `make test`: pytest does not look there, and git ignores it."""
+    text = (ROOT / "pyproject.toml").read_text()
+    assert 'testpaths = ["tests", "notebooks"]' in text
+    ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "my-notebooks/x.ipynb"], timeout=30)
+    assert ignored.returncode == 0
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--notebook-dir=$(MY_NOTEBOOKS)" in makefile and "MY_NOTEBOOKS ?= my-notebooks" in makefile
