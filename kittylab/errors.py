@@ -9,7 +9,14 @@ class KittylabError(ValueError):
     Everything kittylab rejects (a malformed subject, a bad CSR, a wrong password, a file that is
     not a certificate, a name that would escape the workspace) ends in this type, so that the
     command line and the notebooks can show one clear line instead of a traceback.
+
+    The message speaks the core's words. ``fix`` names the remedy as an action (``"init"``,
+    ``"issue-server"``, ...) with its ``details``; each edge turns it into its own words: the
+    command line into a command and its flags (:data:`kittylab.cli.options.FIXES`), so that a
+    notebook user is never told to pass ``--home``.
     """
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, fix: str | None = None, **details: str) -> None:
         super().__init__(" ".join(str(message).split()))
+        self.fix = fix
+        self.details = details

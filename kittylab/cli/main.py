@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from ..errors import KittylabError
 from ..workspace.workspace import default_home
 from . import issuing, operate, serve, upkeep, workshop
-from .options import Parser, note
+from .options import Parser, command_line_fix, note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +39,7 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
     try:
         return handler(args)
     except KittylabError as exc:
-        note(f"kittylab: error: {exc}")
+        note(f"kittylab: error: {exc}{command_line_fix(exc)}")
     except KeyboardInterrupt:
         note("kittylab: interrupted")
         return 130

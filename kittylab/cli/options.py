@@ -146,3 +146,30 @@ def show_command(command: str) -> None:
     note(f"  openssl equivalent: {command}")
 
 
+
+
+#: The command line's words for the remedies the core names (``KittylabError.fix``).
+FIXES = {
+    "init": "kittylab init",
+    "another-ca": "--home DIR for another workspace, or kittylab init --intermediate-of CA / --another-root",
+    "new-intermediate": "kittylab init --cn NAME --intermediate-of ROOT",
+    "path-length": "--path-length",
+    "server-names": "--dns localhost --ip 127.0.0.1",
+    "issue-server": "kittylab issue server {name} --dns localhost --ip 127.0.0.1",
+    "crl": "kittylab crl",
+    "p12-password": "--password-file F",
+    "ca-name": "--ca-name NAME",
+    "home": "--home DIR",
+    "ca-passphrase": "--ca-passphrase-file F",
+    "sign": "kittylab sign REQUEST.csr, or kittylab renew NAME --new-key",
+}
+
+
+def command_line_fix(error: KittylabError) -> str:
+    """`` (kittylab init)``: the error's remedy as a command or flag, or nothing when it names none."""
+    if error.fix not in FIXES:
+        return ""
+    try:
+        return f" ({FIXES[error.fix].format(**error.details)})"
+    except KeyError:
+        return f" ({FIXES[error.fix]})"

@@ -174,7 +174,7 @@ def _credentials(p12, password, key, cert) -> _Credentials | None:
         raise KittylabError("give either p12= or key= and cert=, not both")
     if p12 is not None:
         if not password:
-            raise KittylabError("the p12 needs its password (password=..., or --password-file)")
+            raise KittylabError("the p12 needs its password", fix="p12-password")
         bundle = load_p12(p12, password=password)
         intermediates = [c for c in bundle.chain if c.issuer != c.subject]
         return _Credentials(bundle.key, bundle.certificate, intermediates)

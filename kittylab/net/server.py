@@ -207,11 +207,11 @@ class ServerFiles:
         for label, path in (("certificate", self.cert), ("key", self.key), ("CA certificate", self.ca),
                             ("CRL", self.crl)):
             if not path.is_file():
-                hint = {
-                    "CRL": "publish one: kittylab crl",
-                    "CA certificate": "create the CA first: kittylab init",
-                }.get(label, f"issue it first: kittylab issue server {self.cert.stem} --dns localhost --ip 127.0.0.1")
-                raise KittylabError(f"the server's {label} {path} is missing: {hint}")
+                hint, fix = {
+                    "CRL": ("publish one", "crl"),
+                    "CA certificate": ("create the CA first", "init"),
+                }.get(label, ("issue it first", "issue-server"))
+                raise KittylabError(f"the server's {label} {path} is missing: {hint}", fix=fix, name=self.cert.stem)
 
     def signature(self) -> tuple:
         """Changes whenever one of the files is replaced or rewritten."""

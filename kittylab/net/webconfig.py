@@ -104,8 +104,8 @@ class _Paths:
         ca, crl = workspace.chain_path(client_ca).resolve(), workspace.crl_chain_path(client_ca).resolve()
         for path in (workspace.path(server_name, "crt"), workspace.path(server_name, "key")):
             if not path.is_file():
-                raise KittylabError(f"{path.resolve()} is missing: issue the server certificate first "
-                                    f"(kittylab issue server {server_name} --dns localhost --ip 127.0.0.1)")
+                raise KittylabError(f"{path.resolve()} is missing: issue the server certificate first",
+                                    fix="issue-server", name=server_name)
         return cls(workspace.fullchain_path(server_name).resolve(), workspace.path(server_name, "key").resolve(),
                    ca, crl, max(2, len(workspace.chain(client_ca))))
 

@@ -125,7 +125,7 @@ class CertificateAuthority:
         wanted = 0 if wanted is None else wanted
         if mine is not None and wanted > mine - 1:
             raise KittylabError(
-                f"{self.name} has path length {mine}: a CA below it may have at most {mine - 1} (--path-length)"
+                f"{self.name} has path length {mine}: a CA below it may have at most {mine - 1}", fix="path-length"
             )
         return wanted
 

@@ -50,7 +50,7 @@ class Profile:
             checked += make_sans(**{kind: [value]}, wildcard=self.name == "server")
         if self.san_required and not checked:
             raise KittylabError(
-                f"a {self.name} certificate needs at least one DNS name or IP address (for example --dns localhost)"
+                f"a {self.name} certificate needs at least one DNS name or IP address (for example localhost)", fix="server-names"
             )
         return checked
 

@@ -341,7 +341,7 @@ def _revocation(
     name = "revocation"
     own = [crl for crl in crls if crl.issuer == issuer.subject]
     if not own:
-        return Check(name, False, f"no CRL of {_cn(issuer)} published: run kittylab crl")
+        return Check(name, False, f"no CRL of {_cn(issuer)} published: publish one")
     signed = [crl for crl in own if _crl_signed_by(crl, issuer)]
     if not signed:
         return Check(name, False, f"the CRL is not signed by {_cn(issuer)}")

@@ -258,7 +258,7 @@ def import_ca_directory(
     ca_certificate = _find_ca(certificates, entries)
     name = check_name(ca_name or _file_name(_common_name(ca_certificate), fallback="imported-ca"))
     if workspace.store.latest(name) is not None:
-        raise KittylabError(f"{name!r} is already used in {workspace.home}: import with another --ca-name")
+        raise KittylabError(f"{name!r} is already used in {workspace.home}: import the CA under another name", fix="ca-name")
     ca_key = _ca_key(folder, ca_certificate, passphrase)
     keys = _leaf_keys(folder)
     result = Import(ca=name)
@@ -274,10 +274,10 @@ def import_ca_directory(
     chosen.sort(key=lambda item: (item[0].revoked_at is None, item[2].not_valid_before_utc))
     current = {leaf: cert for entry, leaf, cert in chosen if entry.revoked_at is None}
     if name in current:
-        raise KittylabError(f"a certificate is named like the CA ({name}): import with another --ca-name")
+        raise KittylabError(f"a certificate is named like the CA ({name}): import the CA under another name", fix="ca-name")
     taken = sorted({leaf for _, leaf, _ in chosen if workspace.store.latest(leaf) is not None})
     if taken:
-        raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace (--home)")
+        raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace", fix="home")
     secrets = {leaf: keys[_public_der(cert.public_key())] for leaf, cert in current.items() if _public_der(cert.public_key()) in keys}
     write_atomically(workspace.path(name, "key"), key_to_pem(ca_key, passphrase=passphrase), secret=True)
     for leaf, key in secrets.items():
@@ -345,7 +345,7 @@ def _ca_key(folder: Path, certificate: x509.Certificate, passphrase: str | None)
             key = load_key(data, passphrase=passphrase)
         except KittylabError as exc:
             if path.stem in ("cakey", "ca"):  # the CA key's usual names: say why it cannot be read
-                raise KittylabError(f"{path.name}: {exc} (--ca-passphrase-file)") from None
+                raise KittylabError(f"{path.name}: {exc}", fix="ca-passphrase") from None
             continue
         if _public_der(key.public_key()) == wanted:
             return key

@@ -217,7 +217,7 @@ class Workspace:
     def ca_name(self) -> str:
         name = self.store.get_meta("ca")
         if name is None:
-            raise KittylabError(f"no CA in {self.home}: create one first (kittylab init)")
+            raise KittylabError(f"no CA in {self.home}: create one first", fix="init")
         return name
 
     @property
@@ -312,8 +312,9 @@ class Workspace:
         name = check_name(subject.cn)
         if self.has_ca and intermediate_of is None and not another_root:
             raise KittylabError(
-                f"{self.home} already has a CA ({self.ca_name}): use another workspace (--home),"
-                " or make an intermediate (--intermediate-of) or another root (--another-root)"
+                f"{self.home} already has a CA ({self.ca_name}): use another workspace,"
+                " or make an intermediate or another root",
+                fix="another-ca",
             )
         if self.store.latest(name) is not None:
             raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
@@ -328,7 +329,7 @@ class Workspace:
         write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=passphrase), secret=True)
         with self.store.transaction():
             if self.store.get_meta("ca") is not None and intermediate_of is None and not another_root:
-                raise KittylabError(f"{self.home} already has a CA: use another workspace (--home)")
+                raise KittylabError(f"{self.home} already has a CA: use another workspace", fix="another-ca")
             record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
             self.store.set_meta("ca", name)
             if urls:
@@ -350,7 +351,7 @@ class Workspace:
         """The CA ``name`` (default: the default issuing CA) with its key, loaded once and kept."""
         name = name or self.ca_name
         if self.ca_record(name).revoked_at is not None:
-            raise KittylabError(f"the CA {name} was revoked: make a new one (kittylab init --intermediate-of ...)")
+            raise KittylabError(f"the CA {name} was revoked: make a new one", fix="new-intermediate")
         if name not in self._cas:
             records = self.lineage(name)
             key_path = self.path(name, "key")
@@ -559,7 +560,8 @@ class Workspace:
         else:
             raise KittylabError(
                 f"{key_path.name} is not in the workspace (the key stays with its owner):"
-                " sign the owner's CSR again (kittylab sign), or renew with a new key"
+                " sign the owner's CSR again, or renew with a new key",
+                fix="sign",
             )
         draft.issuer, draft.supersedes = old.issuer, old.serial
         issued = self.record_drafts([draft])[0]
@@ -570,7 +572,7 @@ class Workspace:
     def _renew_ca(self, old: Record, *, new_key: bool, days: int, now: dt.datetime | None) -> Issued:
         if new_key:
             raise KittylabError(
-                f"a new key for {old.name} would orphan everything it issued: make a new CA (kittylab init) instead"
+                f"a new key for {old.name} would orphan everything it issued: make a new CA instead", fix="init"
             )
         certificate = old.certificate
         renewed = CertificateAuthority.create(

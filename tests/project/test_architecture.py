@@ -68,3 +68,36 @@ def test_the_store_is_private_to_the_workspace():
              if any(t.startswith("kittylab.workspace.store") for t in _imports(p))
              and not _module_name(p).startswith("kittylab.workspace")]
     assert users == []
+
+
+def _error_texts(path: Path) -> list[str]:
+    """The literal text of every ``KittylabError(...)`` message raised in ``path``."""
+    texts = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "KittylabError" and node.args:
+            texts.append("".join(part.value for part in ast.walk(node.args[0])
+                                 if isinstance(part, ast.Constant) and isinstance(part.value, str)))
+    return texts
+
+
+def test_the_core_speaks_domain_words_and_the_command_line_adds_flags():
+    """Below the command line, errors name remedies (``fix=``), never a flag or a command to type."""
+    import re
+
+    flag = re.compile(r"(?<![\w-])--[a-z]|\bkittylab (init|issue|sign|crl|revoke|renew|export-p12)\b")
+    leaks = [f"{_module_name(p)}: {text}" for p in sorted(PACKAGE.rglob("*.py"))
+             if not _module_name(p).startswith("kittylab.cli") for text in _error_texts(p) if flag.search(text)]
+    assert leaks == []
+
+
+def test_a_remedy_reaches_the_notebook_in_words_and_the_terminal_as_a_command(tmp_path):
+    from kittylab import KittylabError, Workspace
+    from kittylab.cli.options import command_line_fix
+
+    workspace = Workspace(tmp_path / "ws")
+    try:
+        workspace.ca_name
+    except KittylabError as exc:
+        error = exc
+    assert "--" not in str(error) and "kittylab init" not in str(error)
+    assert command_line_fix(error) == " (kittylab init)"
