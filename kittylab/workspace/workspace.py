@@ -348,18 +348,21 @@ class Workspace:
         return self.ca_for(None)
 
     def ca_for(self, name: str | None) -> CertificateAuthority:
-        """The CA ``name`` (default: the default issuing CA) with its key, loaded once and kept."""
+        """The CA ``name`` (default: the default issuing CA) with its key, loaded once and kept
+        while its key file stays: a CA whose key file was moved away (offline) signs nothing more,
+        in this process too."""
         name = name or self.ca_name
         if self.ca_record(name).revoked_at is not None:
             raise KittylabError(f"the CA {name} was revoked: make a new one", fix="new-intermediate")
+        key_path = self.path(name, "key")
+        if not key_path.exists():
+            self._cas.pop(name, None)
+            raise KittylabError(
+                f"the key of the CA {name} is not in {self.home} (an offline CA):"
+                f" put {key_path.name} back to sign with it"
+            )
         if name not in self._cas:
             records = self.lineage(name)
-            key_path = self.path(name, "key")
-            if not key_path.exists():
-                raise KittylabError(
-                    f"the key of the CA {name} is not in {self.home} (an offline CA):"
-                    f" put {key_path.name} back to sign with it"
-                )
             key = self._unlock(name, key_path)
             self._cas[name] = CertificateAuthority(
                 records[0].certificate, key, parents=[r.certificate for r in records[1:]], urls=self.ca_urls(name)

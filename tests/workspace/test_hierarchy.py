@@ -127,6 +127,24 @@ def test_offline_root(tmp_path):
     workspace.publish_crl(ca="kitty-root")
 
 
+def test_offline_root_signs_nothing_in_the_process_that_used_its_key(tmp_path):
+    """The key was loaded (the root published its CRL) before it went to the USB stick: offline
+    means offline in this process too, not only in the next one."""
+    tree = build_hierarchy(tmp_path / "ws")
+    workspace = tree.workspace
+    workspace.publish_crl(ca="kitty-root")  # the root's key is loaded now
+    stick = tmp_path / "usb-stick"
+    stick.mkdir()
+    shutil.move(tree.home / "kitty-root.key", stick / "kitty-root.key")
+    with pytest.raises(KittylabError, match="kitty-root is not in .* offline CA.*kitty-root.key back"):
+        workspace.publish_crl(ca="kitty-root")
+    with pytest.raises(KittylabError, match="offline CA"):
+        workspace.init_ca("kitty-issuing-2", key="p256", intermediate_of="kitty-root")
+    assert workspace.issue("daily-client", profile="client", key="p256").record.issuer == "kitty-issuing"
+    shutil.move(stick / "kitty-root.key", tree.home / "kitty-root.key")
+    workspace.publish_crl(ca="kitty-root")
+
+
 def test_path_length_is_enforced_by_kittylab_and_by_openssl(tmp_path):
     root = CertificateAuthority.create("kitty-root", key="p256", path_length=1)
     middle = CertificateAuthority.create("kitty-middle", key="p256", issuer=root, path_length=0)
