@@ -34,7 +34,7 @@ from ..pki.csr import make_csr
 from ..pki.keys import generate_key
 from ..pki.names import Subject
 from ..pki.verify import Verification
-from ..workspace.workspace import Workspace
+from ..workspace.workspace import STORE_FILE, Workspace, default_home
 
 # -- the story's values, as the article uses them ----------------------------------------------
 
@@ -213,14 +213,21 @@ def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_St
 
 
 def _set_aside(ws: Workspace) -> str:
-    """Move everything in the workspace into ``earlier-runs/run-TIME/`` and return that folder."""
+    """Move the story's files into ``earlier-runs/run-TIME/`` and return that folder. The
+    workspaces of other lessons inside it (:func:`lesson_home`) stay where they are."""
     ws.close()
     target = Path("earlier-runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
     (ws.home / target).mkdir(parents=True)
     for entry in ws.home.iterdir():
-        if entry.name != "earlier-runs":
+        if entry.name != "earlier-runs" and not (entry / STORE_FILE).exists():
             entry.rename(ws.home / target / entry.name)
     return f"{target}/"
+
+
+def lesson_home(name: str) -> Path:
+    """The workspace folder of a lesson beyond the story (two CAs, OCSP, the workshop...): inside
+    the tutorial's workspace folder, so the kitty-ca of notebooks 01-07 is never replaced."""
+    return default_home() / name
 
 
 # -- showing things ----------------------------------------------------------------------------
@@ -789,6 +796,7 @@ __all__ = [
     "free_port",
     "build_old_ca",
     "knock_without_certificate",
+    "lesson_home",
     "lines_with",
     "openssl_side_by_side",
     "prepare",
