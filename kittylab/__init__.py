@@ -58,6 +58,13 @@ def _show_as_cards_in_ipython() -> None:
 _show_as_cards_in_ipython()
 
 
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext kittylab``: show certificates, keys, CSRs, CRLs and records as cards (``import kittylab`` does it too)."""
+    from .render.display import register_formatters
+
+    register_formatters(ipython)
+
+
 def __getattr__(name: str):
     """``kittylab.roster`` (the workshop's roster, as the README has long spelled it) without importing it up front."""
     if name == "roster":

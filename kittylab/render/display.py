@@ -367,25 +367,16 @@ def _card_html(card: Card) -> str:
 
 
 def _display_types() -> list[type]:
-    """The classes to register: IPython looks formatters up along the MRO, and cryptography's
-    key classes are ABCs whose concrete (Rust) classes are only registered virtually."""
-    try:
-        from cryptography.hazmat.bindings._rust import openssl as rust
-    except ImportError:  # a cryptography that moved them: keys then show as before, the rest as cards
-        rust = None
-    concrete = [
-        getattr(getattr(rust, module, None), name, None)
-        for module, name in (
-            ("rsa", "RSAPrivateKey"),
-            ("rsa", "RSAPublicKey"),
-            ("ec", "ECPrivateKey"),
-            ("ec", "ECPublicKey"),
-            ("ed25519", "Ed25519PrivateKey"),
-            ("ed25519", "Ed25519PublicKey"),
-        )
+    """The classes to register. IPython looks formatters up along the MRO, and cryptography's key
+    classes are ABCs whose concrete classes are only registered virtually: the concrete ones are
+    taken from keys made here with the public API (about 10 ms, once per kernel)."""
+    private_keys = [
+        rsa.generate_private_key(public_exponent=65537, key_size=1024),  # the smallest it makes: only its type is used
+        ec.generate_private_key(ec.SECP256R1()),
+        ed25519.Ed25519PrivateKey.generate(),
     ]
-    classes = [cls for types, _ in _BUILDERS for cls in types]
-    return classes + [cls for cls in concrete if isinstance(cls, type)]
+    concrete = [type(key) for key in private_keys] + [type(key.public_key()) for key in private_keys]
+    return [cls for types, _ in _BUILDERS for cls in types] + concrete
 
 
 def register_formatters(ip: Any = None) -> bool:
