@@ -77,7 +77,7 @@ class OcspResponder:
                 ca = self.workspace.ca_for(ca_name)
             except KittylabError:
                 return _unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED), Answer(ca_name, serial, "CA key offline")
-            record = self.workspace.store.by_serial(serial)
+            record = self.workspace.by_serial(serial)
         if record is None or record.issuer != ca_name:
             status, revoked_at, reason = ocsp.OCSPCertStatus.UNKNOWN, None, None
         elif record.revoked_at is not None:

@@ -134,7 +134,7 @@ SUMMARY = 19
 
 def _has_current(name: str) -> Callable[[Workspace], bool]:
     def present(ws: Workspace) -> bool:
-        return ws.has_ca and ws.store.current(name) is not None
+        return ws.has_ca and ws.current(name) is not None
 
     return present
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-import sqlite3
 import weakref
 from html import escape
 from pathlib import Path
@@ -90,12 +89,12 @@ class _Refreshable:
     def _after_action(self) -> None:
         home = self.workspace.home.resolve()
         for other in list(_LIVE):
-            if getattr(other, "comm", None) is None:  # closed
+            if getattr(other, "comm", None) is None or other.workspace.closed:
                 _LIVE.discard(other)
             elif other.workspace.home.resolve() == home:
                 try:
                     other.refresh()
-                except (KittylabError, sqlite3.ProgrammingError):  # its Workspace was closed or the CA removed
+                except KittylabError:  # its CA was removed
                     _LIVE.discard(other)
 
 
@@ -352,7 +351,7 @@ class _IssueForm(_Form):
         if not self.workspace.has_ca:
             self.signer.layout.display = "none"
             return
-        signers = [name for name in self.workspace.ca_names() if self.workspace.ca_record(name).revoked_at is None]
+        signers = self.workspace.signing_cas()
         default = self.workspace.ca_name if self.workspace.ca_name in signers else signers[-1] if signers else None
         chosen = self.signer.value if self.signer.value in signers else default
         self.signer.options = signers
@@ -581,9 +580,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         record = self._chosen()
         links = download_link(self.workspace.path(record.name, "crt"), mime="application/x-pem-file")
         said = f"exported {record.name}.crt"
-        current = self.workspace.store.current(record.name)
-        has_key = self.workspace.path(record.name, "key").exists()
-        if record.profile != "ca" and current is not None and current.serial == record.serial and has_key:
+        if self.workspace.can_export_p12(record):
             path, generated = self.workspace.export_p12(
                 record.name, password=self.p12_options.password.value or None, legacy=self.p12_options.legacy
             )

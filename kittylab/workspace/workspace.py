@@ -193,10 +193,13 @@ class Workspace:
         self._passphrases = passphrases
         self._known_passphrases: dict[str, str] = {}
         self._cas: dict[str, CertificateAuthority] = {}
+        #: True once :meth:`close` ran: nothing more can be read or written through this object.
+        self.closed = False
         self.restore_missing_files()
 
     def close(self) -> None:
         self.store.close()
+        self.closed = True
 
     def __enter__(self) -> "Workspace":
         return self
@@ -713,6 +716,24 @@ class Workspace:
         if record is None:
             raise KittylabError(f"no certificate named or numbered {name_or_serial!r} in {self.home}")
         return record
+
+    def current(self, name: str) -> Record | None:
+        """The certificate ``name`` holds now (neither revoked nor superseded), or None."""
+        return self.store.current(name)
+
+    def by_serial(self, serial: int) -> Record | None:
+        """The certificate with this serial, or None if the workspace never issued it."""
+        return self.store.by_serial(serial)
+
+    def signing_cas(self) -> list[str]:
+        """The CAs that may sign now (not revoked), oldest first: what a form offers to choose from."""
+        return [name for name in self.ca_names() if self.ca_record(name).revoked_at is None]
+
+    def can_export_p12(self, record: Record) -> bool:
+        """True when ``record`` is a current leaf whose key kittylab holds (a CSR's key stays with its owner)."""
+        current = self.current(record.name)
+        return (record.profile != "ca" and current is not None and current.serial == record.serial
+                and self.path(record.name, "key").exists())
 
     # -- revocation ------------------------------------------------------------------------
 

@@ -64,6 +64,13 @@ def test_each_layer_only_calls_down():
 
 
 def test_the_store_is_private_to_the_workspace():
+    """Only the workspace package imports the store or reaches through ``Workspace.store``."""
+    import re
+
+    reach = re.compile(r"\b(workspace|ws|self\.workspace)\.store\b")
+    through = [_module_name(p) for p in PACKAGE.rglob("*.py")
+               if not _module_name(p).startswith("kittylab.workspace") and reach.search(p.read_text())]
+    assert through == []
     users = [_module_name(p) for p in PACKAGE.rglob("*.py")
              if any(t.startswith("kittylab.workspace.store") for t in _imports(p))
              and not _module_name(p).startswith("kittylab.workspace")]

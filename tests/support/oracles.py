@@ -17,9 +17,18 @@ from pathlib import Path
 from asn1crypto import crl as asn1_crl
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
-from pkilint.bin import lint_crl, lint_ocsp_response, lint_pkix_cert, lint_pkix_signer_signee_cert_chain
+from pkilint.bin import (
+    lint_crl,
+    lint_ocsp_response,
+    lint_pkix_cert,
+    lint_pkix_signer_signee_cert_chain,
+)
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
-from pyhanko_certvalidator.errors import PathBuildingError, PathValidationError, ValidationError
+from pyhanko_certvalidator.errors import (
+    PathBuildingError,
+    PathValidationError,
+    ValidationError,
+)
 
 _LINTERS = {
     "cert": (lint_pkix_cert, []),

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+from support.system import require_binary
 
 from kittylab import Workspace, load_crl
 from kittylab.net import webconfig
@@ -18,7 +19,6 @@ from kittylab.net.webconfig import write_site
 from kittylab.ui import tutorial
 from kittylab.ui.tutorial import build_old_ca, free_port, knock_without_certificate
 from kittylab.workspace.openssldb import import_ca_directory
-from support.system import require_binary
 
 REFUSED = "the server refused the connection: no client certificate was sent"
 SANITIZE = Path(__file__).resolve().parents[1] / "notebooks" / "nbval-sanitize.cfg"

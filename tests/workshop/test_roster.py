@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import stat
 import subprocess
 
@@ -11,7 +10,13 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kittylab import KittylabError, Workspace, load_crl, load_p12
-from kittylab.workshop.roster import file_name, issue_roster, read_roster, read_summary, revoke_roster
+from kittylab.workshop.roster import (
+    file_name,
+    issue_roster,
+    read_roster,
+    read_summary,
+    revoke_roster,
+)
 
 CLASS = """name,email,ou
 Ada Lovelace,ada@kitty.test,Math
