@@ -42,8 +42,10 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
     for line, message in result.duplicates:
         note(f"kittylab: note: {args.roster} line {line}: {message}")
     _report_bad_rows(args.roster, result.errors)
-    for warning in result.warnings:
-        note(f"kittylab: warning: {warning}")
+    hints = {"url": " (--url https://HOST:8443/)",
+             "modern-p12": f" (kittylab roster export-p12 {args.roster} --legacy [--who NAME])"}
+    for kind, warning in result.warnings.items():
+        note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
     return 1 if result.errors else 0
 
 

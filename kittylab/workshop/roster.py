@@ -365,8 +365,8 @@ def _emails(record: Record) -> set[str]:
 
 #: Said when ``url`` is left out: every handout would point each laptop at itself.
 NO_URL_WARNING = (
-    f"no --url given: the handouts send everyone to {DEFAULT_URL}, which on a participant's laptop is the"
-    " laptop itself; give the address of the workshop's server (--url https://HOST:8443/)"
+    f"no address given for the handouts: they send everyone to {DEFAULT_URL}, which on a participant's laptop"
+    " is the laptop itself; give the address of the workshop's server"
 )
 
 
@@ -381,7 +381,8 @@ class RosterResult:
     completed: list[str] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
     duplicates: list[tuple[int, str]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    #: What the teacher should know, by kind: ``url`` (no address given), ``modern-p12`` (legacy asked, some had modern).
+    warnings: dict[str, str] = field(default_factory=dict)
     already_modern: int = 0
 
     @property
@@ -426,13 +427,13 @@ class RosterResult:
         lines = [f"issued {len(issued)}" + (": " + ", ".join(f"{name} ({file})" for file, name in issued) if issued else "")]
         lines.append(f"already issued {self.already}")
         if self.kept_revoked:
-            lines.append(f"revoked, kept revoked {len(self.kept_revoked)} (--reissue NAME issues again): "
+            lines.append(f"revoked, kept revoked {len(self.kept_revoked)} (naming them to reissue issues again): "
                          + ", ".join(self.kept_revoked))
         if self.completed:
             lines.append(f"completed after an interrupted run {len(self.completed)}: " + ", ".join(self.completed))
         lines += [f"summary for the teacher: {self.summary_csv}", f"handouts: {self.handouts}"]
         lines += [f"line {line}: {message}" for line, message in sorted(self.duplicates + self.errors)]
-        lines += [f"warning: {warning}" for warning in self.warnings]
+        lines += [f"warning: {warning}" for warning in self.warnings.values()]
         return "\n".join(lines)
 
 
@@ -471,7 +472,7 @@ def _count_rows(path: Path) -> int | None:
 
 
 class _Matcher:
-    """Who the teacher named (``--reissue``, ``--who``): by name, email or file name; remembers who matched."""
+    """Who the teacher named (to reissue, revoke...): by name, email or file name; remembers who matched."""
 
     def __init__(self, names: Iterable[str]) -> None:
         self.wanted = {tidy(name).casefold(): name for name in names if tidy(name)}
@@ -517,7 +518,7 @@ def issue_roster(
     path, rows, source = _rows_of(roster)
     out = Path(out) if out is not None else default_out(workspace, path.stem)
     _prepare(out)
-    warnings = [] if url else [NO_URL_WARNING]
+    warnings = {} if url else {"url": NO_URL_WARNING}
     again = _Matcher(reissue)
     defaults = workspace.default_subject("x")
     total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
@@ -582,12 +583,11 @@ def issue_roster(
                     ledger.handed_out(handouts.flush())
             bar.update(1)
         ledger.handed_out(handouts.flush())
-        result.errors += [(0, f"--reissue {name!r}: nobody on the roster by that name, email or file name")
+        result.errors += [(0, f"nobody on the roster to reissue by the name, email or file name {name!r}")
                           for name in again.unmatched()]
         if result.already_modern:
-            result.warnings.append(
-                f"{count(result.already_modern, 'participant')} already had a modern p12: switch them with"
-                f" kittylab roster export-p12 {path.name} --legacy [--who NAME]"
+            result.warnings["modern-p12"] = (
+                f"{count(result.already_modern, 'participant')} already had a modern p12: export legacy ones for them"
             )
         write_summary(ledger, _status_in(workspace))
     result.errors.sort()
