@@ -13,8 +13,9 @@ from ..pki.crl import REASONS
 from ..pki.facts import format_summary, summarize
 from ..pki.files import read_password_file, write_atomically
 from ..pki.keys import KEY_KINDS
+from ..errors import KittylabError
 from ..pki.profiles import AccessUrls
-from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
+from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
 from .options import (
     Parser,
     Passphrases,
@@ -22,6 +23,8 @@ from .options import (
     echo,
     note,
     open_workspace,
+    add_json,
+    emit,
     positive_int,
     show_command,
     subject_from,
@@ -56,6 +59,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     for label, url in _url_lines(workspace.ca_urls(subject.cn)):
         echo(f"  what it issues carries its {label}: {url}")
     echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
+    if args.json:
+        emit(dict(workspace.ca_record(subject.cn).as_dict(), encrypted=bool(passphrase),
+                  files={"key": str(key_path), "crt": str(cert_path), "crl": str(workspace.path(subject.cn, "crl"))}))
     show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
     if args.intermediate_of:
         show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
@@ -96,6 +102,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
         echo(f"  {kind}: {path}")
     if issued.p12_password:
         echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    if args.json:
+        emit(issued_json(issued))
     files = issued.files
     sans = [f"DNS:{d}" for d in getattr(args, "dns", None) or ()] + [f"IP:{i}" for i in getattr(args, "ip", None) or ()]
     show_command(openssl.genkey(args.key, files["key"].name))
@@ -116,6 +124,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
         write_atomically(Path(args.out), issued.record.pem.encode())
     echo(f"signed {args.profile} certificate {issued.name} (serial {issued.record.serial_hex})")
     echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
+    if args.json:
+        emit(issued_json(issued))
     show_command(openssl.sign(str(args.csr), args.out or issued.files["crt"].name, profile=args.profile, days=args.days))
     return 0
 
@@ -127,6 +137,8 @@ def cmd_export_p12(args: argparse.Namespace) -> int:
     echo(f"wrote {path} ({'legacy 3DES/SHA-1' if args.legacy else 'modern AES-256/PBKDF2'}, mode 0600)")
     if generated:
         echo(f"  p12 password (shown once, keep it safe): {generated}")
+    if args.json:
+        emit({"name": args.name, "p12": str(path), "legacy": args.legacy, "p12_password": generated})
     chain = workspace.chain_path(workspace.find(args.name).issuer).name
     show_command(openssl.pkcs12(f"{args.name}.key", f"{args.name}.crt", chain, path.name, name=args.name,
                                 legacy=args.legacy))
@@ -138,7 +150,10 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     record = workspace.revoke(args.target, reason=args.reason)
     echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
     crl_path = workspace.path(record.issuer, "crl")
-    echo(f"published the CRL: {crl_path}: reload nginx or Apache so they read it")
+    days, why = workspace.crl_validity(record.issuer)
+    echo(f"published the CRL: {crl_path}, valid {days:g} days ({why}): reload nginx or Apache so they read it")
+    if args.json:
+        emit(dict(record.as_dict(), crl=str(crl_path)))
     show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
     show_command(openssl.gencrl(crl_path.name))
     return 0
@@ -146,14 +161,39 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_crl(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    crl = workspace.publish_crl(next_update_days=args.days, ca=args.ca)
-    crl_path = workspace.path(args.ca or workspace.ca_name, "crl")
-    echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC")
+    if args.all and args.ca:
+        raise KittylabError("give --ca NAME or --all, not both")
+    names = issuing_cas(workspace) if args.all else [args.ca or workspace.ca_name]
+    published = []
+    for name in names:
+        why = "given with --days" if args.days else workspace.crl_validity(name)[1]
+        crl = workspace.publish_crl(next_update_days=args.days, ca=name)
+        crl_path = workspace.path(name, "crl")
+        echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({why})")
+        days = (crl.next_update_utc - crl.last_update_utc).days
+        published.append({"ca": name, "crl": str(crl_path), "revoked": len(crl), "days": days, "validity": why,
+                          "next_update": crl.next_update_utc.isoformat()})
+        show_command(openssl.gencrl(crl_path.name, days=days))
     warning = workspace.crl_warning()
     if warning:
         note(f"warning: {warning}")
-    show_command(openssl.gencrl(crl_path.name, days=(crl.next_update_utc - crl.last_update_utc).days))
+    if args.json:
+        emit(published)
     return 0
+
+
+def issuing_cas(workspace: Workspace) -> list[str]:
+    """``crl --all``: the CAs that still answer for certificates, but not those that only sign CAs (the
+    offline roots, refreshed by hand with ``crl --ca ROOT``)."""
+    answerable = workspace.crl_answerable()
+    signs_leaves = {r.issuer for r in workspace.records(include_ca=False)}
+    return [name for name in answerable if name in signs_leaves or name == workspace.ca_name]
+
+
+def issued_json(issued: Issued) -> dict:
+    """What ``--json`` prints for a certificate made: its facts, the files written, a generated p12 password."""
+    return dict(issued.record.as_dict(), files={kind: str(path) for kind, path in issued.files.items()},
+                p12_password=issued.p12_password)
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -164,12 +204,12 @@ def cmd_list(args: argparse.Namespace) -> int:
     crls = {name: c for name in workspace.ca_names() if (c := workspace.current_crl(name)) is not None}
     warning = workspace.crl_warning()
     if args.json:
-        echo(json.dumps({
+        emit({
             "certificates": [record.as_dict() for record in records],
             "crl_next_update": crl.next_update_utc.isoformat() if crl else None,
             "crl_warning": warning,
             "crls": {name: c.next_update_utc.isoformat() for name, c in crls.items()},
-        }, indent=2))
+        })
     else:
         rows = [(r.name, r.profile, r.status(), r.not_after.strftime("%Y-%m-%d"), r.serial_hex) for r in records]
         header = ("NAME", "PROFILE", "STATUS", "EXPIRES", "SERIAL")
@@ -192,7 +232,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     summary = summarize(record.certificate, record)
     if record.profile == "ca":
         summary["issues_with"] = workspace.ca_urls(record.name).as_dict()
-    echo(json.dumps(summary, indent=2) if args.json else format_summary(summary))
+    if args.json:
+        emit(summary)
+    else:
+        echo(format_summary(summary))
     return 0
 
 
@@ -235,6 +278,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
     urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
     urls.add_argument("--ca-issuers-url", metavar="URL", help="its certificate, e.g. http://pki.kitty.test/kitty-ca.crt")
+    add_json(init)
     init.set_defaults(handler=cmd_init)
 
     issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")
@@ -257,6 +301,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
         sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
         add_subject_options(sub)
+        add_json(sub)
         sub.set_defaults(handler=cmd_issue)
 
     sign = commands.add_parser("sign", help="sign a CSR someone sent (steps 7-8)")
@@ -268,31 +313,40 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
     sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
     sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
+    add_json(sign)
     sign.set_defaults(handler=cmd_sign)
 
     export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
     export.add_argument("name")
     export.add_argument("--password-file", metavar="F", help="the p12 password (else one is generated)")
     export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for macOS keychain and old Java")
+    add_json(export)
     export.set_defaults(handler=cmd_export_p12)
 
     revoke = commands.add_parser("revoke", help="revoke a certificate and publish the CRL")
     revoke.add_argument("target", metavar="NAME_OR_SERIAL")
     revoke.add_argument("--reason", default="unspecified", choices=REASONS)
+    add_json(revoke)
     revoke.set_defaults(handler=cmd_revoke)
 
     crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
-    crl.add_argument("--days", type=positive_int, default=None, help="valid for this many days (default 30)")
+    crl.add_argument("--days", type=positive_int, default=None,
+                     help="valid for this many days, remembered for this CA (default: as last given, else 30;"
+                          " 365 for a CA that signs CAs)")
     crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
+    crl.add_argument("--all", action="store_true",
+                     help="every CA that still answers for certificates it issued (a replaced CA too, until its"
+                          " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
+    add_json(crl)
     crl.set_defaults(handler=cmd_crl)
 
     listing = commands.add_parser("list", help="everything the CA issued, with status")
-    listing.add_argument("--json", action="store_true")
+    add_json(listing)
     listing.set_defaults(handler=cmd_list)
 
     show = commands.add_parser("show", help="what a certificate says")
     show.add_argument("target", metavar="NAME_OR_SERIAL")
-    show.add_argument("--json", action="store_true")
+    add_json(show)
     show.set_defaults(handler=cmd_show)
 
     verify = commands.add_parser("verify", help="check a certificate against the CA and its CRL")

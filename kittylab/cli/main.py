@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from ..errors import KittylabError
 from ..workspace.workspace import default_home
 from . import issuing, operate, serve, upkeep, workshop
-from .options import Parser, command_line_fix, note
+from .options import Parser, UsageError, command_line_fix, note, set_json_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,8 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Call a handler, turning every error a user can fix into one line on stderr."""
+    set_json_output(bool(getattr(args, "json", False)))
     try:
         return handler(args)
+    except UsageError as exc:
+        note(f"kittylab: error: {exc} (see kittylab {args.command} --help)")
+        return 2
     except KittylabError as exc:
         note(f"kittylab: error: {exc}{command_line_fix(exc)}")
     except KeyboardInterrupt:

@@ -13,12 +13,16 @@ from ..net.ocsp import OcspServer
 from ..net.publisher import Publisher
 from ..pki.files import read_password_file
 from ..workspace.openssldb import export_openssl_db, import_ca_directory
-from ..workspace.renewal import due, parse_duration
+from ..workspace.renewal import due, due_crls, parse_duration
 from ..workspace.workspace import Workspace
+from .issuing import issued_json
 from .options import (
     Passphrases,
+    UsageError,
+    add_json,
     ca_passphrase,
     echo,
+    emit,
     note,
     open_workspace,
     positive_int,
@@ -67,32 +71,54 @@ def _serve_until_stopped(service: HttpService) -> int:
 
 def cmd_expiring(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
-    items = due(workspace, parse_duration(args.within))
+    window = parse_duration(args.within)
+    items = due(workspace, window)
+    crls = due_crls(workspace, window)
     if args.json:
-        echo(json.dumps([dict(item.record.as_dict(), seconds_left=int(item.left.total_seconds())) for item in items],
-                        indent=2))
-    elif not items:
-        echo(f"nothing expires within {args.within}")
+        emit([item.as_dict() for item in [*crls, *items]])
+    elif args.check:
+        echo(check_summary(items, crls, args.within))
+    elif not items and not crls:
+        echo(f"nothing expires within {args.within} (certificates, CA certificates and CRLs)")
     else:
-        for item in items:
-            echo(item.describe())
+        for each in [*crls, *items]:
+            echo(each.describe())
         renewable = [item.record.name for item in items if item.renewable]
         if renewable:
             note(f"renew with: kittylab renew {' '.join(renewable)}")
-    return 0
+    # --check: the exit code is for monitoring (1 when something is due); else listing is the job done.
+    return 1 if args.check and (items or crls) else 0
+
+
+def check_summary(items: list, crls: list, within: str) -> str:
+    """``expiring --check``'s one line, for a monitoring system's status text."""
+    if not items and not crls:
+        return f"OK: nothing expires within {within} (certificates, CA certificates and CRLs)"
+    parts = [f"CRL of {c.ca} {'missing' if c.left is None else _short(c.left)}" for c in crls]
+    parts += [f"{i.record.name} {_short(i.left)}" for i in items]
+    return f"DUE: {len(crls) + len(items)} within {within}: " + "; ".join(parts)
+
+
+def _short(left) -> str:
+    hours = left.total_seconds() / 3600
+    if hours <= 0:
+        return "expired"
+    return f"in {hours / 24:.0f}d" if hours >= 24 else f"in {hours:.0f}h"
 
 
 def cmd_renew(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     p12_password = read_password_file(args.p12_password_file) if args.p12_password_file else None
     names = list(args.names)
+    if not names and args.expiring is None:
+        raise UsageError("give NAME, or --expiring 30d for everything due")
     if args.expiring is not None:
         names += [item.record.name for item in due(workspace, parse_duration(args.expiring)) if item.renewable]
-    if not names:
-        raise KittylabError("nothing to renew: give NAME, or --expiring 30d for everything due")
+    renewed = []
     for name in dict.fromkeys(names):
         issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
                                  p12_password=p12_password)
+        renewed.append(issued_json(issued))
         echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
              f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
         for kind, path in issued.files.items():
@@ -101,6 +127,10 @@ def cmd_renew(args: argparse.Namespace) -> int:
             echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
         elif "p12" not in issued.files and workspace.path(name, "p12").exists():
             note(f"note: {name}.p12 still holds the old certificate: kittylab export-p12 {name}")
+    if not names:
+        echo(f"nothing to renew: nothing is due within {args.expiring}")
+    if args.json:
+        emit({"renewed": renewed})
     return 0
 
 
@@ -123,6 +153,9 @@ def cmd_import(args: argparse.Namespace) -> int:
     for line in result.notes:
         note(f"note: {line}")
     echo(f"published the CRL: {workspace.path(result.ca, 'crl')}")
+    if args.json:
+        emit({"ca": result.ca, "certificates": [r.as_dict() for r in result.certificates], "keys": result.keys,
+              "notes": result.notes, "crl": str(workspace.path(result.ca, "crl"))})
     return 0
 
 
@@ -140,7 +173,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     expiring = subparsers.add_parser("expiring", help="what expires soon (or has) and needs renewing")
     expiring.add_argument("--within", default="30d", metavar="30d",
                           help="a time such as 30d, 12h or 2w (default 30d)")
-    expiring.add_argument("--json", action="store_true")
+    expiring.add_argument("--check", action="store_true",
+                          help="for monitoring: one line, and exit 1 when something is due (0 when nothing is)")
+    add_json(expiring)
     expiring.set_defaults(handler=cmd_expiring)
 
     renew = subparsers.add_parser("renew", help="a new certificate for the same key (or a new key); the old one is superseded")
@@ -150,6 +185,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     renew.add_argument("--expiring", metavar="30d", help="also renew everything due within this time")
     renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
     renew.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
+    add_json(renew)
     renew.set_defaults(handler=cmd_renew)
 
     export = subparsers.add_parser("export-openssl-db", help="write index.txt, serial and openssl.cnf for openssl ca")
@@ -160,4 +196,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     importer = subparsers.add_parser("import", help="bring in an openssl ca directory or an easy-rsa pki folder")
     importer.add_argument("source", type=Path, metavar="DIR")
     importer.add_argument("--ca-name", metavar="NAME", help="name the CA in the workspace (default: from its CN)")
+    add_json(importer)
     importer.set_defaults(handler=cmd_import)

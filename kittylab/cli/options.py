@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
 import os
 import re
 import sys
@@ -14,6 +15,10 @@ from ..errors import KittylabError
 from ..pki.files import read_password_file
 from ..pki.names import Subject
 from ..workspace.workspace import NAME_PATTERN, Workspace
+
+
+class UsageError(KittylabError):
+    """A command given wrongly (exit code 2, as argparse's own usage errors)."""
 
 
 class Parser(argparse.ArgumentParser):
@@ -134,8 +139,28 @@ def open_workspace(args: argparse.Namespace) -> Workspace:
     return Workspace(args.home, passphrases=Passphrases(args))
 
 
+class _Output:
+    """Where human text goes: stdout, or stderr when ``--json`` keeps stdout for the JSON alone."""
+
+    json = False
+
+
+def set_json_output(on: bool) -> None:
+    _Output.json = on
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON on stdout (the human text goes to stderr)")
+
+
 def echo(text: str = "") -> None:
-    print(text, flush=True)
+    print(text, file=sys.stderr if _Output.json else sys.stdout, flush=True)
+
+
+def emit(data: object) -> None:
+    """The machine-readable result, on stdout."""
+    print(json.dumps(data, indent=2), flush=True)
 
 
 def note(text: str) -> None:

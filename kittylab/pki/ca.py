@@ -95,8 +95,8 @@ class CertificateAuthority:
         end = start + dt.timedelta(days=days)
         issuer_name, signer, parents = name, private_key, ()
         if issuer is not None:
+            path_length = issuer.check_path_length(path_length)  # the more basic refusal first
             end = issuer.check_validity(start, days)
-            path_length = issuer.check_path_length(path_length)
             issuer_name, signer = issuer.certificate.subject, issuer.key
             parents = (issuer.certificate, *issuer.parents)
             if name == issuer_name:

@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 DEFAULT_HOME = "kitty-workspace"
 STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
+#: A CA that signs CAs (an offline root) publishes rarely: its CRL's default validity.
+ROOT_CRL_DAYS = 365
 INTERMEDIATE_DAYS = 3650
 #: Threads that write a batch's files at once (their fsyncs overlap).
 WRITER_THREADS = 8
@@ -342,6 +344,8 @@ class Workspace:
         if passphrase:
             self._known_passphrases[name] = passphrase
         self._cas[name] = ca
+        if intermediate_of is not None and self.store.get_meta(f"crl_days:{intermediate_of}") is None:
+            self.publish_crl(ca=intermediate_of)  # it now signs CAs: its CRL takes the long default
         self.publish_crl(ca=name)
         return ca
 
@@ -770,8 +774,9 @@ class Workspace:
     ) -> x509.CertificateRevocationList:
         """Sign a new CRL of everything revoked and write it to ``CA.crl`` (PEM).
 
-        ``next_update_days`` (default 30, remembered) sets when it expires: after that,
-        nginx and Apache refuse every client until a new CRL is published. ``ca`` names
+        ``next_update_days`` (remembered per CA once given; see :meth:`crl_validity` for the
+        default) sets when it expires: after that, nginx and Apache refuse every client until a
+        new CRL is published. ``ca`` names
         the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
         with self.store.transaction():
@@ -779,17 +784,42 @@ class Workspace:
         self._write_chain_files()
         return crl
 
+    def crl_validity(self, name: str | None = None) -> tuple[float, str]:
+        """How long CA ``name``'s next CRL is valid when no validity is given, and why (to be stated).
+
+        Remembered per CA from the last validity given; else 365 days for a CA that signs CAs
+        (an offline root publishes rarely), 30 for an issuing CA.
+        """
+        name = name or self.ca_name
+        remembered = self.store.get_meta(f"crl_days:{name}")
+        if remembered is not None:
+            return float(remembered), f"remembered from an earlier --days {float(remembered):g} for {name}"
+        if any(r.profile == "ca" and r.issuer == name and r.name != name for r in self.store.records()):
+            return float(ROOT_CRL_DAYS), f"the default for a CA that signs CAs, {ROOT_CRL_DAYS} days"
+        return float(CRL_DAYS), f"the default for an issuing CA, {CRL_DAYS} days"
+
+    def crl_answerable(self, *, now: dt.datetime | None = None) -> list[str]:
+        """The CAs whose CRLs still matter: valid and current, and the default CA or one that still
+        has a valid certificate below it. A CA replaced by a new one keeps publishing until its last
+        certificate expires."""
+        now = now or utcnow()
+        records = self.store.records()
+        live = [r for r in records if r.revoked_at is None and r.superseded_by is None and r.not_after > now]
+        default = self.store.get_meta("ca")
+        return [r.name for r in live if r.profile == "ca" and (
+            r.name == default or any(c.issuer == r.name and c.name != r.name for c in live))]
+
     def _sign_crl(self, name: str, *, next_update_days: float | None = None) -> x509.CertificateRevocationList:
         """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
-        # Remembered per CA: an offline root publishes for months, its issuing CA for weeks.
-        remembered = float(self.store.get_meta(f"crl_days:{name}", CRL_DAYS))
-        days = next_update_days if next_update_days is not None else remembered
+        # Remembered per CA once given: an offline root publishes for months, its issuing CA for weeks.
+        days = next_update_days if next_update_days is not None else self.crl_validity(name)[0]
         number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
         revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
         crl = self.ca_for(name).build_crl(revoked, number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
         self.store.set_meta(f"crl_number:{name}", str(number))
-        self.store.set_meta(f"crl_days:{name}", repr(days))
+        if next_update_days is not None:
+            self.store.set_meta(f"crl_days:{name}", repr(days))
         return crl
 
     def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:

@@ -87,23 +87,28 @@ def test_expiring_and_renew(tmp_path):
     run_cli("issue", "client", "soon", "--key", "p256", "--days", "10", home=home)
     run_cli("issue", "client", "later", "--key", "p256", "--days", "200", home=home)
     listed = run_cli("expiring", "--within", "30d", home=home)
-    assert listed.code == 0 and listed.out.startswith("soon (client, serial ") and "later" not in listed.out
-    assert "renew with: kittylab renew soon" in listed.err
+    assert listed.code == 0 and "\nsoon (client, serial " in listed.out and "later" not in listed.out
+    assert listed.out.startswith("CRL of kitty-ca: expires in 30 days")  # a 30-day CRL is due within 30d
+    assert "renew --expiring takes it from " in listed.out  # 10 days of 10: not yet in its last third
     as_json = json.loads(run_cli("expiring", "--within", "300d", "--json", home=home).out)
-    assert [item["name"] for item in as_json] == ["soon", "later"] and as_json[0]["seconds_left"] > 9 * 86400
-    assert run_cli("expiring", "--within", "1h", home=home).out == "nothing expires within 1h\n"
+    assert [item["name"] for item in as_json] == ["kitty-ca", "soon", "later"]
+    assert [item["kind"] for item in as_json] == ["crl", "certificate", "certificate"]
+    assert as_json[1]["seconds_left"] > 9 * 86400
+    assert run_cli("expiring", "--within", "1h", home=home).out.startswith("nothing expires within 1h")
     assert "bad duration" in run_cli("expiring", "--within", "soon", home=home).assert_one_line_error()
     old = Workspace(home).find("soon")
     renewed = run_cli("renew", "soon", "--days", "90", home=home)
     assert renewed.code == 0 and "the same key" in renewed.out and "superseded" in renewed.out
     assert Workspace(home).find(old.serial).status() == "superseded"
-    assert run_cli("expiring", "--within", "30d", home=home).out.startswith("nothing expires")
+    assert "soon" not in run_cli("expiring", "--within", "30d", home=home).out
     rekeyed = run_cli("renew", "later", "--new-key", "--p12", home=home)
     assert "a new key" in rekeyed.out and "p12 password (shown once" in rekeyed.out
-    nothing = run_cli("renew", home=home)
-    assert "nothing to renew" in nothing.assert_one_line_error()
-    all_due = run_cli("renew", "--expiring", "400d", home=home)
-    assert all_due.out.count("renewed ") == 2
+    usage = run_cli("renew", home=home)
+    assert usage.code == 2 and "give NAME, or --expiring 30d" in usage.assert_one_line_error()
+    # Nothing due is a quiet night, not a failure; and fresh certificates are never renewed again, however
+    # wide the window (a certificate is due only in the last third of its life when the window is longer).
+    quiet = run_cli("renew", "--expiring", "400d", "--json", home=home)
+    assert quiet.code == 0 and json.loads(quiet.out) == {"renewed": []} and "nothing to renew" in quiet.err
     assert "has no current certificate" in run_cli("renew", "ghost", home=home).assert_one_line_error()
 
 
@@ -245,3 +250,33 @@ def test_verify_below_an_intermediate_shows_a_check_of_every_level(tree):
     assert command.startswith("openssl verify -CAfile kitty-issuing.chain.pem -crl_check_all -CRLfile kitty-issuing.chain.crl")
     done = subprocess.run(command.split(), cwd=home, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_crl_cannot_expire_unnoticed(tmp_path):
+    """Issue 17: ``crl --days 1`` is caught by ``expiring`` and ``--check``; a remembered validity is stated
+    where it is used; a CA that signs CAs gets a long CRL by default."""
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "acme-root", "--key", "p256", home=home)
+    run_cli("init", "--cn", "acme-issuing", "--key", "p256", "--intermediate-of", "acme-root", home=home)
+    root_crl = Workspace(home).current_crl("acme-root")
+    assert (root_crl.next_update_utc - root_crl.last_update_utc).days == 365
+    quiet = run_cli("expiring", "--within", "7d", "--check", home=home)
+    assert quiet.code == 0 and quiet.out.startswith("OK: nothing expires within 7d") and quiet.out.count("\n") == 1
+    short = run_cli("crl", "--days", "1", home=home)
+    assert short.code == 0 and "(given with --days)" in short.out
+    caught = run_cli("expiring", "--within", "30d", home=home)
+    assert "CRL of acme-issuing: expires in 24 hours" in caught.out or "CRL of acme-issuing: expires in 1 days" in caught.out
+    check = run_cli("expiring", "--within", "7d", "--check", home=home)
+    assert check.code == 1 and check.out.count("\n") == 1
+    assert check.out.startswith("DUE: 1 within 7d: CRL of acme-issuing in ")
+    as_json = json.loads(run_cli("expiring", "--within", "7d", "--json", home=home).out)
+    assert [(i["kind"], i["ca"], i["status"]) for i in as_json] == [("crl", "acme-issuing", "expiring")]
+    # The next crl and revoke use the remembered day, and say so.
+    again = run_cli("crl", home=home)
+    assert "remembered from an earlier --days 1 for acme-issuing" in again.out
+    run_cli("issue", "client", "lena", "--key", "p256", home=home)
+    revoked = run_cli("revoke", "lena", home=home)
+    assert "valid 1 days (remembered from an earlier --days 1 for acme-issuing)" in revoked.out
+    fixed = run_cli("crl", "--days", "30", "--json", home=home)
+    assert json.loads(fixed.out)[0]["days"] == 30
+    assert run_cli("expiring", "--within", "7d", "--check", home=home).code == 0

@@ -98,11 +98,13 @@ def test_expiring_lists_what_needs_renewing(workspace):
     assert "expires in 10 days" in items[1].describe() or "expires in 9 days" in items[1].describe()
     assert revoked.record.serial not in [item.record.serial for item in items]
     renewed = renew_due(workspace, "30d")
-    assert sorted(issued.name for issued in renewed) == ["gone", "soon"]
-    # Renewed for as long as before (5 and 10 days), so only the new certificates are listed now.
-    assert [r.serial for r in workspace.expiring(dt.timedelta(days=30))] == [
-        next(i.record.serial for i in renewed if i.name == name) for name in ("gone", "soon")
-    ]
+    # "soon" (10 days of 10) is shorter than the window: due only in the last third of its life.
+    assert [issued.name for issued in renewed] == ["gone"]
+    assert "renew --expiring takes it from " in items[1].describe()
+    assert renew_due(workspace, "30d") == []  # renewal never loops: the new certificate is not due again
+    assert renew_due(workspace, "30d", now=now + dt.timedelta(days=7)) and workspace.find("soon").not_after > (
+        now + dt.timedelta(days=16))  # seven days on, "soon" is in its last third and renewed once
+    assert renew_due(workspace, "30d", now=now + dt.timedelta(days=7)) == []
     assert workspace.expiring(dt.timedelta(days=4)) == []
 
 
