@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days
 from ..pki.constraints import build_name_constraints, describe_constraints
@@ -198,6 +199,11 @@ def issued_json(issued: Issued) -> dict:
 
 def cmd_list(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
+    if not workspace.home.is_dir():
+        raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME)")
+    unsafe = workspace.permission_warning()
+    if unsafe:
+        note(f"warning: {unsafe}")
     records = workspace.records()
     crl = workspace.current_crl()
     # Each CA (a root, its intermediates, a second root) publishes its own CRL.

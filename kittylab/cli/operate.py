@@ -159,6 +159,15 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_repair(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home, ca_passphrase=ca_passphrase(args))
+    if not workspace.home.is_dir():
+        raise KittylabError(f"no workspace at {workspace.home}")
+    for line in workspace.repair():
+        echo(line)
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("ocsp-serve", help="answer OCSP requests for the workspace's CAs over HTTP")
     serve.add_argument("--port", type=_port, default=8888, help="the port (default 8888; 0 picks a free one)")
@@ -192,6 +201,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: HOME/openssl-db/CA)")
     export.add_argument("--ca", metavar="NAME", help="the CA to export (default: the issuing CA)")
     export.set_defaults(handler=cmd_export_openssl_db)
+
+    repair = subparsers.add_parser(
+        "repair", help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files")
+    repair.set_defaults(handler=cmd_repair)
 
     importer = subparsers.add_parser("import", help="bring in an openssl ca directory or an easy-rsa pki folder")
     importer.add_argument("source", type=Path, metavar="DIR")

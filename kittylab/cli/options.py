@@ -187,6 +187,7 @@ FIXES = {
     "home": "--home DIR",
     "ca-passphrase": "--ca-passphrase-file F",
     "sign": "kittylab sign REQUEST.csr, or kittylab renew NAME --new-key",
+    "repair": "kittylab repair",
 }
 
 

@@ -12,7 +12,7 @@ from functools import cached_property
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from .keys import describe_key
 from .names import describe_san
@@ -178,6 +178,19 @@ def is_ca(certificate: x509.Certificate) -> bool:
         return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     except x509.ExtensionNotFound:
         return False
+
+
+def profile_of(certificate: x509.Certificate) -> str:
+    """The profile a certificate was made by, read from it: ``ca``, ``server``, ``client`` or ``imported``."""
+    if is_ca(certificate):
+        return "ca"
+    try:
+        usages = set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return "imported"
+    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
+        return "server"
+    return "client" if ExtendedKeyUsageOID.CLIENT_AUTH in usages else "imported"
 
 
 def summarize(certificate: x509.Certificate, record: Record | None = None) -> dict:

@@ -18,15 +18,15 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
 from ..pki.ca import load_certificate
 from ..pki.crl import OPENSSL_REASONS
-from ..pki.facts import Record, serial_hex
+from ..pki.facts import Record, is_ca, profile_of, serial_hex
 from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, key_to_pem, load_key
-from .workspace import Workspace, check_name
+from .workspace import Draft, Workspace, check_name
 
 #: ``openssl ca -crl_reason`` knows only these; RFC 5280's other two are written without a reason.
 _OPENSSL_CA_REASONS = {k: v for k, v in OPENSSL_REASONS.items() if k not in ("privilege-withdrawn", "aa-compromise")}
@@ -279,30 +279,39 @@ def import_ca_directory(
     if taken:
         raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace", fix="home")
     secrets = {leaf: keys[_public_der(cert.public_key())] for leaf, cert in current.items() if _public_der(cert.public_key()) in keys}
-    write_atomically(workspace.path(name, "key"), key_to_pem(ca_key, passphrase=passphrase), secret=True)
-    for leaf, key in secrets.items():
-        write_atomically(workspace.path(leaf, "key"), key_to_pem(key), secret=True)
-    with workspace.store.transaction():
-        workspace.store.add(name, "ca", name, ca_certificate)
-        for entry, leaf, cert in chosen:
-            previous = workspace.store.current(leaf)
-            if previous is not None and entry.revoked_at is None:
-                workspace.store.mark_superseded(previous.serial, by=cert.serial_number)
-            workspace.store.add(leaf, _profile(cert), name, cert)
-            if entry.revoked_at is not None:
-                workspace.store.mark_revoked(cert.serial_number, when=entry.revoked_at, reason=entry.reason)
-            result.certificates.append(workspace.store.by_serial(cert.serial_number))
-        crl_number = _read_hex(folder / "crlnumber")
-        if crl_number:
-            workspace.store.set_meta(f"crl_number:{name}", str(crl_number - 1))
-        if not workspace.has_ca:
-            workspace.store.set_meta("ca", name)
-    result.keys = sorted(secrets)
-    workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
-    for _, leaf, _ in chosen:
-        if leaf not in current:
-            write_atomically(workspace.path(leaf, "crt"), workspace.store.latest(leaf).pem.encode())
-    workspace.publish_crl(ca=name)
+    ca_draft = Draft(name, "ca", ca_certificate, secrets={"key": key_to_pem(ca_key, passphrase=passphrase)})
+    leaf_drafts = [Draft(leaf, profile_of(current[leaf]), current[leaf], secrets={"key": key_to_pem(key)})
+                   for leaf, key in secrets.items()]
+    with workspace._writing(create=True):  # the write protocol: keys staged until the store commits
+        staged = workspace._stage([ca_draft, *leaf_drafts])
+        try:
+            with workspace.store.transaction():
+                workspace.store.add(name, "ca", name, ca_certificate)
+                for entry, leaf, cert in chosen:
+                    previous = workspace.store.current(leaf)
+                    if previous is not None and entry.revoked_at is None:
+                        workspace.store.mark_superseded(previous.serial, by=cert.serial_number)
+                    workspace.store.add(leaf, profile_of(cert), name, cert)
+                    if entry.revoked_at is not None:
+                        workspace.store.mark_revoked(cert.serial_number, when=entry.revoked_at, reason=entry.reason)
+                    result.certificates.append(workspace.store.by_serial(cert.serial_number))
+                crl_number = _read_hex(folder / "crlnumber")
+                if crl_number:
+                    workspace.store.set_meta(f"crl_number:{name}", str(crl_number - 1))
+                if not workspace.has_ca:
+                    workspace.store.set_meta("ca", name)
+        except BaseException:
+            for path, _ in staged:
+                path.unlink(missing_ok=True)
+            raise
+        workspace._promote(staged[:1], keep=True)
+        workspace._promote(staged[1:])
+        result.keys = sorted(secrets)
+        workspace.publish_crl(ca=name)
+        workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
+        for _, leaf, _ in chosen:
+            if leaf not in current:
+                write_atomically(workspace.path(leaf, "crt"), workspace.store.latest(leaf).pem.encode())
     return result
 
 
@@ -329,7 +338,7 @@ def _certificates_in(folder: Path) -> list[tuple[Path, x509.Certificate]]:
 
 
 def _find_ca(certificates: list[tuple[Path, x509.Certificate]], entries: list[IndexEntry]) -> x509.Certificate:
-    cas = [cert for _, cert in certificates if _is_ca(cert)]
+    cas = [cert for _, cert in certificates if is_ca(cert)]
     issued = {cert.issuer for _, cert in certificates if cert.serial_number in {e.serial for e in entries}}
     matching = [cert for cert in cas if cert.subject in issued] or cas
     if not matching:
@@ -383,25 +392,6 @@ def _common_name(certificate: x509.Certificate) -> str:
 def _file_name(text: str, *, fallback: str) -> str:
     cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-._")[:64].rstrip("-._")
     return cleaned or fallback
-
-
-def _profile(certificate: x509.Certificate) -> str:
-    if _is_ca(certificate):
-        return "ca"
-    try:
-        usages = set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    except x509.ExtensionNotFound:
-        return "imported"
-    if ExtendedKeyUsageOID.SERVER_AUTH in usages:
-        return "server"
-    return "client" if ExtendedKeyUsageOID.CLIENT_AUTH in usages else "imported"
-
-
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
 
 
 def _public_der(public_key) -> bytes:

@@ -1,12 +1,16 @@
 """The certificate store: every certificate the CA issued, in SQLite beside the workspace's files.
 
-SQLite (from the standard library) gives transactions that survive a crash and a lock that
-serializes writers across processes, so two processes issuing at once both succeed.
+SQLite (from the standard library) gives transactions that survive a crash. The store is the
+workspace's own: only :mod:`kittylab.workspace` opens it, and only under the workspace's lock
+does it change. It carries a schema version (``PRAGMA user_version``): a store from a newer
+kittylab is refused by name, a damaged one is reported with what to do, and neither is written.
+Opening never creates it; the first transaction does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from ..errors import KittylabError
 from ..pki.facts import Record, serial_hex
 
+#: The layout of the tables below; a store without a version (0) predates versions and is the same.
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY,
@@ -40,39 +46,142 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 _COLUMNS = "serial, name, profile, issuer, subject, not_before, not_after, pem, issued_at, revoked_at, reason, superseded_by"
 
 
+class StoreDamaged(KittylabError):
+    """The store cannot be read: it is reported with what to do, and never written."""
+
+
 class Store:
     """SQLite store of issued certificates and of the CA's counters (CRL number, CRL expiry)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        try:
-            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 60000")
-            if self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
-                self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise KittylabError(f"cannot open the certificate store {self.path}: {exc}") from None
+        self._db: sqlite3.Connection | None = None
+        self._empty = True
+        self._checked = False
+        self._closed = False
 
     def close(self) -> None:
-        self._db.close()
+        self._closed = True
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def exists(self) -> bool:
+        """True if the store holds tables (a missing or emptied file holds nothing)."""
+        return self._connection() is not None and not self._empty
+
+    def damaged(self, exc: Exception) -> StoreDamaged:
+        return StoreDamaged(
+            f"the certificate store {self.path} is damaged ({exc}); nothing was written to it. Keep a copy,"
+            " then repair the workspace: that moves the store aside and rebuilds it from the workspace's"
+            " certificates, CRLs and keys",
+            fix="repair",
+        )
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """The open connection, or None while there is no store file (reading never creates one)."""
+        if self._closed:
+            raise KittylabError(f"the certificate store {self.path} was closed: open the workspace again")
+        if self._db is None:
+            if not self.path.exists():
+                return None
+            try:
+                # mode=rw: opening never creates the file (it may have gone since the check above).
+                db = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=60, isolation_level=None,
+                                     check_same_thread=False)
+            except sqlite3.DatabaseError as exc:
+                if not self.path.exists():
+                    return None
+                raise KittylabError(f"cannot open the certificate store {self.path}: {exc}") from None
+            try:
+                db.execute("PRAGMA busy_timeout = 60000")
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                tables = db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            except sqlite3.DatabaseError as exc:
+                db.close()
+                raise self.damaged(exc) from None
+            if version > SCHEMA_VERSION:
+                db.close()
+                raise KittylabError(
+                    f"the certificate store {self.path} has schema version {version}, newer than this kittylab"
+                    f" knows ({SCHEMA_VERSION}): it was written by a newer kittylab; upgrade kittylab to use it"
+                )
+            self._db, self._empty = db, tables == 0
+        return self._db
+
+    def check(self) -> None:
+        """Raise :class:`StoreDamaged` if SQLite finds the store damaged (a missing store is sound)."""
+        if self._connection() is not None:
+            self._create()
+
+    def _create(self) -> sqlite3.Connection:
+        """The connection for a change: the store file is created (0644, never through a link) if missing."""
+        if not self.path.exists():
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+                os.fchmod(fd, 0o644)  # whatever the umask
+                os.close(fd)
+            except OSError as exc:
+                raise KittylabError(f"cannot create the certificate store {self.path}: {exc.strerror}") from None
+        db = self._connection()
+        if not self._checked:
+            try:
+                problems = db.execute("PRAGMA quick_check").fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self.damaged(exc) from None
+            if problems != [("ok",)]:
+                raise self.damaged(Exception(str(problems[0][0])))
+            self._checked = True
+        return db
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        """Rows of a query; none while the store does not exist; damage is one line with advice."""
+        db = self._connection()
+        if db is None:
+            return []
+        try:
+            if self._empty:  # another process may have made the tables since
+                self._empty = not db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                if self._empty:
+                    return []
+            return db.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise self.damaged(exc) from None
+
+    def _execute(self, sql: str, args: tuple = ()) -> None:
+        """A change inside :meth:`transaction` (its errors end the transaction as one line)."""
+        self._db.execute(sql, args)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One all-or-nothing change; other processes wait for it (``BEGIN IMMEDIATE``)."""
+        """One all-or-nothing change (``BEGIN IMMEDIATE``); creates the store if there is none."""
+        db = self._create()
         try:
-            self._db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")
+            if self._empty or db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                self._empty = False
         except sqlite3.DatabaseError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise KittylabError(f"cannot change the certificate store {self.path}: {exc}") from None
         try:
             yield
-            self._db.execute("COMMIT")
+            self._commit()
         except BaseException as exc:
             # A full disk makes SQLite roll back by itself: only roll back what is still open.
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._empty = not db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
             if isinstance(exc, sqlite3.DatabaseError):
                 raise KittylabError(f"cannot save to the certificate store {self.path}: {exc}") from None
             raise
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
 
     def add(self, name: str, profile: str, issuer: str, certificate: x509.Certificate) -> Record:
         """Record a newly issued certificate; the name must not belong to a current certificate."""
@@ -92,7 +201,7 @@ class Store:
             None,
         )
         try:
-            self._db.execute(f"INSERT INTO certificates ({_COLUMNS}) VALUES ({', '.join('?' * 12)})", row)
+            self._execute(f"INSERT INTO certificates ({_COLUMNS}) VALUES ({', '.join('?' * 12)})", row)
         except sqlite3.IntegrityError:
             if self.current(name) is not None:
                 raise KittylabError(
@@ -116,38 +225,38 @@ class Store:
 
     def records(self) -> list[Record]:
         """Every certificate, oldest first."""
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM certificates ORDER BY issued_at, rowid").fetchall()
+        rows = self._rows(f"SELECT {_COLUMNS} FROM certificates ORDER BY issued_at, rowid")
         return [_record(row) for row in rows]
 
     def revoked(self, issuer: str) -> list[Record]:
         """The revoked certificates of one CA, for its CRL."""
-        rows = self._db.execute(
+        rows = self._rows(
             f"SELECT {_COLUMNS} FROM certificates WHERE issuer = ? AND revoked_at IS NOT NULL ORDER BY revoked_at",
             (issuer,),
-        ).fetchall()
+        )
         return [_record(row) for row in rows]
 
     def mark_revoked(self, serial: int, *, when: dt.datetime, reason: str) -> None:
-        self._db.execute(
+        self._execute(
             "UPDATE certificates SET revoked_at = ?, reason = ? WHERE serial = ?",
             (when.isoformat(), reason, serial_hex(serial)),
         )
 
     def mark_superseded(self, serial: int, *, by: int) -> None:
-        self._db.execute(
+        self._execute(
             "UPDATE certificates SET superseded_by = ? WHERE serial = ?", (serial_hex(by), serial_hex(serial))
         )
 
     def get_meta(self, key: str, default: str | None = None) -> str | None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
-        return row[0] if row else default
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
 
     def set_meta(self, key: str, value: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
     def _one(self, where: str, args: tuple) -> Record | None:
-        row = self._db.execute(f"SELECT {_COLUMNS} FROM certificates {where} LIMIT 1", args).fetchone()
-        return _record(row) if row else None
+        rows = self._rows(f"SELECT {_COLUMNS} FROM certificates {where} LIMIT 1", args)
+        return _record(rows[0]) if rows else None
 
 
 def _record(row: tuple) -> Record:

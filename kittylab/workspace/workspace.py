@@ -1,27 +1,35 @@
 """The workspace: one folder holding the CA, everything it issued, and the store that records it.
 
 Files are named as in the article (``kitty-ca.key``, ``picture-server.crt``,
-``eager-client.p12``, ...). Every change follows one order so that a crash at any moment
-leaves no half-written file and no lost record: the key is written first (atomically, 0600),
-then the store records the certificate in a transaction, then the files holding the certificate
-(``.crt``, and ``.p12``) are written;
-a certificate file that a crash kept from being written is restored from the store on the
-next open.
+``eager-client.p12``, ...). Every change follows one write protocol (:mod:`.protocol`) so that
+a crash or a second process at any moment loses nothing:
+
+1. the workspace's lock is taken; the first time, what an earlier crash left is finished
+   (staged files of committed certificates take their place, others are deleted) and every
+   published file (certificates, CRLs, chain files) is repaired from the store;
+2. the files a new certificate brings (key, CSR, p12) are written under staged names;
+3. the store records the change in one transaction (a CRL is written inside it: a crash leaves
+   it listing too much, never too little);
+4. the staged files take their place, then the files published from the store (``.crt``,
+   chain files) are written.
+
+Opening a workspace only reads: it creates no folder and no store, and writes nothing.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import KittylabError
@@ -36,14 +44,26 @@ from ..pki.ca import (
 from ..pki.constraints import name_constraints_of
 from ..pki.crl import check_reason, crl_expiry_warning, load_crl
 from ..pki.csr import load_csr, make_csr
-from ..pki.facts import EXPIRING_DAYS, Record, parse_serial
+from ..pki.crl import REASONS
+from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
 from ..pki.names import Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
 from ..pki.profiles import PROFILES, AccessUrls
 from ..pki.verify import Verification, verify_certificate
-from .store import Store
+from .protocol import (
+    LOCK_FILE,
+    STAGING,
+    WorkspaceLock,
+    fsync_folder,
+    make_private_folder,
+    parse_staged,
+    permission_problem,
+    refuse_symlink,
+    staged_name,
+)
+from .store import Store, StoreDamaged
 
 if TYPE_CHECKING:
     from .batch import Request
@@ -170,7 +190,8 @@ def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
 class Workspace:
     """A folder with a CA, its store and its files; the one object the notebooks and the CLI use.
 
-    ``Workspace("kitty-workspace")`` opens (and creates) the folder. A CA's key is loaded once,
+    ``Workspace("kitty-workspace")`` opens the folder for reading: nothing is created or written
+    until something changes (:meth:`init_ca` creates the folder). A CA's key is loaded once,
     when first needed. Each CA key has its own passphrase: ``passphrases(name)`` yields the
     candidates for CA ``name`` (lazily, so a prompt comes last and only when needed);
     ``ca_passphrase`` is tried for any CA key after them.
@@ -184,20 +205,18 @@ class Workspace:
         passphrases: PassphraseSource | None = None,
     ) -> None:
         self.home = Path(home) if home is not None else default_home()
-        try:
-            self.home.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise KittylabError(f"cannot create the workspace {self.home}: {exc.strerror}") from None
-        if not self.home.is_dir():
+        if self.home.exists() and not self.home.is_dir():
             raise KittylabError(f"the workspace {self.home} is not a folder")
         self.store = Store(self.home / STORE_FILE)
+        self._lock = WorkspaceLock(self.home)
         self._ca_passphrase = ca_passphrase
         self._passphrases = passphrases
         self._known_passphrases: dict[str, str] = {}
         self._cas: dict[str, CertificateAuthority] = {}
         #: True once :meth:`close` ran: nothing more can be read or written through this object.
         self.closed = False
-        self.restore_missing_files()
+        self._repaired = False
+        self._fixed: list[str] = []
 
     def close(self) -> None:
         self.store.close()
@@ -222,8 +241,25 @@ class Workspace:
     def ca_name(self) -> str:
         name = self.store.get_meta("ca")
         if name is None:
+            found = self._ca_files_without_store()
+            if found:
+                raise KittylabError(self._orphaned_files_message(found), fix="repair")
             raise KittylabError(f"no CA in {self.home}: create one first", fix="init")
         return name
+
+    def _ca_files_without_store(self) -> list[str]:
+        """Certificates, CRLs and keys in a workspace whose store knows no CA: what a lost store leaves."""
+        if self.store.get_meta("ca") is not None or not self.home.is_dir():
+            return []
+        return sorted(p.name for p in self.home.iterdir() if p.suffix in (".key", ".crt", ".crl")
+                      and not p.name.startswith("."))
+
+    def _orphaned_files_message(self, found: list[str]) -> str:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        return (
+            f"{self.home} holds a CA's files ({shown}) but its certificate store {STORE_FILE} is missing or empty:"
+            " a new CA would orphan everything they issued. Rebuild the store from them (repair the workspace)"
+        )
 
     @property
     def has_ca(self) -> bool:
@@ -274,15 +310,276 @@ class Workspace:
         records = self.lineage(ca)
         return self.path(records[0].name, "crl" if len(records) == 1 else "chain.crl")
 
-    def _write_chain_files(self) -> None:
-        """Rewrite every intermediate's ``NAME.chain.pem`` and ``NAME.chain.crl`` from the CAs' files."""
+    def _chain_files(self) -> list[tuple[Path, bytes, bool]]:
+        """Every intermediate's ``NAME.chain.pem`` and ``NAME.chain.crl``, from the store and the CRL files."""
+        files = []
         for name in self.ca_names():
             records = self.lineage(name)
             if len(records) == 1:
                 continue
-            write_atomically(self.path(name, "chain.pem"), "".join(r.pem for r in records).encode())
+            files.append((self.path(name, "chain.pem"), "".join(r.pem for r in records).encode(), False))
             crls = [self.path(r.name, "crl") for r in records]
-            write_atomically(self.path(name, "chain.crl"), b"".join(c.read_bytes() for c in crls if c.exists()))
+            files.append((self.path(name, "chain.crl"), b"".join(c.read_bytes() for c in crls if c.exists()), False))
+        return files
+
+    def _write_chain_files(self) -> None:
+        """Rewrite the chain files that differ from what the store and the CRLs say."""
+        _write_files([job for job in self._chain_files() if not _holds(job[0], job[1])])
+
+    # -- the write protocol ----------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self, *, create: bool = False, recover: bool = True) -> Iterator[None]:
+        """Hold the workspace's lock for a change; the first time, finish what a crash left.
+
+        Only ``create`` (making a CA) makes the folder; any other change needs one that exists.
+        """
+        if not self._lock.held:
+            if create:
+                make_private_folder(self.home)
+            elif not self.home.is_dir():
+                raise KittylabError(f"no workspace at {self.home}: create one first", fix="init")
+        first = self._lock.acquire()
+        try:
+            if first and recover:
+                self._fixed = self._recover()
+            yield
+        finally:
+            self._lock.release()
+
+    def _recover(self, *, full: bool = False) -> list[str]:
+        """Finish what a crash left (staged files) and repair published files; return what was fixed.
+
+        Published files are checked all at once the first time this object writes (and when a
+        crash left staged files); later changes only write their own.
+        """
+        fixed = self._settle_staged()
+        if self.store.exists and (full or fixed or not self._repaired):
+            fixed += self._repair_published()
+            self._repaired = True
+        return fixed
+
+    def _settle_staged(self) -> list[str]:
+        """Staged files of a committed current certificate take their place; any other is deleted."""
+        staging = self.home / STAGING
+        if not staging.is_dir():
+            return []
+        fixed = []
+        for path in sorted(staging.iterdir()):
+            parsed = parse_staged(path.name)
+            current = self.store.current(parsed[0]) if parsed and _is_name(parsed[0]) else None
+            if current is not None and current.serial == parsed[2]:
+                self._promote([(path, self.path(parsed[0], parsed[1]))], keep=current.profile == "ca")
+                fixed.append(f"moved the staged {parsed[0]}.{parsed[1]} into place")
+            else:
+                path.unlink()
+        return fixed
+
+    def _stage(self, drafts: list[Draft]) -> list[tuple[Path, Path]]:
+        """Write drafts' files (key, CSR, p12) under staged names, durably; return (staged, final) pairs."""
+        staging = self.home / STAGING
+        refuse_symlink(staging)
+        if not staging.is_dir():
+            try:
+                os.mkdir(staging, 0o700)
+            except OSError as exc:
+                raise KittylabError(f"cannot write in {self.home}: {exc.strerror}") from None
+        jobs, moves = [], []
+        for draft in drafts:
+            for suffix, data in (*draft.secrets.items(), *draft.public.items()):
+                staged = staging / staged_name(draft.name, suffix, draft.certificate.serial_number)
+                jobs.append((staged, data, suffix in ("key", "p12")))
+                moves.append((staged, self.path(draft.name, suffix)))
+        try:
+            _write_files(jobs)
+        except BaseException:
+            _unlink(path for path, _ in moves)
+            raise
+        if jobs:
+            fsync_folder(staging)  # the staged names survive a power loss before the commit does
+        return moves
+
+    def _promote(self, moves: list[tuple[Path, Path]], *, keep: bool = False) -> None:
+        """Move staged files into place; ``keep``: never replace an existing file (a CA's key)."""
+        for staged, final in moves:
+            if keep:
+                try:
+                    os.link(staged, final)
+                except FileExistsError:
+                    raise KittylabError(f"{final} already exists: kittylab never replaces a CA's key"
+                                        f" (the new one waits in {staged})") from None
+                os.unlink(staged)
+            else:
+                os.replace(staged, final)
+        if moves:
+            fsync_folder(self.home)
+
+    def _repair_published(self) -> list[str]:
+        """Rewrite every published file that differs from the store: certificates, CRLs, chain files."""
+        fixed = []
+        jobs = [job for record in self.store.records() if record.revoked_at is None and record.superseded_by is None
+                for job in self._certificate_files(record) if not _holds(job[0], job[1])]
+        _write_files(jobs)
+        fixed += [f"restored {path.name}" for path, _, _ in jobs]
+        stale = [name for name in self.ca_names() if not self._crl_is_exact(name)]
+        if stale:
+            with self.store.transaction():
+                for name in stale:
+                    try:
+                        self._sign_crl(name)
+                        fixed.append(f"published {name}'s CRL again (it did not match the store)")
+                    except KittylabError as exc:  # an offline CA, an encrypted key without its passphrase
+                        fixed.append(f"could not publish {name}'s CRL again: {exc}")
+        chain = [job for job in self._chain_files() if not _holds(job[0], job[1])]
+        _write_files(chain)
+        return fixed + [f"restored {path.name}" for path, _, _ in chain]
+
+    def _crl_is_exact(self, name: str) -> bool:
+        """True if ``NAME.crl`` is signed by the CA and lists exactly the store's revoked serials."""
+        record = self.store.current(name) or self.store.latest(name)
+        try:
+            crl = load_crl(self.path(name, "crl"))
+        except KittylabError:
+            return False
+        if record is None or not crl.is_signature_valid(record.certificate.public_key()):
+            return False
+        return {entry.serial_number for entry in crl} == {r.serial for r in self._revocations(name)}
+
+    def _revocations(self, name: str) -> list[Revocation]:
+        """What CA ``name``'s CRL lists: the store's revoked certificates, and serials known only from an old CRL."""
+        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
+        extra = json.loads(self.store.get_meta(f"crl_only:{name}", "[]"))
+        return revoked + [Revocation(int(serial, 16), dt.datetime.fromisoformat(when), reason)
+                          for serial, when, reason in extra]
+
+    def repair(self) -> list[str]:
+        """Bring the workspace back in order after a crash or a lost store; return a line per thing done.
+
+        A damaged store is moved aside (``kittylab.sqlite3.damaged-TIME``). A missing or empty one
+        is rebuilt from the workspace's own files: every ``NAME.crt`` becomes a record (its issuer
+        found by signature), every CA's CRL marks what it revoked (a serial it lists without a
+        certificate file stays on the CRL), the CRL numbers go on from the CRLs', and the newest CA
+        becomes the default issuing CA. Then what every change does first: staged files are
+        settled, and every published file is repaired from the store.
+        """
+        done = []
+        with self._writing(recover=False):
+            try:
+                self.store.check()
+            except StoreDamaged as exc:
+                self.store.close()
+                aside = self.home / f"{STORE_FILE}.damaged-{utcnow():%Y%m%dT%H%M%S}"
+                for suffix in ("", "-journal", "-wal", "-shm"):
+                    source = self.home / (STORE_FILE + suffix)
+                    if source.exists():
+                        os.replace(source, aside.with_name(aside.name + suffix))
+                self.store = Store(self.home / STORE_FILE)
+                done.append(f"moved the damaged store aside to {aside.name} ({exc})")
+            if not self.store.exists or self.store.get_meta("ca") is None:
+                done += self._rebuild_store()
+            self._repaired = False
+            done += self._recover(full=True)
+        return done or ["nothing to repair: the store and the files agree"]
+
+    def _rebuild_store(self) -> list[str]:
+        """Records from the certificate files, revocations and CRL numbers from the CRLs."""
+        certificates: dict[str, x509.Certificate] = {}
+        skipped = []
+        for path in sorted(self.home.glob("*.crt")):
+            if path.name.startswith(".") or not _is_name(path.stem) or path.is_symlink():
+                continue
+            try:
+                certificates[path.stem] = load_certificate(path)
+            except KittylabError:
+                skipped.append(path.name)
+        cas = {name: cert for name, cert in certificates.items() if is_ca(cert)}
+        if not cas:
+            raise KittylabError(f"no CA certificate (a NAME.crt with CA:TRUE) in {self.home}: nothing to rebuild from")
+
+        def issuer(cert: x509.Certificate) -> str | None:
+            for name, ca in cas.items():
+                if ca.subject == cert.issuer:
+                    try:
+                        cert.verify_directly_issued_by(ca)
+                        return name
+                    except (ValueError, TypeError, InvalidSignature):
+                        continue
+            return None
+
+        issuers = {name: issuer(cert) for name, cert in certificates.items()}
+        skipped += [f"{name}.crt" for name, by in issuers.items() if by is None]
+        depth = {}
+        for name in cas:
+            chain, cursor = [name], issuers[name]
+            while cursor is not None and cursor not in chain:
+                chain.append(cursor)
+                cursor = issuers[cursor]
+            depth[name] = len(chain) if cursor is not None else 99
+        order = sorted(cas, key=lambda name: (depth[name], cas[name].not_valid_before_utc))
+        order += sorted((n for n in certificates if n not in cas and issuers[n] in cas),
+                        key=lambda name: certificates[name].not_valid_before_utc)
+        known_only, revoked = {}, 0
+        with self.store.transaction():
+            for name in order:
+                if depth.get(name) == 99 or (name not in cas and depth[issuers[name]] == 99):
+                    continue
+                self.store.add(name, profile_of(certificates[name]), issuers[name], certificates[name])
+            for name in cas:
+                try:
+                    crl = load_crl(self.path(name, "crl"))
+                except KittylabError:
+                    continue
+                if not crl.is_signature_valid(cas[name].public_key()):
+                    skipped.append(f"{name}.crl")
+                    continue
+                extra = []
+                for entry in crl:
+                    when = entry.revocation_date_utc
+                    try:
+                        reason = next(k for k, v in REASONS.items()
+                                      if v == entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
+                    except x509.ExtensionNotFound:
+                        reason = "unspecified"
+                    record = self.store.by_serial(entry.serial_number)
+                    if record is not None and record.issuer == name:
+                        self.store.mark_revoked(entry.serial_number, when=when, reason=reason)
+                    else:
+                        extra.append([f"{entry.serial_number:x}", when.isoformat(), reason])
+                    revoked += 1
+                if extra:
+                    self.store.set_meta(f"crl_only:{name}", json.dumps(extra))
+                    known_only[name] = len(extra)
+                try:
+                    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                    self.store.set_meta(f"crl_number:{name}", str(number))
+                except x509.ExtensionNotFound:
+                    pass
+            newest = max(cas, key=lambda name: (cas[name].not_valid_before_utc, depth[name]))
+            self.store.set_meta("ca", newest)
+        leaves = len([n for n in order if n not in cas])
+        done = [f"rebuilt the store from {len(cas)} CA certificates, {leaves} certificates and their CRLs"
+                f" ({revoked} revoked); the default issuing CA is {newest}"]
+        done += [f"{count} serials {name}'s CRL lists without a certificate file stay revoked"
+                 for name, count in known_only.items()]
+        keys = [name for name in cas if self.path(name, "key").exists()]
+        for name in keys:
+            try:
+                if self._unlock(name, self.path(name, "key")).public_key() != cas[name].public_key():
+                    done.append(f"warning: {name}.key does not belong to {name}.crt")
+            except KittylabError:
+                pass  # an encrypted key: checked when it first signs
+        if skipped:
+            done.append(f"skipped (not a certificate of these CAs, or a bad signature): {', '.join(skipped)}")
+        return done
+
+    def permission_warning(self) -> str | None:
+        """One line if others can write the workspace, its store or a CA's files (they could swap a CRL)."""
+        if not self.home.is_dir():
+            return None
+        files = [self.home / STORE_FILE, self.home / LOCK_FILE]
+        for name in self.ca_names():
+            files += [self.path(name, suffix) for suffix in ("key", "crt", "crl", "chain.pem", "chain.crl")]
+        return permission_problem(self.home, [path for path in files if path.exists()])
 
     # -- the CA ----------------------------------------------------------------------------
 
@@ -315,14 +612,7 @@ class Workspace:
             subject = self.default_subject(subject, ca=intermediate_of)  # a bare CN: O, C... as its parent
         subject = subject_of(subject)
         name = check_name(subject.cn)
-        if self.has_ca and intermediate_of is None and not another_root:
-            raise KittylabError(
-                f"{self.home} already has a CA ({self.ca_name}): use another workspace,"
-                " or make an intermediate or another root",
-                fix="another-ca",
-            )
-        if self.store.latest(name) is not None:
-            raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
+        self._check_new_ca(name, added=intermediate_of is not None or another_root)
         parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
         urls = urls or AccessUrls()
         if parent is not None:
@@ -331,23 +621,52 @@ class Workspace:
         ca = CertificateAuthority.create(
             subject, key=key, days=days, path_length=path_length, name_constraints=name_constraints, issuer=parent
         )
-        write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=passphrase), secret=True)
-        with self.store.transaction():
-            if self.store.get_meta("ca") is not None and intermediate_of is None and not another_root:
-                raise KittylabError(f"{self.home} already has a CA: use another workspace", fix="another-ca")
-            record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
-            self.store.set_meta("ca", name)
-            if urls:
-                self.store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
-        ca.urls = urls
-        self._write_certificate(record)
-        if passphrase:
-            self._known_passphrases[name] = passphrase
-        self._cas[name] = ca
-        if intermediate_of is not None and self.store.get_meta(f"crl_days:{intermediate_of}") is None:
-            self.publish_crl(ca=intermediate_of)  # it now signs CAs: its CRL takes the long default
-        self.publish_crl(ca=name)
+        draft = Draft(name, "ca", ca.certificate, secrets={"key": key_to_pem(ca.key, passphrase=passphrase)})
+        with self._writing(create=True):
+            # Again under the lock: of two processes making a CA at once, the second changes nothing.
+            self._check_new_ca(name, added=intermediate_of is not None or another_root)
+            staged = self._stage([draft])
+            try:
+                with self.store.transaction():
+                    record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
+                    self.store.set_meta("ca", name)
+                    if urls:
+                        self.store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
+            except BaseException:
+                _unlink(path for path, _ in staged)
+                raise
+            self._promote(staged, keep=True)
+            ca.urls = urls
+            self._write_certificate(record)
+            if passphrase:
+                self._known_passphrases[name] = passphrase
+            self._cas[name] = ca
+            if intermediate_of is not None and self.store.get_meta(f"crl_days:{intermediate_of}") is None:
+                self.publish_crl(ca=intermediate_of)  # it now signs CAs: its CRL takes the long default
+            self.publish_crl(ca=name)
         return ca
+
+    def _check_new_ca(self, name: str, *, added: bool) -> None:
+        """Refuse a CA that would replace one, or orphan the files of a CA whose store was lost."""
+        if self.has_ca and not added:
+            raise KittylabError(
+                f"{self.home} already has a CA ({self.ca_name}): use another workspace,"
+                " or make an intermediate or another root",
+                fix="another-ca",
+            )
+        found = self._ca_files_without_store()
+        if found:
+            raise KittylabError(self._orphaned_files_message(found), fix="repair")
+        if self.store.latest(name) is not None:
+            raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
+        for suffix in ("key", "crt"):
+            path = self.path(name, suffix)
+            if path.exists() or path.is_symlink():
+                raise KittylabError(
+                    f"{path} already exists and the store knows no CA {name}: kittylab never replaces a CA's"
+                    " key or certificate; move it away, or rebuild the store from the workspace's files",
+                    fix="repair",
+                )
 
     @property
     def ca(self) -> CertificateAuthority:
@@ -368,6 +687,10 @@ class Workspace:
                 f"the key of the CA {name} is not in {self.home} (an offline CA):"
                 f" put {key_path.name} back to sign with it"
             )
+        problem = permission_problem(self.home, [p for p in (key_path, self.path(name, "crt"), self.path(name, "crl"))
+                                                 if p.exists()])
+        if problem:
+            raise KittylabError(f"refusing to sign: {problem}")
         if name not in self._cas:
             records = self.lineage(name)
             key = self._unlock(name, key_path)
@@ -414,7 +737,8 @@ class Workspace:
     def change_passphrase(self, name: str, new: str | None) -> Path:
         """Encrypt CA ``name``'s key with the passphrase ``new`` (None: store it unencrypted)."""
         ca = self.ca_for(check_name(name))
-        path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)
+        with self._writing():
+            path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)
         self._known_passphrases.pop(name, None)
         if new:
             self._known_passphrases[name] = new
@@ -521,7 +845,10 @@ class Workspace:
             name=record.name,
             legacy=legacy,
         )
-        return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
+        with self._writing():
+            if self.store.current(record.name) != record:
+                raise KittylabError(f"{record.name} changed while its p12 was made: export it again")
+            return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
 
     def renew(
         self,
@@ -594,12 +921,12 @@ class Workspace:
             issuer=None if old.issuer == old.name else self.ca_for(old.issuer),
             now=now,
         )
-        issued = self.record_drafts([Draft(old.name, "ca", renewed.certificate, issuer=old.issuer, supersedes=old.serial)])[0]
-        self._cas.pop(old.name, None)
-        self._write_chain_files()
-        # Servers below it send it in their full chain: rewrite those with the new certificate.
-        _write_files([file for r in self.store.records() if r.issuer == old.name and r.profile != "ca"
-                      and r.revoked_at is None and r.superseded_by is None for file in self._certificate_files(r)])
+        with self._writing():
+            issued = self.record_drafts([Draft(old.name, "ca", renewed.certificate, issuer=old.issuer,
+                                               supersedes=old.serial)])[0]
+            self._cas.pop(old.name, None)
+            # Servers below it send it in their full chain: rewrite those with the new certificate.
+            self._repair_published()
         return issued
 
     def expiring(
@@ -625,38 +952,33 @@ class Workspace:
         names = [draft.name for draft in drafts]
         if len(set(names)) < len(names):
             raise KittylabError("a batch names the same certificate twice: give each its own name")
-        early = [(self.path(d.name, suffix), data, True) for d in drafts for suffix, data in d.secrets.items()
-                 if suffix != "p12"]
-        early += [(self.path(d.name, suffix), data, False) for d in drafts for suffix, data in d.public.items()]
-        try:
-            with self.store.transaction():
-                for draft in drafts:
-                    check_name(draft.name)
-                    current = self.store.current(draft.name)
-                    if current is not None and current.serial != draft.supersedes:
-                        raise KittylabError(
-                            f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
-                        )
-                _write_files(early)
-                for draft in drafts:
-                    files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
-                    if draft.supersedes is not None:
-                        self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
-                    record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name, draft.certificate)
-                    issued.append(Issued(record=record, certificate=draft.certificate, files=files))
-        except KittylabError:
-            # The store refused (a full disk, a read-only store): take back the files this batch wrote.
-            for path, data, _ in early:
-                with contextlib.suppress(OSError):
-                    if path.read_bytes() == data:
-                        path.unlink()
-            raise
-        # The files that hold the certificate (.crt, .p12) only after the commit: a crash never
-        # leaves a signed certificate on disk that the store does not know (and cannot revoke).
-        _write_files(
-            [file for item in issued for file in self._certificate_files(item.record)]
-            + [(self.path(d.name, "p12"), d.secrets["p12"], True) for d in drafts if "p12" in d.secrets]
-        )
+        with self._writing():
+            for draft in drafts:
+                check_name(draft.name)
+                current = self.store.current(draft.name)
+                if current is not None and current.serial != draft.supersedes:
+                    raise KittylabError(
+                        f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
+                    )
+            # New keys, CSRs and p12 files wait under staged names until the store has committed:
+            # a crash or a full disk never leaves a key that belongs to no current certificate.
+            staged = self._stage(drafts)
+            try:
+                with self.store.transaction():
+                    for draft in drafts:
+                        files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
+                        if draft.supersedes is not None:
+                            self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
+                        record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name,
+                                                draft.certificate)
+                        issued.append(Issued(record=record, certificate=draft.certificate, files=files))
+            except BaseException:
+                _unlink(path for path, _ in staged)
+                raise
+            self._promote(staged)
+            # The files that hold the certificate (.crt) only after the commit: a crash never
+            # leaves a signed certificate on disk that the store does not know (and cannot revoke).
+            _write_files([file for item in issued for file in self._certificate_files(item.record)])
         for item in issued:
             item.files["crt"] = self.path(item.name, "crt")
         return issued
@@ -684,21 +1006,15 @@ class Workspace:
         return self.path(record.name, "fullchain.pem" if below_intermediate else "crt")
 
     def restore_missing_files(self) -> list[str]:
-        """Rewrite current certificates' files that a crash kept from being written; return their names."""
-        restored = []
-        for record in self.store.records():
-            if record.revoked_at or record.superseded_by:
-                continue
-            path = self.path(record.name, "crt")
-            try:
-                if path.read_bytes() == record.pem.encode():
-                    continue
-            except OSError:
-                pass
-            if os.access(self.home, os.W_OK):
-                self._write_certificate(record)
-                restored.append(record.name)
-        return restored
+        """Finish what a crash left and rewrite every published file that differs from the store.
+
+        What each command that changes something does first; returns a line per file fixed.
+        """
+        if self._lock.held:
+            return self._recover(full=True)
+        self._repaired = False
+        with self._writing():
+            return self._fixed
 
     # -- looking up ------------------------------------------------------------------------
 
@@ -752,21 +1068,29 @@ class Workspace:
         """
         check_reason(reason)
         when = utcnow()
-        with self.store.transaction():
+        targets = list(targets)
+        with self._writing():
             records = [self.find(target) for target in targets]
             for record in records:
                 if record.profile == "ca" and record.issuer == record.name:
                     raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")
-                if record.revoked_at is not None:
-                    raise KittylabError(
-                        f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}"
-                    )
-            for record in records:
-                self.store.mark_revoked(record.serial, when=when, reason=reason)
-            # In the same transaction: a crash never leaves a committed revocation off the CRL.
-            for issuer in dict.fromkeys(record.issuer for record in records):
-                self._sign_crl(issuer)
-        self._write_chain_files()
+            done = [record for record in records if record.revoked_at is not None]
+            if done:
+                # Its CRL may have missed it (a crash after the commit): publishing again costs nothing.
+                for issuer in dict.fromkeys(record.issuer for record in done):
+                    self.publish_crl(ca=issuer)
+                record = done[0]
+                raise KittylabError(
+                    f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}"
+                    f" (its CRL {self.path(record.issuer, 'crl').name} is published again)"
+                )
+            with self.store.transaction():
+                for record in records:
+                    self.store.mark_revoked(record.serial, when=when, reason=reason)
+                # In the same transaction: a crash never leaves a committed revocation off a CRL.
+                for issuer in dict.fromkeys(record.issuer for record in records):
+                    self._sign_crl(issuer)
+                self._write_chain_files()
         return [self.find(record.serial) for record in records]
 
     def publish_crl(
@@ -779,9 +1103,9 @@ class Workspace:
         new CRL is published. ``ca`` names
         the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
-        with self.store.transaction():
+        with self._writing(), self.store.transaction():
             crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
-        self._write_chain_files()
+            self._write_chain_files()
         return crl
 
     def crl_validity(self, name: str | None = None) -> tuple[float, str]:
@@ -814,8 +1138,7 @@ class Workspace:
         # Remembered per CA once given: an offline root publishes for months, its issuing CA for weeks.
         days = next_update_days if next_update_days is not None else self.crl_validity(name)[0]
         number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
-        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
-        crl = self.ca_for(name).build_crl(revoked, number=number, next_update_days=days)
+        crl = self.ca_for(name).build_crl(self._revocations(name), number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
         self.store.set_meta(f"crl_number:{name}", str(number))
         if next_update_days is not None:
@@ -858,6 +1181,30 @@ class Workspace:
             (roots if record.issuer == record.name else intermediates).append(record.certificate)
             crls += [crl] if (crl := self.current_crl(name)) is not None else []
         return verify_certificate(cert, roots=roots, intermediates=intermediates, crls=crls, purpose=purpose, now=now)
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    """True if ``path`` is a file holding exactly ``data``."""
+    try:
+        return not path.is_symlink() and path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _unlink(paths: Iterable[Path]) -> None:
+    for path in paths:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _is_name(name: str) -> bool:
+    try:
+        check_name(name)
+    except KittylabError:
+        return False
+    return True
 
 
 def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:

@@ -85,7 +85,9 @@ def test_keys_and_p12_files_are_created_0600(tmp_path, require):
         done = traced(argv, home, trace, strace)
         assert done.returncode == 0, done.stderr
         creations += secret_creations(trace)
+    # A temporary file is ".NAME.key.XXXX.tmp"; a staged one (.staging/) is "NAME.key.SERIAL".
     created = {re.sub(r"^\.|\.[a-z0-9_]+\.tmp$", "", os.path.basename(p)) for p, _, _ in creations}
+    created = {re.sub(r"\.(key|p12)\.[0-9a-f]+$", r".\1", name) for name in created}
     assert {"kitty-ca.key", "eager-client.key", "eager-client.p12", "picture-server.key"} <= created
     for path, flags, mode in creations:
         assert "O_EXCL" in flags, f"{path} was not created fresh ({flags})"

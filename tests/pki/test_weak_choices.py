@@ -122,6 +122,7 @@ def test_an_intermediate_cannot_outlive_its_root():
 def expired_workspace(home) -> Workspace:
     """A workspace whose CA expired yesterday (made with the store's own calls, as init_ca makes one)."""
     ca = CertificateAuthority.create("kitty-ca", key="p256", days=30, now=NOW - dt.timedelta(days=31))
+    home.mkdir()
     workspace = Workspace(home)
     workspace.path("kitty-ca", "key").write_bytes(key_to_pem(ca.key))
     with workspace.store.transaction():

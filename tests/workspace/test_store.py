@@ -89,6 +89,12 @@ def test_serial_parsing():
 
 
 def test_not_a_database(tmp_path):
-    (tmp_path / "kittylab.sqlite3").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(KittylabError, match="cannot open the certificate store"):
-        Store(tmp_path / "kittylab.sqlite3")
+    path = tmp_path / "kittylab.sqlite3"
+    path.write_bytes(b"this is not sqlite" * 100)
+    store = Store(path)  # opening reads nothing yet
+    with pytest.raises(KittylabError, match="is damaged .*nothing was written to it.*repair the workspace"):
+        store.records()
+    with pytest.raises(KittylabError, match="is damaged"):
+        with store.transaction():
+            pass
+    assert path.read_bytes() == b"this is not sqlite" * 100

@@ -27,7 +27,7 @@ def mode(path) -> int:
 
 def test_the_articles_files(story):
     workspace, server, client = story
-    names = sorted(p.name for p in workspace.home.iterdir())
+    names = sorted(p.name for p in workspace.home.iterdir() if not p.name.startswith("."))
     assert names == sorted([
         "kitty-ca.key", "kitty-ca.crt", "kitty-ca.crl", "kittylab.sqlite3",
         "picture-server.key", "picture-server.csr", "picture-server.crt",
@@ -94,14 +94,17 @@ def test_names_that_would_escape_the_workspace(name):
         check_name(name)
 
 
-def test_missing_certificate_files_are_restored_on_open(story):
+def test_missing_certificate_files_are_restored_by_the_next_change(story):
     workspace, server, _ = story
     (workspace.home / "picture-server.crt").unlink()
     (workspace.home / "eager-client.crt").write_text("damaged")
-    reopened = Workspace(workspace.home)
+    (workspace.home / "kitty-ca.crl").unlink()
+    with Workspace(workspace.home) as reopened:
+        assert not (workspace.home / "picture-server.crt").exists()  # opening only reads
+        reopened.issue("another", profile="client", key="p256")  # a change repairs first
     assert (workspace.home / "picture-server.crt").read_text() == server.record.pem
     assert x509.load_pem_x509_certificate((workspace.home / "eager-client.crt").read_bytes())
-    reopened.close()
+    assert reopened.current_crl() is not None
 
 
 def test_find_unknown(workspace):
