@@ -102,9 +102,9 @@ def test_missing_certificate_files_are_restored_by_the_next_change(story):
     with Workspace(workspace.home) as reopened:
         assert not (workspace.home / "picture-server.crt").exists()  # opening only reads
         reopened.issue("another", profile="client", key="p256")  # a change repairs first
+        assert reopened.current_crl() is not None
     assert (workspace.home / "picture-server.crt").read_text() == server.record.pem
     assert x509.load_pem_x509_certificate((workspace.home / "eager-client.crt").read_bytes())
-    assert reopened.current_crl() is not None
 
 
 def test_find_unknown(workspace):
