@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kittylab import Workspace  # noqa: E402
 from kittylab.net.client import client_context  # noqa: E402
 from kittylab.net.server import PictureServer  # noqa: E402
-from kittylab.net.webconfig import RunningSite, write_site  # noqa: E402
+from kittylab.net.webconfig import write_site  # noqa: E402
+from kittylab.ui.sites import RunningSite  # noqa: E402
 
 PASSWORD = "bench-pass"
 MODES = ("keep-alive", "handshake")

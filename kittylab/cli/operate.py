@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 from pathlib import Path
 
 from ..errors import KittylabError
@@ -25,19 +24,11 @@ from .options import (
     emit,
     note,
     open_workspace,
+    port_number,
     positive_int,
     show_command,
+    until_stopped,
 )
-
-
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 <= int(text) <= 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)")
-    return int(text)
-
-
-def _interrupt(*_: object) -> None:
-    raise KeyboardInterrupt
 
 
 def cmd_ocsp_serve(args: argparse.Namespace) -> int:
@@ -60,11 +51,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _serve_until_stopped(service: HttpService) -> int:
-    signal.signal(signal.SIGTERM, _interrupt)  # stop as on Ctrl-C
-    try:
-        service.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    until_stopped(service.serve_forever)
     note("stopped")
     return 0
 
@@ -170,12 +157,12 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("ocsp-serve", help="answer OCSP requests for the workspace's CAs over HTTP")
-    serve.add_argument("--port", type=_port, default=8888, help="the port (default 8888; 0 picks a free one)")
+    serve.add_argument("--port", type=port_number, default=8888, help="the port (default 8888; 0 picks a free one)")
     serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     serve.set_defaults(handler=cmd_ocsp_serve)
 
     publish = subparsers.add_parser("publish", help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP")
-    publish.add_argument("--port", type=_port, default=8080, help="the port (default 8080; 0 picks a free one)")
+    publish.add_argument("--port", type=port_number, default=8080, help="the port (default 8080; 0 picks a free one)")
     publish.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
     publish.set_defaults(handler=cmd_publish)
 

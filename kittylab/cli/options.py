@@ -7,9 +7,10 @@ import getpass
 import json
 import os
 import re
+import signal
 import sys
 from pathlib import Path
-from typing import Iterator, NoReturn
+from typing import Callable, Iterator, NoReturn
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
@@ -36,6 +37,29 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a positive whole number")
     return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
+    return value
+
+
+def until_stopped(wait: Callable[[], object]) -> None:
+    """Run ``wait`` (a server's loop) until Ctrl-C, or SIGTERM as a service manager sends it."""
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        wait()
+    except KeyboardInterrupt:
+        pass
 
 
 def add_subject_options(parser: argparse.ArgumentParser) -> None:

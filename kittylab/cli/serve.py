@@ -6,7 +6,6 @@ import argparse
 import getpass
 import logging
 import os
-import signal
 import sys
 import threading
 from pathlib import Path
@@ -24,17 +23,7 @@ from ..net.webconfig import (
 )
 from ..pki.files import read_password_file
 from ..workspace.workspace import Workspace
-from .options import echo, note, positive_int
-
-
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
-    return value
+from .options import echo, note, port_number, positive_int, until_stopped
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -48,19 +37,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     log.setLevel(logging.INFO)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         note(f"warning: listening on {args.host}, not only on this machine")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
         home = workspace.home
         note(f"picture-server at {server.url}, clients need a certificate from {server.ca_name} (Ctrl-C stops)")
         note(f"  try: kittylab --home {home} fetch {server.url} --p12 {home}/eager-client.p12 --password-file FILE")
         note("  or:  " + curl_command(server.url, p12=home / "eager-client.p12", password_file="FILE",
                                       ca=workspace.ca_certificate_path))
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
+        until_stopped(threading.Event().wait)
     note(f"stopped: {server.requests_served} requests served, {len(server.refusals)} connections refused")
     return 0
 

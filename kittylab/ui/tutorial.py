@@ -426,7 +426,7 @@ def knock_without_certificate(workspace: Workspace, site: Any) -> Knock:
     """
     from ..net.client import Refused, fetch
     from ..net.server import PictureServer
-    from ..net.webconfig import RunningSite, web_server_binary
+    from .sites import RunningSite, web_server_binary
 
     def knock(url: str) -> str:
         try:

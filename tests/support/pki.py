@@ -15,12 +15,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
 from kittylab import Issued, Workspace
-from kittylab.net.webconfig import RunningSite, write_site
+from kittylab.net.webconfig import write_site
 from kittylab.pki.ca import utcnow
 from kittylab.pki.constraints import build_name_constraints
 from kittylab.pki.files import write_atomically
 from kittylab.pki.keys import generate_key, key_to_pem
 from kittylab.pki.profiles import PROFILES, ca_extensions
+from kittylab.ui.sites import RunningSite
 from support.system import PASSWORD, free_port, require_binary
 
 

@@ -22,12 +22,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 
 from kittylab import Issued, Workspace
 from kittylab.net.client import Refused, fetch
-from kittylab.net.webconfig import RunningSite, write_site
+from kittylab.net.webconfig import write_site
 from kittylab.pki.ca import utcnow
 from kittylab.pki.files import write_atomically
 from kittylab.pki.keys import generate_key, key_to_pem
 from kittylab.pki.names import Subject
 from kittylab.pki.profiles import PROFILES
+from kittylab.ui.sites import RunningSite
 from support.system import free_port, require_binary
 
 PASSWORD = "kitty-pass"

@@ -14,9 +14,8 @@ import pytest
 from support.system import require_binary
 
 from kittylab import Workspace, load_crl
-from kittylab.net import webconfig
 from kittylab.net.webconfig import write_site
-from kittylab.ui import tutorial
+from kittylab.ui import sites, tutorial
 from kittylab.ui.tutorial import build_old_ca, free_port, knock_without_certificate
 from kittylab.workspace.openssldb import import_ca_directory
 
@@ -49,7 +48,7 @@ def test_knocking_on_nginx_without_a_certificate(story, tmp_path):
 @pytest.mark.parametrize("kind", ["nginx", "apache"])
 def test_without_the_web_server_the_picture_server_stands_in(story, tmp_path, monkeypatch, kind):
     workspace = story[0]
-    monkeypatch.setattr(webconfig, "web_server_binary", _missing)
+    monkeypatch.setattr(sites, "web_server_binary", _missing)
     site = write_site(kind, workspace, tmp_path / kind, port=free_port())
     knock = knock_without_certificate(workspace, site)
     assert (knock.server, knock.answer) == ("picture-server", REFUSED)
