@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import shutil
+import socket
+import time
 import urllib.parse
 import urllib.request
 
@@ -19,6 +21,7 @@ from support.system import PASSWORD
 
 from kittylab import KittylabError, Workspace
 from kittylab.net.client import Refused, fetch
+from kittylab.net import http_service
 from kittylab.net.ocsp import OcspResponder, OcspServer, _check_answer, ask_responder
 from kittylab.net.server import PictureServer
 
@@ -122,6 +125,64 @@ def test_answers_expire_and_name_the_reason(story):
     assert response.revocation_reason == x509.ReasonFlags.superseded
     assert response.next_update_utc > response.this_update_utc
     assert answer.status.startswith("revoked (superseded, ")
+
+
+def test_ocsp_and_the_crl_agree_on_the_reason(story):
+    """Revoked with no reason given: the CRL entry has no reason code, and neither has the OCSP answer."""
+    workspace, _, client = story
+    workspace.revoke("eager-client")
+    entry = workspace.current_crl().get_revoked_certificate_by_serial_number(client.certificate.serial_number)
+    with pytest.raises(x509.ExtensionNotFound):
+        entry.extensions.get_extension_for_class(x509.CRLReason)
+    request = ocsp.OCSPRequestBuilder().add_certificate(client.certificate, workspace.ca.certificate, hashes.SHA256())
+    der, _ = OcspResponder(workspace).respond(request.build().public_bytes(serialization.Encoding.DER))
+    response = ocsp.load_der_ocsp_response(der)
+    assert response.certificate_status == ocsp.OCSPCertStatus.REVOKED and response.revocation_reason is None
+    assert response.revocation_time_utc == entry.revocation_date_utc
+
+
+def test_two_certificates_in_one_request_get_malformed_request(story, responder):
+    """``openssl ocsp -cert a -cert b`` sends two CertIDs: a proper OCSP answer, not a dropped connection."""
+    workspace, server, client = story
+    ca = workspace.ca_certificate_path
+    done = openssl("ocsp", "-issuer", ca, "-cert", server.files["crt"], "-cert", client.files["crt"],
+                   "-url", responder.url, "-CAfile", ca)
+    text = (done.stdout + done.stderr).decode()
+    assert "Responder Error: malformedrequest (1)" in text, text
+    code, text = ask(responder.url, ca, server.files["crt"])  # and it goes on answering
+    assert code == 0 and ": good" in text
+
+
+def raw_exchange(url: str, request: bytes, *, wait: float = 10) -> bytes:
+    """Send raw bytes to the responder and read until it closes the connection."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=wait) as connection:
+        connection.sendall(request)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    return reply
+
+
+@pytest.mark.parametrize("length", ["abc", "", "-5", "99999999"])
+def test_a_bad_content_length_gets_a_malformed_request_answer(responder, length):
+    header = f"Content-Length: {length}\r\n" if length else ""
+    reply = raw_exchange(responder.url, f"POST / HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode())
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 400") and b"application/ocsp-response" in head, head
+    assert ocsp.load_der_ocsp_response(body).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
+def test_a_stalled_connection_is_dropped_after_the_idle_timeout(story, monkeypatch):
+    workspace, _, _ = story
+    monkeypatch.setattr(http_service.QuietHandler, "timeout", 0.5)
+    with OcspServer(workspace.home) as server:
+        started = time.monotonic()
+        # Headers promise 100 bytes that never come: the connection is closed, the thread freed.
+        reply = raw_exchange(server.url, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+        assert reply == b"" and time.monotonic() - started < 5
+        reply = raw_exchange(server.url, b"")  # connects and says nothing
+        assert reply == b"" and time.monotonic() - started < 5
 
 
 def test_ask_responder_from_python(story, responder, tmp_path):

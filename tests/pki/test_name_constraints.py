@@ -112,6 +112,18 @@ def test_openssl_refuses_a_forged_certificate_outside_the_constraints(tree, forg
     assert good.returncode == 0, good.stderr
 
 
+def test_kittylab_verify_refuses_a_forged_certificate_outside_the_constraints(tree, forged):
+    """It used to say "verified: OK" here: the chain check ignored the intermediate's name constraints."""
+    for profile, (crt, _) in forged.items():
+        result = tree.workspace.verify(crt, purpose=profile)
+        assert not result.ok
+        names = [check.name for check in result.failures]
+        assert names == ["name constraints", "RFC 5280 path"], str(result)
+        assert "not permitted by the name constraints of CN=kitty-issuing" in str(result)
+        assert "no permitted name constraints matched SAN" in str(result)
+    assert tree.workspace.verify(tree.server.certificate, purpose="server").ok
+
+
 def test_a_tls_client_refuses_a_forged_server_certificate(tree, forged):
     error = _handshake(tree, server=forged["server"], server_hostname="bank.test")
     assert isinstance(error, ssl.SSLCertVerificationError) and "permitted subtree violation" in str(error)

@@ -29,6 +29,7 @@ from pyhanko_certvalidator.errors import (
     PathValidationError,
     ValidationError,
 )
+from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
 _LINTERS = {
     "cert": (lint_pkix_cert, []),
@@ -68,25 +69,35 @@ def pyhanko_verdict(
     intermediates: list[bytes] = (),
     crls: list[bytes] = (),
     purpose: str | None = None,
-    moment=None,
     fetch: bool = False,
 ) -> tuple[bool, str]:
     """(accepted, why) from pyhanko-certvalidator with revocation *required* at every level:
     from ``crls`` given, or (``fetch``) from the URLs in the certificates (CDP and AIA)."""
+    return asyncio.run(_pyhanko(leaf, roots, intermediates, crls, purpose, fetch))
+
+
+async def _pyhanko(leaf, roots, intermediates, crls, purpose, fetch) -> tuple[bool, str]:
+    if fetch:
+        async with AIOHttpFetcherBackend() as fetchers:  # closes its HTTP session when done
+            return await _pyhanko_with(leaf, roots, intermediates, crls, purpose, fetchers)
+    return await _pyhanko_with(leaf, roots, intermediates, crls, purpose, None)
+
+
+async def _pyhanko_with(leaf, roots, intermediates, crls, purpose, fetchers) -> tuple[bool, str]:
     context = ValidationContext(
         trust_roots=[asn1_x509.Certificate.load(_der(r)) for r in roots],
         other_certs=[asn1_x509.Certificate.load(_der(c)) for c in intermediates],
         crls=[asn1_crl.CertificateList.load(_der(c)) for c in crls],
         revocation_mode="require",
-        allow_fetching=fetch,
-        moment=moment,
+        allow_fetching=fetchers is not None,
+        fetchers=fetchers,
     )
     validator = CertificateValidator(asn1_x509.Certificate.load(_der(leaf)), validation_context=context)
     try:
         if purpose is None:
-            asyncio.run(validator.async_validate_path())
+            await validator.async_validate_path()
         else:
-            asyncio.run(validator.async_validate_usage({"digital_signature"}, {_EKU[purpose]}))
+            await validator.async_validate_usage({"digital_signature"}, {_EKU[purpose]})
     except (PathBuildingError, PathValidationError, ValidationError) as exc:
         return False, f"{type(exc).__name__}: {exc}"
     return True, "accepted"
