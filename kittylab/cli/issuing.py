@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ..errors import KittylabError
@@ -14,18 +13,17 @@ from ..pki.crl import REASONS
 from ..pki.facts import format_summary, summarize
 from ..pki.files import read_password_file, write_atomically
 from ..pki.keys import KEY_KINDS
-from ..errors import KittylabError
 from ..pki.profiles import AccessUrls
 from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
 from .options import (
     Parser,
     Passphrases,
+    add_json,
     add_subject_options,
     echo,
+    emit,
     note,
     open_workspace,
-    add_json,
-    emit,
     positive_int,
     show_command,
     subject_from,

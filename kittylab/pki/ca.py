@@ -12,8 +12,8 @@ from cryptography import x509
 from ..errors import KittylabError
 from .constraints import check_name_constraints
 from .crl import REASONS, check_reason
-from .csr import MALFORMED, check_csr_signature, load_csr, malformed_names_refused
-from .files import read_input
+from .csr import check_csr_signature, load_csr
+from .files import load_pem_or_der
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
 from .names import Subject, make_sans, subject_of
 from .profiles import AccessUrls, authority_key_identifier, ca_extensions, get_profile
@@ -246,19 +246,9 @@ def check_days(days: int) -> int:
 
 def load_certificate(source: bytes | str | os.PathLike) -> x509.Certificate:
     """Load a certificate from PEM or DER."""
-    data = read_input(source, "certificate")
-    try:
-        if b"-----BEGIN" in data:
-            if b"BEGIN CERTIFICATE-----" not in data:
-                raise ValueError("wrong PEM label")
-            certificate = x509.load_pem_x509_certificate(data)
-        else:
-            certificate = x509.load_der_x509_certificate(data)
-        with malformed_names_refused("certificate"):
-            certificate.subject, certificate.issuer  # noqa: B018 - surfaces malformed names here
-        return certificate
-    except MALFORMED:
-        raise KittylabError("not a certificate: expected PEM (BEGIN CERTIFICATE) or DER") from None
+    return load_pem_or_der(source, what="certificate", label="CERTIFICATE", pem=x509.load_pem_x509_certificate,
+                           der=x509.load_der_x509_certificate, description="a certificate",
+                           parse=lambda certificate: (certificate.subject, certificate.issuer))
 
 
 def _builder(

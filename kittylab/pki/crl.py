@@ -8,7 +8,7 @@ import os
 from cryptography import x509
 
 from ..errors import KittylabError
-from .files import read_input
+from .files import load_pem_or_der
 
 #: RFC 5280 reason codes by the names the command line uses.
 REASONS: dict[str, x509.ReasonFlags] = {
@@ -48,13 +48,8 @@ def check_reason(reason: str) -> str:
 
 def load_crl(source: bytes | str | os.PathLike) -> x509.CertificateRevocationList:
     """Load a CRL from PEM or DER."""
-    data = read_input(source, "CRL")
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
-    except ValueError:
-        raise KittylabError("not a certificate revocation list: expected PEM (BEGIN X509 CRL) or DER") from None
+    return load_pem_or_der(source, what="CRL", label="X509 CRL", pem=x509.load_pem_x509_crl,
+                           der=x509.load_der_x509_crl, description="a certificate revocation list")
 
 
 def crl_expiry_warning(next_update: dt.datetime | None, *, now: dt.datetime | None = None) -> str | None:

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import warnings
-from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Iterable
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 
 from ..errors import KittylabError
-from .files import read_input, write_atomically
+from .files import load_pem_or_der, write_atomically
 from .keys import PrivateKey, check_key_strength, signature_hash
 from .names import Subject, make_sans, subject_of
 
@@ -39,19 +37,6 @@ def make_csr(
 
 
 #: What cryptography raises for bytes that are not a well-formed CSR or certificate.
-MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
-
-
-@contextmanager
-def malformed_names_refused(what: str) -> Iterator[None]:
-    """cryptography only *warns* about a malformed name it parses (an empty CN, a three-letter C):
-    a warning would print beside the one-line error, so such a name is refused instead."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)
-        try:
-            yield
-        except UserWarning as exc:
-            raise KittylabError(f"the {what} has a malformed name: {exc}") from None
 
 
 def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningRequest:
@@ -59,21 +44,9 @@ def load_csr(source: bytes | str | os.PathLike) -> x509.CertificateSigningReques
 
     A file that is no CSR, or one whose content was changed after it was signed, is refused.
     """
-    data = read_input(source, "CSR")
-    try:
-        if b"-----BEGIN" in data:
-            if b"CERTIFICATE REQUEST" not in data:
-                raise ValueError("wrong PEM label")
-            csr = x509.load_pem_x509_csr(data)
-        else:
-            csr = x509.load_der_x509_csr(data)
-        with malformed_names_refused("CSR"):
-            csr.subject  # noqa: B018 - parsing the name surfaces malformed encodings here
-        csr.extensions  # noqa: B018
-    except MALFORMED:
-        raise KittylabError(
-            "not a certificate signing request: expected PEM (BEGIN CERTIFICATE REQUEST) or DER"
-        ) from None
+    csr = load_pem_or_der(source, what="CSR", label="CERTIFICATE REQUEST", pem=x509.load_pem_x509_csr,
+                          der=x509.load_der_x509_csr, description="a certificate signing request",
+                          parse=lambda csr: (csr.subject, csr.extensions))
     return check_csr_signature(csr)
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Callable, Iterable, Iterator, TypeVar
+
+from cryptography import x509
 
 from ..errors import KittylabError
 
@@ -88,3 +92,51 @@ def password_bytes(password: str | bytes) -> bytes:
         return password.encode("utf-8")
     except UnicodeEncodeError:
         raise KittylabError("the password is not valid text: it cannot be encoded as UTF-8") from None
+
+
+#: What cryptography raises for bytes that are not the object they claim to be.
+MALFORMED = (ValueError, TypeError, x509.InvalidVersion, x509.DuplicateExtension, x509.UnsupportedGeneralNameType)
+T = TypeVar("T")
+
+
+@contextmanager
+def malformed_names_refused(what: str) -> Iterator[None]:
+    """cryptography only *warns* about a malformed name it parses (an empty CN, a three-letter C):
+    a warning would print beside the one-line error, so such a name is refused instead."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        try:
+            yield
+        except UserWarning as exc:
+            raise KittylabError(f"the {what} has a malformed name: {exc}") from None
+
+
+def load_pem_or_der(
+    source: bytes | str | os.PathLike,
+    *,
+    what: str,
+    label: str,
+    pem: Callable[[bytes], T],
+    der: Callable[[bytes], T],
+    description: str,
+    parse: Callable[[T], object] | None = None,
+) -> T:
+    """Load ``source`` (a path, bytes or PEM text) as PEM with ``label`` or as DER, or say in one line what it is not.
+
+    ``parse`` touches the parts cryptography parses lazily (names, extensions), so that a
+    malformed one is refused here rather than failing later.
+    """
+    data = read_input(source, what)
+    try:
+        if b"-----BEGIN" in data:
+            if f"{label}-----".encode() not in data:  # also BEGIN NEW CERTIFICATE REQUEST
+                raise ValueError("wrong PEM label")
+            loaded = pem(data)
+        else:
+            loaded = der(data)
+        if parse is not None:
+            with malformed_names_refused(what):
+                parse(loaded)
+        return loaded
+    except MALFORMED:
+        raise KittylabError(f"not {description}: expected PEM (BEGIN {label}) or DER") from None

@@ -42,9 +42,8 @@ from ..pki.ca import (
     utcnow,
 )
 from ..pki.constraints import name_constraints_of
-from ..pki.crl import check_reason, crl_expiry_warning, load_crl
+from ..pki.crl import REASONS, check_reason, crl_expiry_warning, load_crl
 from ..pki.csr import load_csr, make_csr
-from ..pki.crl import REASONS
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
