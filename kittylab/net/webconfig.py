@@ -34,13 +34,57 @@ APACHE_MODULE_DIRS = ("/usr/lib/apache2/modules", "/usr/lib64/httpd/modules", "/
                       "/usr/libexec/apache2")
 
 # The greeting, as each server's include directives write it.
+# nginx's names go through internal locations that decode them (see nginx.conf and name_rules).
 _NGINX_GREETING = {
-    "cn": '<!--# echo var="ssl_client_cn" -->',
-    "subject": '<!--# echo var="ssl_client_s_dn" -->',
+    "cn": '<!--# include virtual="/.kittylab/html/cn" -->',
+    "subject": '<!--# include virtual="/.kittylab/html-dn/subject" -->',
     "serial": '<!--# echo var="ssl_client_serial" -->',
     "not_after": '<!--# echo var="ssl_client_v_end" -->',
-    "issuer": '<!--# echo var="ssl_client_issuer_cn" -->',
+    "issuer": '<!--# include virtual="/.kittylab/html/issuer" -->',
 }
+_NGINX_WHOAMI = dict(
+    _NGINX_GREETING,
+    cn='<!--# include virtual="/.kittylab/json/name/cn" -->',
+    subject='<!--# include virtual="/.kittylab/json/subject" -->',
+    issuer='<!--# include virtual="/.kittylab/json/name/issuer" -->',
+)
+#: The file (in the web root's internal ``.kittylab/`` folder) whose sub_filter rules turn nginx's
+#: ``\XX`` escapes back into bytes: one rule per byte 0x80-0xFF, so every script decodes.
+NGINX_NAMES_FILE = "utf8-bytes.conf"
+#: The characters RFC 4514 (and OpenSSL's RFC 2253 output) escape with a backslash.
+_DN_SPECIALS = ',+;<>#"= \\'
+
+
+def _nginx_string(text: str) -> str:
+    """``text`` inside an nginx single-quoted string (nginx reads ``\\\\`` as one backslash)."""
+    return text.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def name_rules() -> dict[str, list[tuple[str, str]]]:
+    """nginx sub_filter rules (pattern, replacement as written in the file) after the bytes are decoded.
+
+    ``html``: RFC 4514 escapes undone and the text HTML-escaped (the greeting); ``html_dn``: the subject
+    kept in RFC 4514, HTML-escaped; ``json_name``: a name
+    as a JSON string's content; ``json_dn``: the subject kept in RFC 4514, as a JSON string's content.
+    """
+    html_of = {"<": "&lt;", ">": "&gt;", '"': "&quot;", "&": "&amp;"}
+    rules: dict[str, list[tuple[str, str]]] = {"html": [("&", "&amp;")], "html_dn": [("&", "&amp;")],
+                                               "json_name": [], "json_dn": []}
+    for char in _DN_SPECIALS:
+        escaped = "\\" + char
+        rules["html"].append((escaped, html_of.get(char, char)))
+        rules["html_dn"].append((escaped, "\\" + html_of.get(char, char)))
+        # \" and \\ are JSON escapes already: kept, but matched, so that \\ + space is not read as \ + space
+        rules["json_name"].append((escaped, escaped if char in '"\\' else char))
+        rules["json_dn"].append((escaped, "\\\\" + ("\\" + char if char in '"\\' else char)))
+    return {group: [(_nginx_string(a), _nginx_string(b)) for a, b in pairs] for group, pairs in rules.items()}
+
+
+def nginx_bytes_rules() -> bytes:
+    """The sub_filter rules for ``NGINX_NAMES_FILE``: ``\\C5`` -> the byte 0xC5, for 0x80-0xFF."""
+    lines = [b"# Written by kittylab: nginx escapes each byte of a UTF-8 name as \\XX; these rules restore it."]
+    lines += [b"sub_filter '\\\\%02X' '%c';" % (byte, byte) for byte in range(0x80, 0x100)]
+    return b"\n".join(lines) + b"\n"
 _APACHE_GREETING = {
     "cn": '<!--#echo var="SSL_CLIENT_S_DN_CN" -->',
     "subject": '<!--#echo var="SSL_CLIENT_S_DN" -->',
@@ -140,6 +184,8 @@ def nginx_config(
         host=host,
         port=port,
         webroot=Path(webroot).resolve(),
+        names_file=Path(webroot).resolve() / ".kittylab" / NGINX_NAMES_FILE,
+        name_rules=name_rules(),
     )
 
 
@@ -197,7 +243,7 @@ def apache_config(
         modules_dir=found or Path(APACHE_MODULE_DIRS[0]),
         modules_guessed=found is None,
         modules=["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
-                 "socache_shmcb", "ssl"] + (["proxy", "proxy_http"] if proxy else []),
+                 "socache_shmcb", "ssl", "substitute"] + (["proxy", "proxy_http"] if proxy else []),
     )
 
 
@@ -210,6 +256,11 @@ def write_webroot(webroot: str | os.PathLike, *, kind: str, server_name: str, ca
     greeting = _NGINX_GREETING if kind == "nginx" else _APACHE_GREETING
     page = gallery_page(greeting, server_name=server_name, ca_name=ca_name, directives=True)
     write_atomically(root / "index.html", page.encode())
+    if kind == "nginx":
+        (root / ".kittylab").mkdir(exist_ok=True)
+        write_atomically(root / ".kittylab" / NGINX_NAMES_FILE, nginx_bytes_rules())
+        (root / ".kittylab").chmod(0o755)
+        greeting = _NGINX_WHOAMI
     whoami = ",\n".join(f'  "{key}": "{greeting[key]}"' for key in _WHOAMI_KEYS)
     write_atomically(root / "whoami.json", f"{{\n{whoami}\n}}\n".encode())
     for name, _ in pictures():

@@ -5,6 +5,8 @@ that nginx and Apache must both pass."""
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 import datetime as dt
 import json
 import secrets
@@ -32,6 +34,9 @@ from kittylab.ui.sites import RunningSite
 from support.system import free_port, require_binary
 
 PASSWORD = "kitty-pass"
+#: Names a class brings: many scripts, and the characters RFC 4514 escapes.
+WORLD_NAMES = ["Ayşe Kaya", "José Álvarez", "李雷", "Дмитрий Иванов", "Γιώργος Παπαδόπουλος", "김민준", "محمد علي",
+               "Nguyễn Thị Thu", "Zoë O'Brien", "Kai, Müller + Co; <b>&\"q\"", "#hash =equals"]
 
 
 def expired_client(workspace: Workspace, name: str) -> tuple[Path, Path]:
@@ -219,6 +224,26 @@ class WebServerChecks:
             assert refused.value.reason == "no-certificate"
         status, _, _ = curl(require, web.url, cast, who)
         assert status != "200"
+
+    def test_every_script_is_greeted_by_its_real_name(self, cast, web):
+        """Names in many scripts and with RFC 4514's special characters, greeted as written (issue: nginx
+        showed Ay\\C5\\9Fe); /whoami says the same (Apache escapes HTML's characters in it)."""
+        for number, name in enumerate(WORLD_NAMES):
+            issued = cast.workspace.issue(f"world-{self.kind}-{number}", profile="client", key="p256",
+                                          subject=Subject(cn=name, ou="Research, Development", o="Kitty Inc"),
+                                          p12=True, p12_password=PASSWORD)
+            credentials = {"ca": cast.ca, "p12": issued.files["p12"], "password": PASSWORD, "images": False}
+            page = fetch(web.url, **credentials).text
+            greeted = re.search(r'Hello, <span class="kl-cn">(.*?)</span>!', page).group(1)
+            assert "<" not in greeted and html.unescape(greeted) == name
+            subject = re.search(r'<dd class="kl-subject">(.*?)</dd>', page).group(1)
+            assert x509.Name.from_rfc4514_string(html.unescape(subject)) == issued.certificate.subject
+            whoami = fetch(web.url + "whoami", **credentials).json()
+            if self.kind == "nginx":
+                assert whoami["cn"] == name
+                assert whoami["subject"] == issued.certificate.subject.rfc4514_string()
+            else:
+                assert html.unescape(whoami["cn"]) == name
 
     def test_revocation_takes_effect_after_reload(self, cast, web, require):
         name = f"late-client-{self.kind}"
