@@ -64,7 +64,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
     if args.intermediate_of:
         show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
-        show_command(openssl.sign_intermediate(f"{subject.cn}.csr", cert_path.name, days=days))
+        parent = args.intermediate_of
+        show_command(openssl.reproduce(ca.certificate, csr_file=f"{subject.cn}.csr", out=cert_path.name,
+                                       ca_cert=workspace.path(parent, "crt").name, ca_key=workspace.path(parent, "key").name))
     else:
         show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days))
     return 0
@@ -104,10 +106,9 @@ def cmd_issue(args: argparse.Namespace) -> int:
     if args.json:
         emit(issued_json(issued))
     files = issued.files
-    sans = [f"DNS:{d}" for d in getattr(args, "dns", None) or ()] + [f"IP:{i}" for i in getattr(args, "ip", None) or ()]
     show_command(openssl.genkey(args.key, files["key"].name))
-    show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=sans))
-    show_command(openssl.sign(files["csr"].name, files["crt"].name, profile=profile, days=args.days))
+    show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=openssl.sans_of(issued.certificate)))
+    show_command(_reproduce(workspace, issued, files["csr"].name, files["crt"].name))
     if "p12" in files:
         show_command(openssl.pkcs12(files["key"].name, files["crt"].name, workspace.chain_path(args.ca).name,
                                     files["p12"].name, name=issued.name, legacy=args.legacy_p12))
@@ -125,8 +126,15 @@ def cmd_sign(args: argparse.Namespace) -> int:
     echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
     if args.json:
         emit(issued_json(issued))
-    show_command(openssl.sign(str(args.csr), args.out or issued.files["crt"].name, profile=args.profile, days=args.days))
+    show_command(_reproduce(workspace, issued, str(args.csr), args.out or issued.files["crt"].name))
     return 0
+
+
+def _reproduce(workspace: Workspace, issued, csr_file: str, out: str) -> str:
+    """The ``openssl req -CA`` line that makes the same certificate from the request."""
+    issuer = issued.record.issuer
+    return openssl.reproduce(issued.certificate, csr_file=csr_file, out=out,
+                             ca_cert=workspace.path(issuer, "crt").name, ca_key=workspace.path(issuer, "key").name)
 
 
 def cmd_export_p12(args: argparse.Namespace) -> int:

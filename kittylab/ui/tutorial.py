@@ -64,29 +64,41 @@ class Step:
     number: int
     who: str
     what: str
+    #: The OpenSSL command (or server line) that does what kittylab does at this step.
     command: str
+    #: The command as the article types it, where it makes something else than kittylab does.
+    article: str = ""
 
 
 def _story_steps() -> tuple[Step, ...]:
     ca, server, client = CA_NAME, SERVER_NAME, CLIENT_NAME
     server_sans = [f"DNS:{name}" for name in SERVER_DNS] + [f"IP:{ip}" for ip in SERVER_IP]
+    client_sans = [f"email:{CLIENT_EMAIL}"]
     server_subject = Subject(cn=server, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
     client_subject = Subject(cn=client, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
+    rsa = LEAF_KEY.startswith("rsa")
+    signed_by_ca = {"ca_cert": f"{ca}.crt", "ca_key": f"{ca}.key", "rsa": rsa}
     return (
         Step(1, ca, "makes its private key", openssl.genkey(CA_KEY, f"{ca}.key")),
-        Step(2, ca, "signs its own certificate", openssl.self_signed_ca(f"{ca}.key", f"{ca}.crt", CA_SUBJECT)),
+        Step(2, ca, "signs its own certificate", openssl.self_signed_ca(f"{ca}.key", f"{ca}.crt", CA_SUBJECT),
+             openssl.article_self_signed_ca(f"{ca}.key", f"{ca}.crt", CA_SUBJECT)),
         Step(3, ca, "hands out its certificate, which everyone may see", openssl.show(f"{ca}.crt")),
         Step(4, server, "makes its private key", openssl.genkey(LEAF_KEY, f"{server}.key")),
         Step(5, server, "writes a certificate signing request (CSR)",
              openssl.csr(f"{server}.key", f"{server}.csr", server_subject, sans=server_sans)),
         Step(6, server, "sends the CSR to the CA", f"openssl req -in {server}.csr -noout -verify -subject"),
-        Step(7, ca, "signs the request with the server profile", openssl.sign(f"{server}.csr", f"{server}.crt", profile="server")),
+        Step(7, ca, "signs the request with the server profile",
+             openssl.sign(f"{server}.csr", f"{server}.crt", profile="server", sans=server_sans, **signed_by_ca),
+             openssl.article_sign(f"{server}.csr", f"{server}.crt", profile="server")),
         Step(8, ca, "sends the certificate back", openssl.verify(f"{server}.crt", f"{ca}.crt", purpose="server")),
         Step(9, server, "configures the web server with its key and certificate", "ssl_certificate picture-server.crt;"),
         Step(10, server, "asks every client for a certificate signed by the CA", "ssl_verify_client on;"),
         Step(11, client, "makes its private key", openssl.genkey(LEAF_KEY, f"{client}.key")),
-        Step(12, client, "writes a CSR", openssl.csr(f"{client}.key", f"{client}.csr", client_subject)),
-        Step(13, ca, "signs it with the client profile", openssl.sign(f"{client}.csr", f"{client}.crt", profile="client")),
+        Step(12, client, "writes a CSR", openssl.csr(f"{client}.key", f"{client}.csr", client_subject, sans=client_sans),
+             openssl.csr(f"{client}.key", f"{client}.csr", client_subject)),
+        Step(13, ca, "signs it with the client profile",
+             openssl.sign(f"{client}.csr", f"{client}.crt", profile="client", sans=client_sans, **signed_by_ca),
+             openssl.article_sign(f"{client}.csr", f"{client}.crt", profile="client")),
         Step(14, client, "bundles key and certificate into a p12 for browsers",
              openssl.pkcs12(f"{client}.key", f"{client}.crt", f"{ca}.crt", f"{client}.p12", name=client)),
         Step(15, client, "connects and shows its certificate",
@@ -103,9 +115,9 @@ STEPS: tuple[Step, ...] = _story_steps()
 def steps_table() -> "Table":
     """The seventeen steps as a table, as the welcome notebook shows them."""
     return Table(
-        ("Step", "Who", "What", "OpenSSL"),
-        [(str(s.number), s.who, s.what, s.command) for s in STEPS],
-        code_columns=(3,),
+        ("Step", "Who", "What", "OpenSSL: the same as kittylab", "The article types (where it differs)"),
+        [(str(s.number), s.who, s.what, s.command, s.article) for s in STEPS],
+        code_columns=(3, 4),
     )
 
 
@@ -247,9 +259,14 @@ class Table:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
+        # Left-aligned (JupyterLab right-aligns table cells), commands wrapped at spaces only.
+        style = ' style="text-align:left;vertical-align:top"'
+
         def cell(i: int, value: str, tag: str) -> str:
             text = html.escape(str(value))
-            return f"<{tag}><code>{text}</code></{tag}>" if tag == "td" and i in self.code_columns else f"<{tag}>{text}</{tag}>"
+            if tag == "td" and i in self.code_columns and text:
+                return f'<{tag}{style}><code style="white-space:normal;word-break:normal;overflow-wrap:normal">{text}</code></{tag}>'
+            return f"<{tag}{style}>{text}</{tag}>"
 
         head = "".join(cell(i, h, "th") for i, h in enumerate(self.header))
         body = "".join("<tr>" + "".join(cell(i, v, "td") for i, v in enumerate(row)) + "</tr>" for row in self.rows)
@@ -619,7 +636,8 @@ class Exercise:
     """An exercise: the learner completes a call; :meth:`check` runs it and says right, or gives a hint.
 
     The call is passed as a ``lambda`` so that an unfinished call (``...`` still in it) or a
-    wrong one gives a hint instead of an error.
+    wrong one gives a hint instead of an error. The first wrong answer gets :attr:`hint`; every
+    further one gets :attr:`more`, a more specific hint, until the answer is right.
     """
 
     name: str
@@ -630,6 +648,9 @@ class Exercise:
     solution: str
     is_right: Callable[[Any], bool] = field(repr=False)
     praise: str = "Right."
+    #: The second hint: nearer to the answer than the first.
+    more: str = ""
+    _misses: int = field(default=0, repr=False, compare=False)
 
     def check(self, attempt: Callable[[], Any]) -> Result:
         if not callable(attempt):
@@ -640,17 +661,33 @@ class Exercise:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             unfinished = "ellipsis" in first.lower() or "..." in first
             return self._hint(_UNFINISHED if unfinished else f"that call failed ({first})")
-        if answer is Ellipsis or (isinstance(answer, str) and "Ellipsis" in answer):
+        if _unfinished(answer):
             return self._hint(_UNFINISHED)
         try:
             right = bool(self.is_right(answer))
         except Exception:  # an answer of an unexpected type is simply not right
             right = False
-        return Result(True, self.praise, self.solution) if right else self._hint("not quite")
+        if right:
+            self._misses = 0
+            return Result(True, self.praise, self.solution)
+        return self._hint("not quite")
 
     def _hint(self, what: str) -> Result:
-        """``what`` went wrong, then the hint; the solution rides along behind a click."""
-        return Result(False, f"{what}. Hint: {self.hint}", self.solution)
+        """``what`` went wrong, then the hint (the more specific one after the first miss); the solution rides along."""
+        self._misses += 1
+        hint = self.more if self._misses > 1 and self.more else self.hint
+        return Result(False, f"{what}. Hint: {hint}", self.solution)
+
+
+def _unfinished(answer: Any) -> bool:
+    """The learner left a ``...`` in the call: the answer is, or holds, Ellipsis."""
+    if answer is Ellipsis:
+        return True
+    if isinstance(answer, str):
+        return "Ellipsis" in answer or "..." in answer
+    if isinstance(answer, (list, tuple, set, frozenset)):
+        return any(_unfinished(item) for item in answer)
+    return False
 
 
 def _is_ca_subject(subject: Any) -> bool:
@@ -687,6 +724,7 @@ EXERCISES = {
         'Subject.parse("/C=DE/O=Kitty Inc/CN=kitty-ca")',
         _is_ca_subject,
         "Right: the same subject the form made, in OpenSSL's spelling.",
+        more='Subject.parse("/C=DE/O=Kitty Inc/CN=kitty-ca"): country first, the common name last.',
     ),
     "server-names": Exercise(
         "server-names",
@@ -696,6 +734,7 @@ EXERCISES = {
         'make_csr(server_key, "/CN=picture-server", dns=["localhost", "pictures.kitty.test"])',
         lambda csr: {"DNS:localhost", "DNS:pictures.kitty.test"} <= set(_csr_sans(csr)),
         "Right: a browser accepts the certificate for every name in its subject alternative names.",
+        more='dns=["localhost", "pictures.kitty.test"]: both names, in one list.',
     ),
     "client-purpose": Exercise(
         "client-purpose",
@@ -705,6 +744,7 @@ EXERCISES = {
         'ws.verify(client.certificate, purpose="client")',
         _verified_as_client,
         "Right: signed by kitty-ca, in date, allowed for TLS client authentication, not revoked.",
+        more='purpose="client": the client profile gave it clientAuth, and only that.',
     ),
     "crl-check": Exercise(
         "crl-check",
@@ -714,7 +754,102 @@ EXERCISES = {
         'openssl.verify("eager-client.crt", "kitty-ca.crt", crl="kitty-ca.crl")',
         _checks_the_crl,
         "Right: with -crl_check OpenSSL also looks the serial up in the CRL.",
+        more='crl="kitty-ca.crl": the file name, as a string.',
     ),
+    "key-steps": Exercise(
+        "key-steps",
+        "Which steps make a private key? Give their numbers as a set.",
+        "read the What column of the table: which steps say 'makes its private key'?",
+        "{...}",
+        "{1, 4, 11}",
+        lambda answer: set(answer) == {1, 4, 11},
+        "Right: each of the three makes its own key, and no key ever travels.",
+        more="three characters, three keys: kitty-ca's (step 1), picture-server's (step 4) and eager-client's (step 11).",
+    ),
+    "client-ca-directive": Exercise(
+        "client-ca-directive",
+        "Which nginx directive names the CA whose client certificates nginx accepts (and names in its request)?",
+        "it is one of step 10's three nginx lines, the one whose value is a certificate file.",
+        '"..."',
+        '"ssl_client_certificate"',
+        lambda answer: str(answer).strip().rstrip(";") == "ssl_client_certificate",
+        "Right: nginx trusts it for clients and sends its name in the CertificateRequest.",
+        more="it starts with ssl_client_ and its value is kitty-ca.crt (not ssl_verify_client, which says whether to ask).",
+    ),
+    "curl-command": Exercise(
+        "curl-command",
+        "Write the curl command with which eager-client fetches the pictures.",
+        "curl_command needs the p12 file that holds eager-client's key and certificate.",
+        'curl_command(server.url, p12=..., ca="kitty-ca.crt")',
+        'curl_command(server.url, p12="eager-client.p12", ca="kitty-ca.crt")',
+        lambda answer: "--cert-type P12" in answer and "eager-client.p12" in answer,
+        "Right: curl shows the certificate inside the TLS handshake, then asks for the page.",
+        more='p12="eager-client.p12", the file step 14 made.',
+    ),
+    "private-file": Exercise(
+        "private-file",
+        "Which one file of the workspace must never leave kitty-ca's machine?",
+        "it is a private key, and the one everything else depends on.",
+        '"..."',
+        '"kitty-ca.key"',
+        lambda answer: str(answer).strip() == "kitty-ca.key",
+        "Right: whoever holds kitty-ca.key can make certificates picture-server accepts.",
+        more="not picture-server.key or eager-client.key (each only speaks for its owner): the CA's, kitty-ca.key.",
+    ),
+    "permitted-name": Exercise(
+        "permitted-name",
+        "Issue a server certificate that kitty-issuing's name constraints allow.",
+        "the constraints permit localhost and the names under example.test.",
+        'ws.issue("shop", profile="server", key="p256", dns=[...])',
+        'ws.issue("shop", profile="server", key="p256", dns=["shop.example.test"])',
+        lambda issued: any(
+            name == "DNS:example.test" or name.endswith(".example.test")
+            for name in openssl.sans_of(issued.certificate)
+        ),
+        "Right: inside the permitted subtree, so every TLS client accepts it.",
+        more='dns=["shop.example.test"]: any name that ends in .example.test.',
+    ),
+    "ocsp-command": Exercise(
+        "ocsp-command",
+        "Ask the responder about picture-server's certificate with openssl ocsp.",
+        "-cert names the certificate whose status you ask for; -issuer names the CA that signed it.",
+        'f"openssl ocsp -issuer kitty-ca.crt -cert {...} -url {responder.url} -CAfile kitty-ca.crt"',
+        'f"openssl ocsp -issuer kitty-ca.crt -cert picture-server.crt -url {responder.url} -CAfile kitty-ca.crt"',
+        lambda command: "-cert picture-server.crt" in command and "-issuer kitty-ca.crt" in command,
+        "Right: run it with openssl_side_by_side(..., workspace=ws): the answer is good.",
+        more="-cert picture-server.crt, the file kittylab wrote for it.",
+    ),
+    "checkend": Exercise(
+        "checkend",
+        "Ask OpenSSL whether eager-client.crt ends within a week.",
+        "-checkend counts seconds, not days.",
+        '"openssl x509 -checkend ... -noout -in eager-client.crt"',
+        '"openssl x509 -checkend 604800 -noout -in eager-client.crt"',
+        lambda command: shlex.split(command)[shlex.split(command).index("-checkend") + 1] == "604800",
+        "Right: exit code 1 means it ends within that time, 0 that it does not.",
+        more="a week is 7 x 86,400 seconds: 604800.",
+    ),
+    "revoked-letter": Exercise(
+        "revoked-letter",
+        "Which letter does index.txt write first on the line of a revoked certificate?",
+        "look at the first column of the index printed above.",
+        '"..."',
+        '"R"',
+        lambda answer: str(answer).strip() == "R",
+        "Right: V valid, R revoked (with the time and reason in the third column), E expired.",
+        more="V means valid; the revoked line is alice's.",
+    ),
+    "fingerprint": Exercise(
+        "fingerprint",
+        "Compute the SHA-256 fingerprint of kitty-ca's certificate, which participants compare before trusting it.",
+        "fingerprint() takes a hash algorithm object from cryptography's hashes module.",
+        'ws.ca.certificate.fingerprint(...).hex(":")',
+        'ws.ca.certificate.fingerprint(hashes.SHA256()).hex(":")',
+        lambda answer: isinstance(answer, str) and len(answer.split(":")) == 32,
+        "Right: 32 bytes; the handout prints the same, and a participant compares it before trusting kitty-ca.",
+        more="hashes.SHA256() (hashes.SHA1() gives 20 bytes: too weak to compare today).",
+    ),
+
 }
 
 

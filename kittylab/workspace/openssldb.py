@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
+from ..pki import openssl
 from ..pki.ca import load_certificate
 from ..pki.crl import OPENSSL_REASONS
 from ..pki.facts import Record, is_ca, profile_of, serial_hex
@@ -58,6 +60,19 @@ class Export:
     ca_key: Path
     notes: tuple[str, ...] = ()
 
+    @property
+    def extensions(self) -> Path:
+        """``leaf-extensions.cnf``: the leaf sections again, with the alternative names from ``$SAN``."""
+        return self.folder / "leaf-extensions.cnf"
+
+    def sign_command(self, csr: str, out: str, *, profile: str, rsa: bool, sans: list[str] = ()) -> str:
+        """``openssl ca`` signing as kittylab's profile does: the names given, nothing taken from the request."""
+        section = openssl.EXTENSION_SECTIONS[profile] + ("" if rsa or profile == "client" else "_ec")
+        tail = f"-extensions {section} -notext -in {csr} -out {out}"
+        if not sans:
+            return f"openssl ca -config {self.config} {tail}"
+        return f"SAN={shlex.quote(','.join(sans))} openssl ca -config {self.config} -extfile {self.extensions} {tail}"
+
     def gencrl_command(self, out: str = "crl.pem") -> str:
         return f"openssl ca -config {self.config} -gencrl -out {out}"
 
@@ -94,6 +109,8 @@ def export_openssl_db(workspace: Workspace, folder: str | os.PathLike, *, ca: st
     certificate = workspace.path(name, "crt").absolute()
     key = workspace.path(name, "key").absolute()
     config = write_atomically(out / "openssl.cnf", _config(out, certificate, key, name, workspace.home).encode())
+    extensions = _leaf_sections(names=True)
+    write_atomically(out / "leaf-extensions.cnf", (_EXTFILE_HEAD + extensions).encode())
     return Export(out, config, index, certificate, key, tuple(notes))
 
 
@@ -124,11 +141,40 @@ def openssl_subject(name: x509.Name) -> str:
     )
 
 
+_EXTFILE_HEAD = """\
+# Extensions for openssl ca -extfile leaf-extensions.cnf, with the names in SAN (an
+# environment variable), such as SAN=DNS:localhost,IP:127.0.0.1 or SAN=email:ada@kitty.test.
+
+"""
+
+#: The extension file's sections, as ``openssl ca -extfile`` reads them: kittylab's profiles, names from ``SAN``.
+LEAF_SECTIONS = {"usr_cert": ("client", False), "server_cert": ("server", True), "server_cert_ec": ("server", False)}
+
+
+def _section(name: str, lines: list[str]) -> str:
+    body = "".join(f"{key} = {value}\n" for key, value in (line.split("=", 1) for line in lines))
+    return f"[ {name} ]\n{body}subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n"
+
+
+def _leaf_sections(*, names: bool) -> str:
+    sans = ["${ENV::SAN}"] if names else []
+    return "\n".join(_section(section, openssl.leaf_extensions(profile, rsa=rsa, sans=sans))
+                     for section, (profile, rsa) in LEAF_SECTIONS.items())
+
+
 def _config(out: Path, certificate: Path, key: Path, name: str, home: Path) -> str:
     return f"""\
 # openssl ca configuration for the CA {name}, written by kittylab export-openssl-db
 # from the workspace {home.absolute()}. Changes that openssl ca makes here (new
 # certificates, revocations) stay here: kittylab's store does not read them back.
+#
+# Sign as kittylab does: the section decides every extension, the request none of them.
+#   openssl ca -config openssl.cnf -extensions usr_cert -in REQ.csr -out NAME.crt
+# With alternative names (check the ones the request asks for, then give those you grant):
+#   SAN=DNS:www.kitty.test,IP:127.0.0.1 openssl ca -config openssl.cnf -extfile leaf-extensions.cnf \\
+#     -extensions server_cert -in REQ.csr -out NAME.crt
+# server_cert is for RSA keys (keyEncipherment, for TLS 1.2's RSA key exchange);
+# server_cert_ec for ECDSA and Ed25519 keys, which must not carry it (RFC 8813).
 [ ca ]
 default_ca = CA_default
 
@@ -146,8 +192,11 @@ default_crl_days = 30
 unique_subject = no
 policy = policy_any
 crl_extensions = crl_ext
-# SANs come from the request; every other extension comes from the section below.
-copy_extensions = copy
+# Random serials (159 bits), as kittylab's; the serial file is not used.
+rand_serial = yes
+# Never copy a request's extensions: "copy" would take any the section does not set
+# (nameConstraints, certificatePolicies, ...). Names come from SAN, see above.
+copy_extensions = none
 x509_extensions = usr_cert
 
 [ policy_any ]
@@ -159,26 +208,8 @@ organizationalUnitName = optional
 commonName = supplied
 emailAddress = optional
 
-[ usr_cert ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature
-extendedKeyUsage = clientAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-
-[ server_cert ]
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-
-[ v3_intermediate_ca ]
-basicConstraints = critical, CA:TRUE, pathlen:0
-keyUsage = critical, digitalSignature, keyCertSign, cRLSign
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid
-
+{_leaf_sections(names=False)}
+{_section("v3_intermediate_ca", openssl.ca_extensions(path_length=0))}
 [ crl_ext ]
 authorityKeyIdentifier = keyid
 """

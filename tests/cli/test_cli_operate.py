@@ -35,7 +35,8 @@ def test_init_intermediate_of(tree):
     assert "created CA kitty-issuing" in made.out
     assert f"the chain for servers and p12 files: {home / 'kitty-issuing.chain.pem'}" in made.out
     assert "name constraints: permitted: DNS:example.test, DNS:localhost, email:kitty.test, IP:127.0.0.0/8" in made.out
-    assert "openssl ca -config openssl.cnf -extensions v3_intermediate_ca -days 3650" in made.err
+    assert ("openssl req -in kitty-issuing.csr -CA kitty-root.crt -CAkey kitty-root.key -days 3650 -sha256"
+            " -copy_extensions none -addext basicConstraints=critical,CA:TRUE,pathlen:0") in made.err
     workspace = Workspace(home)
     assert workspace.ca_name == "kitty-issuing"
     assert workspace.ca_record().certificate.subject.rfc4514_string() == "CN=kitty-issuing,O=Kitty Inc,C=DE"

@@ -1,14 +1,216 @@
-"""The OpenSSL equivalents: the strings the notebooks show, and the runnable ones really run."""
+"""Every OpenSSL command kittylab shows makes what kittylab made.
+
+The commands come from where a learner reads them: the welcome notebook's table of steps, the
+notebooks' side-by-side tables (every column but the article's own commands) and the command
+line's "openssl equivalent" lines. Each one that writes a certificate or a request runs in a
+fresh folder holding only the files it names, copied from the workspace kittylab wrote them to;
+what it writes must carry the same subject, lifetime, basic constraints, key usage, extended key
+usage, name constraints and alternative names as kittylab's file of that name.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import shlex
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from support.cli import run_cli
+from support.pki import openssl as run_openssl
 
-from kittylab import KittylabError
+from kittylab import KittylabError, Workspace, generate_key, make_csr, save_csr, save_key
 from kittylab.pki import openssl
+from kittylab.pki.constraints import build_name_constraints
+from kittylab.ui.tutorial import REVOCATION, STEPS, prepare
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+#: A command that writes a certificate or a request: the ones whose result can be compared.
+MAKES = re.compile(r"-out (\S+\.(?:crt|csr))\b")
+
+
+# -- what a certificate or request says ------------------------------------------------------------
+
+
+def _value(item, kind):
+    try:
+        return item.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def facts(path: Path) -> dict:
+    """What must agree: subject, lifetime and the extensions that decide what the certificate may do."""
+    data = path.read_bytes()
+    if b"CERTIFICATE REQUEST" in data:
+        item = x509.load_pem_x509_csr(data)
+        return {"subject": item.subject.rfc4514_string(), "san": sorted(openssl.sans_of(item))}
+    item = x509.load_pem_x509_certificate(data)
+    basic = _value(item, x509.BasicConstraints)
+    usage = _value(item, x509.KeyUsage)
+    flags = {
+        name for name in ("digital_signature", "key_encipherment", "key_cert_sign", "crl_sign", "content_commitment",
+                          "data_encipherment", "key_agreement")
+        if usage is not None and getattr(usage, name)
+    }
+    eku = _value(item, x509.ExtendedKeyUsage)
+    constraints = _value(item, x509.NameConstraints)
+    return {
+        "subject": item.subject.rfc4514_string(),
+        "days": (item.not_valid_after_utc - item.not_valid_before_utc).days,
+        "basic": (basic.ca, basic.path_length) if basic else None,
+        "key usage": sorted(flags),
+        "eku": sorted(oid.dotted_string for oid in eku) if eku else None,
+        "san": sorted(openssl.sans_of(item)),
+        "name constraints": repr(constraints),
+    }
+
+
+def run_fresh(command: str, source: Path, folder: Path) -> Path:
+    """Run ``command`` in ``folder``, first copying from ``source`` the files it names that are not there yet."""
+    argv = shlex.split(command)
+    out = argv[argv.index("-out") + 1]
+    folder.mkdir(parents=True, exist_ok=True)
+    for word in argv[1:]:
+        if word != out and not os.path.isabs(word) and not (folder / word).exists() and (source / word).is_file():
+            shutil.copy(source / word, folder / word)
+    done = subprocess.run(argv, cwd=folder, capture_output=True, text=True, timeout=120, input="y\ny\n",
+                          env={**os.environ, "LC_ALL": "C"})
+    assert done.returncode == 0, f"{command}\n{done.stderr}"
+    return folder / out
+
+
+def assert_reproduce(commands: list[str], source: Path, folder: Path) -> int:
+    """Run ``commands`` in order in one fresh folder (a request one makes, the next signs); compare each result.
+
+    Returns how many results were compared with kittylab's file of the same name.
+    """
+    compared = 0
+    for command in commands:
+        made = run_fresh(command, source, folder)
+        if (source / made.name).is_file():  # kittylab keeps no request for a CA it signs itself
+            theirs, ours = facts(made), facts(source / made.name)
+            assert theirs == ours, f"{command}\n  openssl: {theirs}\n  kittylab: {ours}"
+            compared += 1
+    return compared
+
+
+# -- the commands, where the learner reads them ---------------------------------------------------
+
+
+def table_commands(markdown: str) -> list[str]:
+    """The ``openssl`` commands of a notebook's markdown tables, except in a column of the article's own."""
+    commands = []
+    header = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            header = None
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if header is None:
+            header = cells
+            continue
+        for title, cell in zip(header, cells):
+            if "article" not in title.lower():
+                commands += [c for c in re.findall(r"`(openssl [^`]+)`", cell)]
+    return commands
+
+
+def notebook_commands(name: str) -> list[str]:
+    notebook = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
+    markdown = "\n\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
+    return [c for c in table_commands(markdown) if MAKES.search(c)]
+
+
+def test_the_table_reader_skips_the_articles_column():
+    markdown = "| kittylab | OpenSSL | the article |\n|---|---|---|\n| `x` | `openssl a -out a.crt` | `openssl b -out b.crt` |"
+    assert table_commands(markdown) == ["openssl a -out a.crt"]
+
+
+@pytest.fixture(scope="module")
+def story_home(tmp_path_factory) -> Path:
+    """The story's workspace as the notebooks make it (RSA 4096 CA, RSA 2048 leaves), before the revocation."""
+    home = tmp_path_factory.mktemp("story") / "kitty-workspace"
+    prepare(REVOCATION, home=home).close()
+    return home
+
+
+@pytest.fixture(scope="module")
+def two_cas_home(tmp_path_factory) -> Path:
+    """80-two-cas's workspace: an offline root, an issuing CA with name constraints, its server and client."""
+    home = tmp_path_factory.mktemp("two-cas") / "two-cas"
+    ws = Workspace(home)
+    ws.init_ca("/C=DE/O=Kitty Inc/CN=kitty-root", key="p384")
+    ws.init_ca("kitty-issuing", key="p256", intermediate_of="kitty-root", name_constraints=build_name_constraints(
+        permit_dns=["localhost", "example.test"], permit_email=["kitty.test"], permit_ip=["127.0.0.0/8"]))
+    ws.issue("picture-server", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"])
+    ws.issue("eager-client", profile="client", key="p256", email=["eager-client@kitty.test"])
+    ws.close()
+    return home
+
+
+def test_every_step_of_the_table_makes_what_kittylab_made(story_home, tmp_path, require):
+    require("openssl")
+    commands = [step.command for step in STEPS if MAKES.search(step.command)]
+    assert assert_reproduce(commands, story_home, tmp_path) == 5  # steps 2, 5, 7, 12, 13
+
+
+def test_the_articles_own_commands_are_shown_where_they_differ():
+    differing = {step.number for step in STEPS if step.article}
+    assert differing == {2, 7, 12, 13}
+    assert "-extensions v3_ca" in STEPS[1].article and "-addext keyUsage=" in STEPS[1].command
+    assert "subjectAltName=email:eager-client@kitty.test" in STEPS[11].command
+    assert "subjectAltName" not in STEPS[11].article
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if notebook_commands(p.name)))
+def test_every_notebook_table_command_makes_what_kittylab_made(name, story_home, two_cas_home, tmp_path, require):
+    require("openssl")
+    source = two_cas_home if name.startswith("80-") else story_home
+    assert assert_reproduce(notebook_commands(name), source, tmp_path) >= 1
+
+
+def test_every_openssl_equivalent_of_the_command_line_makes_what_kittylab_made(tmp_path, require):
+    require("openssl")
+    home = tmp_path / "home"
+    said = []
+    for argv in (
+        ("init", "--key", "p256", "--o", "Kitty Inc", "--c", "DE"),
+        ("issue", "server", "picture-server", "--key", "rsa2048", "--dns", "localhost", "--ip", "127.0.0.1"),
+        ("issue", "server", "web-ec", "--key", "p256", "--dns", "pictures.kitty.test"),
+        ("issue", "client", "eager-client", "--key", "p256", "--email", "eager-client@kitty.test", "--days", "30"),
+        ("issue", "client", "plain-client", "--key", "ed25519"),
+        ("init", "--cn", "kitty-issuing", "--intermediate-of", "kitty-ca", "--key", "p256", "--path-length", "0",
+         "--permit-dns", "example.test", "--permit-email", "kitty.test", "--permit-ip", "127.0.0.0/8",
+         "--exclude-dns", "secret.example.test"),
+        ("issue", "server", "www", "--key", "p256", "--dns", "www.example.test"),
+    ):
+        done = run_cli(*argv, home=home)
+        assert done.code == 0, done.err
+        said += [line.split("openssl equivalent: ", 1)[1] for line in done.err.splitlines() if "openssl equivalent: " in line]
+    # a request made elsewhere, signed with `kittylab sign`
+    save_key(generate_key("p256"), home / "outside.key")
+    save_csr(make_csr(generate_key("p256"), "/CN=outside", dns=["outside.example.test"]), home / "outside.csr")
+    done = run_cli("sign", home / "outside.csr", "--profile", "server", "--name", "outside", home=home)
+    assert done.code == 0, done.err
+    said += [line.split("openssl equivalent: ", 1)[1] for line in done.err.splitlines() if "openssl equivalent: " in line]
+    commands = [c for c in said if MAKES.search(c)]
+    assert len(commands) == 14, commands
+    assert assert_reproduce(commands, home, tmp_path / "fresh") == 13  # all but kitty-issuing's request
+
+
+def test_a_missing_extension_is_seen(story_home, tmp_path, require):
+    """The comparison can fail: the article's step 2 (the stock v3_ca) sets no key usage."""
+    require("openssl")
+    made = run_fresh(STEPS[1].article, story_home, tmp_path / "article")
+    assert facts(made)["key usage"] == [] != facts(story_home / "kitty-ca.crt")["key usage"]
+
+
+# -- the strings ---------------------------------------------------------------------------------
 
 
 def test_strings():
@@ -17,14 +219,20 @@ def test_strings():
     assert "ec_paramgen_curve:P-384" in openssl.genkey("p384", "k.key")
     assert openssl.genkey("ed25519", "k.key") == "openssl genpkey -algorithm ed25519 -out k.key"
     assert openssl.self_signed_ca("ca.key", "ca.crt", "/O=Kitty Inc/CN=kitty-ca") == (
-        "openssl req -x509 -new -key ca.key -sha256 -days 7300 -extensions v3_ca -subj '/O=Kitty Inc/CN=kitty-ca'"
+        "openssl req -x509 -new -key ca.key -sha256 -days 7300 -subj '/O=Kitty Inc/CN=kitty-ca'"
+        " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,digitalSignature,keyCertSign,cRLSign"
         " -out ca.crt")
     assert openssl.csr("s.key", "s.csr", "picture-server", sans=["DNS:localhost", "IP:127.0.0.1"]).endswith(
         "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 -out s.csr")
-    assert "-extensions server_cert -days 375" in openssl.sign("s.csr", "s.crt", profile="server")
-    assert "-extensions usr_cert" in openssl.sign("c.csr", "c.crt", profile="client")
+    server = openssl.sign("s.csr", "s.crt", profile="server", ca_cert="ca.crt", ca_key="ca.key", rsa=False,
+                          sans=["DNS:localhost"])
+    assert "-copy_extensions none" in server and "keyUsage=critical,digitalSignature " in server
+    assert "keyEncipherment" in openssl.sign("s.csr", "s.crt", profile="server", ca_cert="c", ca_key="k", rsa=True)
+    assert "extendedKeyUsage=clientAuth" in openssl.sign("c.csr", "c.crt", profile="client", ca_cert="c", ca_key="k",
+                                                         rsa=True)
+    assert "-extensions server_cert -days 375" in openssl.article_sign("s.csr", "s.crt", profile="server")
     assert openssl.pkcs12("c.key", "c.crt", "ca.crt", "c.p12", name="eager-client", legacy=True).startswith(
-        "openssl pkcs12 -export -legacy ")
+        "openssl pkcs12 -export -certpbe PBE-SHA1-3DES -keypbe PBE-SHA1-3DES -macalg sha1 ")
     assert openssl.revoke("c.crt", reason="key-compromise").endswith("-crl_reason keyCompromise")
     assert "-gencrl -crldays 7" in openssl.gencrl("ca.crl", days=7)
     assert openssl.verify("c.crt", "ca.crt", purpose="client", crl="ca.crl") == (
@@ -36,13 +244,23 @@ def test_refusals():
     with pytest.raises(KittylabError):
         openssl.genkey("dsa", "k")
     with pytest.raises(KittylabError):
-        openssl.sign("a", "b", profile="ca")
+        openssl.sign("a", "b", profile="ca", ca_cert="c", ca_key="k", rsa=True)
+    with pytest.raises(KittylabError):
+        openssl.article_sign("a", "b", profile="ca")
     with pytest.raises(KittylabError):
         openssl.revoke("a", reason="lost")
 
 
-def run(command: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run(shlex.split(command), cwd=cwd, capture_output=True, text=True, timeout=60)
+def test_the_legacy_p12_command_writes_kittylabs_flavour(story, tmp_path, require):
+    """3DES for key and certificates, a SHA-1 MAC: what the macOS keychain imports (-legacy alone is RC2-40)."""
+    require("openssl")
+    workspace, _, _ = story
+    command = openssl.pkcs12("eager-client.key", "eager-client.crt", "kitty-ca.crt", "legacy.p12",
+                             name="eager-client", legacy=True) + " -passout pass:kitty-pass"
+    assert subprocess.run(shlex.split(command), cwd=workspace.home, capture_output=True).returncode == 0
+    info = run_openssl("pkcs12", "-info", "-noout", "-in", workspace.home / "legacy.p12", "-passin", "pass:kitty-pass")
+    text = (info.stdout + info.stderr).decode()
+    assert "MAC: sha1" in text and text.count("pbeWithSHA1And3-KeyTripleDES-CBC") == 2, text
 
 
 def test_the_runnable_commands_run_and_agree_with_kittylab(story, require):
@@ -50,13 +268,13 @@ def test_the_runnable_commands_run_and_agree_with_kittylab(story, require):
     require("openssl")
     workspace, server, client = story
     home = workspace.home
-    assert run(openssl.genkey("p256", "extra.key"), home).returncode == 0
-    assert run(openssl.csr("extra.key", "extra.csr", "/O=Kitty Inc/CN=extra", sans=["DNS:extra.test"]),
-               home).returncode == 0
+
+    def run(command: str) -> subprocess.CompletedProcess:
+        return subprocess.run(shlex.split(command), cwd=home, capture_output=True, text=True, timeout=60)
+
+    assert run(openssl.genkey("p256", "extra.key")).returncode == 0
+    assert run(openssl.csr("extra.key", "extra.csr", "/O=Kitty Inc/CN=extra", sans=["DNS:extra.test"])).returncode == 0
     assert workspace.sign_csr(home / "extra.csr", profile="server").name == "extra"
-    ok = run(openssl.verify("eager-client.crt", "kitty-ca.crt", purpose="client", crl="kitty-ca.crl"), home)
+    ok = run(openssl.verify("eager-client.crt", "kitty-ca.crt", purpose="client", crl="kitty-ca.crl"))
     assert ok.returncode == 0 and "eager-client.crt: OK" in ok.stdout
-    shown = run(openssl.show("picture-server.crt"), home)
-    assert "DNS:localhost, IP Address:127.0.0.1" in shown.stdout
-    assert run(openssl.pkcs12("eager-client.key", "eager-client.crt", "kitty-ca.crt", "o.p12", name="eager-client")
-               + " -passout pass:x", home).returncode == 0
+    assert "DNS:localhost, IP Address:127.0.0.1" in run(openssl.show("picture-server.crt")).stdout

@@ -258,6 +258,12 @@ def test_workspace_files_show_secret_modes(story):
 @pytest.fixture
 def exercise_namespace(story):
     ws, server, client = story
+    from types import SimpleNamespace
+
+    from cryptography.hazmat.primitives import hashes
+
+    from kittylab.net.client import curl_command
+
     return {
         "ws": ws,
         "client": client,
@@ -265,6 +271,10 @@ def exercise_namespace(story):
         "Subject": Subject,
         "make_csr": make_csr,
         "openssl": openssl,
+        "curl_command": curl_command,
+        "hashes": hashes,
+        "server": SimpleNamespace(url="https://127.0.0.1:8443/"),
+        "responder": SimpleNamespace(url="http://127.0.0.1:8888/"),
     }
 
 
@@ -277,14 +287,39 @@ def test_each_exercise_accepts_its_solution_and_hints_otherwise(name, exercise_n
     assert not unfinished.right and "Not finished yet" in repr(unfinished) and task.hint in repr(unfinished)
     wrong = task.check(lambda: None)
     assert not wrong.right and "Hint:" in repr(wrong)
+    assert task.more and task.more != task.hint and task.more in repr(wrong)  # the second miss: a nearer hint
     assert "<details><summary>Show the solution</summary>" in wrong._repr_html_()
     assert "<details>" not in solved._repr_html_()
 
 
 def test_the_notebooks_hand_out_each_exercise():
-    code = "\n".join(_sources(_load(path), "code") for path in STORY)
+    code = "\n".join(_sources(_load(path), "code") for path in NOTEBOOKS)
     for task in EXERCISES.values():
         assert f'exercise("{task.name}").check(lambda: {task.blank})' in code, task.name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_every_notebook_has_objectives_an_exercise_key_points_and_links(path):
+    notebook = _load(path)
+    markdown = _sources(notebook, "markdown")
+    cells = [("".join(cell["source"]), cell["cell_type"]) for cell in notebook["cells"]]
+    assert "### What you will learn" in cells[0][0], f"{path.name}: objectives in the first cell"
+    assert 'exercise("' in _sources(notebook, "code"), f"{path.name}: no exercise"
+    assert "### Key points" in markdown, f"{path.name}: no key points"
+    last = cells[-1][0]
+    assert last.startswith("←") and ".ipynb)" in last, f"{path.name}: the last cell links back"
+    if path != NOTEBOOKS[-1]:
+        assert last.rstrip().endswith("→"), f"{path.name}: the last cell links on"
+
+
+def test_the_welcome_and_the_summary_list_every_notebook():
+    welcome = _sources(_load(STORY[0]), "markdown")
+    summary = _sources(_load(NOTEBOOK_DIR / "07-summary.ipynb"), "markdown")
+    for path in NOTEBOOKS[1:]:
+        assert f"({path.name})" in welcome, path.name
+    for path in NOTEBOOKS:
+        if path.name[:1] != "0":
+            assert f"({path.name})" in summary, path.name
 
 
 def test_an_unknown_exercise_is_a_one_line_error():

@@ -243,3 +243,109 @@ def test_an_encrypted_ca_key_needs_its_passphrase_and_stays_encrypted(tmp_path):
     assert import_ca_directory(workspace, folder, passphrase="old-secret").ca == "Locked-CA"
     assert workspace.ca_key_is_encrypted()
     assert workspace.issue("first", profile="client", key="p256", days=30).record.issuer == "Locked-CA"
+
+
+# -- the exported openssl.cnf grants nothing a request asks for ---------------------------------------
+
+
+def hostile_request(key) -> x509.CertificateSigningRequest:
+    """A request asking for everything a leaf must not get: a CA, key signing, name constraints, policies, ..."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))
+    for extension, critical in (
+        (x509.BasicConstraints(ca=True, path_length=None), True),
+        (x509.KeyUsage(True, True, True, True, True, True, True, False, False), True),
+        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE, ExtendedKeyUsageOID.CODE_SIGNING,
+                                ExtendedKeyUsageOID.SERVER_AUTH]), False),
+        (x509.NameConstraints(permitted_subtrees=[x509.DNSName("bank.test")], excluded_subtrees=None), True),
+        (x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.5.29.32.0"), None)]), False),
+        (x509.SubjectAlternativeName([x509.DNSName("bank.test"), x509.RFC822Name("ceo@bank.test")]), False),
+        (x509.TLSFeature([x509.TLSFeatureType.status_request]), False),
+        (x509.AuthorityInformationAccess([x509.AccessDescription(
+            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier("http://evil.test/ocsp"))]), False),
+        (x509.OCSPNoCheck(), False),
+    ):
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(key, hashes.SHA256())
+
+
+ALLOWED = {x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509.SubjectKeyIdentifier,
+           x509.AuthorityKeyIdentifier, x509.SubjectAlternativeName}
+
+
+def _sign_with_export(export, command: str, folder) -> x509.Certificate:
+    import shlex
+
+    words = shlex.split(command)
+    env = dict(os.environ)
+    while "=" in words[0]:  # SAN=... before the command
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    done = subprocess.run([*words, "-batch"], cwd=folder, env=env, capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return x509.load_pem_x509_certificate((folder / words[words.index("-out") + 1]).read_bytes())
+
+
+def _lint(require, path) -> list:
+    import json
+    import sys
+    from pathlib import Path
+
+    linter = require("lint_pkix_cert", str(Path(sys.executable).parent / "lint_pkix_cert"))
+    done = subprocess.run([linter, "lint", "-s", "WARNING", "-f", "JSON", str(path)], capture_output=True, text=True,
+                          timeout=120)
+    return [f for result in json.loads(done.stdout)["results"] for f in result["finding_descriptions"]]
+
+
+@pytest.mark.parametrize("kind", ["p256", "rsa2048"])
+def test_the_exported_config_signs_a_hostile_request_without_granting_anything(story, tmp_path, kind, require):
+    require("openssl")
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kittylab import generate_key
+    from kittylab.pki.csr import save_csr
+
+    workspace, _, _ = story
+    export = export_openssl_db(workspace, tmp_path / "exported")
+    assert "copy_extensions = none" in export.config.read_text()
+    save_csr(hostile_request(generate_key(kind)), tmp_path / "hostile.csr")
+    is_rsa = kind.startswith("rsa")
+    server = _sign_with_export(export, export.sign_command("hostile.csr", "server.crt", profile="server", rsa=is_rsa,
+                                                           sans=["DNS:www.kitty.test"]), tmp_path)
+    client = _sign_with_export(export, export.sign_command("hostile.csr", "client.crt", profile="client", rsa=is_rsa),
+                               tmp_path)
+    for certificate, purpose in ((server, "serverAuth"), (client, "clientAuth")):
+        kinds = {type(extension.value) for extension in certificate.extensions}
+        assert kinds <= ALLOWED, kinds - ALLOWED
+        assert certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is False
+        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
+        assert not usage.key_cert_sign and not usage.crl_sign and not usage.content_commitment
+        assert usage.key_encipherment == (is_rsa and purpose == "serverAuth")  # RFC 8813: never for ECDSA
+        assert [oid._name for oid in certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value] == [
+            purpose]
+        assert isinstance(certificate.public_key(), rsa.RSAPublicKey) == is_rsa
+    # the names are the CA's, not the request's: the server gets only what was granted, the client none
+    assert server.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+        x509.DNSName) == ["www.kitty.test"]
+    assert x509.SubjectAlternativeName not in {type(e.value) for e in client.extensions}
+    assert 2 ** 63 < server.serial_number < 2 ** 159 and server.serial_number != client.serial_number  # rand_serial
+    for name in ("server.crt", "client.crt"):
+        assert _lint(require, tmp_path / name) == [], name
+
+
+def test_copy_extensions_copy_would_have_granted_them(story, tmp_path, require):
+    """The test above can fail: with the former `copy_extensions = copy`, the request's extensions get through."""
+    require("openssl")
+    from kittylab import generate_key
+    from kittylab.pki.csr import save_csr
+
+    workspace, _, _ = story
+    export = export_openssl_db(workspace, tmp_path / "exported")
+    export.config.write_text(export.config.read_text().replace("copy_extensions = none", "copy_extensions = copy"))
+    save_csr(hostile_request(generate_key("p256")), tmp_path / "hostile.csr")
+    copied = _sign_with_export(export, export.sign_command("hostile.csr", "c.crt", profile="client", rsa=False), tmp_path)
+    kinds = {type(extension.value) for extension in copied.extensions}
+    assert {x509.NameConstraints, x509.CertificatePolicies, x509.TLSFeature} <= kinds
