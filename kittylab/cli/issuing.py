@@ -308,7 +308,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             sub.add_argument("--email", help="the client's email address (as a SAN)")
             sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
             sub.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
-            sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for macOS and old Java")
+            sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for Apple keychains, old Windows and Android")
         sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
         sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
         sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
@@ -331,7 +331,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
     export.add_argument("name")
     export.add_argument("--password-file", metavar="F", help="the p12 password (else one is generated)")
-    export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for macOS keychain and old Java")
+    export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for Apple keychains, old Windows and Android")
     add_json(export)
     export.set_defaults(handler=cmd_export_p12)
 

@@ -124,7 +124,7 @@ def cmd_export_openssl_db(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
     out = args.out or workspace.home / "openssl-db" / (args.ca or workspace.ca_name)
     export = export_openssl_db(workspace, out, ca=args.ca)
-    echo(f"wrote {export.index}, serial, crlnumber, newcerts/ and {export.config}")
+    echo(f"wrote {export.index}, serial, crlnumber, newcerts/, {export.config} and {export.extensions}")
     for line in export.notes:
         note(f"note: {line}")
     show_command(export.gencrl_command())

@@ -154,7 +154,7 @@ _STYLE = """
  box-shadow:0 2px 8px rgba(60,40,20,.12);border-left:6px solid #f28c28}
 .kl-gallery .kl-greeting h2{margin:0 0 8px;font-size:1.4em}
 .kl-gallery .kl-greeting dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}
-.kl-gallery .kl-greeting dt{color:#6b6470}
+.kl-gallery .kl-greeting dt{color:#6b6470;white-space:nowrap}
 .kl-gallery .kl-greeting dd{margin:0;font-family:ui-monospace,"DejaVu Sans Mono",monospace;word-break:break-all}
 .kl-gallery .kl-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:16px}
 .kl-gallery figure{margin:0;background:#fff;border-radius:14px;padding:8px;box-shadow:0 2px 8px rgba(60,40,20,.12)}

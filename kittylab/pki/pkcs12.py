@@ -1,7 +1,8 @@
 """PKCS#12 (.p12) bundles: the client's key, certificate and CA chain in one password-protected file.
 
 Two flavours: ``modern`` (AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC) for current browsers and
-OpenSSL 3, and ``legacy`` (3DES, SHA-1 MAC) for the macOS keychain, old Windows and old Java.
+OpenSSL 3, and ``legacy`` (3DES, SHA-1 MAC) for Apple keychains (macOS and iOS), Windows before
+10 1709 and Android 12-13 (Java reads modern files since 8u301, 11.0.12 and 17).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from .keys import PrivateKey
 
 #: PBKDF2 rounds per bag for the modern flavour: cryptography's own default.
 MODERN_KDF_ROUNDS = 20000
-#: Rounds for the legacy flavour, as OpenSSL's ``pkcs12 -export -legacy`` uses.
+#: Rounds for the legacy flavour, as OpenSSL's ``pkcs12 -export -certpbe PBE-SHA1-3DES ...`` uses.
 LEGACY_KDF_ROUNDS = 2048
 
 

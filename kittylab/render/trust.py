@@ -87,11 +87,11 @@ def _node(record: Record, x: float, y: float, width: float, now: dt.datetime) ->
         f'<text x="{x + 40}" y="{y + 38}" font-size="10" fill="#555">{escape(label)}</text>',
         f'<text x="{x + 40}" y="{y + 51}" font-size="10" font-weight="600" fill="{colour}">{escape(status)}</text>',
     ]
-    if status == "revoked":
-        parts.append(
+    if status == "revoked":  # drawn under the name and dates, faint enough to leave them readable
+        parts.insert(3,
             f'<path class="kl-cross" d="M{x + 4} {y + 4} L{x + width - 4} {y + BOX_H - 4} '
             f'M{x + width - 4} {y + 4} L{x + 4} {y + BOX_H - 4}" stroke="{colour}" stroke-width="3" '
-            f'stroke-linecap="round" opacity="0.8"/>'
+            f'stroke-linecap="round" opacity="0.3"/>'
         )
     parts.append("</g>")
     return "".join(parts)

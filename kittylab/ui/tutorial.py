@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -395,8 +396,8 @@ def _what_file(name: str, mode: int) -> str:
 
 
 def lines_with(word: str, path: str | os.PathLike) -> str:
-    """The lines of a configuration file that mention ``word``, stripped: the part a step is about."""
-    return "\n".join(line.strip() for line in Path(path).read_text().splitlines() if word in line)
+    """The directives of a configuration file that start with ``word`` (``ssl_``, ``SSL``), stripped."""
+    return "\n".join(line.strip() for line in Path(path).read_text().splitlines() if line.strip().startswith(word))
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -655,6 +656,8 @@ class Exercise:
     def check(self, attempt: Callable[[], Any]) -> Result:
         if not callable(attempt):
             return self._hint("Pass the call as a lambda: exercise(...).check(lambda: ...)")
+        if _holds_ellipsis(getattr(attempt, "__code__", None)):  # a ... is left: do not even run the call
+            return self._hint(_UNFINISHED)
         try:
             answer = attempt()
         except (KittylabError, ValueError, TypeError, AttributeError) as exc:
@@ -677,6 +680,13 @@ class Exercise:
         self._misses += 1
         hint = self.more if self._misses > 1 and self.more else self.hint
         return Result(False, f"{what}. Hint: {hint}", self.solution)
+
+
+def _holds_ellipsis(code: Any) -> bool:
+    """The lambda's code still holds a literal ``...`` (in the call, or in an f-string's or a set's braces)."""
+    if not isinstance(code, types.CodeType):
+        return False
+    return any(const is Ellipsis or _holds_ellipsis(const) for const in code.co_consts)
 
 
 def _unfinished(answer: Any) -> bool:
@@ -800,7 +810,7 @@ EXERCISES = {
         "permitted-name",
         "Issue a server certificate that kitty-issuing's name constraints allow.",
         "the constraints permit localhost and the names under example.test.",
-        'ws.issue("shop", profile="server", key="p256", dns=[...])',
+        'ws.issue("shop", profile="server", key="p256", dns=...)',
         'ws.issue("shop", profile="server", key="p256", dns=["shop.example.test"])',
         lambda issued: any(
             name == "DNS:example.test" or name.endswith(".example.test")

@@ -44,7 +44,7 @@ SUBJECT_FIELDS = (
 )
 P12_FLAVOURS = {
     "modern": "modern: AES-256 and PBKDF2, for current browsers, OpenSSL 3 and Java 11+",
-    "legacy": "legacy: 3DES and SHA-1, for the macOS keychain, old Windows and old Java",
+    "legacy": "legacy: 3DES and SHA-1, for Apple keychains, old Windows and Android",
 }
 ERROR_COLOUR = "#c62828"
 OK_COLOUR = "#2e7d32"

@@ -241,9 +241,13 @@ class Import:
     def summary(self) -> str:
         revoked = sum(1 for record in self.certificates if record.revoked_at is not None)
         return (
-            f"imported the CA {self.ca} with {len(self.certificates)} certificates"
-            f" ({revoked} revoked) and {len(self.keys)} keys"
+            f"imported the CA {self.ca} with {_count(len(self.certificates), 'certificate')}"
+            f" ({revoked} revoked) and {_count(len(self.keys), 'key')}"
         )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def parse_index(text: str) -> list[IndexEntry]:

@@ -153,6 +153,17 @@ def two_cas_home(tmp_path_factory) -> Path:
     return home
 
 
+@pytest.fixture(scope="module")
+def renewal_home(tmp_path_factory) -> Path:
+    """82-renewal's workspace: a P-256 kitty-ca and eager-client for 90 days."""
+    home = tmp_path_factory.mktemp("renewal") / "renewal"
+    ws = Workspace(home)
+    ws.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+    ws.issue("eager-client", profile="client", key="p256", email=["eager-client@kitty.test"], days=90)
+    ws.close()
+    return home
+
+
 def test_every_step_of_the_table_makes_what_kittylab_made(story_home, tmp_path, require):
     require("openssl")
     commands = [step.command for step in STEPS if MAKES.search(step.command)]
@@ -168,9 +179,10 @@ def test_the_articles_own_commands_are_shown_where_they_differ():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if notebook_commands(p.name)))
-def test_every_notebook_table_command_makes_what_kittylab_made(name, story_home, two_cas_home, tmp_path, require):
+def test_every_notebook_table_command_makes_what_kittylab_made(name, story_home, two_cas_home, renewal_home, tmp_path,
+                                                                require):
     require("openssl")
-    source = two_cas_home if name.startswith("80-") else story_home
+    source = {"80": two_cas_home, "82": renewal_home}.get(name[:2], story_home)
     assert assert_reproduce(notebook_commands(name), source, tmp_path) >= 1
 
 

@@ -307,9 +307,9 @@ def test_every_notebook_has_objectives_an_exercise_key_points_and_links(path):
     assert 'exercise("' in _sources(notebook, "code"), f"{path.name}: no exercise"
     assert "### Key points" in markdown, f"{path.name}: no key points"
     last = cells[-1][0]
-    assert last.startswith("←") and ".ipynb)" in last, f"{path.name}: the last cell links back"
-    if path != NOTEBOOKS[-1]:
-        assert last.rstrip().endswith("→"), f"{path.name}: the last cell links on"
+    assert ".ipynb)" in last and last.rstrip().endswith("→"), f"{path.name}: the last cell links on"
+    if path != NOTEBOOKS[0]:
+        assert last.startswith("←"), f"{path.name}: the last cell links back"
 
 
 def test_the_welcome_and_the_summary_list_every_notebook():

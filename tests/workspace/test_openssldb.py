@@ -144,7 +144,7 @@ def test_a_real_openssl_ca_directory_is_imported(tmp_path):
     workspace = Workspace(tmp_path / "ws")
     result = import_ca_directory(workspace, folder)
     assert result.ca == "Old-Corp-CA" and workspace.ca_name == "Old-Corp-CA"
-    assert result.summary() == "imported the CA Old-Corp-CA with 3 certificates (1 revoked) and 1 keys"
+    assert result.summary() == "imported the CA Old-Corp-CA with 3 certificates (1 revoked) and 1 key"
     by_serial = {record.serial: record for record in workspace.records()}
     assert by_serial[0x1001].status() == "revoked" and by_serial[0x1001].reason == "key-compromise"
     assert by_serial[0x1001].name == "bob"
