@@ -1,9 +1,12 @@
 """Name constraints: an intermediate CA that may only certify some names (RFC 5280, 4.2.1.10).
 
-``*.example.test`` and ``@kitty.test`` for an issuing CA means that even if its key leaks, it
+``example.test`` and ``kitty.test`` for an issuing CA means that even if its key leaks, it
 cannot make a certificate that browsers or nginx accept for ``bank.test``. kittylab refuses to
 sign such a name itself; OpenSSL and every TLS stack refuse it too (error 47, "permitted subtree
-violation"), which the tests check with certificates made behind kittylab's back.
+violation"), which the tests check with certificates made behind kittylab's back. Constraints bind
+only the kinds of name they list: without a directoryName subtree, a leaked key still signs client
+certificates with any subject. RFC 5280 has no wildcard syntax: ``*.example.test`` is read as
+``example.test``, which already covers every name below it.
 """
 
 from __future__ import annotations

@@ -50,6 +50,11 @@ def test_revoked_certificates_are_crossed_out(story):
     assert revoked.get("data-status") == "revoked" and "kl-node-revoked" in revoked.get("class")
     assert [p.get("class") for p in revoked.iter(f"{SVG_NS}path")].count("kl-cross") == 1
     assert "kl-cross" not in [p.get("class") for p in server.iter(f"{SVG_NS}path")]
+    # the cross lies under the name and the dates, faint, so that they stay readable
+    children = list(revoked)
+    cross = next(i for i, child in enumerate(children) if child.get("class") == "kl-cross")
+    assert cross < min(i for i, child in enumerate(children) if child.tag == f"{SVG_NS}text")
+    assert float(children[cross].get("opacity")) <= 0.4
     assert "1 revoked" in repr(diagram)
 
 
