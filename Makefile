@@ -68,7 +68,10 @@ setup: $(STAMP)
 # The tutorial opens on working copies: what a learner runs and saves stays in $(MY_NOTEBOOKS)/
 # (gitignored, with its kitty-workspace/), so notebooks/ keeps the lessons as committed and
 # `make test` still compares against them after a learning session.
+# The copies are trusted (they are this repository's lessons), so JupyterLab draws their saved
+# widgets before they run.
 lab: setup lessons
+	$(PY) -m jupyter trust $(MY_NOTEBOOKS)/*.ipynb
 	$(PY) -m jupyter lab --notebook-dir=$(MY_NOTEBOOKS) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Copy the lessons (and their data files) that are not in $(MY_NOTEBOOKS)/ yet; never overwrites.

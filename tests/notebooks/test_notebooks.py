@@ -102,6 +102,50 @@ def test_outputs_are_committed(path):
     assert any(cell.get("outputs") for cell in code)
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+
+
+def widget_state_problems(notebook: dict) -> list[str]:
+    """Widget outputs that a notebook opened before it runs could not draw: their model (and the
+    models it refers to) must be in the widget state saved in the notebook's metadata."""
+    state = notebook.get("metadata", {}).get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    problems = []
+    for index, cell in enumerate(notebook["cells"]):
+        for output in cell.get("outputs", []):
+            view = output.get("data", {}).get(WIDGET_VIEW)
+            if view is None:
+                continue
+            pending, seen = [view["model_id"]], set()
+            while pending:
+                model = pending.pop()
+                if model in seen:
+                    continue
+                seen.add(model)
+                if model not in state:
+                    problems.append(f"cell {index}: widget model {model} is not in the saved widget state")
+                    continue
+                text = json.dumps(state[model].get("state", {}))
+                pending += re.findall(r'"IPY_MODEL_([0-9a-f]{32})"', text)
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=_ids(NOTEBOOKS))
+def test_widget_state_is_saved(path):
+    """Opened before it runs (JupyterLab, nbconvert), a notebook shows its forms and dashboards,
+    not their text (``KeyChoice(children=(Dropdown...``): tools/execute_notebooks.py saves it."""
+    assert not widget_state_problems(_load(path)), widget_state_problems(_load(path))[:3]
+
+
+def test_the_widget_state_check_finds_a_missing_model():
+    view = {"output_type": "display_data", "data": {WIDGET_VIEW: {"model_id": "a" * 32}}}
+    notebook = {"cells": [{"cell_type": "code", "outputs": [view]}], "metadata": {}}
+    assert widget_state_problems(notebook) == [f"cell 0: widget model {'a' * 32} is not in the saved widget state"]
+    child = {"state": {"children": ["IPY_MODEL_" + "b" * 32]}}
+    notebook["metadata"] = {"widgets": {WIDGET_STATE: {"state": {"a" * 32: child}}}}
+    assert widget_state_problems(notebook) == [f"cell 0: widget model {'b' * 32} is not in the saved widget state"]
+
+
 # -- the story -------------------------------------------------------------------------------------
 
 

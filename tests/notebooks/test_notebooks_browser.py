@@ -63,7 +63,7 @@ def lab(tmp_path_factory):
     folder = tmp_path_factory.mktemp("tutorial") / "notebooks"
     # The notebooks and the data files they read (e.g. the workshop's roster), not a learner's workspace.
     shutil.copytree(NOTEBOOKS[0].parent, folder, ignore=shutil.ignore_patterns("kitty-workspace", ".*", "__pycache__"))
-    with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
+    with running_lab(folder, trust=True) as (url, token), sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             yield browser, url, token, sync_api.TimeoutError
@@ -89,6 +89,40 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, name):
         assert not outputs["errors"], f"{name}: cells raised {outputs['errors']}"
         assert not broken, f"{name}: widgets not displayed: {broken}"
         assert "Error displaying widget" not in page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
+        page.evaluate(_SHUT_DOWN)
+    finally:
+        page.close()
+
+
+
+_CELL_WIDGET_DRAWN = """c => {
+    const node = window.jupyterapp.shell.currentWidget.content.widgets[c].outputArea.node;
+    return !!node.querySelector('.jupyter-widgets') && !node.innerText.includes('Loading widget');
+}"""
+
+
+@pytest.mark.parametrize("name", ["04-eager-client.ipynb", "90-workshop.ipynb"])
+def test_an_unrun_notebook_shows_its_widgets(lab, name):
+    """Opened before any cell runs, the saved widget state draws the forms and dashboards
+    instead of their text (``KeyChoice(children=(Dropdown...``)."""
+    browser, url, token, timeout_error = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_notebook(page, url, token, name, run_all=False)
+        for widget in page.evaluate(_OUTPUTS)["widgets"]:  # bring each into view, then let it draw
+            page.evaluate("async c => { await window.jupyterapp.shell.currentWidget.content.scrollToItem(c, 'start'); }",
+                          widget["cell"])  # fmt: skip
+            try:
+                page.wait_for_function(_CELL_WIDGET_DRAWN, arg=widget["cell"], timeout=30_000, polling=500)
+            except timeout_error:
+                pass  # the assertions below say which widget was not drawn
+        widgets = page.evaluate(_OUTPUTS)["widgets"]
+        if not widgets or not all(w["drawn"] for w in widgets):
+            screenshot(page, f"unrun-{name.removesuffix('.ipynb')}", folder="notebooks")
+        assert widgets, f"{name}: no widget output saved"
+        assert all(w["drawn"] for w in widgets), f"{name}: widgets not drawn before running: {widgets}"
+        assert not any("children=(" in w["text"] for w in widgets)
         page.evaluate(_SHUT_DOWN)
     finally:
         page.close()

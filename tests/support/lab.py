@@ -139,16 +139,22 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextlib.contextmanager
-def running_lab(notebook_dir: Path) -> Iterator[tuple[str, str]]:
+def running_lab(notebook_dir: Path, *, trust: bool = False) -> Iterator[tuple[str, str]]:
     """Run JupyterLab on 127.0.0.1 serving ``notebook_dir``; yields ``(url, token)``, url ending in ``/``.
 
     Its config, data, runtime and IPython folders are private (a temp folder), with a kernelspec
     ``kittylab`` for this interpreter; the server is stopped (its whole process group) on exit.
+    With ``trust``, the notebooks in ``notebook_dir`` are trusted first (``jupyter trust``, as
+    ``make lab`` does for the learner's copies): JupyterLab then draws their saved widgets.
     """
     with tempfile.TemporaryDirectory(prefix="kittylab-lab-") as folder:
         root = Path(folder)
         env = _jupyter_env(root)
         _install_kernelspec(root / "data")
+        if trust:
+            notebooks = [str(path) for path in sorted(Path(notebook_dir).glob("*.ipynb"))]
+            subprocess.run([sys.executable, "-m", "jupyter", "trust", *notebooks], env=env, check=True,
+                           capture_output=True, timeout=120)  # fmt: skip
         token = os.urandom(16).hex()
         port = free_port()
         url = f"http://127.0.0.1:{port}/"
