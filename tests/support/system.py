@@ -13,6 +13,7 @@ APT_HINT = {
     "nginx": "nginx",
     "apache2": "apache2",
     "chromium": "chromium",
+    "firefox-esr": "firefox-esr",
     "certutil": "libnss3-tools",
     "pk12util": "libnss3-tools",
     "keytool": "default-jre-headless",
