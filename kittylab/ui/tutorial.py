@@ -23,6 +23,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import types
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -920,11 +921,16 @@ def _openssl_version() -> str:
 
 
 def _try_folder(home: str | os.PathLike | None) -> str:
-    with Workspace(home) as ws:
-        probe = ws.home / ".kittylab-write-check"
-        probe.write_text("ok")
-        probe.unlink()
-        return f"{ws.home.name}/"
+    """Can the workspace be written? Asked of the folder, or of the nearest one above that exists
+    (the workspace itself is made by the first step, not by this check)."""
+    folder = Path(home) if home is not None else default_home()
+    existing = next(p for p in (folder, *folder.absolute().parents) if p.exists())
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise KittylabError(f"cannot write in {existing}: {exc.strerror}") from None
+    return f"{folder.name}/"
 
 
 __all__ = [
