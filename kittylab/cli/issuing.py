@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..errors import KittylabError
 from ..pki import openssl
-from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days
+from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days, load_certificate
 from ..pki.constraints import build_name_constraints, describe_constraints
 from ..pki.crl import REASONS
+from ..pki.csr import load_csr
 from ..pki.facts import format_summary, summarize
+from ..pki.grant import summarize_request
 from ..pki.files import read_password_file, write_atomically
 from ..pki.keys import KEY_KINDS
 from ..pki.profiles import AccessUrls
@@ -117,15 +120,26 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 def cmd_sign(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    issued = workspace.sign_csr(
-        args.csr, profile=args.profile, name=args.name, days=args.days, dns=args.dns or (), ip=args.ip or (), ca=args.ca
-    )
+    names = dict(dns=args.dns or (), ip=args.ip or (), email=args.email or (), uri=args.uri or (),
+                 drop=args.drop_san or (), replace=args.replace_sans)
+    grant = workspace.review_csr(args.csr, profile=args.profile, **names)
+    # What it will grant, before the CA key is touched (openssl ca shows the request and asks "Sign?").
+    note(f"{args.csr} asks for a {args.profile} certificate, signed by {args.ca or workspace.ca_name} for {args.days} days:")
+    for line in grant.lines():
+        note(f"  {line}")
+    if args.dry_run:
+        if args.json:
+            emit(dict(grant.as_dict(), signed=False))
+        return 0
+    if args.confirm and not _confirmed("Sign it? [y/N] "):
+        raise KittylabError("not signed: the request was declined")
+    issued = workspace.sign_csr(args.csr, profile=args.profile, name=args.name, days=args.days, ca=args.ca, **names)
     if args.out:
         write_atomically(Path(args.out), issued.record.pem.encode())
     echo(f"signed {args.profile} certificate {issued.name} (serial {issued.record.serial_hex})")
     echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
     if args.json:
-        emit(issued_json(issued))
+        emit(dict(issued_json(issued), grant=grant.as_dict()))
     show_command(_reproduce(workspace, issued, str(args.csr), args.out or issued.files["crt"].name))
     return 0
 
@@ -238,12 +252,22 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise KittylabError("--confirm needs a terminal to ask in: review with --dry-run, then sign without --confirm")
+    return input(question).strip().lower() in ("y", "yes")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
-    record = workspace.find(args.target)
-    summary = summarize(record.certificate, record)
-    if record.profile == "ca":
-        summary["issues_with"] = workspace.ca_urls(record.name).as_dict()
+    if Path(args.target).is_file():  # a file someone sent: a CSR (or a certificate) to read before signing
+        data = Path(args.target).read_bytes()
+        summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
+    else:
+        workspace = Workspace(args.home)
+        record = workspace.find(args.target)
+        summary = summarize(record.certificate, record)
+        if record.profile == "ca":
+            summary["issues_with"] = workspace.ca_urls(record.name).as_dict()
     if args.json:
         emit(summary)
     else:
@@ -324,6 +348,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
     sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
     sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
+    sign.add_argument("--email", action="extend", nargs="+", metavar="E", help="add email addresses (repeatable)")
+    sign.add_argument("--uri", action="extend", nargs="+", metavar="U", help="add URIs (repeatable)")
+    review = sign.add_argument_group("review (what it will grant is printed before signing)")
+    review.add_argument("--drop-san", action="append", metavar="SAN",
+                        help="leave out a requested name, e.g. email:ceo@acme.example or DNS:wiki.acme.example")
+    review.add_argument("--replace-sans", action="store_true",
+                        help="leave out every requested name: grant only --dns/--ip/--email/--uri")
+    review.add_argument("--confirm", action="store_true", help="ask before signing (on a terminal)")
+    review.add_argument("--dry-run", action="store_true", help="only show what it would grant; sign nothing")
     sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
     add_json(sign)
     sign.set_defaults(handler=cmd_sign)
@@ -356,8 +389,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_json(listing)
     listing.set_defaults(handler=cmd_list)
 
-    show = commands.add_parser("show", help="what a certificate says")
-    show.add_argument("target", metavar="NAME_OR_SERIAL")
+    show = commands.add_parser("show", help="what a certificate (or a CSR file, before signing it) says")
+    show.add_argument("target", metavar="NAME_OR_SERIAL_OR_FILE")
     add_json(show)
     show.set_defaults(handler=cmd_show)
 

@@ -212,6 +212,7 @@ FIXES = {
     "ca-passphrase": "--ca-passphrase-file F",
     "sign": "kittylab sign REQUEST.csr, or kittylab renew NAME --new-key",
     "repair": "kittylab repair",
+    "drop-san": "a CSR's name: kittylab sign ... --drop-san {san}",
 }
 
 

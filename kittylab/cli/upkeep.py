@@ -1,4 +1,4 @@
-"""Keeping a CA running: ``passphrase`` (one CA key's passphrase)."""
+"""Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import sys
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
-from .options import echo, open_workspace
+from ..workspace.workspace import Workspace
+from .options import add_json, echo, emit, open_workspace
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -30,6 +31,21 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     path = workspace.change_passphrase(args.name, new)
     echo(f"{path}: {'encrypted with the new passphrase' if new else 'no longer encrypted'} (mode 0600);"
          " the other CA keys are unchanged")
+    if args.json:
+        emit({"ca": args.name, "key": str(path), "encrypted": bool(new)})
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    if args.san_types is not None or args.any_san_type:
+        kinds = None if args.any_san_type else [k.strip().lower() for k in args.san_types.split(",") if k.strip()]
+        chosen = workspace.limit_profile(args.name, kinds)
+    else:
+        chosen = workspace.profile(args.name)
+    echo(f"{chosen.name} certificates ({chosen.purpose}) may carry: {', '.join(chosen.san_kinds) or 'no'} names")
+    if args.json:
+        emit({"profile": chosen.name, "san_types": list(chosen.san_kinds), "purpose": chosen.purpose})
     return 0
 
 
@@ -39,4 +55,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     given = passphrase.add_mutually_exclusive_group()
     given.add_argument("--new-passphrase-file", metavar="F", help="the new passphrase, F's first line (else asked for)")
     given.add_argument("--remove", action="store_true", help="store the key unencrypted (e.g. on an HSM-less test box)")
+    add_json(passphrase)
     passphrase.set_defaults(handler=cmd_passphrase)
+
+    profile = subparsers.add_parser("profile", help="show or limit which kinds of names a profile's certificates carry")
+    profile.add_argument("name", choices=("client", "server"))
+    limits = profile.add_mutually_exclusive_group()
+    limits.add_argument("--san-types", metavar="KINDS",
+                        help="only these, comma-separated: email, dns, ip, uri (e.g. --san-types email)")
+    limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
+    add_json(profile)
+    profile.set_defaults(handler=cmd_profile)

@@ -14,9 +14,10 @@ from .constraints import check_name_constraints
 from .crl import REASONS, check_reason
 from .csr import check_csr_signature, load_csr
 from .files import load_pem_or_der
+from .grant import review
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
 from .names import Subject, make_sans, subject_of
-from .profiles import AccessUrls, authority_key_identifier, ca_extensions, get_profile
+from .profiles import AccessUrls, Profile, authority_key_identifier, ca_extensions, get_profile
 
 CA_DAYS = 7300
 LEAF_DAYS = 375
@@ -156,36 +157,32 @@ class CertificateAuthority:
         self,
         csr: x509.CertificateSigningRequest | bytes | str | os.PathLike,
         *,
-        profile: str,
+        profile: "str | Profile",
         days: int = LEAF_DAYS,
-        dns: Iterable[str] = (),
-        ip: Iterable[str] = (),
-        email: Iterable[str] = (),
-        uri: Iterable[str] = (),
         now: dt.datetime | None = None,
         serial: int | None = None,
+        **names: Iterable[str] | bool,
     ) -> x509.Certificate:
         """Sign a CSR as a ``server`` or ``client`` certificate, as ``openssl ca`` does.
 
         Only the CSR's subject, public key and alternative names are taken, each checked; every
-        extension comes from the profile. Extra names given here are added to the CSR's.
+        extension comes from the profile. ``names`` as :func:`kittylab.pki.grant.review` takes them
+        (which shows it first): ``dns``, ``ip``, ``email`` and ``uri`` add names to the CSR's,
+        ``drop`` and ``replace`` leave requested ones out.
         """
         chosen = get_profile(profile)
         request = check_csr_signature(csr) if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         public_key = request.public_key()
         check_key_strength(public_key)
-        subject = Subject.from_name(request.subject)
-        names = chosen.check_names(
-            _requested_names(request) + make_sans(dns=dns, ip=ip, email=email, uri=uri, wildcard=profile == "server")
-        )
-        names += _email_names(subject)
+        grant = review(request, chosen, **names)
+        subject, names = grant.subject, grant.names
         check_name_constraints(self.chain, subject.to_name(), names)
         start = now or utcnow()
         not_after = self.check_validity(start, days)
         builder = _builder(
             subject.to_name(), self.certificate.subject, public_key, start - BACKDATE, not_after, serial=serial
         )
-        for extension, critical in chosen.extensions(public_key, self.certificate, _unique(names), self.urls):
+        for extension, critical in chosen.extensions(public_key, self.certificate, names, self.urls):
             builder = builder.add_extension(extension, critical=critical)
         return builder.sign(self.key, signature_hash(self.key))
 
@@ -271,24 +268,9 @@ def _builder(
     )
 
 
-def _requested_names(request: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
-    try:
-        return list(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        return []
-
-
 def _email_names(subject: Subject) -> list[x509.GeneralName]:
     """RFC 5280, 4.1.2.6: an email address in the subject must also be an rfc822Name in the SAN."""
     return make_sans(email=[subject.email]) if subject.email else []
-
-
-def _unique(names: list[x509.GeneralName]) -> list[x509.GeneralName]:
-    unique: list[x509.GeneralName] = []
-    for name in names:
-        if name not in unique:
-            unique.append(name)
-    return unique
 
 
 def _revoked_entry(entry: Revocation) -> x509.RevokedCertificate:

@@ -228,6 +228,7 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
 def format_summary(summary: dict) -> str:
     """The summary as aligned ``label: value`` lines for a terminal."""
     labels = [
+        ("kind", "Kind"),
         ("name", "Name"),
         ("status", "Status"),
         ("profile", "Profile"),
@@ -240,6 +241,9 @@ def format_summary(summary: dict) -> str:
         ("key_usage", "Key usage"),
         ("extended_key_usage", "Extended key usage"),
         ("subject_alternative_names", "Alternative names"),
+        ("requested_names", "Requested names"),
+        ("requested_extensions", "Requested extensions (the profile decides)"),
+        ("signature", "Signature"),
         ("crl_urls", "CRL"),
         ("ocsp_urls", "OCSP"),
         ("ca_issuers_urls", "CA issuers"),

@@ -44,7 +44,8 @@ class Profile:
             if kind not in self.san_kinds:
                 allowed = ", ".join(k.upper() if k != "email" else k for k in self.san_kinds)
                 raise KittylabError(
-                    f"a {self.name} certificate cannot carry the name {describe_san(name)}: it accepts {allowed}"
+                    f"a {self.name} certificate cannot carry the name {describe_san(name)}: it accepts {allowed}",
+                    fix="drop-san", san=describe_san(name),
                 )
             value = str(name.value) if kind == "ip" else name.value
             checked += make_sans(**{kind: [value]}, wildcard=self.name == "server")
@@ -83,8 +84,10 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def get_profile(name: str) -> Profile:
-    """The profile called ``name`` (``server`` or ``client``)."""
+def get_profile(name: "str | Profile") -> Profile:
+    """The profile called ``name`` (``server`` or ``client``); a Profile as it is."""
+    if isinstance(name, Profile):
+        return name
     try:
         return PROFILES[name]
     except (KeyError, TypeError):

@@ -25,6 +25,7 @@ import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
@@ -49,7 +50,8 @@ from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
 from ..pki.names import Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
-from ..pki.profiles import PROFILES, AccessUrls
+from ..pki.grant import Grant, review
+from ..pki.profiles import PROFILES, Profile, get_profile, AccessUrls
 from ..pki.verify import Verification, verify_certificate
 from .protocol import (
     LOCK_FILE,
@@ -169,7 +171,8 @@ def draft_issue(
             kdf_rounds=kdf_rounds,
         )
     public = {"csr": csr.public_bytes(serialization.Encoding.PEM)}
-    return Draft(name, profile, certificate, secrets=secrets, public=public, key=private_key, p12_password=generated)
+    return Draft(name, get_profile(profile).name, certificate, secrets=secrets, public=public, key=private_key,
+                 p12_password=generated)
 
 
 def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
@@ -772,7 +775,8 @@ class Workspace:
         self._check_leaf_name(name)
         subject = subject_of(subject) if subject is not None else self.default_subject(name, ca=ca)
         draft = draft_issue(
-            self.ca_for(ca), name, profile=profile, subject=subject, key=key, days=days, dns=dns, ip=ip, email=email,
+            self.ca_for(ca), name, profile=self.profile(profile), subject=subject, key=key, days=days, dns=dns, ip=ip,
+            email=email,
             uri=uri, p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
         )
         draft.issuer = ca
@@ -795,23 +799,56 @@ class Workspace:
         profile: str,
         name: str | None = None,
         days: int = LEAF_DAYS,
-        dns: Iterable[str] = (),
-        ip: Iterable[str] = (),
-        email: Iterable[str] = (),
-        uri: Iterable[str] = (),
         now: dt.datetime | None = None,
         ca: str | None = None,
+        **names: Iterable[str] | bool,
     ) -> Issued:
         """Step 7-8: the CA signs a CSR that someone sent it (``openssl ca -in NAME.csr``).
 
         The certificate is recorded under ``name`` (default: the CSR's CN) as ``NAME.crt``.
+        :meth:`review_csr` shows first what it will grant. ``names`` as
+        :func:`kittylab.pki.grant.review` takes them: ``dns``, ``ip``, ``email`` and ``uri`` add
+        names, ``drop`` (``email:ceo@acme.example``) and ``replace`` leave requested ones out.
         """
         request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         name = check_name(name if name is not None else Subject.from_name(request.subject).cn)
         self._check_leaf_name(name, hint=" (--name)")
         signer = self.ca_for(ca)
-        certificate = signer.sign(request, profile=profile, days=days, dns=dns, ip=ip, email=email, uri=uri, now=now)
+        certificate = signer.sign(request, profile=self.profile(profile), days=days, now=now, **names)
         return self.record_drafts([Draft(name, profile, certificate, issuer=ca)])[0]
+
+    def review_csr(
+        self,
+        csr: x509.CertificateSigningRequest | bytes | str | os.PathLike,
+        *,
+        profile: str,
+        **names: Iterable[str] | bool,
+    ) -> Grant:
+        """What :meth:`sign_csr` would grant for ``csr``, without signing (no CA key needed).
+
+        ``names``: ``dns``, ``ip``, ``email``, ``uri``, ``drop`` and ``replace``, as :meth:`sign_csr` takes them.
+        """
+        request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
+        return review(request, self.profile(profile), **names)
+
+    def profile(self, name: str) -> Profile:
+        """The profile ``name`` as this workspace limits it (:meth:`limit_profile`)."""
+        base = get_profile(name)
+        kinds = self.store.get_meta(f"profile_san_kinds:{base.name}")
+        return base if kinds is None else replace_field(base, san_kinds=tuple(filter(None, kinds.split(","))))
+
+    def limit_profile(self, name: str, san_kinds: Iterable[str] | None) -> Profile:
+        """Let certificates of profile ``name`` carry only these kinds of names (``email``, ``dns``,
+        ``ip``, ``uri``; None lifts the limit): a CSR asking for others is refused by name."""
+        base = get_profile(name)
+        kinds = None if san_kinds is None else tuple(dict.fromkeys(san_kinds))
+        wrong = [k for k in kinds or () if k not in base.san_kinds]
+        if wrong:
+            raise KittylabError(f"a {base.name} certificate never carries {', '.join(wrong)} names: choose among"
+                                f" {', '.join(base.san_kinds)}")
+        with self.store.transaction():
+            self.store.set_meta(f"profile_san_kinds:{base.name}", ",".join(kinds if kinds is not None else base.san_kinds))
+        return self.profile(base.name)
 
     def _check_leaf_name(self, name: str, *, hint: str = "") -> None:
         check_name(name)
