@@ -242,7 +242,7 @@ def format_summary(summary: dict) -> str:
         ("extended_key_usage", "Extended key usage"),
         ("subject_alternative_names", "Alternative names"),
         ("requested_names", "Requested names"),
-        ("requested_extensions", "Requested extensions (the profile decides)"),
+        ("requested_extensions", "Asked extensions"),
         ("signature", "Signature"),
         ("crl_urls", "CRL"),
         ("ocsp_urls", "OCSP"),
