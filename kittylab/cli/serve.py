@@ -79,7 +79,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_webconfig(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home)
     options = dict(server_name=args.server_name, host=args.host, port=args.port, upstream=args.upstream,
-                   client_ca=args.client_ca, ocsp=args.ocsp)
+                   client_ca=args.client_ca, ocsp=args.ocsp, publish_port=args.publish_port)
     if args.out is not None:
         out = Path(args.out)
         site = write_site(args.kind, workspace, out.parent, webroot=args.webroot, config_name=out.name, **options)
@@ -129,4 +129,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     web.add_argument("--upstream", metavar="URL", help="an application to pass /app/ on to, with the client's identity")
     web.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
     web.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+    web.add_argument("--publish-port", type=port_number, metavar="P",
+                     help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")
     web.set_defaults(handler=cmd_webconfig)

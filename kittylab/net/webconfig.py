@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 from ..errors import KittylabError
 from ..pki.files import write_atomically
 from ..render.templates import render
-from ..workspace.workspace import Workspace
+from ..workspace.workspace import PUBLISHED, Workspace
 from .server import DEFAULT_NAME, gallery_page, picture_bytes, pictures
 
 KINDS = ("nginx", "apache")
@@ -167,12 +167,15 @@ def nginx_config(
     upstream: str | None = None,
     client_ca: str | None = None,
     ocsp: str | None = None,
+    publish_port: int | None = None,
 ) -> str:
     """A complete ``nginx.conf``, run unprivileged with ``nginx -p DIR/ -c DIR/nginx.conf``.
 
     The ``server { }`` block is what to copy into a system nginx's ``sites-enabled``.
     ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
     responder's URL, e.g. from ``kittylab ocsp-serve``) nginx asks it instead of reading a CRL.
+    With ``publish_port`` it also serves, over plain HTTP on that port, every CA's CRL and
+    certificate from the workspace's ``published/`` folder: what ``kittylab publish`` serves.
     """
     return render(
         "nginx.conf",
@@ -186,6 +189,8 @@ def nginx_config(
         webroot=Path(webroot).resolve(),
         names_file=Path(webroot).resolve() / ".kittylab" / NGINX_NAMES_FILE,
         name_rules=name_rules(),
+        publish_port=publish_port,
+        published=(workspace.home / PUBLISHED).resolve(),
     )
 
 
@@ -220,10 +225,11 @@ def apache_config(
     modules_dir: str | os.PathLike | None = None,
     client_ca: str | None = None,
     ocsp: str | None = None,
+    publish_port: int | None = None,
 ) -> str:
     """A complete Apache httpd configuration, run with ``apache2 -d DIR -f DIR/apache.conf -DFOREGROUND``.
 
-    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    ``client_ca``, ``ocsp`` and ``publish_port`` as for :func:`nginx_config`.
     """
     proxy = _upstream(upstream)
     # Writing the configuration never needs Apache: only running it needs the modules where it says.
@@ -242,6 +248,8 @@ def apache_config(
         user=_worker_user(),
         modules_dir=found or Path(APACHE_MODULE_DIRS[0]),
         modules_guessed=found is None,
+        publish_port=publish_port,
+        published=(workspace.home / PUBLISHED).resolve(),
         modules=["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
                  "socache_shmcb", "ssl", "substitute"] + (["proxy", "proxy_http"] if proxy else []),
     )
@@ -289,17 +297,18 @@ def write_site(
     config_name: str | None = None,
     client_ca: str | None = None,
     ocsp: str | None = None,
+    publish_port: int | None = None,
 ) -> Site:
     """Write a complete site into ``directory``: the configuration file and the web root (``www``).
 
-    ``client_ca`` and ``ocsp`` as for :func:`nginx_config`.
+    ``client_ca``, ``ocsp`` and ``publish_port`` as for :func:`nginx_config`.
     """
     check_kind(kind)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     root = Path(webroot) if webroot is not None else folder / "www"
     options = dict(webroot=root, server_name=server_name, host=host, port=port, upstream=upstream, client_ca=client_ca,
-                   ocsp=ocsp)
+                   ocsp=ocsp, publish_port=publish_port)
     if kind == "nginx":
         text = nginx_config(workspace, **options)
         (folder / "tmp").mkdir(exist_ok=True)

@@ -70,6 +70,9 @@ if TYPE_CHECKING:
     from .batch import Request
 
 DEFAULT_HOME = "kitty-workspace"
+#: DER copies of each CA's CRL and certificate, named as their URLs (``NAME.crl``, ``NAME.crt``):
+#: what ``kittylab publish`` serves, for any web server or CDN to serve as static files.
+PUBLISHED = "published"
 STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
 #: A CA that signs CAs (an offline root) publishes rarely: its CRL's default validity.
@@ -444,6 +447,8 @@ class Workspace:
         except KittylabError:
             return False
         if record is None or not crl.is_signature_valid(record.certificate.public_key()):
+            return False
+        if not _holds(self.published_path(name, "crl"), crl.public_bytes(serialization.Encoding.DER)):
             return False
         return {entry.serial_number for entry in crl} == {r.serial for r in self._revocations(name)}
 
@@ -1024,13 +1029,24 @@ class Workspace:
         return self.path(record.name, "crt")
 
     def _certificate_files(self, record: Record) -> list[tuple[Path, bytes, bool]]:
-        """``NAME.crt``; below an intermediate also ``NAME.fullchain.pem`` (with the intermediates)."""
+        """``NAME.crt``; below an intermediate also ``NAME.fullchain.pem`` (with the intermediates);
+        for a CA also ``published/NAME.crt`` (DER)."""
         files = [(self.path(record.name, "crt"), record.pem.encode(), False)]
+        if record.profile == "ca":
+            der = record.certificate.public_bytes(serialization.Encoding.DER)
+            files.append((self.published_path(record.name, "crt", create=True), der, False))
         intermediates = self.lineage(record.issuer)[:-1] if record.profile != "ca" else []
         if intermediates:
             chain = record.pem + "".join(r.pem for r in intermediates)
             files.append((self.path(record.name, "fullchain.pem"), chain.encode(), False))
         return files
+
+    def published_path(self, name: str, suffix: str, *, create: bool = False) -> Path:
+        """``published/NAME.crl`` or ``published/NAME.crt`` (DER), the folder made first if ``create``."""
+        folder = self.home / PUBLISHED
+        if create:
+            make_private_folder(folder)
+        return folder / f"{check_name(name)}.{suffix}"
 
     def fullchain_path(self, name: str) -> Path:
         """What a server sends as its certificate: ``NAME.fullchain.pem`` below an intermediate, else ``NAME.crt``.
@@ -1176,6 +1192,7 @@ class Workspace:
         number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
         crl = self.ca_for(name).build_crl(self._revocations(name), number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
+        write_atomically(self.published_path(name, "crl", create=True), crl.public_bytes(serialization.Encoding.DER))
         self.store.set_meta(f"crl_number:{name}", str(number))
         if next_update_days is not None:
             self.store.set_meta(f"crl_days:{name}", repr(days))

@@ -32,7 +32,9 @@ def test_the_articles_files(story):
         "kitty-ca.key", "kitty-ca.crt", "kitty-ca.crl", "kittylab.sqlite3",
         "picture-server.key", "picture-server.csr", "picture-server.crt",
         "eager-client.key", "eager-client.csr", "eager-client.crt", "eager-client.p12",
+        "published",  # the CA's CRL and certificate in DER, as kittylab publish and web servers serve them
     ])
+    assert sorted(p.name for p in (workspace.home / "published").iterdir()) == ["kitty-ca.crl", "kitty-ca.crt"]
     for secret in ("kitty-ca.key", "picture-server.key", "eager-client.key", "eager-client.p12"):
         assert mode(workspace.home / secret) == 0o600, secret
     assert mode(workspace.home / "picture-server.crt") == 0o644
