@@ -266,8 +266,10 @@ class Table:
 
         def cell(i: int, value: str, tag: str) -> str:
             text = html.escape(str(value))
-            if tag == "td" and i in self.code_columns and text:
-                return f'<{tag}{style}><code style="white-space:normal;word-break:normal;overflow-wrap:normal">{text}</code></{tag}>'
+            if tag == "td" and text:
+                # Each word unbreakable (a browser would break after a hyphen: kitty-|ca.crt), spaces free.
+                words = " ".join(f'<span style="white-space:nowrap">{word}</span>' for word in text.split(" "))
+                return f"<{tag}{style}>{f'<code>{words}</code>' if i in self.code_columns else words}</{tag}>"
             return f"<{tag}{style}>{text}</{tag}>"
 
         head = "".join(cell(i, h, "th") for i, h in enumerate(self.header))

@@ -29,6 +29,7 @@ CELLS = [
     "from kittylab import Workspace\n"
     "from kittylab.ui.widgets import CreateCAForm, Dashboard, IssueClientForm\n"
     'ws = Workspace("kitty-workspace")',
+    "from kittylab.ui.tutorial import steps_table\nsteps_table()",
     'display(CreateCAForm(ws, key="p256"))',
     'display(IssueClientForm(ws, key="p256"))',
     "display(Dashboard(ws))",
@@ -78,6 +79,33 @@ def test_kittylab_objects_display_as_cards_and_svg(lab_page):
     assert "Private key (not shown)" in key.inner_text()
     assert output.locator(".jp-RenderedSVG").count() == 1
     screenshot(output, "00-cards")
+
+
+#: Every word of every command in the steps table, and the lines its letters are on (a word on two lines broke).
+_WORDS_AND_ALIGNMENT = """() => {
+  const words = [...document.querySelectorAll('.kl-tutorial-table code span')];
+  const broken = words.filter(word => new Set([...word.getClientRects()].map(rect => Math.round(rect.top))).size > 1)
+                      .map(word => word.textContent);
+  const cells = [...document.querySelectorAll('.kl-tutorial-table td, .kl-tutorial-table th')];
+  const commands = [...document.querySelectorAll('.kl-tutorial-table code')];
+  return {broken, alignments: [...new Set(cells.map(cell => getComputedStyle(cell).textAlign))],
+          codes: commands.length, wrapped: commands.filter(code => code.getClientRects().length > 1).length,
+          text: commands.map(code => code.textContent), words: words.length};
+}"""
+
+
+def test_the_steps_table_is_left_aligned_and_breaks_commands_only_between_words(lab_page):
+    """Seen in 00-welcome: JupyterLab right-aligned the table and broke commands mid-word."""
+    page, _, _ = lab_page
+    page.locator(".kl-tutorial-table").first.wait_for()
+    seen = page.evaluate(_WORDS_AND_ALIGNMENT)
+    assert seen["codes"] >= 17
+    assert seen["alignments"] in (["left"], ["start"]), seen["alignments"]
+    assert seen["words"] == sum(len(text.split(" ")) for text in seen["text"])  # every word measured
+    assert seen["broken"] == [], seen["broken"][:5]
+    assert seen["wrapped"] >= 1, "the long commands wrap (between words) instead of widening the table"
+    assert "openssl req -x509 -new -key kitty-ca.key" in seen["text"][1]  # copied as typed
+    screenshot(page.locator(".kl-tutorial-table").first, "02-steps-table")
 
 
 def test_workbench_in_jupyterlab(lab_page, tmp_path):
