@@ -119,8 +119,22 @@ def _validate_path(
     """The validated chain (leaf first, root last), or None and the verifier's reason."""
     if purpose == "server" and not _server_subject(certificate):
         return None, "a server certificate needs a DNS name or IP address to be verified against"
+    chain, refusal = _run_verifier(certificate, roots, intermediates, purpose, now, None)
     everything = [certificate, *intermediates, *roots]
-    stand_ins = _StandIns(everything) if any(map(_beyond_web_pki, everything)) else None
+    if chain is None and "Forbidden" in refusal and any(map(_beyond_web_pki, everything)):
+        # The web PKI refused an Ed25519 key or signature: judge the rest on stand-ins.
+        chain, refusal = _run_verifier(certificate, roots, intermediates, purpose, now, _StandIns(everything))
+    return chain, refusal
+
+
+def _run_verifier(
+    certificate: x509.Certificate,
+    roots: list[x509.Certificate],
+    intermediates: list[x509.Certificate],
+    purpose: str | None,
+    now: dt.datetime,
+    stand_ins: "_StandIns | None",
+) -> tuple[list[x509.Certificate] | None, str]:
     swap = stand_ins.copy if stand_ins else (lambda c: c)
     builder = (
         PolicyBuilder()
