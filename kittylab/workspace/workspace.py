@@ -367,6 +367,7 @@ class Workspace:
     def _settle_staged(self) -> list[str]:
         """Staged files of a committed current certificate take their place; any other is deleted."""
         staging = self.home / STAGING
+        refuse_symlink(staging)
         if not staging.is_dir():
             return []
         fixed = []
@@ -997,6 +998,8 @@ class Workspace:
             for draft in drafts:
                 check_name(draft.name)
                 current = self.store.current(draft.name)
+                if current is not None and draft.supersedes is not None and current.serial != draft.supersedes:
+                    raise KittylabError(f"{draft.name} was renewed meanwhile (by another process): it is current again")
                 if current is not None and current.serial != draft.supersedes:
                     raise KittylabError(
                         f"{draft.name!r} already has a current certificate: revoke it first or choose another name"

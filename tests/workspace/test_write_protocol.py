@@ -1,0 +1,208 @@
+"""The workspace's write protocol, case by case (issue 11's findings 1, 2, 3, 5, 6 and 8).
+
+The whole-command proof (a kill at every write point, races) is tests/guarantees/test_crash_points.py.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+
+import pytest
+from support.cli import run_cli, snapshot
+
+from kittylab import KittylabError, Workspace, load_crl, load_key
+from kittylab.workspace.store import SCHEMA_VERSION, Store
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_opening_for_reading_creates_nothing(tmp_path):
+    typo = tmp_path / "typo"
+    listed = run_cli("list", home=typo)
+    assert "no workspace at" in listed.assert_one_line_error()
+    assert run_cli("show", "alice", home=typo).code != 0
+    with Workspace(typo) as workspace:
+        assert workspace.records() == [] and not workspace.has_ca
+    assert not typo.exists()
+
+
+def test_an_init_that_lost_the_race_changes_nothing(workspace):
+    """The second init sees the first one's CA under the lock and writes nothing (finding 1)."""
+    before = snapshot(workspace.home)
+    late = Workspace(workspace.home)
+    with pytest.raises(KittylabError, match="already has a CA"):
+        late.init_ca("kitty-ca", key="p256")
+    assert snapshot(workspace.home) == before
+
+
+def test_init_never_replaces_ca_files_whose_store_was_lost(workspace):
+    """Finding 2: the message says what was found and how to recover; repair rebuilds the store."""
+    client = workspace.issue("eager-client", profile="client", key="p256")
+    workspace.revoke("eager-client")
+    kept = workspace.issue("picture-server", profile="server", key="p256", dns=["localhost"])
+    key_before = (workspace.home / "kitty-ca.key").read_bytes()
+    workspace.close()
+    (workspace.home / "kittylab.sqlite3").write_bytes(b"")  # emptied
+    refused = run_cli("init", "--key", "p256", home=workspace.home).assert_one_line_error()
+    assert "kitty-ca.crt" in refused and "missing or empty" in refused and "kittylab repair" in refused
+    assert "kittylab repair" in run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).err
+    assert (workspace.home / "kitty-ca.key").read_bytes() == key_before
+    repaired = run_cli("repair", home=workspace.home)
+    assert repaired.code == 0 and "rebuilt the store from 1 CA certificates, 2 certificates" in repaired.out
+    with Workspace(workspace.home) as again:
+        assert again.ca_name == "kitty-ca"
+        assert again.find("eager-client").revoked_at is not None
+        assert again.find("picture-server").serial == kept.record.serial
+        assert {e.serial_number for e in again.current_crl()} == {client.record.serial}
+        again.issue("after-repair", profile="client", key="p256")  # the CA signs again
+
+
+def test_repair_keeps_revocations_known_only_from_the_crl(workspace):
+    """A certificate file overwritten since (the name reissued): its serial stays on the CRL."""
+    first = workspace.issue("eager-client", profile="client", key="p256")
+    workspace.revoke("eager-client")
+    workspace.issue("eager-client", profile="client", key="p256")  # eager-client.crt now holds the new one
+    workspace.close()
+    (workspace.home / "kittylab.sqlite3").unlink()
+    with Workspace(workspace.home) as again:
+        done = again.repair()
+        assert any("1 serials kitty-ca's CRL lists without a certificate file stay revoked" in line for line in done)
+        crl = again.publish_crl()
+        assert first.record.serial in {entry.serial_number for entry in crl}
+
+
+def test_a_damaged_store_is_reported_moved_aside_and_rebuilt(story):
+    workspace, _, _ = story
+    workspace.close()
+    store = workspace.home / "kittylab.sqlite3"
+    data = bytearray(store.read_bytes())
+    data[100:4000] = os.urandom(3900)  # damaged mid-file
+    store.write_bytes(bytes(data))
+    damaged = bytes(data)
+    line = run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).assert_one_line_error()
+    assert "damaged" in line and "kittylab repair" in line
+    assert store.read_bytes() == damaged  # nothing written to it
+    repaired = run_cli("repair", home=workspace.home)
+    assert repaired.code == 0 and "moved the damaged store aside" in repaired.out, repaired.err
+    assert [p for p in workspace.home.iterdir() if ".damaged-" in p.name][0].read_bytes() == damaged
+    assert run_cli("list", home=workspace.home).code == 0
+
+
+def test_a_store_from_a_newer_kittylab_is_refused_by_name(workspace):
+    workspace.close()
+    db = sqlite3.connect(workspace.home / "kittylab.sqlite3")
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    before = snapshot(workspace.home)
+    for argv in (["list"], ["issue", "client", "x", "--key", "p256"], ["repair"]):
+        line = run_cli(*argv, home=workspace.home).assert_one_line_error()
+        assert f"schema version {SCHEMA_VERSION + 1}" in line and "newer" in line
+    assert snapshot(workspace.home) == before
+
+
+def test_the_store_carries_its_schema_version(workspace):
+    db = sqlite3.connect(workspace.home / "kittylab.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 1
+    db.close()
+
+
+def test_a_failed_commit_keeps_the_current_key(workspace, monkeypatch):
+    """Finding 3: renew --new-key whose store write fails leaves NAME.key the current certificate's key."""
+    issued = workspace.issue("eager-client", profile="client", key="p256", p12=True, p12_password="kitty-pass")
+    key_before = (workspace.home / "eager-client.key").read_bytes()
+    p12_before = (workspace.home / "eager-client.p12").read_bytes()
+
+    def full_disk(self):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(Store, "_commit", full_disk)
+    with pytest.raises(KittylabError, match="disk is full"):
+        workspace.renew("eager-client", new_key=True, p12=True, p12_password="kitty-pass")
+    monkeypatch.undo()
+    assert (workspace.home / "eager-client.key").read_bytes() == key_before
+    assert (workspace.home / "eager-client.p12").read_bytes() == p12_before
+    assert not list((workspace.home / ".staging").iterdir())
+    current = workspace.find("eager-client")
+    assert current.serial == issued.record.serial
+    assert load_key(workspace.home / "eager-client.key").public_key() == current.certificate.public_key()
+
+
+def test_staged_files_of_a_committed_certificate_take_their_place(workspace, monkeypatch):
+    """A crash between the commit and the move: the next change finishes it."""
+    old = workspace.issue("eager-client", profile="client", key="p256")
+
+    def crash(self, moves, *, keep=False):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(Workspace, "_promote", crash)
+    with pytest.raises(SystemExit):
+        workspace.renew("eager-client", new_key=True)
+    monkeypatch.undo()
+    current = workspace.find("eager-client")
+    assert current.serial != old.record.serial
+    assert load_key(workspace.home / "eager-client.key").public_key() == old.certificate.public_key()
+    with Workspace(workspace.home) as again:
+        assert "moved the staged eager-client.key into place" in again.restore_missing_files()
+    assert load_key(workspace.home / "eager-client.key").public_key() == current.certificate.public_key()
+
+
+def test_revoking_again_publishes_the_crl_again(tmp_path):
+    """Finding 5: a revocation committed, its chain CRL stale; the second revoke repairs it."""
+    from support.pki import build_hierarchy
+
+    hierarchy = build_hierarchy(tmp_path / "ws")
+    workspace = hierarchy.workspace
+    workspace.revoke("eager-client")
+    chain = workspace.home / "kitty-issuing.chain.crl"
+    stale = chain.read_bytes()
+    (workspace.home / "kitty-issuing.crl").write_bytes(b"")
+    chain.write_bytes(b"stale")
+    line = run_cli("revoke", "eager-client", home=workspace.home).assert_one_line_error()
+    assert "already revoked" in line and "published again" in line
+    crl = load_crl(workspace.home / "kitty-issuing.crl")
+    assert hierarchy.client.record.serial in {entry.serial_number for entry in crl}
+    assert chain.read_bytes() != b"stale" and len(chain.read_bytes()) >= len(stale)
+
+
+def test_umask_000_makes_nothing_writable_by_others(tmp_path):
+    old = os.umask(0)
+    try:
+        home = tmp_path / "deep" / "kitty-workspace"
+        assert run_cli("init", "--key", "p256", home=home).code == 0
+        assert run_cli("issue", "client", "eager-client", "--key", "p256", home=home).code == 0
+    finally:
+        os.umask(old)
+    for path in (tmp_path / "deep", home, *home.rglob("*")):
+        assert mode(path) & 0o022 == 0, f"{path} is {oct(mode(path))}"
+
+
+def test_a_workspace_writable_by_others_is_refused_for_signing(workspace):
+    os.chmod(workspace.home, 0o777)
+    workspace.close()
+    line = run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).assert_one_line_error()
+    assert "writable by others" in line and f"chmod go-w {workspace.home}" in line
+    listed = run_cli("list", home=workspace.home)
+    assert listed.code == 0 and "warning:" in listed.err and "writable by others" in listed.err
+    os.chmod(workspace.home, 0o755)
+    os.chmod(workspace.home / "kitty-ca.crl", 0o666)
+    line = run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).assert_one_line_error()
+    assert "kitty-ca.crl is writable by others" in line
+    os.chmod(workspace.home / "kitty-ca.crl", 0o644)
+    assert run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).code == 0
+
+
+def test_no_write_goes_through_a_planted_link(workspace, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.key.0a").write_text("not kittylab's")
+    (workspace.home / ".staging").rmdir()
+    (workspace.home / ".staging").symlink_to(outside)
+    with Workspace(workspace.home) as again:
+        with pytest.raises(KittylabError, match="symbolic link"):
+            again.issue("eager-client", profile="client", key="p256")
+    assert [p.name for p in outside.iterdir()] == ["precious.key.0a"]
