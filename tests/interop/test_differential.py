@@ -7,7 +7,9 @@ and with what the case is (good, or one kind of bad); the only exceptions are li
 Cases: every defect below, for P-256, Ed25519 and RSA-2048 chains, for the purposes client,
 server and none, directly under a root and below an intermediate where the defect allows it.
 Keys are made once per session; certificates are made behind kittylab's back with its own
-profiles, so that each case differs from a good one by its defect only.
+profiles, so that each case differs from a good one by its defect only. The matrix calls
+:func:`kittylab.pki.verify.verify_certificate`, the function behind ``kittylab verify``; the last
+test runs the command line itself against a workspace it made, beside the same two judges.
 """
 
 from __future__ import annotations
@@ -22,10 +24,13 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from support.cli import run_cli
 from support.oracles import pyhanko_verdict
-from support.pki import openssl
+from support.pki import forged_leaf, openssl
 
-from kittylab.pki.ca import utcnow
+from kittylab import Workspace
+from kittylab.pki.ca import load_certificate, utcnow
+from kittylab.pki.crl import load_crl
 from kittylab.pki.constraints import build_name_constraints
 from kittylab.pki.keys import generate_key, signature_hash
 from kittylab.pki.profiles import PROFILES, authority_key_identifier, ca_extensions
@@ -279,3 +284,56 @@ def test_three_validators_agree(cases, tmp_path):
     print(f"{len(cases)} cases judged by kittylab, openssl verify and pyhanko-certvalidator")
     assert not disagreements, "\n".join(disagreements)
     assert documented_seen == set(DOCUMENTED), "a documented disagreement no longer happens: remove it"
+
+
+def test_the_command_line_gives_the_same_verdicts(tmp_path):
+    """``kittylab verify FILE --purpose P`` against a workspace made by the command line agrees with
+    openssl and pyhanko given that workspace's certificates and CRLs."""
+    home = tmp_path / "ws"
+    for argv in (
+        ("init", "--cn", "kitty-root", "--key", "p256"),
+        ("init", "--cn", "kitty-issuing", "--intermediate-of", "kitty-root", "--key", "p256",
+         "--permit-dns", "kitty.test", "--permit-email", "kitty.test"),
+        ("issue", "client", "good", "--key", "p256", "--email", "good@kitty.test"),
+        ("issue", "server", "www", "--key", "p256", "--dns", "www.kitty.test"),
+        ("issue", "client", "gone", "--key", "p256", "--email", "gone@kitty.test"),
+        ("revoke", "gone", "--reason", "key-compromise"),
+    ):
+        assert run_cli(*argv, home=home).code == 0, argv
+    with Workspace(home) as ws:
+        issuing = ws.ca_for("kitty-issuing")
+        _, bank = forged_leaf(issuing.certificate, issuing.key, "bank", dns=["bank.test"], folder=tmp_path)
+    with Workspace(tmp_path / "other") as other:
+        other.init_ca("kitty-root", key="p256")  # same name, another key
+        stranger = other.issue("stranger", profile="client", key="p256").files["crt"]
+    files = {"good": home / "good.crt", "www": home / "www.crt", "gone": home / "gone.crt", "bank": bank,
+             "stranger": stranger}
+    phases = [
+        [("good", "client", True), ("www", "server", True), ("www", "client", False), ("good", "server", False),
+         ("gone", "client", False), ("bank", "server", False), ("stranger", "client", False), ("good", None, True)],
+        [("good", "client", False), ("www", "server", False)],  # after the intermediate is revoked
+    ]
+    judged = 0
+    for number, phase in enumerate(phases):
+        if number == 1:
+            assert run_cli("revoke", "kitty-issuing", "--reason", "ca-compromise", home=home).code == 0
+        roots = [load_certificate(home / "kitty-root.crt")]
+        intermediates = [load_certificate(home / "kitty-issuing.crt")]
+        crls = [load_crl(home / "kitty-root.crl"), load_crl(home / "kitty-issuing.crl")]
+        for name, purpose, expected in phase:
+            leaf = load_certificate(files[name])
+            case = Case("good" if expected else name, "p256", purpose, leaf, roots, intermediates, crls)
+            cli = run_cli("verify", files[name], *(["--purpose", purpose] if purpose else []), home=home)
+            verdicts = {"kittylab verify": (cli.code == 0, cli.out.strip().splitlines()[-1]),
+                        "openssl": judge_openssl(case, _fresh(tmp_path, f"{number}-{name}-{purpose}")),
+                        "pyhanko": judge_pyhanko(case)}
+            wrong = {judge: why for judge, (accepted, why) in verdicts.items() if accepted is not expected}
+            assert not wrong, f"{name} for {purpose} (expected {'accepted' if expected else 'refused'}): {wrong}"
+            judged += 1
+    assert judged == 10
+
+
+def _fresh(base: Path, name: str) -> Path:
+    folder = base / "openssl" / name
+    folder.mkdir(parents=True)
+    return folder
