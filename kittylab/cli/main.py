@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
 from ..errors import KittylabError
-from ..workspace.workspace import default_home
+from ..workspace.workspace import default_home, set_audit_command
 from . import issuing, operate, serve, upkeep, workshop
 from .options import Parser, UsageError, command_line_fix, note, set_json_output
 
@@ -58,6 +59,8 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The audit log names the command of every change (secrets never come on the command line).
+    set_audit_command(shlex.join(["kittylab", *(sys.argv[1:] if argv is None else [str(a) for a in argv])]))
     if args.home is None:
         args.home = default_home()
     return run(args.handler, args)

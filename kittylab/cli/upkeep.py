@@ -1,4 +1,5 @@
-"""Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry)."""
+"""Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry),
+``log`` (the audit log)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,18 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_log(args: argparse.Namespace) -> int:
+    entries = Workspace(args.home).audit_log()
+    if args.name:
+        entries = [e for e in entries if args.name in (e.name, e.serial)]
+    if args.json:
+        emit([entry.as_dict() for entry in entries])
+    else:
+        for entry in entries:
+            echo(entry.describe())
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     passphrase = subparsers.add_parser("passphrase", help="change the passphrase of one CA's key")
     passphrase.add_argument("name", metavar="CA", help="the CA whose key gets the new passphrase")
@@ -66,3 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
     add_json(profile)
     profile.set_defaults(handler=cmd_profile)
+
+    log = subparsers.add_parser("log", help="the audit log: who issued, signed, renewed, revoked what, and when")
+    log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")
+    add_json(log)
+    log.set_defaults(handler=cmd_log)

@@ -335,6 +335,8 @@ def import_ca_directory(
                     workspace.store.set_meta(f"crl_number:{name}", str(crl_number - 1))
                 if not workspace.has_ca:
                     workspace.store.set_meta("ca", name)
+                workspace._audit("import", workspace.store.current(name), details={
+                    "source": str(folder), "certificates": len(result.certificates), "keys": len(secrets)})
         except BaseException:
             for path, _ in staged:
                 path.unlink(missing_ok=True)
@@ -342,6 +344,8 @@ def import_ca_directory(
         workspace._promote(staged[:1], keep=True)
         workspace._promote(staged[1:])
         result.keys = sorted(secrets)
+        if passphrase:
+            workspace._known_passphrases[name] = passphrase  # its key, as just written: no need to ask again
         workspace.publish_crl(ca=name)
         workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
         for _, leaf, _ in chosen:

@@ -10,9 +10,11 @@ Opening never creates it; the first transaction does.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import sqlite3
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -23,7 +25,8 @@ from ..errors import KittylabError
 from ..pki.facts import Record, serial_hex
 
 #: The layout of the tables below; a store without a version (0) predates versions and is the same.
-SCHEMA_VERSION = 1
+#: Version 2 adds the audit log (a store of version 1 gets it with its next change).
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY,
@@ -42,7 +45,47 @@ CREATE TABLE IF NOT EXISTS certificates (
 CREATE UNIQUE INDEX IF NOT EXISTS one_current_per_name
     ON certificates(name) WHERE revoked_at IS NULL AND superseded_by IS NULL;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    time TEXT NOT NULL,
+    user TEXT NOT NULL,
+    host TEXT NOT NULL,
+    command TEXT NOT NULL,
+    action TEXT NOT NULL,
+    name TEXT,
+    serial TEXT,
+    subject TEXT,
+    reason TEXT,
+    details TEXT
+);
 """
+_AUDIT_COLUMNS = "time, user, host, command, action, name, serial, subject, reason, details"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One change to the workspace: when, who (user and host), the command, what and to which certificate."""
+
+    time: dt.datetime
+    user: str
+    host: str
+    command: str
+    action: str
+    name: str | None = None
+    serial: str | None = None
+    subject: str | None = None
+    reason: str | None = None
+    details: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"time": self.time.isoformat(), "user": self.user, "host": self.host, "command": self.command,
+                "action": self.action, "name": self.name, "serial": self.serial, "subject": self.subject,
+                "reason": self.reason, "details": self.details}
+
+    def describe(self) -> str:
+        what = " ".join(part for part in (self.action, self.name or "", f"serial {self.serial}" if self.serial else "",
+                                          f"({self.reason})" if self.reason else "") if part)
+        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.user}@{self.host} {what}: {self.command}"
 _COLUMNS = "serial, name, profile, issuer, subject, not_before, not_after, pem, issued_at, revoked_at, reason, superseded_by"
 
 
@@ -179,6 +222,20 @@ class Store:
             if isinstance(exc, sqlite3.DatabaseError):
                 raise KittylabError(f"cannot save to the certificate store {self.path}: {exc}") from None
             raise
+
+    def log(self, actor: tuple[str, str, str], action: str, *, name: str | None = None, serial: str | None = None,
+            subject: str | None = None, reason: str | None = None, details: dict | None = None) -> None:
+        """Append to the audit log, inside the change's own transaction (so it is logged if and only if it happened)."""
+        row = (dt.datetime.now(dt.timezone.utc).isoformat(), *actor, action, name, serial, subject, reason,
+               json.dumps(details or {}, sort_keys=True))
+        self._execute(f"INSERT INTO audit ({_AUDIT_COLUMNS}) VALUES ({', '.join('?' * 10)})", row)
+
+    def audit(self) -> list[AuditEntry]:
+        """The audit log, oldest first (empty for a store that has none yet)."""
+        if not self._rows("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'"):
+            return []
+        rows = self._rows(f"SELECT {_AUDIT_COLUMNS} FROM audit ORDER BY id")
+        return [AuditEntry(dt.datetime.fromisoformat(r[0]), *r[1:9], details=json.loads(r[9] or "{}")) for r in rows]
 
     def _commit(self) -> None:
         self._db.execute("COMMIT")

@@ -19,8 +19,10 @@ Opening a workspace only reads: it creates no folder and no store, and writes no
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
 import os
+import socket
 import re
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -64,7 +66,7 @@ from .protocol import (
     refuse_symlink,
     staged_name,
 )
-from .store import Store, StoreDamaged
+from .store import AuditEntry, Store, StoreDamaged
 
 if TYPE_CHECKING:
     from .batch import Request
@@ -83,6 +85,24 @@ WRITER_THREADS = 8
 #: Yields the passphrases to try for the CA named by its argument (the first that opens the key wins).
 PassphraseSource = Callable[[str], Iterable[str]]
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")  # \Z: $ would let "name\n" through
+
+
+#: What the audit log names as the command of this process's changes (the command line sets its own).
+_COMMAND = ["python: the kittylab API"]
+
+
+def set_audit_command(command: str) -> None:
+    """Name the command this process runs, as the audit log records it (``kittylab revoke lena ...``)."""
+    _COMMAND[0] = command
+
+
+def _actor() -> tuple[str, str, str]:
+    """(user, host, command) for the audit log."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = f"uid {os.getuid()}"
+    return user, socket.gethostname(), _COMMAND[0]
 
 
 def check_name(name: str) -> str:
@@ -638,6 +658,8 @@ class Workspace:
                 with self.store.transaction():
                     record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
                     self.store.set_meta("ca", name)
+                    self._audit("init", record, details={"issuer": intermediate_of or name,
+                                                         "encrypted_key": bool(passphrase)})
                     if urls:
                         self.store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
             except BaseException:
@@ -745,8 +767,9 @@ class Workspace:
     def change_passphrase(self, name: str, new: str | None) -> Path:
         """Encrypt CA ``name``'s key with the passphrase ``new`` (None: store it unencrypted)."""
         ca = self.ca_for(check_name(name))
-        with self._writing():
+        with self._writing(), self.store.transaction():
             path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)
+            self._audit("passphrase", self.ca_record(name), details={"encrypted_key": bool(new)})
         self._known_passphrases.pop(name, None)
         if new:
             self._known_passphrases[name] = new
@@ -821,7 +844,7 @@ class Workspace:
         self._check_leaf_name(name, hint=" (--name)")
         signer = self.ca_for(ca)
         certificate = signer.sign(request, profile=self.profile(profile), days=days, now=now, **names)
-        return self.record_drafts([Draft(name, profile, certificate, issuer=ca)])[0]
+        return self.record_drafts([Draft(name, profile, certificate, issuer=ca)], action="sign")[0]
 
     def review_csr(
         self,
@@ -854,6 +877,7 @@ class Workspace:
                                 f" {', '.join(base.san_kinds)}")
         with self.store.transaction():
             self.store.set_meta(f"profile_san_kinds:{base.name}", ",".join(kinds if kinds is not None else base.san_kinds))
+            self._audit("profile", name=base.name, details={"san_types": list(kinds or base.san_kinds)})
         return self.profile(base.name)
 
     def _check_leaf_name(self, name: str, *, hint: str = "") -> None:
@@ -983,7 +1007,7 @@ class Workspace:
         ]
         return sorted(due, key=lambda record: record.not_after)
 
-    def record_drafts(self, drafts: list[Draft]) -> list[Issued]:
+    def record_drafts(self, drafts: list[Draft], *, action: str = "issue") -> list[Issued]:
         """Record signed certificates in one transaction and write their files (a batch is one commit).
 
         Every name is checked first, so a name that already holds a current certificate fails the
@@ -1015,6 +1039,9 @@ class Workspace:
                             self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
                         record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name,
                                                 draft.certificate)
+                        self._audit("renew" if draft.supersedes is not None else action, record,
+                                    details={"issuer": record.issuer, "profile": record.profile,
+                                             "not_after": record.not_after.isoformat()})
                         issued.append(Issued(record=record, certificate=draft.certificate, files=files))
             except BaseException:
                 _unlink(path for path, _ in staged)
@@ -1142,6 +1169,7 @@ class Workspace:
             with self.store.transaction():
                 for record in records:
                     self.store.mark_revoked(record.serial, when=when, reason=reason)
+                    self._audit("revoke", record, reason=reason)
                 # In the same transaction: a crash never leaves a committed revocation off a CRL.
                 for issuer in dict.fromkeys(record.issuer for record in records):
                     self._sign_crl(issuer)
@@ -1160,8 +1188,22 @@ class Workspace:
         """
         with self._writing(), self.store.transaction():
             crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
+            self._audit("crl", name=ca or self.ca_name, details={
+                "number": crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
+                "revoked": len(crl), "next_update": crl.next_update_utc.isoformat()})
             self._write_chain_files()
         return crl
+
+    def _audit(self, action: str, record: Record | None = None, *, name: str | None = None, reason: str | None = None,
+               details: dict | None = None) -> None:
+        """Append to the audit log; called inside the change's own store transaction."""
+        self.store.log(_actor(), action, name=record.name if record else name,
+                       serial=record.serial_hex if record else None, subject=record.subject if record else None,
+                       reason=reason, details=details)
+
+    def audit_log(self) -> list[AuditEntry]:
+        """Every change to this workspace, oldest first: time, user, host, command, what and to which certificate."""
+        return self.store.audit()
 
     def crl_validity(self, name: str | None = None) -> tuple[float, str]:
         """How long CA ``name``'s next CRL is valid when no validity is given, and why (to be stated).
