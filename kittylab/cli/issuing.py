@@ -13,8 +13,8 @@ from ..pki.constraints import build_name_constraints, describe_constraints
 from ..pki.crl import REASONS
 from ..pki.csr import load_csr
 from ..pki.facts import format_summary, summarize
-from ..pki.grant import summarize_request
 from ..pki.files import read_password_file, write_atomically
+from ..pki.grant import summarize_request
 from ..pki.keys import KEY_KINDS
 from ..pki.profiles import AccessUrls
 from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
@@ -39,7 +39,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         check_name(subject_from(args, args.cn, email=args.email or "").cn)
         check_days(args.days or CA_DAYS)
     passphrases = Passphrases(args)
-    workspace = Workspace(args.home, passphrases=passphrases)
+    workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
     # The new key gets a passphrase of its own, and only when asked to (--encrypt-key).
     passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
@@ -218,9 +218,7 @@ def issued_json(issued: Issued) -> dict:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
-    if not workspace.home.is_dir():
-        raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME)")
+    workspace = open_workspace(args)
     unsafe = workspace.permission_warning()
     if unsafe:
         note(f"warning: {unsafe}")
@@ -263,7 +261,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         data = Path(args.target).read_bytes()
         summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
     else:
-        workspace = Workspace(args.home)
+        workspace = open_workspace(args)
         record = workspace.find(args.target)
         summary = summarize(record.certificate, record)
         if record.profile == "ca":
@@ -276,7 +274,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     result = workspace.verify(args.cert, purpose=args.purpose)
     echo(str(result))
     show_command(openssl.verify(str(args.cert), workspace.chain_path().name, purpose=args.purpose,

@@ -56,7 +56,7 @@ def _serve_until_stopped(service: HttpService) -> int:
 
 
 def cmd_expiring(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     window = parse_duration(args.within)
     items = due(workspace, window)
     crls = due_crls(workspace, window)
@@ -121,7 +121,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
 
 
 def cmd_export_openssl_db(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     out = args.out or workspace.home / "openssl-db" / (args.ca or workspace.ca_name)
     export = export_openssl_db(workspace, out, ca=args.ca)
     echo(f"wrote {export.index}, serial, crlnumber, newcerts/, {export.config} and {export.extensions}")
@@ -148,7 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_repair(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home, ca_passphrase=ca_passphrase(args))
     if not workspace.home.is_dir():
-        raise KittylabError(f"no workspace at {workspace.home}")
+        raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME)")
     for line in workspace.repair():
         echo(line)
     return 0

@@ -158,9 +158,16 @@ def ca_passphrase(args: argparse.Namespace) -> str | None:
     return next(Passphrases(args).generic(), None)
 
 
-def open_workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace of ``--home``; a CA key's passphrase is looked for when that key is first used."""
-    return Workspace(args.home, passphrases=Passphrases(args))
+def open_workspace(args: argparse.Namespace, *, existing: bool = True) -> Workspace:
+    """The workspace of ``--home``; a CA key's passphrase is looked for when that key is first used.
+
+    ``existing``: a mistyped ``--home`` is an error, not an empty workspace (monitoring that reads
+    "nothing expires" from a folder that does not exist would say all is well).
+    """
+    workspace = Workspace(args.home, passphrases=Passphrases(args))
+    if existing and not workspace.exists:
+        raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME), or make one with kittylab init")
+    return workspace
 
 
 class _Output:

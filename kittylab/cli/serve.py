@@ -23,11 +23,18 @@ from ..net.webconfig import (
 )
 from ..pki.files import read_password_file
 from ..workspace.workspace import Workspace
-from .options import echo, note, port_number, positive_int, until_stopped
+from .options import (
+    echo,
+    note,
+    open_workspace,
+    port_number,
+    positive_int,
+    until_stopped,
+)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     server = PictureServer(workspace, name=args.name, client_ca=args.client_ca, host=args.host, port=args.port,
                            ocsp=args.ocsp)
     handler = logging.StreamHandler(sys.stderr)
@@ -77,7 +84,7 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_webconfig(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     options = dict(server_name=args.server_name, host=args.host, port=args.port, upstream=args.upstream,
                    client_ca=args.client_ca, ocsp=args.ocsp, publish_port=args.publish_port)
     if args.out is not None:

@@ -17,7 +17,13 @@ from .files import load_pem_or_der
 from .grant import review
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
 from .names import Subject, make_sans, subject_of
-from .profiles import AccessUrls, Profile, authority_key_identifier, ca_extensions, get_profile
+from .profiles import (
+    AccessUrls,
+    Profile,
+    authority_key_identifier,
+    ca_extensions,
+    get_profile,
+)
 
 CA_DAYS = 7300
 LEAF_DAYS = 375

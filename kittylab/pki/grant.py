@@ -10,7 +10,8 @@ asking for a web server's name is caught here, not found later in the certificat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace as replaced
+from dataclasses import dataclass, field
+from dataclasses import replace as replaced
 from typing import Iterable
 
 from cryptography import x509

@@ -49,11 +49,11 @@ from ..pki.crl import REASONS, check_reason, crl_expiry_warning, load_crl
 from ..pki.csr import load_csr, make_csr
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
+from ..pki.grant import Grant, review
 from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
 from ..pki.names import Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
-from ..pki.grant import Grant, review
-from ..pki.profiles import PROFILES, Profile, get_profile, AccessUrls
+from ..pki.profiles import PROFILES, AccessUrls, Profile, get_profile
 from ..pki.verify import Verification, verify_certificate
 from .protocol import (
     LOCK_FILE,
@@ -285,6 +285,11 @@ class Workspace:
             f"{self.home} holds a CA's files ({shown}) but its certificate store {STORE_FILE} is missing or empty:"
             " a new CA would orphan everything they issued. Rebuild the store from them (repair the workspace)"
         )
+
+    @property
+    def exists(self) -> bool:
+        """True once a workspace was made here (its store holds records); opening never makes one."""
+        return self.store.exists
 
     @property
     def has_ca(self) -> bool:

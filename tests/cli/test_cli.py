@@ -219,3 +219,14 @@ def test_help_lists_every_command():
     result = run_cli("--help")
     for command in ("init", "issue", "sign", "export-p12", "revoke", "crl", "list", "show", "verify"):
         assert command in result.out
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "eager-client"], ["expiring", "--check"], ["expiring", "--json"],
+                                     ["verify", "x.crt"], ["crl"], ["revoke", "eager-client"], ["export-openssl-db"],
+                                     ["webconfig", "nginx"], ["issue", "client", "eager-client"]])
+def test_a_mistyped_home_is_an_error_and_creates_nothing(tmp_path, command):
+    """Monitoring that read "nothing expires" from a folder that does not exist would say all is well."""
+    typo = tmp_path / "typo"
+    result = run_cli(*command, home=typo)
+    assert "no workspace at" in result.assert_one_line_error()
+    assert not typo.exists()

@@ -107,7 +107,7 @@ def test_webconfig_with_an_ocsp_responder(cast, tmp_path, capfd):
 def test_webconfig_without_a_ca(tmp_path, capfd):
     assert main(["--home", str(tmp_path / "empty"), "webconfig", "apache"]) == 1
     err = capfd.readouterr().err
-    assert err.startswith("kittylab: error: no CA in") and len(err.strip().splitlines()) == 1
+    assert err.startswith("kittylab: error: no workspace at") and "kittylab init" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bad_port_is_a_usage_error(cast, capfd):
