@@ -9,7 +9,6 @@ import sys
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
-from ..workspace.workspace import Workspace
 from .options import add_json, echo, emit, open_workspace
 
 
@@ -38,7 +37,7 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     if args.san_types is not None or args.any_san_type:
         kinds = None if args.any_san_type else [k.strip().lower() for k in args.san_types.split(",") if k.strip()]
         chosen = workspace.limit_profile(args.name, kinds)
