@@ -149,7 +149,8 @@ def _run_verifier(
         else:
             chain = builder.build_client_verifier().verify(leaf, others).chain
     except VerificationError as exc:
-        return None, str(exc).removeprefix("validation failed: ").split(" (encountered processing")[0]
+        words = str(exc).removeprefix("validation failed: ").split(" (encountered processing")[0]
+        return None, words.split(": AlgorithmIdentifier")[0]  # its Rust debug text says no more
     return ([stand_ins.original(c) for c in chain] if stand_ins else list(chain)), ""
 
 
@@ -287,10 +288,6 @@ def _explain(
             checks.append(Check("name constraints", True, "every name is within the constraints"))
         except KittylabError as exc:
             checks.append(Check("name constraints", False, str(exc)))
-    weak = [c for c in chain if not _strong(c)]
-    if weak:
-        algorithm = weak[0].signature_hash_algorithm
-        checks.append(Check("signature algorithm", False, f"{_cn(weak[0])} is signed with {algorithm.name.upper()}, too weak"))
     return chain, checks
 
 
@@ -307,6 +304,9 @@ def _follow(
             return chain, Check(
                 "chain", False, f"{whose} is issued by {current.issuer.rfc4514_string()}, which is not a CA trusted here"
             )
+        if not _strong(current):
+            algorithm = current.signature_algorithm_oid._name  # e.g. sha1WithRSAEncryption
+            return chain, Check("chain", False, f"{_cn(current)} is signed with {algorithm}, a hash too weak to trust")
         signer = next((c for c in named if _signed_by(current, c)), None)
         if signer is None:
             return chain, Check("chain", False, f"the signature on {_cn(current)} does not verify with {_cn(named[0])}'s key")
