@@ -126,3 +126,28 @@ def test_an_unrun_notebook_shows_its_widgets(lab, name):
         page.evaluate(_SHUT_DOWN)
     finally:
         page.close()
+
+
+_LABEL_LINES = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .kl-greeting dt')].map(dt => {
+    const range = document.createRange();
+    range.selectNodeContents(dt);  // the text's own line boxes: the label's box stretches with its row
+    return {text: dt.textContent, lines: new Set([...range.getClientRects()].map(rect => Math.round(rect.top))).size};
+})"""
+
+
+def test_the_gallerys_labels_stay_on_one_line(lab):
+    """Seen in 05-connect: the greeting's label wrapped ("Your / certificate") in JupyterLab's output."""
+    browser, url, token, _ = lab
+    page = browser.new_page(viewport={"width": 1000, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_notebook(page, url, token, "05-connect.ipynb")
+        greeting = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .kl-greeting").first
+        greeting.scroll_into_view_if_needed()
+        labels = page.evaluate(_LABEL_LINES)
+        screenshot(greeting, "gallery-greeting", folder="notebooks")
+        assert [label["text"] for label in labels] == ["Your certificate", "Serial", "Valid until", "Issued by"]
+        assert all(label["lines"] == 1 for label in labels), labels
+        page.evaluate(_SHUT_DOWN)
+    finally:
+        page.close()
