@@ -160,7 +160,7 @@ _STYLE = """
 .kl-gallery figure{margin:0;background:#fff;border-radius:14px;padding:8px;box-shadow:0 2px 8px rgba(60,40,20,.12)}
 .kl-gallery figure img{display:block;width:100%;height:auto;border-radius:10px}
 .kl-gallery figcaption{text-align:center;font-weight:600;padding-top:6px}
-.kl-gallery footer{margin-top:20px;color:#8a8290;font-size:.85em}
+.kl-gallery footer{margin-top:20px;color:#5e5763;font-size:.85em}
 """
 
 

@@ -39,6 +39,7 @@ from ..pki.names import describe_san
 from ..pki.pkcs12 import P12Contents
 from ..pki.verify import Verification
 from ..workspace.workspace import Issued
+from . import theme
 
 #: Status colours: valid green, expiring amber, expired grey, revoked red.
 STATUS_COLOURS = {
@@ -54,6 +55,8 @@ STATUS_COLOURS = {
     "bad signature": "#c62828",
 }
 _NEUTRAL = "#546e7a"
+#: A badge's text is white, but black on amber (white on amber is 2.2:1, below WCAG AA).
+BADGE_TEXT = {"expiring": "#000"}
 _REVOKED_SHOWN = 20
 _REASON_NAMES = {flag: name for name, flag in REASONS.items()}
 
@@ -316,8 +319,9 @@ def status_badge(status: str) -> str:
     """A coloured pill with the status, carrying the classes ``kl-status kl-status-STATUS``."""
     colour = STATUS_COLOURS.get(status, _NEUTRAL)
     slug = status.replace(" ", "-")
+    text = BADGE_TEXT.get(status, "#fff")
     return (
-        f'<span class="kl-status kl-status-{html.escape(slug)}" style="background:{colour};color:#fff;'
+        f'<span class="kl-status kl-status-{html.escape(slug)}" style="background:{colour};color:{text};'
         f'border-radius:9px;padding:1px 9px;font-size:12px;font-weight:600">{html.escape(status)}</span>'
     )
 
@@ -327,9 +331,9 @@ def _validity_html(validity: Validity, colour: str) -> str:
     return (
         f"{html.escape(validity.text())}"
         f'<div class="kl-validity-bar" title="{used}% used, {validity.days_left} days left" '
-        f'style="background:#e0e0e0;border-radius:3px;height:6px;width:240px;margin-top:3px">'
+        f'style="background:{theme.FAINT};border-radius:3px;height:6px;width:240px;margin-top:3px">'
         f'<div style="background:{colour};width:{used}%;height:6px;border-radius:3px"></div></div>'
-        f'<span style="font-size:11px;color:#666">{validity.days_left} days left</span>'
+        f'<span style="font-size:11px;color:{theme.TEXT}">{validity.days_left} days left</span>'
     )
 
 
@@ -348,15 +352,15 @@ def _card_html(card: Card) -> str:
             shown = html.escape(str(value))
         mono = ";font-family:monospace;font-size:12px" if label in ("Serial", "SHA-256", "Public key SHA-256") else ""
         rows.append(
-            f'<tr><th style="text-align:left;vertical-align:top;padding:2px 12px 2px 0;color:#555;'
+            f'<tr><th style="text-align:left;vertical-align:top;padding:2px 12px 2px 0;color:{theme.TEXT};'
             f'font-weight:600;white-space:nowrap">{html.escape(label)}</th>'
             f'<td style="text-align:left;padding:2px 0;word-break:break-all{mono}">{shown}</td></tr>'
         )
     inner = "".join(_card_html(c) for c in card.cards)
     return (
-        f'<div class="kl-card kl-card-{card.kind}" style="border:1px solid #d0d0d0;border-left:6px solid {colour};'
+        f'<div class="kl-card kl-card-{card.kind}" style="border:1px solid {theme.BORDER};border-left:6px solid {colour};'
         f'border-radius:6px;padding:8px 12px;margin:6px 0;max-width:760px;font-family:sans-serif;font-size:13px;'
-        f'background:#fff;color:#222">'
+        f'background:{theme.BACKGROUND};color:{theme.TEXT}">'
         f'<div style="display:flex;justify-content:space-between;align-items:center;margin-bottom:4px">'
         f'<b class="kl-card-title" style="font-size:14px">{html.escape(card.title)}</b>{badge}</div>'
         f'<table style="border-collapse:collapse;margin:0">{"".join(rows)}</table>{inner}</div>'

@@ -26,6 +26,7 @@ from ..pki.crl import REASONS
 from ..pki.facts import Record
 from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_dns_name, check_email, check_ip
+from ..render import theme
 from ..render.display import Card, issued_card, record_card, status_badge
 from ..render.progress import progress_bar
 from ..render.trust import trust_diagram
@@ -46,8 +47,6 @@ P12_FLAVOURS = {
     "modern": "modern: AES-256 and PBKDF2, for current browsers, OpenSSL 3 and Java 11+",
     "legacy": "legacy: 3DES and SHA-1, for Apple keychains, old Windows and Android",
 }
-ERROR_COLOUR = "#c62828"
-OK_COLOUR = "#2e7d32"
 _STYLE = {"description_width": "150px"}
 _WIDTH = "420px"
 #: Forms and dashboards that are open, refreshed after any action on their workspace.
@@ -58,6 +57,12 @@ def _classed(widget: widgets.Widget, *classes: str) -> widgets.Widget:
     for name in classes:
         widget.add_class(name)
     return widget
+
+
+def set_tone(label: widgets.Widget, *, error: bool) -> None:
+    """Show a message in the theme's error or success colour (see :data:`theme.TONE_STYLE`)."""
+    label.remove_class("kl-tone-ok" if error else "kl-tone-error")
+    label.add_class("kl-tone-error" if error else "kl-tone-ok")
 
 
 def split_list(text: str) -> list[str]:
@@ -108,7 +113,7 @@ class Field(widgets.HBox):
     def __init__(self, name: str, control: widgets.ValueWidget, check: Callable[[object], object]) -> None:
         self.name = name
         self.control = _classed(control, f"kl-field-{name}", "kl-field")
-        self.error = _classed(widgets.Label(value="", style={"text_color": ERROR_COLOUR}), f"kl-error-{name}", "kl-error")
+        self.error = _classed(widgets.Label(value=""), f"kl-error-{name}", "kl-error", "kl-tone-error")
         self._check = check
         control.observe(self._show_error, names="value")
         super().__init__([self.control, self.error])
@@ -160,7 +165,9 @@ class SubjectForm(widgets.VBox):
             name: Field(name, _text(label, getattr(defaults, name, "") if defaults else ""), _check_subject_field(name))
             for name, label in SUBJECT_FIELDS
         }
-        super().__init__(list(self.fields.values()))
+        # Shown alone too (notebook 04): it brings the message colours (a <style> applies while hidden).
+        tones = widgets.HTML(value=theme.TONE_STYLE, layout=widgets.Layout(display="none"))
+        super().__init__([tones, *self.fields.values()])
         self.add_class("kl-subject-form")
 
     @property
@@ -222,7 +229,7 @@ class _Form(widgets.VBox, _Refreshable):
         self.progress_area = _classed(widgets.Output(), "kl-progress-area")
         self.card = _classed(widgets.HTML(value=""), "kl-result")
         self.downloads = _classed(widgets.HTML(value=""), "kl-downloads")
-        heading = widgets.HTML(value=f"<h3 style='margin:4px 0'>{escape(self.title)}</h3>")
+        heading = widgets.HTML(value=f"{theme.TONE_STYLE}<h3 style='margin:4px 0'>{escape(self.title)}</h3>")
         super().__init__(
             [heading, *controls, self.button, self.message, self.progress_area, self.card, self.downloads]
         )
@@ -235,21 +242,28 @@ class _Form(widgets.VBox, _Refreshable):
         self.card.value = self.downloads.value = ""
         self.progress_area.outputs = ()
         self.button.disabled = True  # a second click while this runs would issue twice
+        refused = None
         try:
+            # Inside a kernel the Output widget swallows what its block raises (it draws a
+            # traceback instead): the refusal is caught in the block, and said in one line.
             with self.progress_area, progress_bar(None, self._progress_text()) as bar:
-                card = self.act()
-                bar.update()
-        except KittylabError as exc:
-            self._say(str(exc), error=True)
-            return
+                try:
+                    card = self.act()
+                except KittylabError as exc:
+                    refused = exc
+                else:
+                    bar.update()
         finally:
             self.button.disabled = False
+        if refused is not None:
+            self._say(str(refused), error=True)
+            return
         self.card.value = card.html()
         self._after_action()
 
     def _say(self, text: str, *, error: bool = False) -> None:
         self.message.value = text
-        self.message.style.text_color = ERROR_COLOUR if error else OK_COLOUR
+        set_tone(self.message, error=error)
 
     def _progress_text(self) -> str:
         return "working"
@@ -492,7 +506,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         self.crl_button.on_click(lambda _: self._act(self.publish_crl))
         super().__init__(
             [
-                widgets.HTML(value="<h3 style='margin:4px 0'>Certificates</h3>"),
+                widgets.HTML(value=f"{theme.TONE_STYLE}<h3 style='margin:4px 0'>Certificates</h3>"),
                 widgets.HBox([self.filter, self.sort, self.descending]),
                 self.table,
                 self.crl,
@@ -550,7 +564,7 @@ class Dashboard(widgets.VBox, _Refreshable):
             lines.append(escape(text))
         warning = self.workspace.crl_warning()
         if warning:
-            lines.append(f'<span style="color:{ERROR_COLOUR}">{escape(warning)}</span>')
+            lines.append(f'<span style="color:{theme.ERROR}">{escape(warning)}</span>')
         return f'<div style="margin:4px 0">{"<br>".join(lines)}</div>'
 
     # -- actions ---------------------------------------------------------------------------
@@ -562,7 +576,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         except KittylabError as exc:
             text, error = str(exc), True
         self.message.value = text
-        self.message.style.text_color = ERROR_COLOUR if error else OK_COLOUR
+        set_tone(self.message, error=error)
         self._after_action()
 
     def _chosen(self) -> Record:
@@ -596,7 +610,7 @@ class Dashboard(widgets.VBox, _Refreshable):
 
 def _table_html(rows: Iterable[Record]) -> str:
     head = "".join(
-        f'<th style="text-align:left;padding:3px 10px;border-bottom:2px solid #ccc">{label}</th>'
+        f'<th style="text-align:left;padding:3px 10px;border-bottom:2px solid {theme.STRONG_BORDER}">{label}</th>'
         for label in ("Name", "Profile", "Subject", "Status", "Expires", "Days left", "Serial")
     )
     now = dt.datetime.now(dt.timezone.utc)
@@ -614,11 +628,11 @@ def _table_html(rows: Iterable[Record]) -> str:
         )
         body.append(
             f'<tr class="kl-dashboard-row" data-name="{escape(record.name)}" data-serial="{record.serial_hex}">'
-            + "".join(f'<td style="text-align:left;padding:3px 10px;border-bottom:1px solid #eee">{cell}</td>' for cell in cells)
+            + "".join(f'<td style="text-align:left;padding:3px 10px;border-bottom:1px solid {theme.BORDER}">{cell}</td>' for cell in cells)
             + "</tr>"
         )
     if not body:
-        body.append('<tr><td colspan="7" style="padding:6px 10px;color:#777"><i>no certificates match</i></td></tr>')
+        body.append(f'<tr><td colspan="7" style="padding:6px 10px;color:{theme.TEXT}"><i>no certificates match</i></td></tr>')
     return (
         '<div style="max-height:420px;overflow:auto"><table style="border-collapse:collapse;font-size:13px">'
         f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
