@@ -133,7 +133,7 @@ def cmd_export_openssl_db(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
+    workspace = open_workspace(args, existing=False)  # import may make the workspace
     result = import_ca_directory(workspace, args.source, ca_name=args.ca_name, passphrase=ca_passphrase(args))
     echo(f"{result.summary()} into {workspace.home}")
     for line in result.notes:

@@ -165,8 +165,8 @@ def open_workspace(args: argparse.Namespace, *, existing: bool = True) -> Worksp
     "nothing expires" from a folder that does not exist would say all is well).
     """
     workspace = Workspace(args.home, passphrases=Passphrases(args))
-    if existing and not workspace.exists:
-        raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME), or make one with kittylab init")
+    if existing:
+        workspace.check_exists()
     return workspace
 
 
@@ -218,7 +218,13 @@ FIXES = {
     "home": "--home DIR",
     "ca-passphrase": "--ca-passphrase-file F",
     "sign": "kittylab sign REQUEST.csr, or kittylab renew NAME --new-key",
+    "name": "--name",
+    "trust-ca": "--ca kitty-ca.crt",
+    "crl-url": "--crl-url",
+    "ocsp-url": "--ocsp-url",
+    "ca-issuers-url": "--ca-issuers-url",
     "repair": "kittylab repair",
+    "no-workspace": "check --home or $KITTYLAB_HOME, or make one with kittylab init",
     "drop-san": "a CSR's name: kittylab sign ... --drop-san {san}",
 }
 

@@ -50,7 +50,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_log(args: argparse.Namespace) -> int:
-    entries = Workspace(args.home).audit_log()
+    entries = open_workspace(args).audit_log()
     if args.name:
         entries = [e for e in entries if args.name in (e.name, e.serial)]
     if args.json:

@@ -284,8 +284,8 @@ def _get(connection: _MutualTLSConnection, url: str, *, sent_certificate: bool) 
         body = answer.read()
     except ssl.SSLCertVerificationError as exc:
         raise ServerNotTrusted(
-            f"server certificate not trusted: {exc.verify_message} "
-            "(pass the CA that signed it: ca=kitty-ca.crt, or --ca kitty-ca.crt)"
+            f"server certificate not trusted: {exc.verify_message}: trust the CA that signed it (ca=kitty-ca.crt)",
+            fix="trust-ca",
         ) from None
     except ConnectionRefusedError:
         raise KittylabError(f"nothing is listening at {parts.netloc} (is the server running?)") from None

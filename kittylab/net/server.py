@@ -54,11 +54,11 @@ REFUSAL_LOG_SIZE = 1000
 # What OpenSSL's verification codes mean for a client certificate (``openssl verify`` numbers them).
 _VERIFY_REASONS = {
     2: "unknown CA",
-    3: "no CRL loaded for the CA (publish one: kittylab crl)",
+    3: "no CRL loaded for the CA (publish one)",
     7: "bad certificate signature",
     9: "not yet valid",
     10: "expired",
-    12: "the CRL has expired (publish a new one: kittylab crl)",
+    12: "the CRL has expired (publish a new one)",
     18: "unknown CA",
     19: "unknown CA",
     20: "unknown CA",

@@ -55,18 +55,18 @@ def load_crl(source: bytes | str | os.PathLike) -> x509.CertificateRevocationLis
 def crl_expiry_warning(next_update: dt.datetime | None, *, now: dt.datetime | None = None) -> str | None:
     """A warning when the CRL has expired or expires within :data:`CRL_WARNING_DAYS` days, else None."""
     if next_update is None:
-        return "no CRL has been published: servers that check a CRL will refuse every client (run: kittylab crl)"
+        return "no CRL has been published: servers that check a CRL will refuse every client until one is"
     now = now or dt.datetime.now(dt.timezone.utc)
     left = next_update - now
     if left.total_seconds() <= 0:
         return (
             f"the CRL expired on {next_update:%Y-%m-%d %H:%M} UTC: nginx and Apache now refuse every client;"
-            " publish a new one (kittylab crl) and reload the servers"
+            " publish a new one and reload the servers"
         )
     if left < dt.timedelta(days=CRL_WARNING_DAYS):
         return (
             f"the CRL expires on {next_update:%Y-%m-%d %H:%M} UTC, in {_humanize(left)}: publish a new one"
-            " (kittylab crl) and reload the servers before then"
+            " and reload the servers before then"
         )
     return None
 

@@ -138,9 +138,10 @@ class AccessUrls:
     ca_issuers: str | None = None
 
     def __post_init__(self) -> None:
-        for flag, url in (("--crl-url", self.crl), ("--ocsp-url", self.ocsp), ("--ca-issuers-url", self.ca_issuers)):
+        for what, url, fix in (("the CRL URL", self.crl, "crl-url"), ("the OCSP URL", self.ocsp, "ocsp-url"),
+                               ("the CA issuers URL", self.ca_issuers, "ca-issuers-url")):
             if url is not None:
-                check_http_url(url, flag)
+                check_http_url(url, what, fix=fix)
 
     def __bool__(self) -> bool:
         return any((self.crl, self.ocsp, self.ca_issuers))
@@ -176,7 +177,7 @@ class AccessUrls:
         return chosen
 
 
-def check_http_url(url: str, flag: str = "the URL") -> str:
+def check_http_url(url: str, what: str = "the URL", *, fix: str | None = None) -> str:
     """Return ``url`` if it is a plain ``http://host/...`` URL, else a one-line error.
 
     CRLs, OCSP answers and CA certificates are signed, and are fetched over plain HTTP: an
@@ -188,7 +189,7 @@ def check_http_url(url: str, flag: str = "the URL") -> str:
     except (ValueError, TypeError, AttributeError):
         ok = False
     if not ok or not url.isascii() or any(c.isspace() or ord(c) < 32 for c in url) or len(url) > 2000:
-        raise KittylabError(f"{flag} {url!r}: give a plain http:// URL such as http://pki.kitty.test/kitty-ca.crl")
+        raise KittylabError(f"{what} {url!r}: give a plain http:// URL such as http://pki.kitty.test/kitty-ca.crl", fix=fix)
     return url
 
 

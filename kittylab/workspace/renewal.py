@@ -60,7 +60,7 @@ class Due:
     def describe(self) -> str:
         text = f"{self.record.name} ({self.record.profile}, serial {self.record.serial_hex}): {_left(self.left)}"
         if self.record.profile in PROFILES and not self.renewable:
-            text += f" (renew --expiring takes it from {self.renew_from:%Y-%m-%d %H:%M} UTC, the last third of its life)"
+            text += f" (renewing what is due takes it from {self.renew_from:%Y-%m-%d %H:%M} UTC, the last third of its life)"
         return text
 
     def as_dict(self) -> dict:
@@ -78,9 +78,9 @@ class CrlDue:
 
     def describe(self) -> str:
         if self.next_update is None:
-            return f"CRL of {self.ca}: not published (kittylab crl --ca {self.ca})"
+            return f"CRL of {self.ca}: not published yet: publish it"
         return (f"CRL of {self.ca}: {_left(self.left)} (next update {self.next_update:%Y-%m-%d %H:%M} UTC):"
-                f" kittylab crl --ca {self.ca}")
+                " publish a new one")
 
     def as_dict(self) -> dict:
         return {"kind": "crl", "name": self.ca, "ca": self.ca,

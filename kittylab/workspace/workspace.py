@@ -22,8 +22,8 @@ import datetime as dt
 import getpass
 import json
 import os
-import socket
 import re
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -290,6 +290,15 @@ class Workspace:
     def exists(self) -> bool:
         """True once a workspace was made here (its store holds records); opening never makes one."""
         return self.store.exists
+
+    def check_exists(self) -> None:
+        """A one-line error unless a workspace was made here; CA files left without their store say how to recover."""
+        if self.exists:
+            return
+        found = self._ca_files_without_store()
+        if found:
+            raise KittylabError(self._orphaned_files_message(found), fix="repair")
+        raise KittylabError(f"no workspace at {self.home}", fix="no-workspace")
 
     @property
     def has_ca(self) -> bool:
@@ -846,7 +855,7 @@ class Workspace:
         """
         request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         name = check_name(name if name is not None else Subject.from_name(request.subject).cn)
-        self._check_leaf_name(name, hint=" (--name)")
+        self._check_leaf_name(name, fix="name")
         signer = self.ca_for(ca)
         certificate = signer.sign(request, profile=self.profile(profile), days=days, now=now, **names)
         return self.record_drafts([Draft(name, profile, certificate, issuer=ca)], action="sign")[0]
@@ -885,10 +894,10 @@ class Workspace:
             self._audit("profile", name=base.name, details={"san_types": list(kinds or base.san_kinds)})
         return self.profile(base.name)
 
-    def _check_leaf_name(self, name: str, *, hint: str = "") -> None:
+    def _check_leaf_name(self, name: str, *, fix: str | None = None) -> None:
         check_name(name)
         if name in self.ca_names():
-            raise KittylabError(f"{name!r} is a CA's name: give the certificate another name{hint}")
+            raise KittylabError(f"{name!r} is a CA's name: give the certificate another name", fix=fix)
 
     def default_subject(self, name: str, *, ca: str | None = None) -> Subject:
         """``CN=name`` with the organization and place of the CA, as the article's subjects share them."""
@@ -1219,7 +1228,7 @@ class Workspace:
         name = name or self.ca_name
         remembered = self.store.get_meta(f"crl_days:{name}")
         if remembered is not None:
-            return float(remembered), f"remembered from an earlier --days {float(remembered):g} for {name}"
+            return float(remembered), f"remembered from an earlier choice of {float(remembered):g} days for {name}"
         if any(r.profile == "ca" and r.issuer == name and r.name != name for r in self.store.records()):
             return float(ROOT_CRL_DAYS), f"the default for a CA that signs CAs, {ROOT_CRL_DAYS} days"
         return float(CRL_DAYS), f"the default for an issuing CA, {CRL_DAYS} days"

@@ -90,7 +90,7 @@ def test_expiring_and_renew(tmp_path):
     listed = run_cli("expiring", "--within", "30d", home=home)
     assert listed.code == 0 and "\nsoon (client, serial " in listed.out and "later" not in listed.out
     assert listed.out.startswith("CRL of kitty-ca: expires in 30 days")  # a 30-day CRL is due within 30d
-    assert "renew --expiring takes it from " in listed.out  # 10 days of 10: not yet in its last third
+    assert "renewing what is due takes it from " in listed.out  # 10 days of 10: not yet in its last third
     as_json = json.loads(run_cli("expiring", "--within", "300d", "--json", home=home).out)
     assert [item["name"] for item in as_json] == ["kitty-ca", "soon", "later"]
     assert [item["kind"] for item in as_json] == ["crl", "certificate", "certificate"]
@@ -274,10 +274,10 @@ def test_a_crl_cannot_expire_unnoticed(tmp_path):
     assert [(i["kind"], i["ca"], i["status"]) for i in as_json] == [("crl", "acme-issuing", "expiring")]
     # The next crl and revoke use the remembered day, and say so.
     again = run_cli("crl", home=home)
-    assert "remembered from an earlier --days 1 for acme-issuing" in again.out
+    assert "remembered from an earlier choice of 1 days for acme-issuing" in again.out
     run_cli("issue", "client", "lena", "--key", "p256", home=home)
     revoked = run_cli("revoke", "lena", home=home)
-    assert "valid 1 days (remembered from an earlier --days 1 for acme-issuing)" in revoked.out
+    assert "valid 1 days (remembered from an earlier choice of 1 days for acme-issuing)" in revoked.out
     fixed = run_cli("crl", "--days", "30", "--json", home=home)
     assert json.loads(fixed.out)[0]["days"] == 30
     assert run_cli("expiring", "--within", "7d", "--check", home=home).code == 0

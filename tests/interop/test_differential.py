@@ -30,8 +30,8 @@ from support.pki import forged_leaf, openssl
 
 from kittylab import Workspace
 from kittylab.pki.ca import load_certificate, utcnow
-from kittylab.pki.crl import load_crl
 from kittylab.pki.constraints import build_name_constraints
+from kittylab.pki.crl import load_crl
 from kittylab.pki.keys import generate_key, signature_hash
 from kittylab.pki.profiles import PROFILES, authority_key_identifier, ca_extensions
 from kittylab.pki.verify import verify_certificate

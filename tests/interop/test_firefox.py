@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.system import PASSWORD, require_binary
 
 from kittylab import Workspace
 from kittylab.net.server import PictureServer, pictures
-from support.system import PASSWORD, require_binary
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

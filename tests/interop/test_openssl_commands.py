@@ -23,7 +23,14 @@ from cryptography import x509
 from support.cli import run_cli
 from support.pki import openssl as run_openssl
 
-from kittylab import KittylabError, Workspace, generate_key, make_csr, save_csr, save_key
+from kittylab import (
+    KittylabError,
+    Workspace,
+    generate_key,
+    make_csr,
+    save_csr,
+    save_key,
+)
 from kittylab.pki import openssl
 from kittylab.pki.constraints import build_name_constraints
 from kittylab.ui.tutorial import REVOCATION, STEPS, prepare

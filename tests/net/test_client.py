@@ -45,7 +45,7 @@ def test_no_private_key_is_left_behind(cast, server):
 
 
 def test_server_not_trusted(cast, server):
-    with pytest.raises(ServerNotTrusted, match="server certificate not trusted: .*pass the CA"):
+    with pytest.raises(ServerNotTrusted, match="server certificate not trusted: .*trust the CA"):
         fetch(server.url, ca=cast.other_ca, **cast.credentials("valid"))
 
 

@@ -20,8 +20,8 @@ from support.pki import build_hierarchy, curl_status, openssl, web_site
 from support.system import PASSWORD
 
 from kittylab import KittylabError, Workspace
-from kittylab.net.client import Refused, fetch
 from kittylab.net import http_service
+from kittylab.net.client import Refused, fetch
 from kittylab.net.ocsp import OcspResponder, OcspServer, _check_answer, ask_responder
 from kittylab.net.server import PictureServer
 

@@ -5,10 +5,10 @@ that nginx and Apache must both pass."""
 from __future__ import annotations
 
 import contextlib
-import html
-import re
 import datetime as dt
+import html
 import json
+import re
 import secrets
 import subprocess
 import tempfile

@@ -251,7 +251,11 @@ def test_an_encrypted_ca_key_needs_its_passphrase_and_stays_encrypted(tmp_path):
 def hostile_request(key) -> x509.CertificateSigningRequest:
     """A request asking for everything a leaf must not get: a CA, key signing, name constraints, policies, ..."""
     from cryptography.hazmat.primitives import hashes
-    from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import (
+        AuthorityInformationAccessOID,
+        ExtendedKeyUsageOID,
+        NameOID,
+    )
 
     builder = x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "hostile")]))

@@ -100,7 +100,7 @@ def test_expiring_lists_what_needs_renewing(workspace):
     renewed = renew_due(workspace, "30d")
     # "soon" (10 days of 10) is shorter than the window: due only in the last third of its life.
     assert [issued.name for issued in renewed] == ["gone"]
-    assert "renew --expiring takes it from " in items[1].describe()
+    assert "renewing what is due takes it from " in items[1].describe()
     assert renew_due(workspace, "30d") == []  # renewal never loops: the new certificate is not due again
     assert renew_due(workspace, "30d", now=now + dt.timedelta(days=7)) and workspace.find("soon").not_after > (
         now + dt.timedelta(days=16))  # seven days on, "soon" is in its last third and renewed once
