@@ -297,3 +297,26 @@ def test_the_runnable_commands_run_and_agree_with_kittylab(story, require):
     ok = run(openssl.verify("eager-client.crt", "kitty-ca.crt", purpose="client", crl="kitty-ca.crl"))
     assert ok.returncode == 0 and "eager-client.crt: OK" in ok.stdout
     assert "DNS:localhost, IP Address:127.0.0.1" in run(openssl.show("picture-server.crt")).stdout
+
+
+def test_the_revocation_commands_run_on_the_exported_database_and_agree_with_kittylab(story, tmp_path, require):
+    """06's and the command line's `openssl ca -revoke` and `-gencrl`, in the folder export-openssl-db wrote."""
+    require("openssl")
+    from kittylab import load_crl
+    from kittylab.workspace.openssldb import export_openssl_db
+
+    workspace, _, client = story
+    export = export_openssl_db(workspace, tmp_path / "db")
+    shutil.copy(client.files["crt"], export.folder / "eager-client.crt")
+    for command in (openssl.revoke("eager-client.crt", reason="key-compromise"), openssl.gencrl("kitty-ca.crl")):
+        done = subprocess.run(shlex.split(command), cwd=export.folder, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{command}\n{done.stderr}"
+    workspace.revoke("eager-client", reason="key-compromise")
+
+    def entries(crl):
+        return {(entry.serial_number, entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
+                for entry in crl}
+
+    theirs, ours = load_crl(export.folder / "kitty-ca.crl"), workspace.current_crl()
+    assert entries(theirs) == entries(ours) == {(client.record.serial, x509.ReasonFlags.key_compromise)}
+    assert theirs.is_signature_valid(workspace.ca.certificate.public_key())
