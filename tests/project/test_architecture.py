@@ -53,14 +53,47 @@ def test_every_module_sits_in_a_layer():
     assert folders <= named, folders - named
 
 
+def _dynamic_imports(path: Path) -> set[str]:
+    """``importlib.import_module("kittylab.x")`` and ``__import__("kittylab.x")``: imports the AST check above cannot see."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module", "__import__"
+        ):
+            found |= {arg.value for arg in node.args if isinstance(arg, ast.Constant) and str(arg.value).startswith("kittylab")}
+    return found
+
+
+def _top(module: str) -> str:
+    return module.split(".")[1] if "." in module else ""
+
+
 def test_each_layer_only_calls_down():
-    upward = []
+    """Down only; peers (workshop and net, ui and cli) do not import each other; inside the package
+    nothing imports the package root (which imports everything)."""
+    wrong = []
     for path in sorted(PACKAGE.rglob("*.py")):
         module = _module_name(path)
-        for target in _imports(path):
-            if target != "kittylab" and _rank(target) > _rank(module):
-                upward.append(f"{module} imports {target}")
-    assert upward == []
+        if module in ("kittylab", "kittylab.__main__"):
+            continue
+        for target in sorted(_imports(path) | _dynamic_imports(path)):
+            if target == "kittylab" or _rank(target) == len(LAYERS):
+                wrong.append(f"{module} imports the package root ({target}): import the module that defines it")
+            elif _rank(target) > _rank(module):
+                wrong.append(f"{module} imports {target}, a layer above it")
+            elif _rank(target) == _rank(module) and _top(target) != _top(module):
+                wrong.append(f"{module} imports its peer {target}")
+    assert wrong == []
+
+
+def test_only_the_state_layers_open_databases():
+    """The workspace's store (and the workshop's ledger of participants) are the only SQLite files."""
+    allowed = ("kittylab.workspace.", "kittylab.workshop.ledger")
+    users = [_module_name(p) for p in PACKAGE.rglob("*.py")
+             if "sqlite3" in {alias.name for node in ast.walk(ast.parse(p.read_text()))
+                              if isinstance(node, ast.Import) for alias in node.names}
+             and not _module_name(p).startswith(allowed)]
+    assert users == []
 
 
 def test_the_store_is_private_to_the_workspace():
