@@ -13,7 +13,7 @@ from ..pki.constraints import build_name_constraints, describe_constraints
 from ..pki.crl import REASONS
 from ..pki.csr import load_csr
 from ..pki.facts import format_summary, summarize
-from ..pki.files import read_password_file, write_atomically
+from ..pki.files import read_input, read_password_file, write_atomically
 from ..pki.grant import summarize_request
 from ..pki.keys import KEY_KINDS
 from ..pki.profiles import AccessUrls
@@ -258,7 +258,7 @@ def _confirmed(question: str) -> bool:
 
 def cmd_show(args: argparse.Namespace) -> int:
     if Path(args.target).is_file():  # a file someone sent: a CSR (or a certificate) to read before signing
-        data = Path(args.target).read_bytes()
+        data = read_input(Path(args.target), "certificate or CSR")
         summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
     else:
         workspace = open_workspace(args)

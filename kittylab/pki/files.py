@@ -46,17 +46,37 @@ def write_atomically(path: Path, data: bytes | Iterable[bytes], *, secret: bool 
     return path
 
 
+#: The most kittylab reads of an input file, by what it holds (default :data:`MAX_INPUT`): a
+#: file larger than that (``/dev/zero``, a log given by mistake) is refused in one line instead
+#: of being read until memory runs out.
+MAX_INPUT = 1 << 20
+INPUT_LIMITS = {"password": 64 << 10, "CRL": 256 << 20, "index.txt": 256 << 20}
+
+
 def read_input(source: bytes | str | os.PathLike, what: str) -> bytes:
-    """Return the bytes of ``source``: bytes as they are, a str holding PEM as text, else a path."""
+    """Return the bytes of ``source``: bytes as they are, a str holding PEM as text, else a path.
+
+    A file is read up to its limit (:data:`INPUT_LIMITS`); a larger one is a one-line error.
+    """
     if isinstance(source, bytes):
         return source
     if isinstance(source, str) and "-----BEGIN" in source:
         return source.encode()
+    limit = INPUT_LIMITS.get(what, MAX_INPUT)
     with open_input(source, what) as handle:
         try:
-            return handle.read()
+            data = handle.read(limit + 1)
         except OSError as exc:
             raise KittylabError(f"cannot read {what} file {source}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise KittylabError(
+            f"the {what} file {source} is larger than {_size(limit)}: that is no {what} file (check the path)"
+        )
+    return data
+
+
+def _size(count: int) -> str:
+    return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count >> 10} KiB"
 
 
 def open_input(path: str | os.PathLike, what: str) -> BinaryIO:

@@ -18,7 +18,7 @@ from cryptography import x509
 
 from ..errors import KittylabError
 from .keys import check_key_strength, describe_key
-from .names import Subject, describe_san, make_sans, parse_san
+from .names import Subject, check_san_count, describe_san, make_sans, parse_san
 from .profiles import Profile, get_profile
 
 
@@ -66,9 +66,10 @@ class Grant:
 def requested_names(request: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
     """The alternative names a CSR asks for."""
     try:
-        return _unique(list(request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value))
+        names = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return []
+    return _unique(check_san_count(list(names), "the CSR"))
 
 
 def review(

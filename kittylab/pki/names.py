@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, fields
 from typing import Iterable
 
@@ -32,8 +33,22 @@ _EMAIL_LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}\Z")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+\Z")
 
 
+#: The most alternative names one certificate carries (Let's Encrypt's limit): a CSR asking for
+#: thousands is refused rather than signed into a certificate that clients choke on.
+MAX_SANS = 100
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(ch) < 32 or ord(ch) == 127 or 0x80 <= ord(ch) < 0xA0 for ch in text)
+    """Control (Cc) or invisible format (Cf) characters: U+202E turns ``evil\u202egpj.exe`` around,
+    zero-width spaces make two names that look the same differ."""
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+
+
+def check_san_count(names: list[x509.GeneralName], whose: str = "the request") -> list[x509.GeneralName]:
+    """``names`` if there are at most :data:`MAX_SANS` of them, else a one-line error."""
+    if len(names) > MAX_SANS:
+        raise KittylabError(f"{whose} has {len(names)} alternative names: at most {MAX_SANS} are allowed")
+    return names
 
 
 def check_dns_name(name: str, *, wildcard: bool = False) -> str:
@@ -127,7 +142,7 @@ class Subject:
             if name == "cn" and size > bound:  # cryptography counts the CN in UTF-8 bytes
                 raise KittylabError(f"{label} is {size} bytes long in UTF-8: at most {bound} are allowed")
             if _has_control(value):
-                raise KittylabError(f"{label} {value!r} contains control characters: remove them")
+                raise KittylabError(f"{label} {value!r} contains control characters or invisible format characters: remove them")
         if self.c and not (len(self.c) == 2 and self.c.isascii() and self.c.isalpha() and self.c.isupper()):
             raise KittylabError(f"country (C) {self.c!r} must be two capital letters, such as DE or US")
         if self.email:
@@ -222,7 +237,7 @@ def make_sans(
     names += [x509.RFC822Name(check_email(e)) for e in _as_list(email)]
     names += [x509.UniformResourceIdentifier(check_uri(u)) for u in _as_list(uri)]
     unique: list[x509.GeneralName] = []
-    for name in names:
+    for name in check_san_count(names, "the certificate"):
         if name not in unique:
             unique.append(name)
     return unique

@@ -78,6 +78,7 @@ def export_p12(
 def load_p12(source: bytes | str | os.PathLike, *, password: str) -> P12Contents:
     """Open a p12 (either flavour); a wrong password or a damaged file is a one-line error."""
     data = read_input(source, "p12")
+    _check_iterations(data)
     secret = _password(password) if password else None
     try:
         with warnings.catch_warnings():
@@ -106,3 +107,81 @@ def _password(password: str) -> bytes:
     if b"\x00" in secret:
         raise KittylabError("a p12 password cannot contain a NUL character")
     return secret
+
+
+#: The most key-derivation or MAC iterations a p12 may ask for: OpenSSL writes 2,048, kittylab
+#: 20,000, careful tools a few 100,000. A file asking for 2^31 would take minutes to open.
+MAX_ITERATIONS = 1_000_000
+
+
+def _check_iterations(data: bytes) -> None:
+    """Refuse a p12 that asks for more iterations than :data:`MAX_ITERATIONS`, before deriving any key."""
+    try:
+        counts = _iteration_counts(data)
+    except (ValueError, IndexError):
+        return  # not DER that this reader follows: cryptography says what is wrong with it
+    if counts and max(counts) > MAX_ITERATIONS:
+        raise KittylabError(
+            f"the p12 file asks for {max(counts):,} key-derivation iterations (at most {MAX_ITERATIONS:,}):"
+            " opening it would take minutes; export it again with the usual settings"
+        )
+
+
+def _iteration_counts(data: bytes, start: int = 0, end: int | None = None, *, wrapped: bool = False,
+                      depth: int = 0) -> list[int]:
+    """Every iteration count in a PKCS#12 file: an INTEGER right after an OCTET STRING (a salt)
+    in one structure, as in MacData, the PBE parameters and PBKDF2's parameters.
+
+    Walks the DER (BER's indefinite lengths too) and the OCTET STRINGs that wrap content
+    (``[0] EXPLICIT OCTET STRING`` of a ContentInfo); encrypted bytes are never parsed.
+    """
+    end = len(data) if end is None else end
+    if depth > 40:
+        raise ValueError("nested too deeply")
+    counts, previous, position = [], None, start
+    while position < end:
+        tag, first, last, position = _element(data, position, end)
+        if tag == 0x02 and previous == 0x04:
+            counts.append(int.from_bytes(data[first:last], "big", signed=True))
+        if tag & 0x20 and tag != 0x24:  # constructed: SEQUENCE, SET, a context tag
+            counts += _iteration_counts(data, first, last, wrapped=tag == 0xA0, depth=depth + 1)
+        elif tag in (0x04, 0x24) and wrapped:
+            content = data[first:last] if tag == 0x04 else _octets(data, first, last)
+            counts += _iteration_counts(content, depth=depth + 1)
+        previous = 0x04 if tag == 0x24 else tag
+    return counts
+
+
+def _element(data: bytes, position: int, end: int) -> tuple[int, int, int, int]:
+    """(tag, content start, content end, next position) of the DER/BER element at ``position``."""
+    if position + 2 > end:
+        raise ValueError("truncated")
+    tag, length = data[position], data[position + 1]
+    if tag & 0x1F == 0x1F:
+        raise ValueError("a high tag number")
+    position += 2
+    if length == 0x80:  # BER's indefinite length: up to the end-of-contents octets
+        if not tag & 0x20:
+            raise ValueError("an indefinite primitive")
+        cursor = position
+        while data[cursor:cursor + 2] != b"\0\0":
+            cursor = _element(data, cursor, end)[3]
+        return tag, position, cursor, cursor + 2
+    if length & 0x80:
+        size = length & 0x7F
+        if not 0 < size <= 4 or position + size > end:
+            raise ValueError("a bad length")
+        length = int.from_bytes(data[position:position + size], "big")
+        position += size
+    if position + length > end:
+        raise ValueError("truncated")
+    return tag, position, position + length, position + length
+
+
+def _octets(data: bytes, first: int, last: int) -> bytes:
+    """The content of a constructed (BER) OCTET STRING, its pieces joined."""
+    pieces, position = [], first
+    while position < last:
+        tag, start, stop, position = _element(data, position, last)
+        pieces.append(data[start:stop] if tag == 0x04 else _octets(data, start, stop))
+    return b"".join(pieces)

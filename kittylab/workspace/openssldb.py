@@ -26,7 +26,7 @@ from ..pki import openssl
 from ..pki.ca import load_certificate
 from ..pki.crl import OPENSSL_REASONS
 from ..pki.facts import Record, is_ca, profile_of, serial_hex
-from ..pki.files import write_atomically
+from ..pki.files import read_input, write_atomically
 from ..pki.keys import PrivateKey, key_to_pem, load_key
 from .workspace import Draft, Workspace, check_name
 
@@ -288,7 +288,7 @@ def import_ca_directory(
     ``passphrase`` opens an encrypted CA key, which stays encrypted with it.
     """
     folder = _find_database(Path(source))
-    entries = parse_index((folder / "index.txt").read_text(errors="replace"))
+    entries = parse_index(read_input(folder / "index.txt", "index.txt").decode(errors="replace"))
     certificates = _certificates_in(folder)
     ca_certificate = _find_ca(certificates, entries)
     name = check_name(ca_name or _file_name(_common_name(ca_certificate), fallback="imported-ca"))

@@ -14,6 +14,7 @@ import re
 import string
 import warnings
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from cryptography import x509
@@ -99,7 +100,9 @@ def cli_refused(target: Target, *argv) -> str:
 
 # -- strategies: each yields input that is malformed by construction -----------------------------
 
-controls = st.one_of(st.characters(min_codepoint=0, max_codepoint=31), st.sampled_from(["\x7f", "\x85", "\x9b"]))
+controls = st.one_of(st.characters(min_codepoint=0, max_codepoint=31), st.sampled_from(["\x7f", "\x85", "\x9b"]),
+                    # Unicode's invisible format characters (Cf): right-to-left override, zero-width space...
+                    st.characters(categories=["Cf"]))
 clean = st.text(alphabet=string.ascii_letters + string.digits + " -", min_size=1, max_size=20).map(
     lambda s: s.strip() or "x")
 
@@ -506,4 +509,35 @@ def test_the_real_command_line(target, argv):
     result = run_cli_process(*argv, home=target.home)
     result.assert_one_line_error()
     assert result.out == ""
+    target.unchanged()
+
+
+# -- input files that are no input files, and requests too big to sign ------------------------------
+
+
+@pytest.mark.parametrize("argv", [
+    ["issue", "client", "newcomer", "--key", "p256", "--p12", "--p12-password-file", "/dev/zero"],
+    ["sign", "/dev/zero", "--profile", "client"],
+    ["verify", "/dev/zero"],
+    ["export-p12", "eager-client", "--password-file", "/dev/zero"],
+    ["--ca-passphrase-file", "/dev/zero", "init", "--cn", "other-root", "--key", "p256", "--another-root",
+     "--encrypt-key"],
+])
+def test_dev_zero_as_an_input_file(target, argv):
+    """Read until MemoryError before: every input file has a size limit and a one-line refusal."""
+    if not Path("/dev/zero").exists():
+        pytest.skip("no /dev/zero on this system")
+    line = cli_refused(target, *argv)
+    assert "/dev/zero is larger than" in line
+
+
+def test_a_csr_with_thousands_of_alternative_names_is_refused(target):
+    key = generate_key("p256")
+    builder = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "greedy")]))
+    names = [x509.DNSName(f"host{n}.example.test") for n in range(5000)]
+    request = builder.add_extension(x509.SubjectAlternativeName(names), critical=False).sign(key, hashes.SHA256())
+    message = refused(target.workspace.sign_csr, request, profile="server")
+    assert "5000 alternative names: at most 100" in message
+    refused(make_sans, dns=[f"host{n}.example.test" for n in range(101)])
     target.unchanged()

@@ -25,7 +25,7 @@ FAST = settings(max_examples=60, deadline=None)
 
 # Printable text without control characters or edge spaces, as a subject field may hold.
 field_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="\x7f"),
+    alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Zl", "Zp"), blacklist_characters="\x7f"),
     min_size=1,
     max_size=64,
 ).map(str.strip).filter(lambda s: s and len(s.encode()) <= 64)  # the CN's bound counts UTF-8 bytes

@@ -78,3 +78,56 @@ def test_generated_passwords_are_strong_and_distinct():
 def test_p12_round_trip(password, legacy):
     data = export_p12(KEY, CERT, password=password, legacy=legacy, kdf_rounds=1)
     assert load_p12(data, password=password).certificate == CERT
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    size = len(content)
+    if size < 0x80:
+        return bytes([tag, size]) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(length)]) + length + content
+
+
+def _children(data: bytes) -> list[bytes]:
+    """The encoded elements inside a DER SEQUENCE's content."""
+    from kittylab.pki.pkcs12 import _element
+
+    found, position = [], 0
+    while position < len(data):
+        _, _, _, after = _element(data, position, len(data))
+        found.append(data[position:after])
+        position = after
+    return found
+
+
+def with_mac_iterations(p12: bytes, iterations: int) -> bytes:
+    """The same p12 with its MacData asking for ``iterations`` (the file a hostile sender makes)."""
+    from kittylab.pki.pkcs12 import _element
+
+    _, start, stop, _ = _element(p12, 0, len(p12))
+    version, auth_safe, mac_data = _children(p12[start:stop])
+    _, start, stop, _ = _element(mac_data, 0, len(mac_data))
+    digest, salt, _ = _children(mac_data[start:stop])
+    count = _der(0x02, iterations.to_bytes((iterations.bit_length() + 8) // 8, "big"))
+    return _der(0x30, version + auth_safe + _der(0x30, digest + salt + count))
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_a_p12_asking_for_billions_of_iterations_is_refused_before_deriving(legacy):
+    """Issue 11: 2^31-1 MAC iterations made load_p12, fetch and import hang for minutes."""
+    import time
+
+    data = export_p12(KEY, CERT, password="kitty-pass", legacy=legacy)
+    assert load_p12(with_mac_iterations(data, 2048), password="kitty-pass").certificate == CERT  # the surgery is sound
+    started = time.monotonic()
+    with pytest.raises(KittylabError, match="asks for 2,147,483,647 key-derivation iterations"):
+        load_p12(with_mac_iterations(data, 2**31 - 1), password="kitty-pass")
+    assert time.monotonic() - started < 1
+
+
+def test_every_iteration_count_is_found():
+    """The key bag's and the certificate bag's PBE iterations and the MAC's, in kittylab's and OpenSSL's p12."""
+    from kittylab.pki.pkcs12 import _iteration_counts
+
+    assert sorted(_iteration_counts(export_p12(KEY, CERT, password="pw", kdf_rounds=30_000))) == [2048, 30_000, 30_000]
+    assert _iteration_counts(export_p12(KEY, CERT, password="pw", legacy=True)) == [2048, 2048, 2048]
