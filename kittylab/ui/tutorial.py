@@ -862,7 +862,16 @@ EXERCISES = {
         "Right: 32 bytes; the handout prints the same, and a participant compares it before trusting kitty-ca.",
         more="hashes.SHA256() (hashes.SHA1() gives 20 bytes: too weak to compare today).",
     ),
-
+    "stolen-laptop": Exercise(
+        "stolen-laptop",
+        "my-laptop was stolen with its key on it. Which revocation reason does the dashboard's Reason list need?",
+        "the key may now be in someone else's hands: the reasons are the keys of kittylab.pki.crl.REASONS.",
+        '"..."',
+        '"key-compromise"',
+        lambda answer: str(answer).strip() == "key-compromise",
+        "Right: key-compromise tells every relying party that anything signed with that key is suspect.",
+        more="not affiliation-changed nor cessation-of-operation: the key itself is compromised.",
+    ),
 }
 
 

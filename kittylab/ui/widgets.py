@@ -424,6 +424,49 @@ class IssueClientForm(_IssueForm):
         return issued_card(issued)
 
 
+class SignCSRForm(_Form):
+    """The CA signs a request made elsewhere (step 7 for someone else's key): upload the CSR,
+    choose the profile; the certificate can be downloaded, the key never left its owner."""
+
+    title = "Sign a certificate request (CSR)"
+    button_label = "Sign the request"
+    button_class = "kl-sign-csr-button"
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.upload = _classed(
+            widgets.FileUpload(accept=".csr,.req,.pem,.der", multiple=False, description="Upload CSR"), "kl-csr-upload"
+        )
+        self.profile = _classed(
+            widgets.ToggleButtons(options=["client", "server"], value="client", description="Profile", style=_STYLE),
+            "kl-field-profile",
+        )
+        self.name = Field(
+            "csr-name",
+            _text("File name", placeholder="empty: the request's CN; names NAME.crt"),
+            lambda value: check_name(value) if value else None,
+        )
+        self.days = Field(
+            "csr-days",
+            widgets.IntText(value=LEAF_DAYS, description="Valid for (days)", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
+            check_days,
+        )
+        super().__init__(workspace, [self.upload, self.profile, self.name, self.days])
+        self.add_class("kl-sign-csr-form")
+
+    def request_bytes(self) -> bytes:
+        if not self.upload.value:
+            raise KittylabError("upload a certificate request first (a .csr file, PEM or DER)")
+        return bytes(self.upload.value[0]["content"])
+
+    def act(self) -> Card:
+        issued = self.workspace.sign_csr(
+            self.request_bytes(), profile=self.profile.value, name=self.name.value or None, days=self.days.value
+        )
+        self._say(f"signed {issued.name} (serial {issued.record.serial_hex}): its key stays with whoever sent the request")
+        self.downloads.value = download_link(issued.files["crt"], mime="application/x-pem-file")
+        return issued_card(issued)
+
+
 class P12Options(widgets.VBox):
     """A p12's password (empty: generated) and flavour, modern or legacy, with a line on each."""
 
@@ -496,21 +539,39 @@ class Dashboard(widgets.VBox, _Refreshable):
         self.revoke_button = _classed(widgets.Button(description="Revoke", button_style="danger", icon="ban"), "kl-revoke-button")
         self.export_button = _classed(widgets.Button(description="Export", icon="download"), "kl-export-button")
         self.crl_button = _classed(widgets.Button(description="Publish CRL", icon="refresh"), "kl-publish-crl-button")
+        self.renew_button = _classed(widgets.Button(description="Renew", icon="repeat"), "kl-renew-button")
+        # Revoking cannot be undone: the button asks first, and only "Yes, revoke" revokes.
+        self.question = _classed(widgets.Label(value=""), "kl-revoke-question")
+        self.confirm_button = _classed(
+            widgets.Button(description="Yes, revoke", button_style="danger"), "kl-revoke-confirm-button"
+        )
+        self.cancel_button = _classed(widgets.Button(description="Cancel"), "kl-revoke-cancel-button")
+        self.confirmation = _classed(
+            widgets.HBox([self.question, self.confirm_button, self.cancel_button]), "kl-revoke-confirmation"
+        )
+        self.confirmation.layout.display = "none"
+        for control in (self.choice, self.reason):  # the question was about the one chosen before
+            control.observe(lambda change: setattr(self.confirmation.layout, "display", "none"), names="value")
         self.p12_options = P12Options()
         self.message = _classed(widgets.Label(value=""), "kl-dashboard-message")
         self.downloads = _classed(widgets.HTML(value=""), "kl-downloads")
         self.diagram = _classed(widgets.HTML(value=""), "kl-trust-diagram")
         self.diagram.layout.display = None if diagram else "none"
-        self.revoke_button.on_click(lambda _: self._act(self.revoke))
+        self.revoke_button.on_click(lambda _: self._act(self.ask_to_revoke))
+        self.confirm_button.on_click(lambda _: self._act(self.revoke))
+        self.cancel_button.on_click(lambda _: self._act(self.cancel_revoke))
         self.export_button.on_click(lambda _: self._act(self.export))
         self.crl_button.on_click(lambda _: self._act(self.publish_crl))
+        self.renew_button.on_click(lambda _: self._act(self.renew))
         super().__init__(
             [
                 widgets.HTML(value=f"{theme.TONE_STYLE}<h3 style='margin:4px 0'>Certificates</h3>"),
                 widgets.HBox([self.filter, self.sort, self.descending]),
                 self.table,
                 self.crl,
-                widgets.HBox([self.choice, self.reason, self.revoke_button, self.export_button, self.crl_button]),
+                widgets.HBox([self.choice, self.reason, self.revoke_button, self.export_button, self.renew_button,
+                              self.crl_button]),
+                self.confirmation,
                 self.p12_options,
                 self.message,
                 self.downloads,
@@ -586,11 +647,13 @@ class Dashboard(widgets.VBox, _Refreshable):
 
     def revoke(self) -> str:
         """Revoke the chosen certificate for the chosen reason; the CRL is published at once."""
+        self.confirmation.layout.display = "none"
         record = self.workspace.revoke(self._chosen().serial, reason=self.reason.value)
         return f"revoked {record.name} (serial {record.serial_hex}, {record.reason}); new CRL written: reload the servers"
 
     def export(self) -> str:
-        """Links to download the chosen certificate and, if its key is here, a new p12."""
+        """Links to download the chosen certificate and, if its key is here, a new p12; if kittylab
+        does not hold the key (it signed a CSR), it says so: only the key's owner can make a p12."""
         record = self._chosen()
         links = download_link(self.workspace.path(record.name, "crt"), mime="application/x-pem-file")
         said = f"exported {record.name}.crt"
@@ -600,8 +663,30 @@ class Dashboard(widgets.VBox, _Refreshable):
             )
             links += p12_links(path, generated)
             said += f" and {path.name}"
+        elif record.profile != "ca" and not self.workspace.path(record.name, "key").exists():
+            said += (f"; no p12: kittylab does not hold {record.name}'s private key (it signed a request),"
+                     " so only its owner can bundle key and certificate")
         self.downloads.value = links
         return said
+
+    def ask_to_revoke(self) -> str:
+        """Show what revoking the chosen certificate means, with "Yes, revoke" and "Cancel"."""
+        record = self._chosen()
+        self.question.value = (f"Revoke {record.name} (serial {record.serial_hex[:16]}\u2026) for {self.reason.value}?"
+                               " It cannot be undone: servers refuse it once they load the new CRL.")
+        self.confirmation.layout.display = None
+        return ""
+
+    def cancel_revoke(self) -> str:
+        self.confirmation.layout.display = "none"
+        return "nothing revoked"
+
+    def renew(self) -> str:
+        """A new certificate for the chosen one's name, same key and names; the old one is superseded."""
+        record = self._chosen()
+        renewed = self.workspace.renew(record.name)
+        return (f"renewed {renewed.name}: serial {renewed.record.serial_hex[:16]}\u2026, valid until"
+                f" {renewed.record.not_after:%Y-%m-%d}; the old certificate is superseded")
 
     def publish_crl(self) -> str:
         crl = self.workspace.publish_crl()
@@ -640,9 +725,11 @@ def _table_html(rows: Iterable[Record]) -> str:
 
 
 def workbench(workspace: Workspace, *, filter: str | Callable[[Record], bool] = "") -> widgets.Tab:  # noqa: A002
-    """The three characters' moves and the dashboard in one set of tabs (kl-workbench)."""
+    """The three characters' moves, signing a request made elsewhere, and the dashboard, in one
+    set of tabs (kl-workbench)."""
     tabs = widgets.Tab(
-        children=[CreateCAForm(workspace), IssueServerForm(workspace), IssueClientForm(workspace), Dashboard(workspace, filter=filter)],
-        titles=("kitty-ca", "picture-server", "eager-client", "Dashboard"),
+        children=[CreateCAForm(workspace), IssueServerForm(workspace), IssueClientForm(workspace), SignCSRForm(workspace),
+                  Dashboard(workspace, filter=filter)],
+        titles=("kitty-ca", "picture-server", "eager-client", "Sign a CSR", "Dashboard"),
     )
     return _classed(tabs, "kl-workbench")

@@ -159,6 +159,7 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
     label = next(o for o in select.locator("option").all_inner_texts() if o.startswith("browser-client"))
     select.select_option(label=label)
     dashboard.locator(".kl-revoke-button").click()
+    dashboard.locator(".kl-revoke-confirm-button").click()  # revoking asks first
     row.locator(".kl-status-revoked").wait_for()
     assert re.search(r"revoked browser-client", dashboard.locator(".kl-dashboard-message").inner_text())
     dashboard.locator('.kl-trust-diagram .kl-node-revoked[data-name="browser-client"]').wait_for()

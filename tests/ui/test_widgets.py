@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import logging
 import re
 import stat
@@ -19,6 +20,7 @@ from kittylab.ui.widgets import (
     IssueClientForm,
     IssueServerForm,
     KeyChoice,
+    SignCSRForm,
     SubjectForm,
     workbench,
 )
@@ -297,6 +299,7 @@ def test_revoking_from_the_dashboard(story, require):
     choose(dashboard, "eager-client")
     dashboard.reason.value = "key-compromise"
     dashboard.revoke_button.click()
+    dashboard.confirm_button.click()
     record = workspace.find("eager-client")
     assert record.status() == "revoked" and record.reason == "key-compromise"
     assert status_of(dashboard, "eager-client") == "revoked"
@@ -311,6 +314,7 @@ def test_revoking_from_the_dashboard(story, require):
     assert check.returncode != 0 and "certificate revoked" in check.stdout + check.stderr
     choose(dashboard, "eager-client")
     dashboard.revoke_button.click()
+    dashboard.confirm_button.click()
     assert one_line(dashboard.message.value) and "already revoked" in dashboard.message.value
 
 
@@ -357,6 +361,7 @@ def test_the_dashboard_refreshes_after_a_form_acts(workspace):
     other = Dashboard(workspace)
     choose(other, "eager-client")
     other.revoke_button.click()
+    other.confirm_button.click()
     assert status_of(dashboard, "eager-client") == "revoked"
 
 
@@ -385,6 +390,7 @@ def test_intermediate_cas_in_forms_and_dashboard(story):
     dashboard.export_button.click()
     assert dashboard.message.value == "exported kitty-issuing.crt"  # never a p12 of a CA key
     dashboard.revoke_button.click()
+    dashboard.confirm_button.click()
     assert workspace.find("kitty-issuing").status() == "revoked"
     assert form.signer.options == ("kitty-ca",) and form.signer.value == "kitty-ca"
     assert 'data-name="kitty-issuing" data-status="revoked"' in dashboard.diagram.value
@@ -409,6 +415,70 @@ def test_forms_of_a_closed_workspace_object_do_not_break_new_ones(tmp_path):
 
 def test_workbench_puts_the_moves_in_tabs(workspace):
     tabs = workbench(workspace)
-    assert tabs.titles == ("kitty-ca", "picture-server", "eager-client", "Dashboard")
+    assert tabs.titles == ("kitty-ca", "picture-server", "eager-client", "Sign a CSR", "Dashboard")
     assert "kl-workbench" in tabs._dom_classes
-    assert [type(child).__name__ for child in tabs.children] == ["CreateCAForm", "IssueServerForm", "IssueClientForm", "Dashboard"]
+    assert [type(child).__name__ for child in tabs.children] == [
+        "CreateCAForm", "IssueServerForm", "IssueClientForm", "SignCSRForm", "Dashboard"]
+
+
+def test_revoking_asks_first(story):
+    workspace, _, _ = story
+    dashboard = Dashboard(workspace)
+    choose(dashboard, "eager-client")
+    dashboard.revoke_button.click()
+    assert workspace.find("eager-client").status() == "valid"
+    assert dashboard.confirmation.layout.display is None
+    assert dashboard.question.value.startswith("Revoke eager-client (serial ") and "cannot be undone" in dashboard.question.value
+    dashboard.cancel_button.click()
+    assert dashboard.confirmation.layout.display == "none" and dashboard.message.value == "nothing revoked"
+    assert workspace.find("eager-client").status() == "valid"
+    dashboard.revoke_button.click()
+    choose(dashboard, "picture-server")  # the question was about another certificate: it goes away
+    assert dashboard.confirmation.layout.display == "none"
+    dashboard.revoke_button.click()
+    dashboard.confirm_button.click()
+    assert workspace.find("picture-server").status() == "revoked"
+    assert workspace.find("eager-client").status() == "valid"
+
+
+def _uploaded(form, data: bytes, name: str = "request.csr") -> None:
+    """What the browser sends when a file is chosen in the upload button."""
+    when = dt.datetime.now(dt.timezone.utc)
+    form.upload.value = ({"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": when},)
+
+
+def test_signing_an_uploaded_csr_and_exporting_it_without_its_key(workspace, tmp_path):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from kittylab import generate_key, make_csr
+
+    form = SignCSRForm(workspace)
+    form.button.click()
+    assert one_line(form.message.value) and "upload a certificate request first" in form.message.value
+    _uploaded(form, b"not a request")
+    form.button.click()
+    assert one_line(form.message.value) and "not a certificate signing request" in form.message.value
+    _uploaded(form, make_csr(generate_key("p256"), "/CN=my-laptop", dns=["laptop.kitty.test"]).public_bytes(Encoding.PEM))
+    form.profile.value = "server"
+    form.button.click()
+    assert "signed my-laptop" in form.message.value and "its key stays" in form.message.value
+    assert workspace.find("my-laptop").profile == "server"
+    assert 'download="my-laptop.crt"' in form.downloads.value and "kl-card" in form.card.value
+    assert not workspace.path("my-laptop", "key").exists()
+
+    dashboard = Dashboard(workspace)
+    choose(dashboard, "my-laptop")
+    dashboard.export_button.click()
+    assert dashboard.message.value.startswith("exported my-laptop.crt; no p12: kittylab does not hold my-laptop's private key")
+    assert 'download="my-laptop.crt"' in dashboard.downloads.value and ".p12" not in dashboard.downloads.value
+
+
+def test_renewing_from_the_dashboard(story):
+    workspace, _, _ = story
+    old = workspace.find("picture-server")
+    dashboard = Dashboard(workspace)
+    choose(dashboard, "picture-server")
+    dashboard.renew_button.click()
+    assert dashboard.message.value.startswith("renewed picture-server: serial ")
+    assert workspace.find(old.serial).status() == "superseded"
+    assert workspace.find("picture-server").serial != old.serial
