@@ -99,10 +99,6 @@ class Record:
             return "superseded"
         return date_status(self.not_before, self.not_after, now=now)
 
-    def expiring(self, *, within_days: float = EXPIRING_DAYS, now: dt.datetime | None = None) -> bool:
-        """True for a current, valid certificate that ends within ``within_days`` days."""
-        now = now or dt.datetime.now(dt.timezone.utc)
-        return self.status(now=now) in ("valid", "expiring") and self.not_after - now <= dt.timedelta(days=within_days)
 
     def as_dict(self) -> dict:
         """A JSON-ready summary (no PEM, no secrets)."""
@@ -118,6 +114,7 @@ class Record:
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "reason": self.reason,
             "fingerprint_sha256": self.fingerprint,
+            "superseded_by": serial_hex(self.superseded_by) if self.superseded_by is not None else None,
         }
 
 
@@ -221,6 +218,8 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
             status=record.status(),
             revoked_at=record.revoked_at.isoformat() if record.revoked_at else None,
             reason=record.reason,
+            superseded_by=serial_hex(record.superseded_by) if record.superseded_by is not None else None,
+            ca=record.issuer,  # the issuing CA's name in the workspace (``issuer`` is its distinguished name)
         )
     return summary
 
@@ -250,6 +249,7 @@ def format_summary(summary: dict) -> str:
         ("issues_with", "Issues with"),
         ("revoked_at", "Revoked at"),
         ("reason", "Reason"),
+        ("superseded_by", "Superseded by"),
         ("fingerprint_sha256", "SHA-256 fingerprint"),
         ("fingerprint_sha1", "SHA-1 fingerprint"),
     ]

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import KittylabError
-from ..pki.facts import Record
+from ..pki.facts import EXPIRING_DAYS, Record
 from ..pki.profiles import PROFILES
 from .workspace import Issued, Workspace
 
@@ -42,7 +42,7 @@ class Due:
     record: Record
     left: dt.timedelta
     #: The window it was found in (``expiring --within``).
-    window: dt.timedelta = dt.timedelta(days=30)
+    window: dt.timedelta = dt.timedelta(days=EXPIRING_DAYS)
 
     @property
     def renew_from(self) -> dt.datetime:
