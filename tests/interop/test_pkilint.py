@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import re
+
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,6 +32,7 @@ from kittylab.pki.names import Subject
 from kittylab.pki.profiles import AccessUrls
 
 BASE = "http://pki.kitty.test"
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
 
 @pytest.fixture(scope="session")
@@ -142,3 +145,24 @@ def test_the_linter_can_fail(tmp_path):
     path.write_bytes(builder.sign(ca.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER))
     assert any("pkix.subject_email_address_not_in_san" in finding for finding in lint("cert", path))
     ws.close()
+
+
+def test_the_readme_lists_exactly_the_ca_b_forum_rules_kittylab_does_not_meet(keys, tmp_path):
+    """The web-PKI lints find what the README says they find: no more (an undocumented departure)
+    and no less (a stale line)."""
+    documented = {code for line in re.findall(r"^\| (`cabf\.[^|]*)\|", README, re.MULTILINE)
+                  for code in re.findall(r"`(cabf\.[a-z0-9_.]+)`", line)}
+    out = Artifacts(tmp_path)
+    ws = Workspace(tmp_path / "ws")
+    root = ws.init_ca(Subject(cn="kitty-root", o="Kitty Inc", c="DE"), key=keys["p256"][0],
+                      urls=AccessUrls(f"{BASE}/kitty-root.crl", f"{BASE}:8888", f"{BASE}/kitty-root.crt"))
+    issuing = ws.init_ca("kitty-issuing", key=keys["p256"][1], intermediate_of="kitty-root")
+    out.add("cabf-root", "root", root.certificate)
+    out.add("cabf-leaf", "intermediate", issuing.certificate)
+    for kind in ("p256", "rsa2048"):
+        out.add("cabf-leaf", f"{kind} server", ws.issue(f"www-{kind}", profile="server", key=keys[kind][2],
+                                                          dns=["www.kitty.test"]).certificate)
+    out.add("cabf-crl", "CRL", ws.current_crl("kitty-issuing"))
+    found = {re.search(r"\b(?:FATAL|ERROR|WARNING) ([a-z0-9_.]+)", finding).group(1) for finding in out.findings()}
+    ws.close()
+    assert found == documented, f"found, not in the README: {found - documented}; in the README, not found: {documented - found}"

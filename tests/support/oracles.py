@@ -18,6 +18,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pkilint.bin import (
+    lint_cabf_serverauth_cert,
     lint_crl,
     lint_ocsp_response,
     lint_pkix_cert,
@@ -36,6 +37,10 @@ _LINTERS = {
     "crl": (lint_crl, ["-t", "CRL", "-p", "PKIX"]),
     "ocsp": (lint_ocsp_response, []),
     "chain": (lint_pkix_signer_signee_cert_chain, []),
+    # The CA/B Forum's web-PKI profiles: not kittylab's target (the README lists what it does not meet).
+    "cabf-leaf": (lint_cabf_serverauth_cert, ["-d"]),
+    "cabf-root": (lint_cabf_serverauth_cert, ["-t", "ROOT-CA"]),
+    "cabf-crl": (lint_crl, ["-t", "CRL", "-p", "BR"]),
 }
 #: What pyhanko calls each TLS purpose.
 _EKU = {"client": "client_auth", "server": "server_auth"}
@@ -43,7 +48,8 @@ _EKU = {"client": "client_auth", "server": "server_auth"}
 
 def lint(kind: str, *paths: Path) -> list[str]:
     """pkilint's findings at WARNING or above for a ``cert``, ``crl``, ``ocsp`` response or a ``chain``
-    (issuer, subject), as ``SEVERITY code: message`` lines."""
+    (issuer, subject), or by the CA/B Forum's rules (``cabf-leaf`` for a leaf or an intermediate,
+    ``cabf-root``, ``cabf-crl``), as ``SEVERITY code: message`` lines."""
     module, options = _LINTERS[kind]
     output = io.StringIO()
     with warnings.catch_warnings(), contextlib.redirect_stdout(output):
