@@ -22,9 +22,10 @@ from urllib.parse import urlsplit
 
 from ..errors import KittylabError
 from ..pki.files import write_atomically
+from ..render.gallery import gallery_page, picture_bytes, pictures
 from ..render.templates import render
 from ..workspace.workspace import PUBLISHED, Workspace
-from .server import DEFAULT_NAME, gallery_page, picture_bytes, pictures
+from .server import DEFAULT_NAME
 
 KINDS = ("nginx", "apache")
 DEFAULT_PORT = 8443

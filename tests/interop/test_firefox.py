@@ -20,7 +20,8 @@ import pytest
 from support.system import PASSWORD, require_binary
 
 from kittylab import Workspace
-from kittylab.net.server import PictureServer, pictures
+from kittylab.net.server import PictureServer
+from kittylab.render.gallery import pictures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

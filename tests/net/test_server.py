@@ -14,7 +14,8 @@ from support.system import PASSWORD
 
 from kittylab import KittylabError
 from kittylab.net.client import Refused, client_context, fetch
-from kittylab.net.server import PictureServer, gallery_page, pictures
+from kittylab.net.server import PictureServer
+from kittylab.render.gallery import gallery_page, pictures
 
 
 def last_refusal(server: PictureServer, before: int, *, timeout: float = 5.0):

@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 from support.system import PASSWORD
 
-from kittylab.net.server import pictures
+from kittylab.render.gallery import pictures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -15,7 +15,7 @@ import pytest
 import support.lab as jupyter
 from support.system import require_binary
 
-from kittylab.net.server import gallery_page
+from kittylab.render.gallery import gallery_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
