@@ -17,14 +17,17 @@ from ..pki.files import read_input, read_password_file, write_atomically
 from ..pki.grant import summarize_request
 from ..pki.keys import KEY_KINDS
 from ..pki.profiles import AccessUrls
+from ..workspace import deploy
 from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
 from .options import (
     Parser,
     Passphrases,
+    add_deploy_hook,
     add_json,
     add_subject_options,
     echo,
     emit,
+    run_deploy_hook,
     note,
     open_workspace,
     positive_int,
@@ -51,7 +54,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     days = args.days or (INTERMEDIATE_DAYS if args.intermediate_of else CA_DAYS)
     ca = workspace.init_ca(subject, key=args.key, days=days, passphrase=passphrase,
                            intermediate_of=args.intermediate_of, another_root=args.another_root,
-                           path_length=args.path_length, name_constraints=constraints, urls=urls)
+                           path_length=args.path_length, name_constraints=constraints, urls=urls,
+                           replaces=args.replaces)
     key_path, cert_path = workspace.path(subject.cn, "key"), workspace.path(subject.cn, "crt")
     echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
     if args.intermediate_of:
@@ -106,8 +110,9 @@ def cmd_issue(args: argparse.Namespace) -> int:
         echo(f"  {kind}: {path}")
     if issued.p12_password:
         echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    deployed = run_deploy_hook(args, workspace)
     if args.json:
-        emit(issued_json(issued))
+        emit(dict(issued_json(issued), deployed=deployed))
     files = issued.files
     show_command(openssl.genkey(args.key, files["key"].name))
     show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=openssl.sans_of(issued.certificate)))
@@ -138,8 +143,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
         write_atomically(Path(args.out), issued.record.pem.encode())
     echo(f"signed {args.profile} certificate {issued.name} (serial {issued.record.serial_hex})")
     echo(f"  crt: {issued.files['crt']}" + (f" and {args.out}" if args.out else ""))
+    deployed = run_deploy_hook(args, workspace)
     if args.json:
-        emit(dict(issued_json(issued), grant=grant.as_dict()))
+        emit(dict(issued_json(issued), grant=grant.as_dict(), deployed=deployed))
     show_command(_reproduce(workspace, issued, str(args.csr), args.out or issued.files["crt"].name))
     return 0
 
@@ -172,9 +178,12 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
     crl_path = workspace.path(record.issuer, "crl")
     days, why = workspace.crl_validity(record.issuer)
-    echo(f"published the CRL: {crl_path}, valid {days:g} days ({why}): reload nginx or Apache so they read it")
+    echo(f"published the CRL: {crl_path}, valid {days:g} days ({why})")
+    deployed = run_deploy_hook(args, workspace)
+    if not (getattr(args, "deploy_hook", None) or deploy.hook(workspace)):
+        note("reload nginx or Apache so they read it (or give a --deploy-hook that does)")
     if args.json:
-        emit(dict(record.as_dict(), crl=str(crl_path)))
+        emit(dict(record.as_dict(), crl=str(crl_path), deployed=deployed))
     show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
     show_command(openssl.gencrl(crl_path.name))
     return 0
@@ -198,6 +207,7 @@ def cmd_crl(args: argparse.Namespace) -> int:
     warning = workspace.crl_warning()
     if warning:
         note(f"warning: {warning}")
+    run_deploy_hook(args, workspace)
     if args.json:
         emit(published)
     return 0
@@ -308,6 +318,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
     hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
                            help="name constraint: never this domain or below (repeatable)")
+    hierarchy.add_argument("--replaces", metavar="OLD_CA",
+                           help="a rotation: inherit OLD_CA's name constraints, path length and URLs (what is not"
+                                " given); OLD_CA keeps publishing its CRL; move certificates with renew --ca")
     urls = init.add_argument_group("where clients find revocation (carried by everything this CA issues)")
     urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
     urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
@@ -336,6 +349,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
         add_subject_options(sub)
         add_json(sub)
+        add_deploy_hook(sub)
         sub.set_defaults(handler=cmd_issue)
 
     sign = commands.add_parser("sign", help="sign a CSR someone sent (steps 7-8)")
@@ -357,6 +371,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     review.add_argument("--dry-run", action="store_true", help="only show what it would grant; sign nothing")
     sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
     add_json(sign)
+    add_deploy_hook(sign)
     sign.set_defaults(handler=cmd_sign)
 
     export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
@@ -370,6 +385,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("target", metavar="NAME_OR_SERIAL")
     revoke.add_argument("--reason", default="unspecified", choices=REASONS)
     add_json(revoke)
+    add_deploy_hook(revoke)
     revoke.set_defaults(handler=cmd_revoke)
 
     crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
@@ -381,6 +397,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="every CA that still answers for certificates it issued (a replaced CA too, until its"
                           " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
     add_json(crl)
+    add_deploy_hook(crl)
     crl.set_defaults(handler=cmd_crl)
 
     listing = commands.add_parser("list", help="everything the CA issued, with status")

@@ -17,10 +17,12 @@ from .issuing import issued_json
 from .options import (
     Passphrases,
     UsageError,
+    add_deploy_hook,
     add_json,
     ca_passphrase,
     echo,
     emit,
+    run_deploy_hook,
     note,
     open_workspace,
     port_number,
@@ -103,7 +105,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     renewed = []
     for name in dict.fromkeys(names):
         issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
-                                 p12_password=p12_password)
+                                 p12_password=p12_password, ca=args.ca)
         renewed.append(issued_json(issued))
         echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
              f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
@@ -115,8 +117,9 @@ def cmd_renew(args: argparse.Namespace) -> int:
             note(f"note: {name}.p12 still holds the old certificate: kittylab export-p12 {name}")
     if not names:
         echo(f"nothing to renew: nothing is due within {args.expiring}")
+    deployed = run_deploy_hook(args, workspace)
     if args.json:
-        emit({"renewed": renewed})
+        emit({"renewed": renewed, "deployed": deployed})
     return 0
 
 
@@ -180,7 +183,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     renew.add_argument("--expiring", metavar="30d", help="also renew everything due within this time")
     renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
     renew.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
+    renew.add_argument("--ca", metavar="NEW_CA", help="move to this CA (a rotation; default: the same CA as before)")
     add_json(renew)
+    add_deploy_hook(renew)
     renew.set_defaults(handler=cmd_renew)
 
     export = subparsers.add_parser("export-openssl-db", help="write index.txt, serial and openssl.cnf for openssl ca")

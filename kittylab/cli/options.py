@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import subprocess
 import sys
 from pathlib import Path
 from typing import Callable, Iterator, NoReturn
@@ -15,6 +16,7 @@ from typing import Callable, Iterator, NoReturn
 from ..errors import KittylabError
 from ..pki.files import read_password_file
 from ..pki.names import Subject
+from ..workspace import deploy
 from ..workspace.workspace import NAME_PATTERN, Workspace
 
 
@@ -183,6 +185,30 @@ def set_json_output(on: bool) -> None:
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON on stdout (the human text goes to stderr)")
+
+
+def add_deploy_hook(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--deploy-hook", metavar="CMD",
+                        help="run CMD (with sh) when the deploy folder changed; $KITTYLAB_DEPLOY_CHANGED names the"
+                             " files, $KITTYLAB_DEPLOY_DIR the folder (default: the hook set with kittylab deploy)")
+
+
+def run_deploy_hook(args: argparse.Namespace, workspace: Workspace) -> list[str]:
+    """After a change: say which deploy files changed and run the deploy hook with them; return their paths."""
+    changed = [str(path) for path in workspace.deployed]
+    if not changed:
+        return []
+    where = deploy.folder(workspace)
+    echo(f"deployed to {where}: {', '.join(Path(path).name for path in changed)}")
+    command = getattr(args, "deploy_hook", None) or deploy.hook(workspace)
+    if command:
+        env = dict(os.environ, KITTYLAB_DEPLOY_DIR=str(where), KITTYLAB_DEPLOY_CHANGED=" ".join(changed),
+                   KITTYLAB_COMMAND=str(args.command))
+        done = subprocess.run(command, shell=True, env=env, stdout=sys.stderr)  # noqa: S602 - the user's own command
+        if done.returncode:
+            raise KittylabError(f"the change is done, but the deploy hook failed (exit {done.returncode}): {command}")
+        echo(f"ran the deploy hook: {command}")
+    return changed
 
 
 def echo(text: str = "") -> None:

@@ -1,5 +1,5 @@
 """Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry),
-``log`` (the audit log)."""
+``log`` (the audit log), ``deploy`` (the folder a web server reads, and the hook that ships it)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import sys
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
-from .options import add_json, echo, emit, open_workspace
+from ..workspace import deploy
+from ..workspace.workspace import Workspace
+from .options import add_json, echo, emit, open_workspace, run_deploy_hook
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -49,6 +51,24 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_deploy(args: argparse.Namespace) -> int:
+    workspace = Workspace(args.home)
+    settings = deploy.configure(workspace, directory=args.dir, server=args.server,
+                                client_ca=args.client_ca if args.client_ca is not None else ...,
+                                hook="" if args.no_hook else args.hook)
+    with workspace._writing():
+        workspace._redeploy()
+    where = deploy.folder(workspace)
+    deployed = run_deploy_hook(args, workspace)
+    if not deployed:
+        echo(f"{where} is up to date")
+    echo(f"  servers: {', '.join(settings.get('servers', [])) or 'none yet (kittylab webconfig, or --server NAME)'};"
+         f" hook: {settings.get('hook') or 'none'}")
+    if args.json:
+        emit({"dir": str(where), "deployed": deployed, **settings})
+    return 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     entries = open_workspace(args).audit_log()
     if args.name:
@@ -78,6 +98,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
     add_json(profile)
     profile.set_defaults(handler=cmd_profile)
+
+    deploying = subparsers.add_parser("deploy", help="refresh the deploy folder a web server reads, and run the hook")
+    deploying.add_argument("--dir", metavar="DIR", help="the deploy folder (default: HOME/deploy; remembered)")
+    deploying.add_argument("--server", metavar="NAME", help="also deploy this server certificate and its key")
+    deploying.add_argument("--client-ca", metavar="CA", help="also deploy the CA and CRL files for this CA's clients")
+    hooks = deploying.add_mutually_exclusive_group()
+    hooks.add_argument("--hook", metavar="CMD", help="remember CMD as the deploy hook (e.g. 'systemctl reload nginx')")
+    hooks.add_argument("--no-hook", action="store_true", help="forget the deploy hook")
+    add_json(deploying)
+    deploying.set_defaults(handler=cmd_deploy, deploy_hook=None)
 
     log = subparsers.add_parser("log", help="the audit log: who issued, signed, renewed, revoked what, and when")
     log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")

@@ -24,6 +24,7 @@ from ..errors import KittylabError
 from ..pki.files import write_atomically
 from ..render.gallery import gallery_page, picture_bytes, pictures
 from ..render.templates import render
+from ..workspace import deploy
 from ..workspace.workspace import PUBLISHED, Workspace
 from .server import DEFAULT_NAME
 
@@ -135,18 +136,19 @@ class _Paths:
 
     @classmethod
     def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_Paths":
-        """The server's files; clients are checked against ``client_ca`` (default: the issuing CA).
+        """The server's files, in the deploy folder (:mod:`kittylab.workspace.deploy`), never the CA folder.
 
-        Below an intermediate the server sends its full chain, and the clients' CA file and CRL
-        file hold every level (nginx and Apache check the CRL of each).
+        Clients are checked against ``client_ca``: a root or, by default, the issuing CA's root with
+        every current CA under it (so an issuing CA can be replaced without locking anyone out);
+        the CRL file holds every CA's CRL (nginx and Apache check the CRL of each level).
         """
-        ca, crl = workspace.chain_path(client_ca).resolve(), workspace.crl_chain_path(client_ca).resolve()
-        for path in (workspace.path(server_name, "crt"), workspace.path(server_name, "key")):
-            if not path.is_file():
-                raise KittylabError(f"{path.resolve()} is missing: issue the server certificate first",
-                                    fix="issue-server", name=server_name)
-        return cls(workspace.fullchain_path(server_name).resolve(), workspace.path(server_name, "key").resolve(),
-                   ca, crl, max(2, len(workspace.chain(client_ca))))
+        trust = deploy.trust_for(workspace, client_ca)  # no CA, or a missing server certificate: one line, nothing written
+        deploy.server_files(workspace, server_name)
+        deploy.configure(workspace, server=server_name, client_ca=client_ca)
+        deploy.refresh(workspace)
+        out = deploy.folder(workspace)
+        return cls(out / f"{server_name}.fullchain.pem", out / f"{server_name}.key",
+                   out / f"clients-of-{trust.label}.pem", out / f"clients-of-{trust.label}.crl", trust.depth)
 
 
 def _upstream(url: str | None, *, what: str = "upstream") -> str | None:

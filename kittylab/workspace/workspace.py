@@ -236,6 +236,8 @@ class Workspace:
         self._lock = WorkspaceLock(self.home)
         self._ca_passphrase = ca_passphrase
         self._passphrases = passphrases
+        #: The deploy folder's files the last change rewrote (for a deploy hook).
+        self.deployed: list[Path] = []
         self._known_passphrases: dict[str, str] = {}
         self._cas: dict[str, CertificateAuthority] = {}
         #: True once :meth:`close` ran: nothing more can be read or written through this object.
@@ -637,6 +639,7 @@ class Workspace:
         name_constraints: x509.NameConstraints | None = None,
         another_root: bool = False,
         urls: AccessUrls | None = None,
+        replaces: str | None = None,
     ) -> CertificateAuthority:
         """Steps 1-3: make the CA's key and self-signed certificate, and publish an empty CRL.
 
@@ -648,7 +651,16 @@ class Workspace:
         an intermediate named by a bare CN takes its parent's O, C, ST and L.
         ``urls`` (where its CRL, OCSP responder and certificate are published) go into everything
         the new CA issues; an intermediate inherits what it does not set (:meth:`AccessUrls.below`).
+        ``replaces`` names the CA this one takes over from (a rotation): what it does not set, it
+        inherits from it (name constraints, path length, URLs renamed after it); the old CA keeps
+        its key and publishes its CRL until its last certificate expires (``renew --ca`` moves a
+        certificate over before then).
         """
+        if replaces is not None:
+            old = self.ca_record(replaces).certificate
+            name_constraints = name_constraints if name_constraints is not None else name_constraints_of(old)
+            if path_length is None:
+                path_length = old.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
         days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
         if intermediate_of and isinstance(subject, str) and not subject.startswith("/"):
             subject = self.default_subject(subject, ca=intermediate_of)  # a bare CN: O, C... as its parent
@@ -657,8 +669,9 @@ class Workspace:
         self._check_new_ca(name, added=intermediate_of is not None or another_root)
         parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
         urls = urls or AccessUrls()
-        if parent is not None:
-            inherited = parent.urls.below(parent.name, name)
+        if parent is not None or replaces is not None:
+            inherited = (self.ca_urls(replaces).below(replaces, name) if replaces is not None
+                         else parent.urls.below(parent.name, name))
             urls = AccessUrls(urls.crl or inherited.crl, urls.ocsp or inherited.ocsp, urls.ca_issuers or inherited.ca_issuers)
         ca = CertificateAuthority.create(
             subject, key=key, days=days, path_length=path_length, name_constraints=name_constraints, issuer=parent
@@ -939,8 +952,10 @@ class Workspace:
         p12: bool = False,
         p12_password: str | None = None,
         now: dt.datetime | None = None,
+        ca: str | None = None,
     ) -> Issued:
-        """A new certificate for ``name`` from the same CA, with the same names; the old one is superseded.
+        """A new certificate for ``name`` with the same names; the old one is superseded. From the same CA,
+        or from ``ca`` (a rotation: the new issuing CA takes the certificate over).
 
         Keys do not age, certificates do: by default the new certificate is for the same key
         (``NAME.key``, or the public key in ``NAME.csr`` when the key stays with its owner);
@@ -953,7 +968,10 @@ class Workspace:
             raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")
         days = days or max(1, (old.not_after - old.not_before).days)
         if old.profile == "ca":
+            if ca is not None:
+                raise KittylabError(f"{name} is a CA: its parent renews it; make a new CA to replace it")
             return self._renew_ca(old, new_key=new_key, days=days, now=now)
+        issuer = self.ca_record(ca).name if ca is not None else old.issuer
         if old.profile not in PROFILES:
             raise KittylabError(f"{name} is a {old.profile} certificate: kittylab renews server and client certificates")
         certificate = old.certificate
@@ -963,7 +981,7 @@ class Workspace:
             if private_key.public_key() != certificate.public_key() and not new_key:
                 raise KittylabError(f"{key_path.name} does not belong to {name}'s certificate: renew with a new key")
             draft = draft_issue(
-                self.ca_for(old.issuer), name, profile=old.profile, subject=Subject.from_name(certificate.subject),
+                self.ca_for(issuer), name, profile=old.profile, subject=Subject.from_name(certificate.subject),
                 key=private_key, days=days, p12=p12, p12_password=p12_password, now=now, **_names_of(certificate),
             )
             if not new_key:
@@ -972,7 +990,9 @@ class Workspace:
             request = load_csr(csr_path)
             if request.public_key() != certificate.public_key():
                 raise KittylabError(f"{csr_path.name} is not for {name}'s key: sign its owner's new CSR instead")
-            signed = self.ca_for(old.issuer).sign(request, profile=old.profile, days=days, now=now)
+            # The names the certificate carries, not all the CSR asked for (some may have been dropped).
+            signed = self.ca_for(issuer).sign(request, profile=old.profile, days=days, now=now, replace=True,
+                                              **_names_of(certificate))
             draft = Draft(name, old.profile, signed)
         else:
             raise KittylabError(
@@ -980,7 +1000,7 @@ class Workspace:
                 " sign the owner's CSR again, or renew with a new key",
                 fix="sign",
             )
-        draft.issuer, draft.supersedes = old.issuer, old.serial
+        draft.issuer, draft.supersedes = issuer, old.serial
         issued = self.record_drafts([draft])[0]
         issued.key = draft.key
         issued.p12_password = draft.p12_password
@@ -1064,6 +1084,7 @@ class Workspace:
             # The files that hold the certificate (.crt) only after the commit: a crash never
             # leaves a signed certificate on disk that the store does not know (and cannot revoke).
             _write_files([file for item in issued for file in self._certificate_files(item.record)])
+            self._redeploy()
         for item in issued:
             item.files["crt"] = self.path(item.name, "crt")
         return issued
@@ -1188,6 +1209,7 @@ class Workspace:
                 for issuer in dict.fromkeys(record.issuer for record in records):
                     self._sign_crl(issuer)
                 self._write_chain_files()
+            self._redeploy()
         return [self.find(record.serial) for record in records]
 
     def publish_crl(
@@ -1200,13 +1222,21 @@ class Workspace:
         new CRL is published. ``ca`` names
         the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
-        with self._writing(), self.store.transaction():
-            crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
-            self._audit("crl", name=ca or self.ca_name, details={
-                "number": crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
-                "revoked": len(crl), "next_update": crl.next_update_utc.isoformat()})
-            self._write_chain_files()
+        with self._writing():
+            with self.store.transaction():
+                crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
+                self._audit("crl", name=ca or self.ca_name, details={
+                    "number": crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
+                    "revoked": len(crl), "next_update": crl.next_update_utc.isoformat()})
+                self._write_chain_files()
+            self._redeploy()
         return crl
+
+    def _redeploy(self) -> None:
+        """Bring the deploy folder (if one is used) up to date; :attr:`deployed` names the files that changed."""
+        from .deploy import refresh  # the deploy folder is built from the workspace
+
+        self.deployed = sorted(set(self.deployed) | set(refresh(self)))
 
     def _audit(self, action: str, record: Record | None = None, *, name: str | None = None, reason: str | None = None,
                details: dict | None = None) -> None:

@@ -109,7 +109,7 @@ def test_expiring_and_renew(tmp_path):
     # Nothing due is a quiet night, not a failure; and fresh certificates are never renewed again, however
     # wide the window (a certificate is due only in the last third of its life when the window is longer).
     quiet = run_cli("renew", "--expiring", "400d", "--json", home=home)
-    assert quiet.code == 0 and json.loads(quiet.out) == {"renewed": []} and "nothing to renew" in quiet.err
+    assert quiet.code == 0 and json.loads(quiet.out) == {"renewed": [], "deployed": []} and "nothing to renew" in quiet.err
     assert "has no current certificate" in run_cli("renew", "ghost", home=home).assert_one_line_error()
 
 

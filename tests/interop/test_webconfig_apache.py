@@ -21,7 +21,7 @@ def test_apache_config_checks_the_crl_along_the_chain(story, tmp_path, require):
     workspace, _, _ = story
     text = apache_config(workspace, webroot=tmp_path / "www", server_root=tmp_path, port=9443)
     assert "SSLVerifyClient require" in text
-    assert f"SSLCARevocationFile {workspace.crl_path.resolve()}" in text
+    assert f"SSLCARevocationFile {workspace.home.resolve() / 'deploy' / 'clients-of-kitty-ca.crl'}" in text
     assert "SSLCARevocationCheck chain" in text
     assert "-k graceful" in text
     assert "mod_proxy" not in text  # no upstream, no proxy modules

@@ -20,7 +20,7 @@ def test_nginx_config_names_every_file_and_the_reload(story, tmp_path):
     workspace, _, _ = story
     text = nginx_config(workspace, webroot=tmp_path, port=9443)
     assert "ssl_verify_client      on;" in text
-    assert f"ssl_crl                {workspace.crl_path.resolve()};" in text
+    assert f"ssl_crl                {workspace.home.resolve() / 'deploy' / 'clients-of-kitty-ca.crl'};" in text
     assert "listen 127.0.0.1:9443 ssl;" in text
     assert "-s reload" in text
     assert "location /app/" not in text  # no upstream, no proxy block

@@ -184,7 +184,8 @@ class WebServerChecks:
         result = subprocess.run(command, capture_output=True, text=True, timeout=30)
         assert result.returncode == 0, result.stderr
         text = site.config.read_text()
-        for needle in ("kitty-ca.crt", "kitty-ca.crl", "picture-server.crt", "picture-server.key"):
+        for needle in ("/deploy/clients-of-kitty-ca.pem", "/deploy/clients-of-kitty-ca.crl",
+                       "/deploy/picture-server.fullchain.pem", "/deploy/picture-server.key"):
             assert needle in text
 
     def test_valid_client_sees_the_gallery_and_is_named(self, cast, web):

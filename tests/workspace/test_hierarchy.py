@@ -227,9 +227,13 @@ def test_nginx_sends_the_chain_and_checks_every_level(tmp_path):
     root = home / "kitty-root.crt"
     with web_site(workspace) as web:
         config = web.site.config.read_text()
-        assert f"ssl_certificate     {home / 'picture-server.fullchain.pem'};" in config
-        assert f"ssl_client_certificate {home / 'kitty-issuing.chain.pem'};" in config
-        assert f"ssl_crl                {home / 'kitty-issuing.chain.crl'};" in config
+        # Everything nginx reads comes from the deploy folder, which holds no CA key.
+        deployed = home.resolve() / "deploy"
+        assert f"ssl_certificate     {deployed / 'picture-server.fullchain.pem'};" in config
+        assert f"ssl_client_certificate {deployed / 'clients-of-kitty-root.pem'};" in config
+        assert f"ssl_crl                {deployed / 'clients-of-kitty-root.crl'};" in config
+        assert not list(deployed.glob("kitty-*.key"))
+        assert (deployed / "picture-server.key").stat().st_mode & 0o777 == 0o600
         # The client trusts only kitty-root: the server must send kitty-issuing, and does.
         assert curl_status(web.url, tree.client.files["p12"], ca=root) == "200"
         # The root revokes the intermediate: after a reload, everything below it is refused.
@@ -248,7 +252,8 @@ def test_nginx_and_picture_server_trust_only_the_client_ca(tmp_path):
     badge = workspace.issue("badge-client", profile="client", key="p256", p12=True, p12_password=PASSWORD)
     server_ca = workspace.path("server-ca", "crt")
     with web_site(workspace, client_ca="client-ca") as web:
-        assert f"ssl_client_certificate {workspace.path('client-ca', 'crt').resolve()};" in web.site.config.read_text()
+        deployed = workspace.home.resolve() / "deploy"
+        assert f"ssl_client_certificate {deployed / 'clients-of-client-ca.pem'};" in web.site.config.read_text()
         assert curl_status(web.url, badge.files["p12"], ca=server_ca) == "200"
         # A valid certificate of the server's CA is not a client certificate here.
         assert curl_status(web.url, insider.files["p12"], ca=server_ca) == "400"

@@ -1,0 +1,136 @@
+"""The deploy folder: only what a web server needs, apart from the CA folder that holds the CA keys.
+
+For each server it holds the certificate with its chain (``NAME.fullchain.pem``) and its key
+(``NAME.key``, 0600); for each set of clients a web server lets in, the CA certificates to check
+them against (``clients-of-CA.pem``) and every CRL of that chain (``clients-of-CA.crl``). A web
+server's configuration points there, so nginx or Apache can run on another host that gets only
+this folder (rsync it in a deploy hook). :func:`refresh` rewrites what changed and says which
+files did, for the hook.
+
+Clients of a root (or of the default issuing CA) are checked against every current CA under that
+root, each with its CRL: while an issuing CA is being replaced, holders of the old CA's
+certificates and of the new one's both get in, and a revoked one of either is refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import KittylabError
+from ..pki.files import write_atomically
+from .protocol import make_private_folder
+from .workspace import Workspace
+
+DEFAULT_FOLDER = "deploy"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """What a web server checks clients against: a CA file, a CRL file and how deep a chain may be."""
+
+    label: str
+    cas: tuple[str, ...]
+    depth: int
+
+
+def folder(workspace: Workspace) -> Path:
+    """The deploy folder: as set with :func:`configure`, else ``HOME/deploy``."""
+    return Path(_settings(workspace).get("dir") or workspace.home / DEFAULT_FOLDER).resolve()
+
+
+def _settings(workspace: Workspace) -> dict:
+    return json.loads(workspace.store.get_meta("deploy", "{}") or "{}")
+
+
+def configured(workspace: Workspace) -> bool:
+    """True once a web configuration or ``kittylab deploy`` has used the deploy folder."""
+    return workspace.store.get_meta("deploy") is not None
+
+
+def trust_for(workspace: Workspace, client_ca: str | None = None, *, now: dt.datetime | None = None) -> Trust:
+    """The CAs a web server lets clients in from. An intermediate named on its own: it and the CAs above it.
+    A root, or nothing (the default issuing CA): every current CA under its root."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    lineage = workspace.lineage(client_ca)
+    if client_ca is not None and len(lineage) > 1:
+        return Trust(lineage[0].name, tuple(r.name for r in lineage), len(lineage) + 1)
+    root = lineage[-1].name
+    # A revoked CA stays in the set: its parent's CRL, beside it, refuses everything below it by name.
+    current = {r.name: r for r in workspace.records() if r.profile == "ca" and r.superseded_by is None
+               and r.not_after > now}
+    below = [name for name in current if name != root and root in (r.name for r in workspace.lineage(name))]
+    depth = max([len(workspace.lineage(name)) for name in below] + [1]) + 1
+    return Trust(root, (root, *below), max(2, depth))
+
+
+def trust_files(workspace: Workspace, trust: Trust) -> dict[Path, bytes]:
+    """``clients-of-LABEL.pem`` (every CA certificate of the set) and ``clients-of-LABEL.crl`` (their CRLs)."""
+    out = folder(workspace)
+    pems = "".join(workspace.ca_record(name).pem for name in trust.cas).encode()
+    crls = b"".join(workspace.path(name, "crl").read_bytes() for name in trust.cas if workspace.path(name, "crl").exists())
+    return {out / f"clients-of-{trust.label}.pem": pems, out / f"clients-of-{trust.label}.crl": crls}
+
+
+def server_files(workspace: Workspace, name: str) -> dict[Path, bytes]:
+    """``NAME.fullchain.pem`` and ``NAME.key`` of a server certificate."""
+    key = workspace.path(name, "key")
+    if not key.is_file() or not workspace.path(name, "crt").is_file():
+        raise KittylabError(f"{workspace.path(name, 'crt')} or its key is missing: issue the server certificate first",
+                            fix="issue-server", name=name)
+    out = folder(workspace)
+    return {out / f"{name}.fullchain.pem": workspace.fullchain_path(name).read_bytes(), out / f"{name}.key": key.read_bytes()}
+
+
+def configure(workspace: Workspace, *, directory: str | Path | None = None, server: str | None = None,
+              client_ca: str | None = ..., hook: str | None = None) -> dict:
+    """Remember the deploy folder, a server to deploy, a set of clients (``client_ca``; None: the default
+    CA's root) and a hook command; return the settings."""
+    before = _settings(workspace)
+    settings = json.loads(json.dumps(before))
+    settings.setdefault("servers", [])
+    settings.setdefault("trust", [])
+    if directory is not None:
+        settings["dir"] = str(Path(directory).absolute())
+    if server is not None and server not in settings["servers"]:
+        settings["servers"].append(server)
+    if client_ca is not ... and (client_ca or "") not in settings["trust"]:
+        settings["trust"].append(client_ca or "")
+    if hook is not None:
+        settings["hook"] = hook or None
+    if settings == before and configured(workspace):
+        return settings
+    with workspace._writing(), workspace.store.transaction():
+        workspace.store.set_meta("deploy", json.dumps(settings, sort_keys=True))
+        workspace._audit("deploy", name=str(folder(workspace)), details=settings)
+    return settings
+
+
+def hook(workspace: Workspace) -> str | None:
+    """The remembered deploy hook command, if any."""
+    return _settings(workspace).get("hook")
+
+
+def refresh(workspace: Workspace) -> list[Path]:
+    """Rewrite the deploy folder's files that differ from the workspace; return the ones that changed."""
+    if not configured(workspace):
+        return []
+    settings = _settings(workspace)
+    wanted: dict[Path, bytes] = {}
+    for server in settings.get("servers", []):
+        wanted.update(server_files(workspace, server))
+    for client_ca in settings.get("trust", []):
+        wanted.update(trust_files(workspace, trust_for(workspace, client_ca or None)))
+    make_private_folder(folder(workspace))
+    changed = []
+    for path, data in wanted.items():
+        try:
+            if path.read_bytes() == data:
+                continue
+        except OSError:
+            pass
+        write_atomically(path, data, secret=path.suffix == ".key")
+        changed.append(path)
+    return changed
