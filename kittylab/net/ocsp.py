@@ -279,7 +279,8 @@ def _handler_for(server: OcspServer) -> type[QuietHandler]:
 
         def do_POST(self) -> None:
             length = self.headers.get("Content-Length", "")
-            if not length.isdigit() or not 0 < int(length) <= MAX_REQUEST:
+            # ASCII digits only: str.isdigit() also says yes to "²", which int() refuses.
+            if not (length.isascii() and length.isdigit()) or not 0 < int(length) <= MAX_REQUEST:
                 # Where the body ends is unknown (or it is too big to read): answer, then close.
                 self._refuse(f"a POST needs a Content-Length of 1 to {MAX_REQUEST} bytes, not {length[:20]!r}")
                 return

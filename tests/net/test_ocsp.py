@@ -164,10 +164,10 @@ def raw_exchange(url: str, request: bytes, *, wait: float = 10) -> bytes:
     return reply
 
 
-@pytest.mark.parametrize("length", ["abc", "", "-5", "99999999"])
+@pytest.mark.parametrize("length", ["abc", "", "-5", "99999999", "\u00b2"])  # byte 0xB2 reads as "²": a digit to str.isdigit
 def test_a_bad_content_length_gets_a_malformed_request_answer(responder, length):
     header = f"Content-Length: {length}\r\n" if length else ""
-    reply = raw_exchange(responder.url, f"POST / HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode())
+    reply = raw_exchange(responder.url, f"POST / HTTP/1.1\r\nHost: x\r\n{header}\r\n".encode("latin-1"))
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.0 400") and b"application/ocsp-response" in head, head
     assert ocsp.load_der_ocsp_response(body).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
