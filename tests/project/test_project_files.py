@@ -120,6 +120,8 @@ def test_conda_environment_matches_pyproject(pyproject, environment):
         for s in conda_packages(environment)
         if canonicalize_name(Requirement(s).name) not in CONDA_ONLY
     }
+    # Test tools conda-forge does not carry come from PyPI through the pip section.
+    from_conda |= {requirement_key(s) for s in pip_section(environment) if not s.startswith("-")}
 
     assert from_conda == from_pyproject, (
         f"only in pyproject.toml: {sorted(from_pyproject - from_conda)}; "
