@@ -902,7 +902,7 @@ class Workspace:
         if wrong:
             raise KittylabError(f"a {base.name} certificate never carries {', '.join(wrong)} names: choose among"
                                 f" {', '.join(base.san_kinds)}")
-        with self.store.transaction():
+        with self._writing(), self.store.transaction():
             self.store.set_meta(f"profile_san_kinds:{base.name}", ",".join(kinds if kinds is not None else base.san_kinds))
             self._audit("profile", name=base.name, details={"san_types": list(kinds or base.san_kinds)})
         return self.profile(base.name)
