@@ -109,11 +109,24 @@ def assert_reproduce(commands: list[str], source: Path, folder: Path) -> int:
 # -- the commands, where the learner reads them ---------------------------------------------------
 
 
-def table_commands(markdown: str) -> list[str]:
-    """The ``openssl`` commands of a notebook's markdown tables, except in a column of the article's own."""
+def shown_commands(markdown: str) -> list[str]:
+    """The ``openssl`` commands a notebook shows: in ``sh`` blocks and in table cells, in order of
+    appearance, except those labelled as the article's own (a block after "...as the article types
+    it:", a table column headed so)."""
     commands = []
     header = None
+    label = ""
+    in_block = False
     for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_block = not in_block and line.strip() == "```sh"
+            continue
+        if in_block:
+            if line.startswith("openssl ") and "article" not in label.lower():
+                commands.append(line)
+            continue
+        if line.strip():
+            label = line
         if not line.startswith("|"):
             header = None
             continue
@@ -123,19 +136,23 @@ def table_commands(markdown: str) -> list[str]:
             continue
         for title, cell in zip(header, cells):
             if "article" not in title.lower():
-                commands += [c for c in re.findall(r"`(openssl [^`]+)`", cell)]
+                commands += re.findall(r"`(openssl [^`]+)`", cell)
     return commands
 
 
 def notebook_commands(name: str) -> list[str]:
     notebook = json.loads((NOTEBOOKS / name).read_text(encoding="utf-8"))
     markdown = "\n\n".join("".join(cell["source"]) for cell in notebook["cells"] if cell["cell_type"] == "markdown")
-    return [c for c in table_commands(markdown) if MAKES.search(c)]
+    return [c for c in shown_commands(markdown) if MAKES.search(c)]
 
 
-def test_the_table_reader_skips_the_articles_column():
-    markdown = "| kittylab | OpenSSL | the article |\n|---|---|---|\n| `x` | `openssl a -out a.crt` | `openssl b -out b.crt` |"
-    assert table_commands(markdown) == ["openssl a -out a.crt"]
+def test_the_reader_skips_the_articles_commands():
+    markdown = (
+        "| kittylab | OpenSSL | the article |\n|---|---|---|\n| `x` | `openssl a -out a.crt` | `openssl b -out b.crt` |\n\n"
+        "OpenSSL, the same certificate:\n\n```sh\nopenssl c -out c.crt\nopenssl d -out d.crt\n```\n\n"
+        "OpenSSL, as the article types it:\n\n```sh\nopenssl e -out e.crt\n```\n\n```python\nopenssl f\n```"
+    )
+    assert shown_commands(markdown) == ["openssl a -out a.crt", "openssl c -out c.crt", "openssl d -out d.crt"]
 
 
 @pytest.fixture(scope="module")
