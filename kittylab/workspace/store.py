@@ -44,6 +44,9 @@ CREATE TABLE IF NOT EXISTS certificates (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_current_per_name
     ON certificates(name) WHERE revoked_at IS NULL AND superseded_by IS NULL;
+-- latest(name) and every lookup of a name that holds no current certificate (a batch asks for each
+-- newcomer): without it each is a scan of the whole table, and a roster of N costs N^2.
+CREATE INDEX IF NOT EXISTS by_name ON certificates(name, issued_at);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
