@@ -516,6 +516,9 @@ def issue_roster(
     p12 = p12 or legacy_p12
     workspace.ca.check_validity(utcnow(), days)
     path, rows, source = _rows_of(roster)
+    # What a killed run left in the workspace (a committed certificate's staged p12) takes its place
+    # first, so that what this run finds on disk is what the store says.
+    workspace.restore_missing_files()
     out = Path(out) if out is not None else default_out(workspace, path.stem)
     _prepare(out)
     warnings = {} if url else {"url": NO_URL_WARNING}

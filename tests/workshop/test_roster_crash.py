@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from support.crash import Cutter
 
 from kittylab import Workspace, load_p12
 from kittylab.workshop.roster import read_summary
@@ -71,15 +72,15 @@ def _state(pid: int) -> str:
         return "X"
 
 
-def assert_everyone_complete(home: Path) -> None:
+def assert_everyone_complete(home: Path, people=PEOPLE) -> None:
     """One current certificate per person; a p12 in their folder that opens with the summary's password and
     holds it; a handout naming both; secrets 0600."""
     out = home / "ws" / "roster-class"
     rows = {row["email"]: row for row in read_summary(out / "summary.csv")}
-    assert sorted(rows) == sorted(email for _, email in PEOPLE)
+    assert sorted(rows) == sorted(email for _, email in people)
     with Workspace(home / "ws") as workspace:
         records = [r for r in workspace.records(include_ca=False)]
-        assert len(records) == len(PEOPLE), [r.name for r in records]  # nobody issued twice
+        assert len(records) == len(people), [r.name for r in records]  # nobody issued twice
         for row in rows.values():
             record = workspace.find(row["certificate"])
             assert row["status"] == "issued" and row["serial"] == record.serial_hex and record.status() == "valid"
@@ -145,3 +146,32 @@ def test_a_p12_whose_password_was_lost_is_exported_again_with_a_new_one(template
     assert_everyone_complete(home)
     after = {row["certificate"]: row["p12_password"] for row in read_summary(out / "summary.csv")}
     assert after.keys() == before.keys() and all(after[name] != before[name] for name in after)
+
+
+def test_cut_at_every_write_point_of_a_small_roster_then_the_rerun_completes_it(template, tmp_path):
+    """The write protocol's crash harness (support.crash): every fsync, rename, link and store commit of
+    ``roster issue`` (in one process), cut in turn; after each cut the re-run leaves everyone complete."""
+    people = PEOPLE[:2] + PEOPLE[3:5]  # Ayşe, 李雷 and the two Marías
+    small = tmp_path / "small"
+    shutil.copytree(template, small)
+    (small / "class.csv").write_text("name,email\n" + "".join(f"{n},{e}\n" for n, e in people), encoding="utf-8")
+    argv = ["--home", "ws", "roster", "issue", "class.csv", "--url", URL, "--workers", "1"]
+    cutter = Cutter(tmp_path)
+    try:
+        shutil.copytree(small, tmp_path / "listing")
+        listing = cutter.run(argv, cwd=tmp_path / "listing")
+        assert listing.code == 0, listing.err
+        points = listing.points
+        assert len(points) > 4 * len(people), points  # every participant's files, the store, the summary
+        for cut in range(1, len(points) + 1):
+            home = tmp_path / f"cut-{cut}"
+            shutil.copytree(small, home)
+            killed = cutter.run(argv, cut=cut, cwd=home)
+            assert killed.killed, (cut, points[cut - 1], killed.err)
+            again = cutter.run(argv, cwd=home)
+            assert again.code == 0 and "Traceback" not in again.err, (cut, points[cut - 1], again.err)
+            assert_everyone_complete(home, people)
+            shutil.rmtree(home)
+    finally:
+        cutter.close()
+    print(f"roster issue: {len(points)} write points cut, each completed by the re-run")
