@@ -204,7 +204,9 @@ def run_deploy_hook(args: argparse.Namespace, workspace: Workspace) -> list[str]
     if command:
         env = dict(os.environ, KITTYLAB_DEPLOY_DIR=str(where), KITTYLAB_DEPLOY_CHANGED=" ".join(changed),
                    KITTYLAB_COMMAND=str(args.command))
-        done = subprocess.run(command, shell=True, env=env, stdout=sys.stderr)  # noqa: S602 - the user's own command
+        done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True)  # noqa: S602 - the user's own
+        for line in (done.stdout + done.stderr).splitlines():
+            note(f"  deploy hook: {line}")
         if done.returncode:
             raise KittylabError(f"the change is done, but the deploy hook failed (exit {done.returncode}): {command}")
         echo(f"ran the deploy hook: {command}")

@@ -1,17 +1,19 @@
 """Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry),
-``log`` (the audit log), ``deploy`` (the folder a web server reads, and the hook that ships it)."""
+``log`` (the audit log), ``deploy`` (the folder a web server reads, and the hook that ships it), ``backup`` and ``restore``."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
+from pathlib import Path
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
 from ..workspace import deploy
+from ..workspace.backup import MANIFEST, backup, restore
 from ..workspace.workspace import Workspace
-from .options import add_json, echo, emit, open_workspace, run_deploy_hook
+from .options import Passphrases, add_json, echo, emit, open_workspace, run_deploy_hook
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -69,6 +71,24 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    written = backup(Workspace(args.home), args.dir)
+    echo(f"backed up {Path(args.home)} into {args.dir}: {len(written)} files (keys as they are: encrypted ones stay"
+         f" encrypted), checksums in {MANIFEST}; restore with: kittylab --home NEW_HOME restore {args.dir}")
+    if args.json:
+        emit({"dir": str(args.dir), "files": [str(p) for p in written]})
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    workspace = restore(args.dir, args.home, passphrases=Passphrases(args))
+    records = workspace.records()
+    echo(f"restored {args.dir} into {workspace.home}: {len(records)} certificates, every file checked")
+    if args.json:
+        emit({"home": str(workspace.home), "certificates": len(records)})
+    return 0
+
+
 def cmd_log(args: argparse.Namespace) -> int:
     entries = open_workspace(args).audit_log()
     if args.name:
@@ -108,6 +128,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     hooks.add_argument("--no-hook", action="store_true", help="forget the deploy hook")
     add_json(deploying)
     deploying.set_defaults(handler=cmd_deploy, deploy_hook=None)
+
+    saving = subparsers.add_parser("backup", help="copy the whole workspace into a new folder, consistent while"
+                                                  " other commands run (keys stay as they are)")
+    saving.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
+    add_json(saving)
+    saving.set_defaults(handler=cmd_backup)
+
+    restoring = subparsers.add_parser("restore", help="make the workspace (--home, new or empty) from a backup folder")
+    restoring.add_argument("dir", type=Path, metavar="DIR", help="a folder kittylab backup wrote")
+    add_json(restoring)
+    restoring.set_defaults(handler=cmd_restore)
 
     log = subparsers.add_parser("log", help="the audit log: who issued, signed, renewed, revoked what, and when")
     log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")
