@@ -37,13 +37,17 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
              + ", ".join(result.kept_revoked))
     if result.completed:
         echo(f"completed after an interrupted run {len(result.completed)}: " + ", ".join(result.completed))
+    if result.elsewhere:
+        echo(f"issued by another workshop {len(result.elsewhere)} (their handouts are there): "
+             + ", ".join(f"{name} ({folder})" for name, folder in result.elsewhere))
     echo(f"  summary for the teacher (holds every p12 password, mode 0600): {result.summary_csv}")
     echo(f"  a folder per participant to hand out: {result.handouts}")
     for line, message in result.duplicates:
         note(f"kittylab: note: {args.roster} line {line}: {message}")
     _report_bad_rows(args.roster, result.errors)
     hints = {"url": " (--url https://HOST:8443/)",
-             "modern-p12": f" (kittylab roster export-p12 {args.roster} --legacy [--who NAME])"}
+             "modern-p12": f" (kittylab roster export-p12 {args.roster} --legacy [--who NAME])",
+             "elsewhere": f" (kittylab roster export-p12 {args.roster} --legacy)"}
     for kind, warning in result.warnings.items():
         note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
     return 1 if result.errors else 0

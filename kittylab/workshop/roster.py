@@ -384,6 +384,8 @@ class RosterResult:
     #: What the teacher should know, by kind: ``url`` (no address given), ``modern-p12`` (legacy asked, some had modern).
     warnings: dict[str, str] = field(default_factory=dict)
     already_modern: int = 0
+    #: People issued by another workshop of the workspace (name, its folder): left to it.
+    elsewhere: list[tuple[str, Path]] = field(default_factory=list)
 
     @property
     def summary_csv(self) -> Path:
@@ -431,6 +433,9 @@ class RosterResult:
                          + ", ".join(self.kept_revoked))
         if self.completed:
             lines.append(f"completed after an interrupted run {len(self.completed)}: " + ", ".join(self.completed))
+        if self.elsewhere:
+            lines.append(f"issued by another workshop {len(self.elsewhere)} (their handouts are there): "
+                         + ", ".join(f"{name} ({folder.name})" for name, folder in self.elsewhere))
         lines += [f"summary for the teacher: {self.summary_csv}", f"handouts: {self.handouts}"]
         lines += [f"line {line}: {message}" for line, message in sorted(self.duplicates + self.errors)]
         lines += [f"warning: {warning}" for warning in self.warnings.values()]
@@ -560,6 +565,11 @@ def issue_roster(
                                   email=(person.email,), key=key, days=days, p12_password=password,
                                   legacy_p12=legacy_p12, kdf_rounds=kdf_rounds)
                     continue
+                elsewhere = _workshop_of(workspace, person, out) if ledger.by_email(person.key) is None else None
+                if elsewhere is not None:  # e.g. a roster of the Mac users, issued with the whole class
+                    result.elsewhere.append((person.full_name, elsewhere))
+                    bar.update(1)
+                    continue
                 _known(ledger, person, legacy=legacy_p12)
                 if record.revoked_at is not None:
                     result.kept_revoked.append(person.full_name)
@@ -588,6 +598,11 @@ def issue_roster(
         ledger.handed_out(handouts.flush())
         result.errors += [(0, f"nobody on the roster to reissue by the name, email or file name {name!r}")
                           for name in again.unmatched()]
+        if result.elsewhere and legacy_p12:
+            result.warnings["elsewhere"] = (
+                f"{count(result.elsewhere, 'participant')} got their certificate in another workshop: export"
+                " legacy p12 files for them there (their handouts and summary are updated)"
+            )
         if result.already_modern:
             result.warnings["modern-p12"] = (
                 f"{count(result.already_modern, 'participant')} already had a modern p12: export legacy ones for them"
@@ -603,6 +618,16 @@ CHUNK_HANDOUTS = 64
 
 def _day(moment) -> str:
     return moment.strftime("%Y-%m-%d")
+
+
+def _workshop_of(workspace: Workspace, person: Participant, out: Path) -> Path | None:
+    """Another workshop folder of the workspace whose records hold this person, if any."""
+    for folder in _ledgers(workspace, None, None):
+        if folder.resolve() != out.resolve():
+            with Ledger(folder) as other:
+                if other.by_email(person.key) is not None:
+                    return folder
+    return None
 
 
 def _known(ledger: Ledger, person: Participant, *, legacy: bool) -> None:

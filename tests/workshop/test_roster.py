@@ -345,3 +345,31 @@ def test_workers_sign_with_an_encrypted_ca_key(tmp_path):
         assert issued_names(result) == ["ada-lovelace", "alan-turing"]
         assert all(workspace.verify(workspace.find(name).certificate, purpose="client").ok for name, _ in result.issued)
     assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+
+
+def test_the_mac_users_get_legacy_p12_files_after_the_first_run(workspace, tmp_path, require):
+    """issue 15: a roster of the Mac users after the class was issued; export-p12 switches them to legacy
+    p12 files with new passwords and updates their handouts and the class's summary."""
+    from kittylab.workshop.roster import export_roster_p12
+
+    roster = write(tmp_path / "class.csv", CLASS)
+    issue_roster(workspace, roster, url=URL, workers=1, progress=False)
+    mac = write(tmp_path / "mac.csv", "name,email\nGrace Hopper,GRACE@kitty.test\nAlan Turing,alan@kitty.test\n")
+    again = issue_roster(workspace, mac, legacy_p12=True, url=URL, workers=1, progress=False)
+    assert again.issued == [] and [name for name, _ in again.elsewhere] == ["Grace Hopper", "Alan Turing"]
+    assert "another workshop" in again.warnings["elsewhere"]
+    assert summary_rows(again.summary_csv) == {}  # no rows with empty passwords or missing handouts
+    before = summary_rows(workspace.home / "roster-class" / "summary.csv")
+    done = export_roster_p12(workspace, mac)
+    assert done.exported == ["Grace Hopper", "Alan Turing"] and done.errors == []
+    after = summary_rows(workspace.home / "roster-class" / "summary.csv")
+    for name in ("grace-hopper", "alan-turing"):
+        assert after[name]["p12"] == "legacy" and after[name]["p12_password"] != before[name]["p12_password"]
+        p12 = workspace.home / "roster-class" / "handouts" / name / f"{name}.p12"
+        assert load_p12(p12, password=after[name]["p12_password"]).certificate == workspace.find(name).certificate
+        info = subprocess.run([require("openssl"), "pkcs12", "-info", "-noout", "-in", str(p12), "-passin",
+                               f"pass:{after[name]['p12_password']}"], capture_output=True, text=True)
+        assert "pbeWithSHA1And3-KeyTripleDES-CBC" in info.stderr + info.stdout and "MAC: sha1" in info.stderr + info.stdout
+        page = (p12.parent / f"{name}.html").read_text()
+        assert after[name]["p12_password"] in page and "It is a legacy p12" in page
+    assert after["ada-lovelace"] == before["ada-lovelace"]
