@@ -75,7 +75,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         show_command(openssl.reproduce(ca.certificate, csr_file=f"{subject.cn}.csr", out=cert_path.name,
                                        ca_cert=workspace.path(parent, "crt").name, ca_key=workspace.path(parent, "key").name))
     else:
-        show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days))
+        show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days,
+                                            path_length=args.path_length, name_constraints=constraints))
     return 0
 
 

@@ -102,11 +102,20 @@ def genkey(kind: str, out: str, *, passphrase: bool = False) -> str:
     raise KittylabError(f"unknown key type {kind!r}")
 
 
-def self_signed_ca(key: str, out: str, subject: Subject | str, *, days: int = 7300) -> str:
+def self_signed_ca(
+    key: str,
+    out: str,
+    subject: Subject | str,
+    *,
+    days: int = 7300,
+    path_length: int | None = None,
+    name_constraints: x509.NameConstraints | None = None,
+) -> str:
     """``openssl req -x509``: the CA signs its own certificate, with kittylab's CA extensions."""
+    lines = ca_extensions(path_length=path_length, name_constraints=name_constraints)
     return (
         f"openssl req -x509 -new -key {_q(key)} -sha256 -days {days} -subj {_q(subject_of(subject).openssl())}"
-        f"{_addext(ca_extensions())} -out {_q(out)}"
+        f"{_addext(lines)} -out {_q(out)}"
     )
 
 

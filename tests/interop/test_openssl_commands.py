@@ -234,9 +234,14 @@ def test_every_openssl_equivalent_of_the_command_line_makes_what_kittylab_made(t
     done = run_cli("sign", home / "outside.csr", "--profile", "server", "--name", "outside", home=home)
     assert done.code == 0, done.err
     said += [line.split("openssl equivalent: ", 1)[1] for line in done.err.splitlines() if "openssl equivalent: " in line]
+    # a second root with name constraints, as a workshop's CA
+    done = run_cli("init", "--cn", "workshop-ca", "--another-root", "--key", "p256", "--permit-dns", "workshop.test",
+                   "--permit-email", "kitty.test", home=home)
+    assert done.code == 0, done.err
+    said += [line.split("openssl equivalent: ", 1)[1] for line in done.err.splitlines() if "openssl equivalent: " in line]
     commands = [c for c in said if MAKES.search(c)]
-    assert len(commands) == 14, commands
-    assert assert_reproduce(commands, home, tmp_path / "fresh") == 13  # all but kitty-issuing's request
+    assert len(commands) == 15, commands
+    assert assert_reproduce(commands, home, tmp_path / "fresh") == 14  # all but kitty-issuing's request
 
 
 def test_a_missing_extension_is_seen(story_home, tmp_path, require):
