@@ -49,6 +49,7 @@ P12_FLAVOURS = {
 }
 _STYLE = {"description_width": "150px"}
 _WIDTH = "420px"
+_AUTO = {"width": "auto"}  # a button as wide as its label ("Publish CRL" was cut)
 #: Forms and dashboards that are open, refreshed after any action on their workspace.
 _LIVE: "weakref.WeakSet[_Refreshable]" = weakref.WeakSet()
 
@@ -536,10 +537,10 @@ class Dashboard(widgets.VBox, _Refreshable):
         self.crl = _classed(widgets.HTML(value=""), "kl-dashboard-crl")
         self.choice = _classed(widgets.Dropdown(options=[], description="Certificate"), "kl-dashboard-select")
         self.reason = _classed(widgets.Dropdown(options=list(REASONS), value="unspecified", description="Reason"), "kl-dashboard-reason")
-        self.revoke_button = _classed(widgets.Button(description="Revoke", button_style="danger", icon="ban"), "kl-revoke-button")
-        self.export_button = _classed(widgets.Button(description="Export", icon="download"), "kl-export-button")
-        self.crl_button = _classed(widgets.Button(description="Publish CRL", icon="refresh"), "kl-publish-crl-button")
-        self.renew_button = _classed(widgets.Button(description="Renew", icon="repeat"), "kl-renew-button")
+        self.revoke_button = _classed(widgets.Button(description="Revoke", button_style="danger", icon="ban", layout=_AUTO), "kl-revoke-button")
+        self.export_button = _classed(widgets.Button(description="Export", icon="download", layout=_AUTO), "kl-export-button")
+        self.crl_button = _classed(widgets.Button(description="Publish CRL", icon="refresh", layout=_AUTO), "kl-publish-crl-button")
+        self.renew_button = _classed(widgets.Button(description="Renew", icon="repeat", layout=_AUTO), "kl-renew-button")
         # Revoking cannot be undone: the button asks first, and only "Yes, revoke" revokes.
         self.question = _classed(widgets.Label(value=""), "kl-revoke-question")
         self.confirm_button = _classed(
