@@ -44,6 +44,18 @@ def _tab(page, title: str):
     page.locator(".kl-workbench").get_by_role("tab", name=title).click()
 
 
+def _submit(page, tab: str, form: str, button: str, fills: dict[str, str] | None = None):
+    """Open the tab, choose a P-256 key (fast), fill the fields, click, wait for the card."""
+    _tab(page, tab)
+    shown = page.locator(f".kl-{form}-form")
+    shown.locator(".kl-field-key select").select_option(label="ECDSA P-256")
+    for selector, value in (fills or {}).items():
+        shown.locator(selector).fill(value)
+    shown.locator(button).click()
+    shown.locator(".kl-result .kl-card").wait_for()
+    return shown
+
+
 def _download(page, link, target: Path) -> Path:
     with page.expect_download() as download:
         link.click()
@@ -67,27 +79,13 @@ def _choose(dashboard, name: str) -> None:
 def test_the_workbench_without_code(workbench, tmp_path):
     page, home = workbench
 
-    _tab(page, "kitty-ca")
-    form = page.locator(".kl-create-ca-form")
-    form.locator(".kl-field-key select").select_option(label="ECDSA P-256")
-    form.locator(".kl-create-ca-button").click()
-    form.locator(".kl-result .kl-card").wait_for()
+    form = _submit(page, "kitty-ca", "create-ca", ".kl-create-ca-button")
     assert "CA certificate kitty-ca" in form.locator(".kl-result").inner_text()
-
-    _tab(page, "picture-server")
-    form = page.locator(".kl-issue-server-form")
-    form.locator(".kl-field-key select").select_option(label="ECDSA P-256")
-    form.locator(".kl-issue-server-button").click()
-    form.locator(".kl-result .kl-card").wait_for()
+    form = _submit(page, "picture-server", "issue-server", ".kl-issue-server-button")
     assert "DNS:localhost" in form.locator(".kl-result").inner_text()
-
-    _tab(page, "eager-client")
-    form = page.locator(".kl-issue-client-form")
-    form.locator(".kl-field-key select").select_option(label="ECDSA P-256")
-    form.locator(".kl-field-days input").fill("10")  # soon to expire: the dashboard shows it
-    form.locator(".kl-field-password input").fill(PASSWORD)
-    form.locator(".kl-issue-client-button").click()
-    form.locator(".kl-result .kl-card").wait_for()
+    # eager-client soon to expire (the dashboard shows it), with a password of its own
+    form = _submit(page, "eager-client", "issue-client", ".kl-issue-client-button",
+                   {".kl-field-days input": "10", ".kl-field-password input": PASSWORD})  # fmt: skip
     p12 = _download(page, form.locator('.kl-download-link[download="eager-client.p12"]'), tmp_path / "eager.p12")
     assert load_p12(p12, password=PASSWORD).certificate.subject.rfc4514_string().startswith("CN=eager-client")
     jupyter.screenshot(form, "01-client-issued", folder="workbench")
