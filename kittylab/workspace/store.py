@@ -95,6 +95,8 @@ _COLUMNS = "serial, name, profile, issuer, subject, not_before, not_after, pem, 
 class StoreDamaged(KittylabError):
     """The store cannot be read: it is reported with what to do, and never written."""
 
+    reason = ""  # what SQLite said
+
 
 class Store:
     """SQLite store of issued certificates and of the CA's counters (CRL number, CRL expiry)."""
@@ -118,12 +120,14 @@ class Store:
         return self._connection() is not None and not self._empty
 
     def damaged(self, exc: Exception) -> StoreDamaged:
-        return StoreDamaged(
+        error = StoreDamaged(
             f"the certificate store {self.path} is damaged ({exc}); nothing was written to it. Keep a copy,"
             " then repair the workspace: that moves the store aside and rebuilds it from the workspace's"
             " certificates, CRLs and keys",
             fix="repair",
         )
+        error.reason = str(exc)
+        return error
 
     def _connection(self) -> sqlite3.Connection | None:
         """The open connection, or None while there is no store file (reading never creates one)."""

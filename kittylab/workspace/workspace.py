@@ -518,7 +518,7 @@ class Workspace:
                     if source.exists():
                         os.replace(source, aside.with_name(aside.name + suffix))
                 self.store = Store(self.home / STORE_FILE)
-                done.append(f"moved the damaged store aside to {aside.name} ({exc})")
+                done.append(f"moved the damaged store aside to {aside.name} ({exc.reason})")
             if not self.store.exists or self.store.get_meta("ca") is None:
                 done += self._rebuild_store()
             self._repaired = False
