@@ -280,3 +280,16 @@ def test_races(size, cutter, scratch, templates):
                 if kind == "revoke" and template == "hierarchy":
                     assert ws.find(f"target-{i}").revoked_at is not None
     print(f"\n{len(pairs)} pairs raced with {size} processes")
+
+
+def test_fifteen_double_inits(cutter, scratch, templates):
+    """Finding 1 lost the CA key in 8 of 15 tries: two inits at once, fifteen times, one wins each time."""
+    for attempt in range(15):
+        home = _fresh(scratch, templates, "empty", f"double-init-{attempt}")
+        outcomes = cutter.race([["--home", str(home), "init", "--key", "p256", "--cn", "kitty-ca"]] * 2)
+        assert sorted(o.code for o in outcomes) == [0, 1], [o.err for o in outcomes]
+        loser = next(o for o in outcomes if o.code)
+        assert "already has a CA" in one_error(loser.err)
+        with Workspace(home) as ws:
+            assert load_key(ws.path("kitty-ca", "key")).public_key() == ws.ca_record().certificate.public_key()
+        check_settled(home, password=PASSWORD)
