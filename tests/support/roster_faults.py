@@ -14,14 +14,15 @@ import signal
 import sys
 from pathlib import Path
 
-#: Where a roster run can be cut: (module, object, attribute) patched to kill before it runs.
+#: Where a roster run can be cut: (module, object, attribute) patched to kill before it runs
+#: (``attribute>``: right after it returned).
 POINTS = {
     # the ledger has recorded the participant and their password; nothing is signed yet
     "claimed": ("kittylab.workshop.ledger", "Ledger", "claim"),
     # keys are written, the store's transaction is about to commit
     "before-commit": ("kittylab.workspace.store", "Store", "add"),
-    # the store has committed: the .crt and .p12 files come next
-    "after-commit": ("kittylab.workspace.workspace", None, "_write_files#2"),
+    # the store has committed (kill right after the commit returns): the .crt and .p12 files come next
+    "after-commit": ("kittylab.workspace.store", "Store", "_commit>"),
     # the p12 is on disk: the ledger is about to learn the serial
     "ledger-issued": ("kittylab.workshop.ledger", "Ledger", "issued"),
     # the handout page is about to be written
@@ -54,15 +55,19 @@ def die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _counting(function, nth: int):
+def _counting(function, nth: int, *, after: bool = False):
+    """``function`` that kills the process on its ``nth`` call: before it runs, or ``after`` it returned."""
     calls = {"n": 0}
 
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == nth:
+        if calls["n"] == nth and not after:
             die()
-        return function(*args, **kwargs)
+        result = function(*args, **kwargs)
+        if calls["n"] == nth and after:
+            die()
+        return result
 
     return wrapper
 
@@ -89,11 +94,12 @@ def plant(point: str, nth: int) -> None:
         batch._work = killing_work  # submitted by reference: workers import this module and run it
         return
     module_name, owner_name, attribute = POINTS[point]
-    attribute, _, nth_text = attribute.partition("#")
+    after = attribute.endswith(">")
+    attribute = attribute.rstrip(">")
     owner = importlib.import_module(module_name)
     if owner_name:
         owner = getattr(owner, owner_name)
-    setattr(owner, attribute, _counting(getattr(owner, attribute), int(nth_text or nth)))
+    setattr(owner, attribute, _counting(getattr(owner, attribute), nth, after=after))
 
 
 def main(argv: list[str]) -> int:

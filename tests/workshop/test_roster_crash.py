@@ -25,7 +25,7 @@ PEOPLE = [
 ]
 URL = "https://workshop.kitty.test:8443/"
 #: (point, n-th time it is reached): before signing, around the store's commit, around the ledger and the handouts.
-CUTS = [("claimed", 5), ("before-commit", 3), ("after-commit", 2), ("ledger-issued", 4), ("handout", 3),
+CUTS = [("claimed", 5), ("before-commit", 3), ("after-commit", 1), ("ledger-issued", 4), ("handout", 3),
         ("handed-out", 1), ("summary", 1)]
 
 
