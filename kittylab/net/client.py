@@ -329,7 +329,10 @@ def _refusal(exc: BaseException, sent_certificate: bool) -> KittylabError:
     if isinstance(exc, (ssl.SSLEOFError, ConnectionError, http.client.RemoteDisconnected)):
         if not sent_certificate:
             return Refused("no-certificate", "no client certificate was sent (the server hung up)")
-        return Refused("closed", "the server hung up after the handshake (it refused the client certificate)")
+        # An empty reply looks the same whether the server refused the certificate (TLS 1.3 tells the
+        # client only on its first read) or failed while answering: say both.
+        return Refused("closed", "the server hung up after the handshake without an answer: it refused the"
+                                 " client certificate, or failed while answering (its log says which)")
     return KittylabError(f"TLS error talking to the server: {reason or exc}")
 
 
