@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
 from ..errors import KittylabError
-from ..pki.crl import REASONS
+from ..pki.crl import REASON_NAMES, REASONS
+from ..pki.extensions import extension_value
 from ..pki.facts import serial_hex
 from ..pki.keys import signature_hash
 from ..workspace.workspace import PassphraseSource, Workspace
@@ -168,8 +169,7 @@ def ask_responder(
     status = response.certificate_status.name.lower()
     if response.certificate_status == ocsp.OCSPCertStatus.REVOKED:
         reason = response.revocation_reason
-        names = {flag: name for name, flag in REASONS.items()}
-        return Status(status, response.revocation_time_utc, names.get(reason, "unspecified") if reason else None)
+        return Status(status, response.revocation_time_utc, REASON_NAMES.get(reason, "unspecified") if reason else None)
     return Status(status)
 
 
@@ -181,11 +181,8 @@ def _check_answer(response: ocsp.OCSPResponse, certificate: x509.Certificate, is
         raise KittylabError("the OCSP answer is not signed by the issuing CA") from None
     if response.serial_number != certificate.serial_number:
         raise KittylabError("the OCSP answer is about another certificate")
-    try:
-        echoed = response.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
-    except x509.ExtensionNotFound:
-        echoed = None
-    if echoed != nonce:
+    echoed = extension_value(response, x509.OCSPNonce)
+    if echoed is None or echoed.nonce != nonce:
         raise KittylabError("the OCSP answer does not echo the request's nonce (a replayed answer?)")
     now = dt.datetime.now(dt.timezone.utc)
     if response.this_update_utc > now + dt.timedelta(minutes=5) or (

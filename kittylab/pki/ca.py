@@ -13,6 +13,7 @@ from ..errors import KittylabError
 from .constraints import check_name_constraints
 from .crl import REASONS, check_reason
 from .csr import check_csr_signature, load_csr
+from .extensions import is_ca
 from .files import load_pem_or_der
 from .grant import review
 from .keys import PrivateKey, check_key_strength, generate_key, load_key, signature_hash
@@ -63,11 +64,7 @@ class CertificateAuthority:
     ) -> None:
         if certificate.public_key() != key.public_key():
             raise KittylabError("the CA key does not belong to the CA certificate")
-        try:
-            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca:
+        if not is_ca(certificate):
             raise KittylabError("this certificate is not a CA certificate (basicConstraints CA:TRUE is missing)")
         self.certificate = certificate
         self.key = key

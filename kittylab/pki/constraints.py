@@ -18,6 +18,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
+from .extensions import extension_value
 from .names import check_dns_name, check_email, describe_san
 
 
@@ -55,10 +56,7 @@ def describe_constraints(constraints: x509.NameConstraints) -> str:
 
 
 def name_constraints_of(certificate: x509.Certificate) -> x509.NameConstraints | None:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.NameConstraints).value
-    except x509.ExtensionNotFound:
-        return None
+    return extension_value(certificate, x509.NameConstraints)
 
 
 def check_name_constraints(

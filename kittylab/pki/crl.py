@@ -8,6 +8,7 @@ import os
 from cryptography import x509
 
 from ..errors import KittylabError
+from .extensions import extension_value
 from .files import load_pem_or_der
 
 #: RFC 5280 reason codes by the names the command line uses.
@@ -22,6 +23,8 @@ REASONS: dict[str, x509.ReasonFlags] = {
     "privilege-withdrawn": x509.ReasonFlags.privilege_withdrawn,
     "aa-compromise": x509.ReasonFlags.aa_compromise,
 }
+#: The name of each reason code, back from the code.
+REASON_NAMES: dict[x509.ReasonFlags, str] = {flag: name for name, flag in REASONS.items()}
 #: OpenSSL's spelling of each reason, for ``openssl ca -crl_reason``.
 OPENSSL_REASONS = {
     "unspecified": "unspecified",
@@ -44,6 +47,12 @@ def check_reason(reason: str) -> str:
     if reason not in REASONS:
         raise KittylabError(f"unknown revocation reason {reason!r}: choose one of {', '.join(REASONS)}")
     return reason
+
+
+def entry_reason(entry: x509.RevokedCertificate) -> str | None:
+    """The name (a key of :data:`REASONS`) of the reason a CRL entry gives, or None where it gives none."""
+    flag = extension_value(entry, x509.CRLReason)
+    return None if flag is None else REASON_NAMES.get(flag.reason, flag.reason.name)
 
 
 def load_crl(source: bytes | str | os.PathLike) -> x509.CertificateRevocationList:

@@ -18,6 +18,7 @@ from cryptography.x509.oid import (
     NameOID,
 )
 
+from .extensions import extension_value, is_ca
 from .keys import describe_key
 from .names import describe_san
 
@@ -131,42 +132,24 @@ _KEY_USAGES = (
 
 
 def key_usages(certificate: x509.Certificate) -> list[str]:
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return []
-    return [label for attribute, label in _KEY_USAGES if getattr(usage, attribute)]
+    usage = extension_value(certificate, x509.KeyUsage)
+    return [label for attribute, label in _KEY_USAGES if usage and getattr(usage, attribute)]
 
 
 def extended_key_usages(certificate: x509.Certificate) -> list[str]:
-    try:
-        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return []
-    return [oid._name for oid in usage]
+    return [oid._name for oid in extension_value(certificate, x509.ExtendedKeyUsage) or []]
 
 
 def alternative_names(certificate: x509.Certificate) -> list[str]:
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [describe_san(name) for name in names]
+    return [describe_san(name) for name in extension_value(certificate, x509.SubjectAlternativeName) or []]
 
 
 def access_urls(certificate: x509.Certificate) -> dict[str, list[str]]:
     """Where a validator finds the issuer's CRL, OCSP responder and certificate (CDP and AIA)."""
     found: dict[str, list[str]] = {"crl": [], "ocsp": [], "ca_issuers": []}
-    try:
-        points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
-        found["crl"] = [n.value for p in points for n in p.full_name or () if isinstance(n, x509.UniformResourceIdentifier)]
-    except x509.ExtensionNotFound:
-        pass
-    try:
-        access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        access = []
-    for description in access:
+    points = extension_value(certificate, x509.CRLDistributionPoints) or []
+    found["crl"] = [n.value for p in points for n in p.full_name or () if isinstance(n, x509.UniformResourceIdentifier)]
+    for description in extension_value(certificate, x509.AuthorityInformationAccess) or []:
         key = {AuthorityInformationAccessOID.OCSP: "ocsp", AuthorityInformationAccessOID.CA_ISSUERS: "ca_issuers"}.get(
             description.access_method)
         if key and isinstance(description.access_location, x509.UniformResourceIdentifier):
@@ -174,20 +157,12 @@ def access_urls(certificate: x509.Certificate) -> dict[str, list[str]]:
     return found
 
 
-def is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
 def profile_of(certificate: x509.Certificate) -> str:
     """The profile a certificate was made by, read from it: ``ca``, ``server``, ``client`` or ``imported``."""
     if is_ca(certificate):
         return "ca"
-    try:
-        usages = set(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    except x509.ExtensionNotFound:
+    usages = extension_value(certificate, x509.ExtendedKeyUsage)
+    if usages is None:
         return "imported"
     if ExtendedKeyUsageOID.SERVER_AUTH in usages:
         return "server"

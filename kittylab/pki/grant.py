@@ -17,6 +17,7 @@ from typing import Iterable
 from cryptography import x509
 
 from ..errors import KittylabError
+from .extensions import extension_value
 from .keys import check_key_strength, describe_key
 from .names import Subject, check_san_count, describe_san, make_sans, parse_san
 from .profiles import Profile, get_profile
@@ -65,11 +66,8 @@ class Grant:
 
 def requested_names(request: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
     """The alternative names a CSR asks for."""
-    try:
-        names = request.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return _unique(check_san_count(list(names), "the CSR"))
+    names = extension_value(request, x509.SubjectAlternativeName)
+    return _unique(check_san_count(list(names), "the CSR")) if names else []
 
 
 def review(

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import KittylabError
 from .crl import OPENSSL_REASONS, check_reason
+from .extensions import extension_value
 from .names import Subject, describe_san, subject_of
 
 #: The ``openssl.cnf`` sections the article names for each profile (``kittylab export-openssl-db``
@@ -68,7 +69,7 @@ def leaf_extensions(profile: str, *, rsa: bool, sans: Iterable[str] = ()) -> lis
 
 def sans_of(certificate: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
     """Its alternative names in OpenSSL's form (``DNS:localhost``, ``IP:127.0.0.1``, ``email:...``)."""
-    return [describe_san(name) for name in _extension(certificate, x509.SubjectAlternativeName) or []]
+    return [describe_san(name) for name in extension_value(certificate, x509.SubjectAlternativeName) or []]
 
 
 def _subtrees(constraints: x509.NameConstraints) -> list[str]:
@@ -174,20 +175,13 @@ def reproduce(certificate: x509.Certificate, *, csr_file: str, out: str, ca_cert
     days = (certificate.not_valid_after_utc - certificate.not_valid_before_utc).days
     basic = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     if basic.ca:
-        constraints = _extension(certificate, x509.NameConstraints)
+        constraints = extension_value(certificate, x509.NameConstraints)
         return sign_intermediate(csr_file, out, ca_cert=ca_cert, ca_key=ca_key, days=days,
                                  path_length=basic.path_length, name_constraints=constraints)
-    usages = _extension(certificate, x509.ExtendedKeyUsage) or []
+    usages = extension_value(certificate, x509.ExtendedKeyUsage) or []
     profile = "server" if x509.oid.ExtendedKeyUsageOID.SERVER_AUTH in usages else "client"
     return sign(csr_file, out, profile=profile, ca_cert=ca_cert, ca_key=ca_key,
                 rsa=isinstance(certificate.public_key(), rsa.RSAPublicKey), sans=sans_of(certificate), days=days)
-
-
-def _extension(certificate: x509.Certificate | x509.CertificateSigningRequest, kind: type):
-    try:
-        return certificate.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
 
 
 def pkcs12(key: str, cert: str, ca: str, out: str, *, name: str, legacy: bool = False) -> str:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
 
 from ..errors import KittylabError
+from .extensions import extension_value
 from .keys import PublicKey
 from .names import describe_san, make_sans
 
@@ -195,11 +196,10 @@ def check_http_url(url: str, what: str = "the URL", *, fix: str | None = None) -
 
 def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdentifier:
     """Point at the issuer's key: its subject key identifier, or one derived from its public key."""
-    try:
-        ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-        return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-    except x509.ExtensionNotFound:
+    ski = extension_value(issuer, x509.SubjectKeyIdentifier)
+    if ski is None:
         return x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer.public_key())
+    return x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
 
 
 def _key_usage(**usages: bool) -> x509.KeyUsage:

@@ -35,14 +35,14 @@ from cryptography.x509.verification import (
 
 from ..errors import KittylabError
 from .constraints import check_name_constraints, name_constraints_of
-from .crl import REASONS
+from .crl import entry_reason
+from .extensions import extension_value, is_ca
 
 PURPOSES = {"client": ExtendedKeyUsageOID.CLIENT_AUTH, "server": ExtendedKeyUsageOID.SERVER_AUTH}
 #: Signature hashes the web PKI accepts; kittylab asks the same of a chain the verifier cannot take.
 STRONG_HASHES = (hashes.SHA256, hashes.SHA384, hashes.SHA512)
 #: What the verifier checks, for the line that gives its verdict.
 VERIFIER_CHECKS = "signatures, dates, CA flags, path length, key usage, EKU, name constraints"
-_REASON_NAMES = {flag: name for name, flag in REASONS.items()}
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def _ee_policy(certificate: x509.Certificate, purpose: str | None) -> ExtensionP
         return ExtensionPolicy.webpki_defaults_ee()  # a server is verified for one of its names
     if purpose == "client":
         return _EE_POLICY
-    if _is_ca(certificate):
+    if is_ca(certificate):
         return _CA_POLICY
     return _EE_POLICY.may_be_present(x509.ExtendedKeyUsage, Criticality.AGNOSTIC, None)
 
@@ -277,7 +277,7 @@ def _explain(
     if purpose is not None:
         checks.append(_purpose(certificate, purpose))
     for index, ca in enumerate(cas):
-        if not _is_ca(ca):
+        if not is_ca(ca):
             checks.append(Check("CA flags", False, f"{_cn(ca)} is not a CA (basicConstraints CA:TRUE is missing)"))
         limit = _path_length(ca)
         if limit is not None and index > limit:  # RFC 5280 counts the CAs between it and the leaf
@@ -327,13 +327,9 @@ def _dates(name: str, what: str, certificate: x509.Certificate, now: dt.datetime
 
 def _purpose(certificate: x509.Certificate, purpose: str) -> Check:
     name = f"purpose {purpose}"
-    extensions = certificate.extensions
-    if _is_ca(certificate):
+    if is_ca(certificate):
         return Check(name, False, "this is a CA certificate, not a leaf")
-    try:
-        usages = list(extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
-    except x509.ExtensionNotFound:
-        usages = None
+    usages = extension_value(certificate, x509.ExtendedKeyUsage)
     if usages is not None and PURPOSES[purpose] not in usages:
         allowed = ", ".join(u._name for u in usages) or "nothing"
         return Check(name, False, f"the extended key usage allows {allowed}, not TLS {purpose} authentication")
@@ -359,7 +355,7 @@ def _revocation(
     signed = [crl for crl in own if _crl_signed_by(crl, issuer)]
     if not signed:
         return Check(name, False, f"the CRL is not signed by {_cn(issuer)}")
-    usage = _key_usage(issuer)
+    usage = extension_value(issuer, x509.KeyUsage)
     if usage is not None and not usage.crl_sign:
         return Check(name, False, f"{_cn(issuer)} may not sign CRLs (its key usage lacks cRLSign)")
     crl = max(signed, key=lambda c: c.last_update_utc)
@@ -369,11 +365,9 @@ def _revocation(
         return Check(name, False, f"the CRL is not valid before {crl.last_update_utc:%Y-%m-%d %H:%M} UTC")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is not None:
-        try:
-            reason = f" ({_REASON_NAMES[entry.extensions.get_extension_for_class(x509.CRLReason).value.reason]})"
-        except (x509.ExtensionNotFound, KeyError):
-            reason = ""
-        return Check(name, False, f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC{reason}")
+        reason = entry_reason(entry)
+        because = f" ({reason})" if reason else ""
+        return Check(name, False, f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC{because}")
     return Check(name, True, "not revoked")
 
 
@@ -409,29 +403,10 @@ def _strong(certificate: x509.Certificate) -> bool:
     return algorithm is None or isinstance(algorithm, STRONG_HASHES)
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
-        return False
-
-
 def _path_length(certificate: x509.Certificate) -> int | None:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _key_usage(certificate: x509.Certificate) -> x509.KeyUsage | None:
-    try:
-        return certificate.extensions.get_extension_for_class(x509.KeyUsage).value
-    except x509.ExtensionNotFound:
-        return None
+    constraints = extension_value(certificate, x509.BasicConstraints)
+    return constraints.path_length if constraints else None
 
 
 def _alt_names(certificate: x509.Certificate) -> list[x509.GeneralName]:
-    try:
-        return list(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        return []
+    return list(extension_value(certificate, x509.SubjectAlternativeName) or [])

@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ..pki.crl import CRL_WARNING_DAYS, REASONS
+from ..pki.crl import CRL_WARNING_DAYS, entry_reason
+from ..pki.extensions import extension_value
 from ..pki.facts import (
     Record,
     access_urls,
@@ -58,7 +59,6 @@ _NEUTRAL = "#546e7a"
 #: A badge's text is white, but black on amber (white on amber is 2.2:1, below WCAG AA).
 BADGE_TEXT = {"expiring": "#000"}
 _REVOKED_SHOWN = 20
-_REASON_NAMES = {flag: name for name, flag in REASONS.items()}
 
 
 @dataclass(frozen=True)
@@ -170,11 +170,7 @@ def issued_card(issued: Issued, *, now: dt.datetime | None = None) -> Card:
 
 def csr_card(csr: x509.CertificateSigningRequest) -> Card:
     """A request's subject, key and the names it asks for; whether its signature holds."""
-    try:
-        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        alternative = ", ".join(describe_san(name) for name in names)
-    except x509.ExtensionNotFound:
-        alternative = ""
+    alternative = ", ".join(describe_san(name) for name in extension_value(csr, x509.SubjectAlternativeName) or [])
     status = "valid" if csr.is_signature_valid else "bad signature"
     rows = [
         ("Subject", csr.subject.rfc4514_string()),
@@ -216,10 +212,7 @@ def crl_card(crl: x509.CertificateRevocationList, *, now: dt.datetime | None = N
         status = "expiring"
     else:
         status = "valid"
-    try:
-        number = str(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
-    except x509.ExtensionNotFound:
-        number = ""
+    number = extension_value(crl, x509.CRLNumber)
     entries = list(crl)
     listed = [
         f"{serial_hex(entry.serial_number)} on {_when(entry.revocation_date_utc)} ({_reason(entry)})"
@@ -231,18 +224,14 @@ def crl_card(crl: x509.CertificateRevocationList, *, now: dt.datetime | None = N
         ("Issuer", crl.issuer.rfc4514_string()),
         ("This update", _when(crl.last_update_utc)),
         ("Next update", _when(next_update) if next_update else ""),
-        ("CRL number", number),
+        ("CRL number", str(number.crl_number) if number else ""),
         ("Revoked", [f"{len(entries)} certificate{'s' if len(entries) != 1 else ''}", *listed]),
     ]
     return Card("crl", "Certificate revocation list", status, rows)
 
 
 def _reason(entry: x509.RevokedCertificate) -> str:
-    try:
-        flag = entry.extensions.get_extension_for_class(x509.CRLReason).value.reason
-    except x509.ExtensionNotFound:
-        return "unspecified"
-    return _REASON_NAMES.get(flag, flag.name)
+    return entry_reason(entry) or "unspecified"
 
 
 def p12_card(contents: P12Contents, *, now: dt.datetime | None = None) -> Card:
