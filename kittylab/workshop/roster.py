@@ -873,7 +873,9 @@ def revoke_roster(
     reason = reason or (END_REASON if _everyone(workspace, current) else "unspecified")
     revoked = workspace.revoke_many([record.name for _, record in current], reason=reason) if current else []
     summaries = []
-    for folder in dict.fromkeys(target.folder for target, _ in current):
+    # Every named participant's workshop, not only those revoked now: a run killed after the revocation's
+    # commit left its summary behind, and the next run (which revokes nothing) brings it up to date.
+    for folder in dict.fromkeys(target.folder for target in targets):
         with Ledger(folder) as ledger:
             summaries.append(write_summary(ledger, _status_in(workspace)))
     return RevokeResult(revoked, not_current, sorted(errors), workspace.crl_path, reason, summaries)

@@ -175,3 +175,40 @@ def test_cut_at_every_write_point_of_a_small_roster_then_the_rerun_completes_it(
     finally:
         cutter.close()
     print(f"roster issue: {len(points)} write points cut, each completed by the re-run")
+
+
+def test_roster_revoke_cut_at_every_write_point_then_the_rerun_finishes_it(template, tmp_path, require):
+    """``roster revoke`` (one transaction with its CRL, then the summary) cut at each write point: the CRL
+    never misses a committed revocation, and running it again leaves all revoked, listed and summarised."""
+    openssl = require("openssl")
+    people = PEOPLE[:3]
+    issued = tmp_path / "issued"
+    shutil.copytree(template, issued)
+    (issued / "class.csv").write_text("name,email\n" + "".join(f"{n},{e}\n" for n, e in people), encoding="utf-8")
+    assert issue(issued).returncode == 0
+    argv = ["--home", "ws", "roster", "revoke", "class.csv"]
+    cutter = Cutter(tmp_path)
+    try:
+        shutil.copytree(issued, tmp_path / "listing")
+        points = cutter.run(argv, cwd=tmp_path / "listing").points
+        assert points
+        for cut in range(1, len(points) + 1):
+            home = tmp_path / f"cut-{cut}"
+            shutil.copytree(issued, home)
+            assert cutter.run(argv, cut=cut, cwd=home).killed
+            with Workspace(home / "ws") as workspace:
+                committed = {r.serial for r in workspace.records(include_ca=False) if r.revoked_at is not None}
+            crl = home / "ws" / "kitty-ca.crl"
+            listed = subprocess.run([openssl, "crl", "-in", str(crl), "-noout", "-text"], capture_output=True,
+                                    text=True, check=True).stdout
+            assert all(f"{serial:X}".rjust(2, "0") in listed.upper() for serial in committed), (cut, points[cut - 1])
+            again = cutter.run(argv, cwd=home)
+            assert again.code == 0 and "Traceback" not in again.err, (cut, points[cut - 1], again.err)
+            rows = read_summary(home / "ws" / "roster-class" / "summary.csv")
+            assert {row["status"] for row in rows} == {"revoked"}, (cut, points[cut - 1])
+            with Workspace(home / "ws") as workspace:
+                assert all(r.revoked_at is not None for r in workspace.records(include_ca=False))
+            shutil.rmtree(home)
+    finally:
+        cutter.close()
+    print(f"roster revoke: {len(points)} write points cut, each finished by the re-run")
