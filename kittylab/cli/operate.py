@@ -132,6 +132,9 @@ def cmd_export_openssl_db(args: argparse.Namespace) -> int:
         note(f"note: {line}")
     show_command(export.gencrl_command())
     show_command(export.ocsp_command())
+    if args.json:
+        emit({"folder": str(export.folder), "index": str(export.index), "config": str(export.config),
+              "notes": list(export.notes)})
     return 0
 
 
@@ -152,8 +155,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
     workspace = Workspace(args.home, ca_passphrase=ca_passphrase(args))
     if not workspace.home.is_dir():
         raise KittylabError(f"no workspace at {workspace.home}: check --home (or $KITTYLAB_HOME)")
-    for line in workspace.repair():
+    done = workspace.repair()
+    for line in done:
         echo(line)
+    if args.json:
+        emit({"done": done})
     return 0
 
 
@@ -191,10 +197,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export = subparsers.add_parser("export-openssl-db", help="write index.txt, serial and openssl.cnf for openssl ca")
     export.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: HOME/openssl-db/CA)")
     export.add_argument("--ca", metavar="NAME", help="the CA to export (default: the issuing CA)")
+    add_json(export)
     export.set_defaults(handler=cmd_export_openssl_db)
 
     repair = subparsers.add_parser(
         "repair", help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files")
+    add_json(repair)
     repair.set_defaults(handler=cmd_repair)
 
     importer = subparsers.add_parser("import", help="bring in an openssl ca directory or an easy-rsa pki folder")

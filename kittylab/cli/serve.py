@@ -24,7 +24,9 @@ from ..net.webconfig import (
 from ..pki.files import read_password_file
 from ..workspace.workspace import Workspace
 from .options import (
+    add_json,
     echo,
+    emit,
     note,
     open_workspace,
     port_number,
@@ -94,6 +96,9 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
         note(f"  run it:                 {site.run_command}")
         note(f"  after a revocation:     {site.reload_command}")
         note(f"  then:                   kittylab fetch {site.url} --p12 eager-client.p12 --password-file FILE")
+        if args.json:
+            emit({"config": str(site.config), "webroot": str(site.webroot), "url": site.url,
+                  "run": site.run_command, "reload": site.reload_command})
         return 0
     webroot = Path(args.webroot or workspace.home / f"www-{args.kind}")
     if args.kind == "nginx":
@@ -138,4 +143,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     web.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
     web.add_argument("--publish-port", type=port_number, metavar="P",
                      help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")
+    add_json(web)
     web.set_defaults(handler=cmd_webconfig)

@@ -10,7 +10,7 @@ from ..pki.crl import REASONS
 from ..pki.keys import KEY_KINDS
 from ..render.handout import DEFAULT_URL
 from ..workshop.roster import END_REASON, export_roster_p12, issue_roster, revoke_roster
-from .options import echo, note, open_workspace, positive_int
+from .options import add_json, echo, emit, note, open_workspace, positive_int
 
 
 def cmd_roster_issue(args: argparse.Namespace) -> int:
@@ -50,6 +50,10 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
              "elsewhere": f" (kittylab roster export-p12 {args.roster} --legacy)"}
     for kind, warning in result.warnings.items():
         note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
+    if args.json:
+        emit({"issued": [{"name": name, "file": str(file)} for file, name in issued], "already": result.already,
+              "summary": str(result.summary_csv), "handouts": str(result.handouts),
+              "errors": [{"line": line, "message": message} for line, message in result.errors]})
     return 1 if result.errors else 0
 
 
@@ -66,6 +70,9 @@ def cmd_roster_revoke(args: argparse.Namespace) -> int:
     for path in result.summaries:
         echo(f"  summary updated: {path}")
     _report_bad_rows(args.roster, result.errors)
+    if args.json:
+        emit({"revoked": [{"name": r.name, "serial": r.serial_hex} for r in result.revoked], "summaries": [str(p) for p in result.summaries],
+              "errors": [{"line": line, "message": message} for line, message in result.errors]})
     return 1 if result.errors else 0
 
 
@@ -121,6 +128,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     issue.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
     issue.add_argument("--reissue", action="append", default=[], metavar="NAME",
                        help="issue a new certificate to this revoked participant (name, email or file name; repeat it)")
+    add_json(issue)
     issue.set_defaults(handler=cmd_roster_issue)
 
     revoke = actions.add_parser(
@@ -133,6 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"default {END_REASON} when everyone left is revoked (the end), else unspecified")
     revoke.add_argument("--out", type=Path, metavar="DIR",
                         help="the workshop's folder (default: found in the workspace)")
+    add_json(revoke)
     revoke.set_defaults(handler=cmd_roster_revoke)
 
     export = actions.add_parser(

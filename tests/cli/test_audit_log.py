@@ -3,6 +3,7 @@ kept in the store's own transactions, read with ``kittylab log [--json]``."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import json
 import socket
@@ -48,3 +49,20 @@ def test_every_change_is_logged_with_who_and_which_command(tmp_path):
     # The log lives in the store, in the same transaction as the change it records.
     with sqlite3.connect(home / "kittylab.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM audit").fetchone()[0] == len(entries)
+
+
+def test_every_command_that_makes_or_changes_something_takes_json():
+    """Issue 17: scripts parse results instead of scraping text; servers and read-only checks aside."""
+    from kittylab.cli.main import build_parser
+
+    def leaves(name, parser):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield name, parser
+        for child, sub in (subs[0].choices.items() if subs else ()):
+            yield from leaves(f"{name} {child}".strip(), sub)
+
+    long_running_or_checks = {"serve", "ocsp-serve", "publish", "fetch", "verify", "roster export-p12"}
+    without = [name for name, parser in leaves("", build_parser())
+               if name not in long_running_or_checks and not any("--json" in a.option_strings for a in parser._actions)]
+    assert without == []
