@@ -40,8 +40,27 @@ MAX_SANS = 100
 
 def _has_control(text: str) -> bool:
     """Control (Cc) or invisible format (Cf) characters: U+202E turns ``evil\u202egpj.exe`` around,
-    zero-width spaces make two names that look the same differ."""
-    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
+    zero-width spaces make two names that look the same differ.
+
+    The zero-width (non-)joiner is part of how Persian, Arabic and Indic names are written: it is
+    kept between two letters (or a letter and its mark) of a script other than Latin, as IDNA's
+    CONTEXTJ rule keeps it, and refused elsewhere.
+    """
+    for index, ch in enumerate(text):
+        if unicodedata.category(ch) == "Cc":
+            return True
+        if unicodedata.category(ch) == "Cf" and not (ch in "\u200c\u200d" and _joins(text, index)):
+            return True
+    return False
+
+
+def _joins(text: str, index: int) -> bool:
+    """True if the joiner at ``index`` sits between two letters or marks of a script other than Latin."""
+    if not 0 < index < len(text) - 1:
+        return False
+    before, after = text[index - 1], text[index + 1]
+    return all(unicodedata.category(c)[0] in "LM" for c in (before, after)) and not (
+        before.isascii() or unicodedata.name(before, "").startswith("LATIN"))
 
 
 def check_san_count(names: list[x509.GeneralName], whose: str = "the request") -> list[x509.GeneralName]:

@@ -169,3 +169,17 @@ def test_make_sans_drops_duplicates():
     assert make_sans(dns=["a.test", "a.test"], ip=["::1"]) == [
         x509.DNSName("a.test"), x509.IPAddress(ipaddress.ip_address("::1"))
     ]
+
+
+@pytest.mark.parametrize("cn", ["evil\u202egpj.exe", "zero\u200bwidth", "adm\u200din", "\u200cleading", "soft\u00adhyphen",
+                                "bell\x07", "\ufeffbom"])
+def test_invisible_and_control_characters_are_refused(cn):
+    """Issue 11: U+202E, zero-width characters and other Cc/Cf characters make a name lie about itself."""
+    with pytest.raises(KittylabError, match="control characters or invisible format characters"):
+        Subject(cn=cn)
+
+
+@pytest.mark.parametrize("cn", ["می\u200cخواهم", "क्\u200dष"])
+def test_joiners_inside_scripts_that_need_them_are_kept(cn):
+    """The zero-width (non-)joiner is how Persian and Indic names are spelled (IDNA's CONTEXTJ keeps it too)."""
+    assert Subject(cn=cn).cn == cn
