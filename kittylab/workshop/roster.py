@@ -26,6 +26,7 @@ Output (``<workspace>/roster-<csv name>/`` by default, readable by its owner onl
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -52,6 +53,7 @@ from ..pki.pkcs12 import load_p12
 from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_handout
 from ..render.progress import progress_bar
 from ..workspace.batch import Request
+from ..workspace.protocol import WorkspaceLock
 from ..workspace.workspace import WRITER_THREADS, Workspace, check_name
 from .ledger import (
     LEDGER_FILE,
@@ -447,6 +449,17 @@ def default_out(workspace: Workspace, stem: str) -> Path:
     return workspace.home / f"roster-{stem}"
 
 
+@contextlib.contextmanager
+def _workshop_lock(out: Path) -> Iterator[None]:
+    """One run at a time per workshop folder: two ``roster`` commands at once wait for each other."""
+    lock = WorkspaceLock(out)
+    lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def _prepare(out: Path) -> None:
     for folder in (out, out / "handouts"):
         if folder.is_symlink():
@@ -531,6 +544,7 @@ def issue_roster(
     defaults = workspace.default_subject("x")
     total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
     with (
+        _workshop_lock(out),
         Ledger(out) as ledger,
         _Handouts(workspace, out, url=url or DEFAULT_URL, title=title or f"Workshop {path.stem}") as handouts,
         progress_bar(total, "issuing certificates", enabled=progress) as bar,
@@ -876,7 +890,7 @@ def revoke_roster(
     # Every named participant's workshop, not only those revoked now: a run killed after the revocation's
     # commit left its summary behind, and the next run (which revokes nothing) brings it up to date.
     for folder in dict.fromkeys(target.folder for target in targets):
-        with Ledger(folder) as ledger:
+        with _workshop_lock(folder), Ledger(folder) as ledger:
             summaries.append(write_summary(ledger, _status_in(workspace)))
     return RevokeResult(revoked, not_current, sorted(errors), workspace.crl_path, reason, summaries)
 
@@ -931,7 +945,7 @@ def export_roster_p12(
         by_folder.setdefault(target.folder, []).append(target)
     for folder, group in by_folder.items():
         handout_url, handout_title = url or _handout_setting(folder, "url"), title or _handout_setting(folder, "title")
-        with (Ledger(folder) as ledger,
+        with (_workshop_lock(folder), Ledger(folder) as ledger,
               _Handouts(workspace, folder, url=handout_url or DEFAULT_URL, title=handout_title or "Workshop") as handouts):
             for target in group:
                 row = target.row

@@ -212,3 +212,21 @@ def test_roster_revoke_cut_at_every_write_point_then_the_rerun_finishes_it(templ
     finally:
         cutter.close()
     print(f"roster revoke: {len(points)} write points cut, each finished by the re-run")
+
+
+@pytest.mark.parametrize("runs", [2, 4])
+def test_roster_runs_at_once_issue_everyone_once(template, tmp_path, runs):
+    """Two or four ``roster issue`` of one class at once (a double click, two terminals): they take
+    turns per workshop; everyone is issued once, with the password their summary and handout give."""
+    home = tmp_path / "class"
+    shutil.copytree(template, home)
+    argv = ["--home", "ws", "roster", "issue", "class.csv", "--url", URL, "--workers", "1"]
+    cutter = Cutter(tmp_path)
+    try:
+        outcomes = cutter.race([argv] * runs, cwd=home)
+    finally:
+        cutter.close()
+    assert [outcome.code for outcome in outcomes] == [0] * runs, [outcome.err for outcome in outcomes]
+    issued = [int(outcome.out.split("issued ", 1)[1].split()[0]) for outcome in outcomes]
+    assert sorted(issued) == [0] * (runs - 1) + [len(PEOPLE)]
+    assert_everyone_complete(home)
