@@ -15,22 +15,15 @@ from .keys import PrivateKey, check_key_strength, signature_hash
 from .names import Subject, make_sans, subject_of
 
 
-def make_csr(
-    key: PrivateKey,
-    subject: Subject | str,
-    *,
-    dns: Iterable[str] = (),
-    ip: Iterable[str] = (),
-    email: Iterable[str] = (),
-    uri: Iterable[str] = (),
-) -> x509.CertificateSigningRequest:
+def make_csr(key: PrivateKey, subject: Subject | str, **names: Iterable[str]) -> x509.CertificateSigningRequest:
     """Build and sign a CSR for ``subject`` with ``key``, as ``openssl req -new`` does.
 
-    The subject alternative names (host names, IPs, emails, URIs) are validated first.
+    The subject alternative names, ``dns``, ``ip``, ``email`` and ``uri`` (the fields of
+    :class:`~kittylab.pki.names.AltNames`), are validated first.
     """
     check_key_strength(key)
     builder = x509.CertificateSigningRequestBuilder().subject_name(subject_of(subject).to_name())
-    sans = make_sans(dns=dns, ip=ip, email=email, uri=uri)
+    sans = make_sans(**names)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     return builder.sign(key, signature_hash(key))

@@ -19,7 +19,7 @@ from cryptography import x509
 from ..errors import KittylabError
 from .extensions import extension_value
 from .keys import check_key_strength, describe_key
-from .names import Subject, check_san_count, describe_san, make_sans, parse_san
+from .names import Subject, check_san_count, describe_san, make_sans, parse_san, unique_names
 from .profiles import Profile, get_profile
 
 
@@ -67,22 +67,21 @@ class Grant:
 def requested_names(request: x509.CertificateSigningRequest) -> list[x509.GeneralName]:
     """The alternative names a CSR asks for."""
     names = extension_value(request, x509.SubjectAlternativeName)
-    return _unique(check_san_count(list(names), "the CSR")) if names else []
+    return unique_names(check_san_count(list(names), "the CSR")) if names else []
 
 
 def review(
     request: x509.CertificateSigningRequest,
     profile: str | Profile,
     *,
-    dns: Iterable[str] = (),
-    ip: Iterable[str] = (),
-    email: Iterable[str] = (),
-    uri: Iterable[str] = (),
     drop: Iterable[str] = (),
     replace: bool = False,
+    **names: Iterable[str],
 ) -> Grant:
     """What the CA will grant for ``request`` under ``profile``: see the module's docstring.
 
+    ``names`` (``dns``, ``ip``, ``email`` and ``uri``: the fields of :class:`~kittylab.pki.names.AltNames`)
+    are granted besides the requested ones.
     ``drop`` names requested SANs to leave out (``email:ceo@acme.example``, ``DNS:wiki.acme.example``);
     ``replace`` leaves out every requested one, so only the names given here are granted.
     """
@@ -91,35 +90,27 @@ def review(
     subject = Subject.from_name(request.subject)
     # RFC 5280, 4.1.2.6: an email address in the subject must also be an rfc822Name in the SAN.
     subject_emails = make_sans(email=[subject.email]) if subject.email else []
-    requested = _unique(requested_names(request) + subject_emails)
-    to_drop = _unique([parse_san(text) for text in drop])
+    requested = unique_names(requested_names(request) + subject_emails)
+    to_drop = unique_names([parse_san(text) for text in drop])
     unknown = [describe_san(n) for n in to_drop if n not in requested]
     if unknown:
         raise KittylabError(f"the CSR does not ask for {', '.join(unknown)}: it asks for "
                             f"{', '.join(describe_san(n) for n in requested) or 'no alternative names'}")
     dropped = list(requested) if replace else to_drop
-    added = make_sans(dns=dns, ip=ip, email=email, uri=uri, wildcard=chosen.name == "server")
+    added = make_sans(**names, wildcard=chosen.name == "server")
     kept = [n for n in requested if n not in dropped and n not in subject_emails]
-    names = chosen.check_names(_unique(kept + added))
+    granted = chosen.check_names(unique_names(kept + added))
     if subject.email and subject_emails[0] in dropped:
         subject = replaced(subject, email="")  # its email, dropped as a name, leaves the subject too
-    names = _unique(names + [n for n in subject_emails if n not in dropped])
+    granted = unique_names(granted + [n for n in subject_emails if n not in dropped])
     kept += [n for n in subject_emails if n not in dropped]
-    return Grant(chosen, subject, describe_key(request.public_key()), names, requested, dropped,
+    return Grant(chosen, subject, describe_key(request.public_key()), granted, requested, dropped,
                  [n for n in added if n not in kept], _ignored(request))
 
 
 def _ignored(request: x509.CertificateSigningRequest) -> list[str]:
     return [extension.oid._name for extension in request.extensions
             if not isinstance(extension.value, x509.SubjectAlternativeName)]
-
-
-def _unique(names: list[x509.GeneralName]) -> list[x509.GeneralName]:
-    unique: list[x509.GeneralName] = []
-    for name in names:
-        if name not in unique:
-            unique.append(name)
-    return unique
 
 
 def summarize_request(request: x509.CertificateSigningRequest) -> dict:

@@ -241,25 +241,41 @@ def subject_of(value: "Subject | str | x509.Name") -> Subject:
     raise KittylabError(f"a subject must be a Subject or text such as /CN=name, not {type(value).__name__}")
 
 
-def make_sans(
-    *,
-    dns: Iterable[str] = (),
-    ip: Iterable[str] = (),
-    email: Iterable[str] = (),
-    uri: Iterable[str] = (),
-    wildcard: bool = True,
-) -> list[x509.GeneralName]:
-    """Build validated subject alternative names from host names, IPs, emails and URIs."""
-    names: list[x509.GeneralName] = []
-    names += [x509.DNSName(check_dns_name(d, wildcard=wildcard)) for d in _as_list(dns)]
-    names += [x509.IPAddress(check_ip(i)) for i in _as_list(ip)]
-    names += [x509.RFC822Name(check_email(e)) for e in _as_list(email)]
-    names += [x509.UniformResourceIdentifier(check_uri(u)) for u in _as_list(uri)]
-    unique: list[x509.GeneralName] = []
-    for name in check_san_count(names, "the certificate"):
-        if name not in unique:
-            unique.append(name)
-    return unique
+@dataclass(frozen=True)
+class AltNames:
+    """Subject alternative names as text, each kind a list (one string is taken as a list of one).
+
+    Its fields are the keywords ``dns``, ``ip``, ``email`` and ``uri`` that :func:`make_sans`,
+    :func:`~kittylab.pki.csr.make_csr`, :func:`~kittylab.pki.grant.review` and ``Workspace.issue`` take.
+    """
+
+    dns: tuple[str, ...] = ()
+    ip: tuple[str, ...] = ()
+    email: tuple[str, ...] = ()
+    uri: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            object.__setattr__(self, field.name, tuple(_as_list(getattr(self, field.name))))
+
+    def general_names(self, *, wildcard: bool = True) -> list[x509.GeneralName]:
+        """The validated names, each once; ``wildcard=False`` refuses ``*.`` host names."""
+        names: list[x509.GeneralName] = [x509.DNSName(check_dns_name(d, wildcard=wildcard)) for d in self.dns]
+        names += [x509.IPAddress(check_ip(i)) for i in self.ip]
+        names += [x509.RFC822Name(check_email(e)) for e in self.email]
+        names += [x509.UniformResourceIdentifier(check_uri(u)) for u in self.uri]
+        return unique_names(check_san_count(names, "the certificate"))
+
+
+def make_sans(*, wildcard: bool = True, **names: Iterable[str]) -> list[x509.GeneralName]:
+    """Build validated subject alternative names from host names, IPs, emails and URIs: the
+    keywords ``dns``, ``ip``, ``email`` and ``uri`` (the fields of :class:`AltNames`)."""
+    return AltNames(**names).general_names(wildcard=wildcard)
+
+
+def unique_names(names: Iterable[x509.GeneralName]) -> list[x509.GeneralName]:
+    """``names`` in their order, each once."""
+    return list(dict.fromkeys(names))
 
 
 def parse_san(text: str) -> x509.GeneralName:
