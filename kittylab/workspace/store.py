@@ -25,8 +25,9 @@ from ..errors import KittylabError
 from ..pki.facts import Record, serial_hex
 
 #: The layout of the tables below; a store without a version (0) predates versions and is the same.
-#: Version 2 adds the audit log (a store of version 1 gets it with its next change).
-SCHEMA_VERSION = 2
+#: Version 2 adds the audit log (a store of version 1 gets it with its next change); version 3 the
+#: index of names (an older store gets it with its next change too).
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS certificates (
     serial TEXT PRIMARY KEY,

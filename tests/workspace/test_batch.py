@@ -58,3 +58,25 @@ def test_a_batch_comes_back_in_order_with_each_problem_on_its_request(workspace)
     issued = [outcome for n, (_, outcome) in enumerate(results) if n != 7]
     assert all(outcome.record.name == f"p{n}" for n, outcome in zip([n for n in range(20) if n != 7], issued))
     assert len(workspace.records(include_ca=False)) == 19
+
+
+def test_a_store_written_before_the_name_index_gets_it_with_its_next_change(workspace):
+    """A roster looks up every newcomer by name: without the index each lookup scans the table (N^2)."""
+    import sqlite3
+
+    path = workspace.home / "kittylab.sqlite3"
+    workspace.close()
+    db = sqlite3.connect(path)
+    db.execute("DROP INDEX by_name")
+    db.execute("PRAGMA user_version = 2")
+    db.commit()
+    db.close()
+    from kittylab import Workspace
+
+    with Workspace(workspace.home) as again:
+        again.issue("newcomer", profile="client", key="p256")
+    db = sqlite3.connect(path)
+    plan = db.execute("EXPLAIN QUERY PLAN SELECT * FROM certificates WHERE name = ? ORDER BY issued_at DESC",
+                      ("x",)).fetchall()
+    db.close()
+    assert any("by_name" in str(step) for step in plan), plan
