@@ -8,11 +8,13 @@ nothing, or stalls in the middle of a request, is dropped instead of holding a t
 
 from __future__ import annotations
 
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 from ..errors import KittylabError
-from ..workspace.workspace import Workspace
+from ..workspace.workspace import PassphraseSource, Workspace
 
 #: Seconds a connection may sit idle (between requests, or in the middle of one) before it is closed.
 IDLE_TIMEOUT = 30.0
@@ -39,24 +41,48 @@ class QuietHandler(BaseHTTPRequestHandler):
 
 
 class HttpService:
-    """A workspace served over plain HTTP by ``handler``; the workspace is closed when the service stops.
+    """The workspace in folder ``home`` served over plain HTTP by the subclass's :meth:`handler`.
 
-    Listens on 127.0.0.1 by default; ``port=0`` picks a free port.
+    The service opens the folder on its own (its own store connection, as another process would),
+    so it sees each change as soon as it is saved, and closes it when it stops. ``ca_passphrase``
+    and ``passphrases`` unlock CA keys, for a service that signs. Listens on 127.0.0.1 by default;
+    ``port=0`` picks a free port. ``log`` gets one line per request.
     """
 
     thread_name = "kittylab-http"
 
     def __init__(
-        self, workspace: Workspace, handler: type[BaseHTTPRequestHandler], *, host: str = "127.0.0.1", port: int = 0
+        self,
+        home: str | os.PathLike,
+        *,
+        ca_passphrase: str | None = None,
+        passphrases: PassphraseSource | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        log: Callable[[str], None] | None = None,
     ) -> None:
-        self.workspace = workspace
+        self.workspace = workspace = Workspace(home, ca_passphrase=ca_passphrase, passphrases=passphrases)
+        self.log = log
         try:
-            self.httpd = ThreadingHTTPServer((host, port), handler)
+            self.prepare()
+        except KittylabError:
+            workspace.close()
+            raise
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), self.handler())
         except (OSError, OverflowError) as exc:
             workspace.close()
             raise KittylabError(f"cannot listen on {host}:{port}: {getattr(exc, 'strerror', None) or exc}") from None
         self.httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    def prepare(self) -> None:
+        """Check that the workspace has what the service serves (a :class:`KittylabError` if not), and
+        set up what the handler needs, before the service listens."""
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """The request handler class, bound to this service."""
+        raise NotImplementedError
 
     @property
     def port(self) -> int:

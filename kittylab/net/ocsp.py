@@ -16,7 +16,6 @@ import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -29,7 +28,7 @@ from ..pki.crl import REASON_NAMES, REASONS
 from ..pki.extensions import extension_value
 from ..pki.facts import serial_hex
 from ..pki.keys import signature_hash
-from ..workspace.workspace import PassphraseSource, Workspace
+from ..workspace.workspace import Workspace
 from .http_service import HttpService, QuietHandler
 
 #: How long a client may cache an answer (the response's nextUpdate).
@@ -239,35 +238,22 @@ def _unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
 class OcspServer(HttpService):
     """The responder over HTTP in a background thread: ``with OcspServer(ws.home) as server: server.url``.
 
-    It opens the workspace folder ``home`` on its own (its own store connection, as another
-    process would), so it sees each revocation as soon as it is saved. Listens on 127.0.0.1
-    by default; ``port=0`` picks a free port. ``log`` gets one line per answer.
+    It sees each revocation as soon as it is saved (see :class:`HttpService` for the options);
+    ``log`` gets one line per answer.
     """
 
     thread_name = "kittylab-ocsp"
 
-    def __init__(
-        self,
-        home: str | os.PathLike,
-        *,
-        ca_passphrase: str | None = None,
-        passphrases: PassphraseSource | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        workspace = Workspace(home, ca_passphrase=ca_passphrase, passphrases=passphrases)
-        try:
-            workspace.ca_record()  # a workspace without a CA has nothing to answer for
-            for name in workspace.ca_names():  # keys load now: a missing passphrase fails here, not per request
-                if workspace.path(name, "key").exists() and workspace.ca_record(name).revoked_at is None:
-                    workspace.ca_for(name)
-        except KittylabError:
-            workspace.close()
-            raise
+    def prepare(self) -> None:
+        workspace = self.workspace
+        workspace.ca_record()  # a workspace without a CA has nothing to answer for
+        for name in workspace.ca_names():  # keys load now: a missing passphrase fails here, not per request
+            if workspace.path(name, "key").exists() and workspace.ca_record(name).revoked_at is None:
+                workspace.ca_for(name)
         self.responder = OcspResponder(workspace)
-        self.log = log
-        super().__init__(workspace, _handler_for(self), host=host, port=port)
+
+    def handler(self) -> type[QuietHandler]:
+        return _handler_for(self)
 
 
 def _handler_for(server: OcspServer) -> type[QuietHandler]:

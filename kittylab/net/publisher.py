@@ -10,14 +10,10 @@ scales past one machine.
 
 from __future__ import annotations
 
-import os
 import threading
-from typing import Callable
 
 from cryptography.hazmat.primitives import serialization
 
-from ..errors import KittylabError
-from ..workspace.workspace import Workspace
 from .http_service import HttpService, QuietHandler
 
 #: What each published suffix is, by its media type (RFC 2585, section 4).
@@ -32,23 +28,12 @@ class Publisher(HttpService):
 
     thread_name = "kittylab-publish"
 
-    def __init__(
-        self,
-        home: str | os.PathLike,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        log: Callable[[str], None] | None = None,
-    ) -> None:
-        workspace = Workspace(home)
-        try:
-            workspace.ca_record()  # a workspace without a CA has nothing to publish
-        except KittylabError:
-            workspace.close()
-            raise
-        self.log = log
+    def prepare(self) -> None:
+        self.workspace.ca_record()  # a workspace without a CA has nothing to publish
         self._lock = threading.Lock()
-        super().__init__(workspace, _handler_for(self), host=host, port=port)
+
+    def handler(self) -> type[QuietHandler]:
+        return _handler_for(self)
 
     def paths(self) -> list[str]:
         """Every path published now: ``/NAME.crt`` and ``/NAME.crl`` of each CA."""
