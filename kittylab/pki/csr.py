@@ -12,17 +12,22 @@ from cryptography.hazmat.primitives import hashes, serialization
 from ..errors import KittylabError
 from .files import load_pem_or_der, write_atomically
 from .keys import PrivateKey, check_key_strength, signature_hash
-from .names import Subject, make_sans, subject_of
+from .names import AltNames, Subject, make_sans, subject_of
 
 
 def make_csr(key: PrivateKey, subject: Subject | str, **names: Iterable[str]) -> x509.CertificateSigningRequest:
     """Build and sign a CSR for ``subject`` with ``key``, as ``openssl req -new`` does.
 
     The subject alternative names, ``dns``, ``ip``, ``email`` and ``uri`` (the fields of
-    :class:`~kittylab.pki.names.AltNames`), are validated first.
+    :class:`~kittylab.pki.names.AltNames`), are validated first. An email address in the subject
+    is asked for as an alternative name too, as the CA will grant it (RFC 5280, 4.1.2.6): the
+    request shows what the certificate will say.
     """
     check_key_strength(key)
-    builder = x509.CertificateSigningRequestBuilder().subject_name(subject_of(subject).to_name())
+    subject = subject_of(subject)
+    builder = x509.CertificateSigningRequestBuilder().subject_name(subject.to_name())
+    if subject.email:  # each name once: make_sans drops the repeat
+        names = {**names, "email": (*AltNames(email=names.get("email", ())).email, subject.email)}
     sans = make_sans(**names)
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)

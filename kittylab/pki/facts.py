@@ -45,6 +45,16 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
+#: OpenSSL's name for the one attribute cryptography spells as its OID in RFC 4514 text.
+_NAME_OVERRIDES = {x509.NameOID.EMAIL_ADDRESS: "emailAddress"}
+
+
+def name_text(name: x509.Name) -> str:
+    """A subject or issuer as RFC 4514 text, ``emailAddress=`` named as OpenSSL names it
+    (cryptography alone writes ``1.2.840.113549.1.9.1=``)."""
+    return name.rfc4514_string(_NAME_OVERRIDES)
+
+
 def common_name(name: x509.Name) -> str:
     """The name's CN (what people call a certificate by), or the whole name when it has none."""
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
@@ -173,8 +183,8 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
     """The facts a person checks about a certificate, JSON-ready; the status comes from the store."""
     summary = {
         "name": record.name if record else None,
-        "subject": certificate.subject.rfc4514_string(),
-        "issuer": certificate.issuer.rfc4514_string(),
+        "subject": name_text(certificate.subject),
+        "issuer": name_text(certificate.issuer),
         "serial": serial_hex(certificate.serial_number),
         "not_before": certificate.not_valid_before_utc.isoformat(),
         "not_after": certificate.not_valid_after_utc.isoformat(),

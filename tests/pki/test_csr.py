@@ -68,3 +68,16 @@ def test_csr_round_trip(cn, dns, der):
     loaded = load_csr(csr.public_bytes(encoding))
     assert Subject.from_name(loaded.subject).cn == cn
     assert [n.value for n in (sans(loaded) if dns else [])] == dns
+
+
+def test_an_email_in_the_subject_is_asked_for_as_an_alternative_name_too():
+    """The form's Email field (notebook 04) ends up where the CA puts it: in the SAN, once."""
+    from cryptography import x509
+
+    from kittylab import Subject, generate_key, make_csr
+
+    csr = make_csr(generate_key("p256"), Subject(cn="my-laptop", email="me@kitty.test"), email=["me@kitty.test"])
+    names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.RFC822Name) == ["me@kitty.test"]
+    plain = make_csr(generate_key("p256"), Subject(cn="my-laptop"))
+    assert not [e for e in plain.extensions if isinstance(e.value, x509.SubjectAlternativeName)]

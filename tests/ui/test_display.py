@@ -240,3 +240,12 @@ def test_show_list_and_card_agree_on_an_expiring_certificate(workspace):
     shown = json.loads(run_cli("show", "short-lived", "--json", home=workspace.home).out)
     listed = {r["name"]: r for r in json.loads(run_cli("list", "--json", home=workspace.home).out)["certificates"]}
     assert record_card(record).status == record.status() == shown["status"] == listed["short-lived"]["status"] == "expiring"
+
+
+def test_an_email_in_the_subject_is_named_as_openssl_names_it():
+    """Seen in 04: the CSR's card showed 1.2.840.113549.1.9.1=... for the form's Email field."""
+    from kittylab import Subject, generate_key, make_csr
+    from kittylab.render.display import card
+
+    shown = card(make_csr(generate_key("p256"), Subject(cn="my-laptop", email="me@kitty.test"))).text()
+    assert "emailAddress=me@kitty.test,CN=my-laptop" in shown and "1.2.840" not in shown
