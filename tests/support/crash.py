@@ -76,21 +76,24 @@ def child(request):
         sys.stderr.flush()
 
 
+def fork(request, go=None):
+    # a child that runs the request (once the go file exists, if one is named) and exits with its code
+    pid = os.fork()
+    if pid == 0:
+        code = 70
+        try:
+            while go and not os.path.exists(go):
+                time.sleep(0.001)
+            code = child(request)
+        finally:
+            os._exit(code)
+    return pid
+
+
 def race(requests):
     # one child per request; they start together (a go file) and run at once
     go = requests[0]["go"]
-    pids = []
-    for request in requests:
-        pid = os.fork()
-        if pid == 0:
-            code = 70
-            try:
-                while not os.path.exists(go):
-                    time.sleep(0.001)
-                code = child(request)
-            finally:
-                os._exit(code)
-        pids.append(pid)
+    pids = [fork(request, go) for request in requests]
     time.sleep(0.05)
     open(go, "w").close()
     return [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in pids]
@@ -101,13 +104,7 @@ for line in sys.stdin:
     if isinstance(request, list):
         print(json.dumps(race(request)), flush=True)
         continue
-    pid = os.fork()
-    if pid == 0:
-        code = 70
-        try:
-            code = child(request)
-        finally:
-            os._exit(code)
+    pid = fork(request)
     done, status = 0, 0
     if request["kill_after"] is not None:  # a timer instead of a write point: the random soak
         deadline = time.monotonic() + request["kill_after"]

@@ -74,12 +74,29 @@ def forged_leaf(
     folder: Path,
 ) -> tuple[Path, Path]:
     """A leaf signed with a CA's key without kittylab's checks: (key, crt) files in ``folder``."""
-    key = generate_key("p256")
-    start = utcnow() - dt.timedelta(minutes=1)
     subject = [x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]
     if email:
         subject.append(x509.NameAttribute(x509.NameOID.EMAIL_ADDRESS, email))
     names = [x509.DNSName(d) for d in dns] + ([x509.RFC822Name(email)] if email else [])
+    key, certificate = _forge(issuer_certificate, issuer_key, subject, days=30, extensions=lambda public_key: (
+        PROFILES[profile].extensions(public_key, issuer_certificate, names)))
+    return _write_pair(folder, name, key, certificate)
+
+
+def forged_sub_ca(issuer_certificate: x509.Certificate, issuer_key, name: str, *, folder: Path):
+    """A CA certificate under ``issuer`` that kittylab would refuse to make (its path length forbids it)."""
+    subject = [x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]
+    key, certificate = _forge(issuer_certificate, issuer_key, subject, days=60, extensions=lambda public_key: (
+        ca_extensions(public_key, issuer_certificate, path_length=0)))
+    _write_pair(folder, name, key, certificate)
+    return certificate, key
+
+
+def _forge(issuer_certificate: x509.Certificate, issuer_key, subject: list[x509.NameAttribute], *, days: int, extensions):
+    """A new P-256 key and its certificate for ``days``, signed with ``issuer_key`` and no check at all;
+    ``extensions(public_key)`` gives its (extension, critical) pairs."""
+    key = generate_key("p256")
+    start = utcnow() - dt.timedelta(minutes=1)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name(subject))
@@ -87,32 +104,11 @@ def forged_leaf(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=30))
+        .not_valid_after(start + dt.timedelta(days=days))
     )
-    for extension, critical in PROFILES[profile].extensions(key.public_key(), issuer_certificate, names):
+    for extension, critical in extensions(key.public_key()):
         builder = builder.add_extension(extension, critical=critical)
-    certificate = builder.sign(issuer_key, hashes.SHA256())
-    return _write_pair(folder, name, key, certificate)
-
-
-def forged_sub_ca(issuer_certificate: x509.Certificate, issuer_key, name: str, *, folder: Path):
-    """A CA certificate under ``issuer`` that kittylab would refuse to make (its path length forbids it)."""
-    key = generate_key("p256")
-    start = utcnow() - dt.timedelta(minutes=1)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]))
-        .issuer_name(issuer_certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + dt.timedelta(days=60))
-    )
-    for extension, critical in ca_extensions(key.public_key(), issuer_certificate, path_length=0):
-        builder = builder.add_extension(extension, critical=critical)
-    certificate = builder.sign(issuer_key, hashes.SHA256())
-    _write_pair(folder, name, key, certificate)
-    return certificate, key
+    return key, builder.sign(issuer_key, hashes.SHA256())
 
 
 def _write_pair(folder: Path, name: str, key, certificate: x509.Certificate) -> tuple[Path, Path]:
