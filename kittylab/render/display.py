@@ -22,6 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from ..errors import KittylabError
 from ..pki.crl import CRL_WARNING_DAYS, entry_reason
 from ..pki.extensions import extension_value
 from ..pki.facts import (
@@ -390,7 +391,15 @@ def register_formatters(ip: Any = None) -> bool:
     for cls in _display_types():
         formatters["text/html"].for_type(cls, to_html)
         formatters["text/plain"].for_type(cls, _pretty)
+    ip.set_custom_exc((KittylabError,), _one_line)
     return True
+
+
+def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+    """A refusal in a notebook cell is its one line, as on the command line: no traceback
+    (running a cell twice, a typo in a name: the message says what to do). The cell still
+    fails, as an error output the front end shows (IPython's own way to show a traceback)."""
+    shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
 
 
 def _pretty(obj: Any, printer: Any, cycle: bool) -> None:

@@ -249,3 +249,23 @@ def test_an_email_in_the_subject_is_named_as_openssl_names_it():
 
     shown = card(make_csr(generate_key("p256"), Subject(cn="my-laptop", email="me@kitty.test"))).text()
     assert "emailAddress=me@kitty.test,CN=my-laptop" in shown and "1.2.840" not in shown
+
+
+def test_a_refusal_in_a_notebook_cell_is_one_line():
+    """Re-running 04's signing cell refused in a traceback; inside IPython it is one line now."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from kittylab.render.display import register_formatters
+
+    shell = InteractiveShell.instance()
+    try:
+        register_formatters(shell)
+        shown = []
+        shell._showtraceback = lambda etype, value, stb: shown.append(stb)
+        result = shell.run_cell("from kittylab import KittylabError\nraise KittylabError('eager-client already has a current certificate')")
+        assert not result.success
+        assert shown == [["KittylabError: eager-client already has a current certificate"]]
+        shell.run_cell("1 / 0")
+        assert len(shown) == 2 and len(shown[1]) > 1  # other errors keep their traceback
+    finally:
+        InteractiveShell.clear_instance()
