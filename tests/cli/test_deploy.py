@@ -1,0 +1,34 @@
+"""Issue 17: a deploy folder holds only what a web server needs; changes refresh it and run a hook."""
+
+from __future__ import annotations
+
+import json
+
+from support.cli import run_cli
+
+
+def test_the_deploy_folder_and_its_hook(tmp_path):
+    home, out = tmp_path / "ws", tmp_path / "web-host"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("issue", "server", "intranet", "--key", "p256", "--dns", "localhost", home=home)
+    log = tmp_path / "hook.log"
+    made = run_cli("deploy", "--dir", out, "--server", "intranet", "--client-ca", "acme-ca", "--hook",
+                   f'echo "$KITTYLAB_COMMAND: $KITTYLAB_DEPLOY_CHANGED" >> {log}', "--json", home=home)
+    assert made.code == 0, made.err
+    assert sorted(p.name for p in out.iterdir()) == ["clients-of-acme-ca.crl", "clients-of-acme-ca.pem",
+                                                     "intranet.fullchain.pem", "intranet.key"]
+    assert (out / "intranet.key").stat().st_mode & 0o777 == 0o600 and not (out / "acme-ca.key").exists()
+    assert json.loads(made.out)["hook"].startswith("echo")
+    # Nothing changed: nothing deployed, the hook does not run.
+    assert run_cli("deploy", home=home).out.startswith(f"{out.resolve()} is up to date")
+    run_cli("issue", "client", "lena", "--key", "p256", home=home)  # a client: nothing a web server reads changes
+    revoked = run_cli("revoke", "lena", "--json", home=home)
+    assert json.loads(revoked.out)["deployed"] == [str(out.resolve() / "clients-of-acme-ca.crl")]
+    assert log.read_text().splitlines() == [
+        f"deploy: {' '.join(str(out.resolve() / n) for n in sorted(p.name for p in out.iterdir()))}",
+        f"revoke: {out.resolve() / 'clients-of-acme-ca.crl'}",
+    ]
+    # A failing hook: the change is done (and said so), the exit code says the hook failed.
+    failed = run_cli("crl", "--deploy-hook", "exit 3", home=home)
+    assert failed.code == 1 and "the change is done, but the deploy hook failed (exit 3)" in failed.err
+    assert "published" in failed.out
