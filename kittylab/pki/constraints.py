@@ -19,7 +19,7 @@ from cryptography.x509.oid import NameOID
 
 from ..errors import KittylabError
 from .extensions import extension_value
-from .names import check_dns_name, check_email, describe_san
+from .names import check_dns_name, check_email, describe_san, readable_name
 
 
 def build_name_constraints(
@@ -80,7 +80,7 @@ def check_name_constraints(
         for name in candidates:
             problem = _violation(constraints, name)
             if problem:
-                ca_name = ca.subject.rfc4514_string()
+                ca_name = readable_name(ca.subject)
                 raise KittylabError(
                     f"{describe_san(name)} is {problem} by the name constraints of {ca_name}"
                     f" ({describe_constraints(constraints)})"

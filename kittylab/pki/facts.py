@@ -20,7 +20,7 @@ from cryptography.x509.oid import (
 
 from .extensions import extension_value, is_ca
 from .keys import describe_key
-from .names import describe_san
+from .names import describe_san, readable_name
 
 #: A certificate counts as expiring within this many days of its end.
 EXPIRING_DAYS = 30
@@ -45,20 +45,10 @@ def fingerprint(certificate: x509.Certificate) -> str:
     return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
 
 
-#: OpenSSL's name for the one attribute cryptography spells as its OID in RFC 4514 text.
-_NAME_OVERRIDES = {x509.NameOID.EMAIL_ADDRESS: "emailAddress"}
-
-
-def name_text(name: x509.Name) -> str:
-    """A subject or issuer as RFC 4514 text, ``emailAddress=`` named as OpenSSL names it
-    (cryptography alone writes ``1.2.840.113549.1.9.1=``)."""
-    return name.rfc4514_string(_NAME_OVERRIDES)
-
-
 def common_name(name: x509.Name) -> str:
     """The name's CN (what people call a certificate by), or the whole name when it has none."""
     values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(values[0].value) if values else name.rfc4514_string()
+    return str(values[0].value) if values else readable_name(name)
 
 
 def date_status(
@@ -183,8 +173,8 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
     """The facts a person checks about a certificate, JSON-ready; the status comes from the store."""
     summary = {
         "name": record.name if record else None,
-        "subject": name_text(certificate.subject),
-        "issuer": name_text(certificate.issuer),
+        "subject": readable_name(certificate.subject),
+        "issuer": readable_name(certificate.issuer),
         "serial": serial_hex(certificate.serial_number),
         "not_before": certificate.not_valid_before_utc.isoformat(),
         "not_after": certificate.not_valid_after_utc.isoformat(),

@@ -19,7 +19,7 @@ from cryptography import x509
 from ..errors import KittylabError
 from .extensions import extension_value
 from .keys import check_key_strength, describe_key
-from .names import Subject, check_san_count, describe_san, make_sans, parse_san, unique_names
+from .names import Subject, check_san_count, describe_san, make_sans, parse_san, readable_name, unique_names
 from .profiles import Profile, get_profile
 
 
@@ -117,7 +117,7 @@ def summarize_request(request: x509.CertificateSigningRequest) -> dict:
     """What a CSR asks for, JSON-ready (``openssl req -text -noout -verify``): to read before signing."""
     return {
         "kind": "certificate signing request",
-        "subject": request.subject.rfc4514_string(),
+        "subject": readable_name(request.subject),
         "key": describe_key(request.public_key()),
         "requested_names": [describe_san(n) for n in requested_names(request)],
         "requested_extensions": _ignored(request),

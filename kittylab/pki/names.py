@@ -230,6 +230,16 @@ class Subject:
         return self.openssl()
 
 
+#: Short names for the attributes RFC 4514 only knows by number (``1.2.840.113549.1.9.1=...``).
+READABLE_ATTRIBUTES = {NameOID.EMAIL_ADDRESS: "emailAddress"}
+
+
+def readable_name(name: x509.Name) -> str:
+    """``CN=eager-client,O=Kitty Inc,emailAddress=a@kitty.test``: RFC 4514's string with OpenSSL's
+    name for the email attribute, where RFC 4514 itself would print its raw OID."""
+    return name.rfc4514_string(READABLE_ATTRIBUTES)
+
+
 def subject_of(value: "Subject | str | x509.Name") -> Subject:
     """Accept a :class:`Subject`, an OpenSSL ``/CN=...`` string, a bare common name, or an x509 name."""
     if isinstance(value, Subject):

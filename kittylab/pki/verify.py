@@ -37,6 +37,7 @@ from ..errors import KittylabError
 from .constraints import check_name_constraints, name_constraints_of
 from .crl import entry_reason
 from .extensions import extension_value, is_ca
+from .names import readable_name
 
 PURPOSES = {"client": ExtendedKeyUsageOID.CLIENT_AUTH, "server": ExtendedKeyUsageOID.SERVER_AUTH}
 #: Signature hashes the web PKI accepts; kittylab asks the same of a chain the verifier cannot take.
@@ -245,9 +246,9 @@ class _StandIns:
 def _accepted(chain: list[x509.Certificate], purpose: str | None) -> list[Check]:
     """The lines of an accepted certificate: what each check found."""
     leaf, cas = chain[0], chain[1:] or chain
-    below = f", below the trusted root {cas[-1].subject.rfc4514_string()}" if len(cas) > 1 else ""
+    below = f", below the trusted root {readable_name(cas[-1].subject)}" if len(cas) > 1 else ""
     checks = [
-        Check("chain", True, f"signed by {cas[0].subject.rfc4514_string()}{below}"),
+        Check("chain", True, f"signed by {readable_name(cas[0].subject)}{below}"),
         Check("dates", True, f"valid until {leaf.not_valid_after_utc:%Y-%m-%d}"),
         Check("CA dates", True, f"valid until {min(c.not_valid_after_utc for c in cas):%Y-%m-%d}"),
     ]
@@ -302,7 +303,7 @@ def _follow(
         if not named:
             whose = "the certificate" if current is certificate else _cn(current)
             return chain, Check(
-                "chain", False, f"{whose} is issued by {current.issuer.rfc4514_string()}, which is not a CA trusted here"
+                "chain", False, f"{whose} is issued by {readable_name(current.issuer)}, which is not a CA trusted here"
             )
         if not _strong(current):
             algorithm = current.signature_algorithm_oid._name  # e.g. sha1WithRSAEncryption
@@ -313,7 +314,7 @@ def _follow(
         chain.append(signer)
     if len(chain) == 1:
         return chain, Check("chain", True, "it is a trusted root itself")
-    return chain, Check("chain", True, f"signed by {chain[1].subject.rfc4514_string()}")
+    return chain, Check("chain", True, f"signed by {readable_name(chain[1].subject)}")
 
 
 def _dates(name: str, what: str, certificate: x509.Certificate, now: dt.datetime) -> Check:
@@ -376,7 +377,7 @@ def _revocation(
 
 def _cn(certificate: x509.Certificate) -> str:
     names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+    return str(names[0].value) if names else readable_name(certificate.subject)
 
 
 def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -34,11 +34,10 @@ from ..pki.facts import (
     fingerprint,
     is_ca,
     key_usages,
-    name_text,
     serial_hex,
 )
 from ..pki.keys import describe_key
-from ..pki.names import describe_san
+from ..pki.names import describe_san, readable_name
 from ..pki.pkcs12 import P12Contents
 from ..pki.verify import Verification
 from ..workspace.workspace import Issued
@@ -137,8 +136,8 @@ def certificate_card(
     if record is not None:
         rows.append(("Profile", record.profile))
     rows += [
-        ("Subject", name_text(certificate.subject)),
-        ("Issuer", name_text(certificate.issuer)),
+        ("Subject", readable_name(certificate.subject)),
+        ("Issuer", readable_name(certificate.issuer)),
         ("Validity", Validity(start, end, now)),
         ("Key", describe_key(certificate.public_key())),
         ("Key usage", ", ".join(key_usages(certificate))),
@@ -175,7 +174,7 @@ def csr_card(csr: x509.CertificateSigningRequest) -> Card:
     alternative = ", ".join(describe_san(name) for name in extension_value(csr, x509.SubjectAlternativeName) or [])
     status = "valid" if csr.is_signature_valid else "bad signature"
     rows = [
-        ("Subject", name_text(csr.subject)),
+        ("Subject", readable_name(csr.subject)),
         ("Key", describe_key(csr.public_key())),
         ("Alternative names", alternative),
         ("Signature", "valid (the requester holds the key)" if csr.is_signature_valid else "does not verify"),
@@ -223,7 +222,7 @@ def crl_card(crl: x509.CertificateRevocationList, *, now: dt.datetime | None = N
     if len(entries) > _REVOKED_SHOWN:
         listed.append(f"... and {len(entries) - _REVOKED_SHOWN} more")
     rows: list[tuple[str, Any]] = [
-        ("Issuer", name_text(crl.issuer)),
+        ("Issuer", readable_name(crl.issuer)),
         ("This update", _when(crl.last_update_utc)),
         ("Next update", _when(next_update) if next_update else ""),
         ("CRL number", str(number.crl_number) if number else ""),
@@ -241,7 +240,7 @@ def p12_card(contents: P12Contents, *, now: dt.datetime | None = None) -> Card:
     rows = [
         ("Friendly name", contents.friendly_name or ""),
         ("Private key", f"{describe_key(contents.key.public_key())} (private key, not shown)"),
-        ("Chain", ", ".join(name_text(c.subject) for c in contents.chain)),
+        ("Chain", ", ".join(readable_name(c.subject) for c in contents.chain)),
     ]
     card = Card("p12", "PKCS#12 bundle", None, rows)
     card.cards.append(certificate_card(contents.certificate, now=now))

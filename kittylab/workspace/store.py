@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from ..errors import KittylabError
 from ..pki.facts import Record, serial_hex
+from ..pki.names import readable_name
 
 #: The layout of the tables below; a store without a version (0) predates versions and is the same.
 #: Version 2 adds the audit log (a store of version 1 gets it with its next change); version 3 the
@@ -256,7 +257,7 @@ class Store:
             name,
             profile,
             issuer,
-            certificate.subject.rfc4514_string(),
+            readable_name(certificate.subject),
             certificate.not_valid_before_utc.isoformat(),
             certificate.not_valid_after_utc.isoformat(),
             pem,
