@@ -32,11 +32,14 @@ from typing import Any, Callable
 from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CertificateAuthority
-from ..pki.csr import make_csr
-from ..pki.keys import generate_key
+from ..pki.csr import load_csr, make_csr, save_csr
+from ..pki.facts import Record
+from ..pki.files import write_atomically
+from ..pki.keys import PrivateKey, generate_key, load_key, save_key
 from ..pki.names import Subject
+from ..pki.pkcs12 import export_p12
 from ..pki.verify import Verification
-from ..workspace.workspace import STORE_FILE, Workspace, default_home
+from ..workspace.workspace import STORE_FILE, Issued, Workspace, check_name, default_home
 
 # -- the story's values, as the article uses them ----------------------------------------------
 
@@ -242,6 +245,97 @@ def lesson_home(name: str) -> Path:
     """The workspace folder of a lesson beyond the story (two CAs, OCSP, the workshop...): inside
     the tutorial's workspace folder, so the kitty-ca of notebooks 01-07 is never replaced."""
     return default_home() / name
+
+
+# -- the learner's own values (notebook 04): every step follows the form ---------------------
+
+
+def own_name(form: Any) -> str:
+    """The name the form's CN gives every file of steps 11-14: ``NAME.key``, ``.csr``, ``.crt``, ``.p12``."""
+    cn = form.subject.cn
+    try:
+        return check_name(cn)
+    except KittylabError:
+        raise KittylabError(
+            f"the CN {cn!r} cannot name files: use 1-64 letters, digits, '.', '-' or '_' (no spaces)"
+        ) from None
+
+
+def own_key(workspace: Workspace, form: Any, kind: str = LEAF_KEY) -> PrivateKey:
+    """Step 11 for the form's CN: make ``NAME.key``; run again, it keeps the key already there
+    (a new key would no longer match a request or certificate made for the old one)."""
+    path = workspace.path(own_name(form), "key")
+    if path.exists():
+        print(f"kept {path.name}, made when this cell first ran (delete the file to make a new key)")
+        return load_key(path)
+    key = generate_key(kind)
+    save_key(key, path)
+    return key
+
+
+def own_csr(workspace: Workspace, form: Any) -> Any:
+    """Step 12 for the form's values: ``NAME.csr`` with the form's subject, signed with
+    ``NAME.key``, asking for the form's email addresses as alternative names."""
+    name = own_name(form)
+    key_path = workspace.path(name, "key")
+    if not key_path.exists():
+        raise KittylabError(f"there is no {name}.key yet: the CN is now {name}, so run step 11's cell again to make its key")
+    csr = make_csr(load_key(key_path), form.subject, email=form.emails)
+    save_csr(csr, workspace.path(name, "csr"))
+    return csr
+
+
+def sign_own(workspace: Workspace, form: Any, *, profile: str = "client") -> Issued | Record:
+    """Step 13: the CA signs ``NAME.csr`` as ``NAME.crt``. Run again for the same request, it
+    shows the certificate already made instead of refusing to sign twice."""
+    name = own_name(form)
+    csr_path = workspace.path(name, "csr")
+    if not csr_path.exists():
+        raise KittylabError(f"there is no {name}.csr yet: the CN is now {name}, so run the cells of steps 11 and 12 again")
+    request = load_csr(csr_path)
+    current = workspace.current(name)
+    if current is not None:
+        certificate = current.certificate
+        if (certificate.public_key() == request.public_key() and certificate.subject == request.subject
+                and sorted(openssl.sans_of(certificate)) == sorted(openssl.sans_of(request))):
+            print(f"{name}.csr is signed already: here is its certificate, {name}.crt")
+            return current
+        raise KittylabError(
+            f"{name} already has a certificate, made from another request: revoke it first"
+            f' (ws.revoke("{name}")) or give the form another CN'
+        )
+    return workspace.sign_csr(request, profile=profile, name=name)
+
+
+def legacy_p12(workspace: Workspace, name: str, *, password: str) -> Path:
+    """``NAME-legacy.p12`` beside ``NAME.p12``: the same key, certificate and chain in the legacy
+    flavour (3DES, SHA-1 MAC) that Apple keychains and older Windows and Android need."""
+    record = workspace.find(name)
+    data = export_p12(load_key(workspace.path(name, "key")), record.certificate, password=password,
+                      chain=workspace.chain(record.issuer), name=name, legacy=True)  # fmt: skip
+    return write_atomically(workspace.home / f"{name}-legacy.p12", data, secret=True)
+
+
+def refusals_in_one_line() -> None:
+    """In a notebook's kernel, show a :class:`KittylabError` as its one line (in red) instead of
+    a traceback: a cell run again, or a value the core refuses, says what to do and nothing more.
+    Other exceptions keep their tracebacks. Importing this module does it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - the notebooks' environment has IPython
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((KittylabError,), _one_line)
+
+
+def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
+    line = [f"\x1b[31m{etype.__name__}: {value}\x1b[0m"]
+    shell._showtraceback(etype, value, line)  # the kernel's error output (IPython leaves showing it to the handler)
+    return line
+
+
+refusals_in_one_line()
 
 
 # -- showing things ----------------------------------------------------------------------------
@@ -959,10 +1053,16 @@ __all__ = [
     "build_old_ca",
     "knock_without_certificate",
     "lesson_home",
+    "legacy_p12",
     "lines_with",
     "openssl_side_by_side",
+    "own_csr",
+    "own_key",
+    "own_name",
     "prepare",
+    "refusals_in_one_line",
     "scrub_private_keys",
+    "sign_own",
     "steps_table",
     "workspace_files",
 ]

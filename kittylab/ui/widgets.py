@@ -41,8 +41,11 @@ SUBJECT_FIELDS = (
     ("c", "Country (C)"),
     ("st", "State (ST)"),
     ("l", "Locality (L)"),
-    ("email", "Email"),
+    ("email", "Email (in the subject)"),
 )
+#: The Email field of a form whose emails go into the subject alternative names (a client's),
+#: the one source of the addresses its request and certificate carry.
+EMAIL_SAN_LABEL = "Email (alternative names)"
 P12_FLAVOURS = {
     "modern": "modern: AES-256 and PBKDF2, for current browsers, OpenSSL 3 and Java 11+",
     "legacy": "legacy: 3DES and SHA-1, for Apple keychains, old Windows and Android",
@@ -159,13 +162,26 @@ def _check_each(check: Callable[[str], object]) -> Callable[[str], object]:
 
 
 class SubjectForm(widgets.VBox):
-    """CN, O, OU, C, ST, L and email, each checked as it is typed (kl-subject-form)."""
+    """CN, O, OU, C, ST, L and email, each checked as it is typed (kl-subject-form).
 
-    def __init__(self, defaults: Subject | None = None) -> None:
+    Given ``emails`` (a client's form), the Email field holds the addresses that go into the
+    subject alternative names, several separated by commas: :attr:`emails` lists them and
+    :attr:`subject` leaves them out (RFC 5280 puts email addresses in the alternative names; a
+    subject's emailAddress is legacy). Without, the Email field is the subject's emailAddress.
+    """
+
+    def __init__(self, defaults: Subject | None = None, *, emails: Iterable[str] | None = None) -> None:
+        self.email_in_san = emails is not None
         self.fields = {
             name: Field(name, _text(label, getattr(defaults, name, "") if defaults else ""), _check_subject_field(name))
             for name, label in SUBJECT_FIELDS
         }
+        if self.email_in_san:
+            self.fields["email"] = Field(
+                "email",
+                _text(EMAIL_SAN_LABEL, ", ".join(emails or ()), placeholder="eager-client@kitty.test (optional)"),
+                _check_each(check_email),
+            )
         # Shown alone too (notebook 04): it brings the message colours (a <style> applies while hidden).
         tones = widgets.HTML(value=theme.TONE_STYLE, layout=widgets.Layout(display="none"))
         super().__init__([tones, *self.fields.values()])
@@ -174,7 +190,20 @@ class SubjectForm(widgets.VBox):
     @property
     def subject(self) -> Subject:
         """The subject as filled in (surrounding spaces dropped); a bad field raises KittylabError."""
-        return Subject(**{name: field.value for name, field in self.fields.items()})
+        values = {name: field.value for name, field in self.fields.items()}
+        if self.email_in_san:
+            del values["email"]
+        return Subject(**values)
+
+    @property
+    def emails(self) -> list[str]:
+        """The email addresses for the alternative names (none unless the form was given ``emails``)."""
+        if not self.email_in_san:
+            return []
+        field = self.fields["email"]
+        if field.message():
+            raise KittylabError(field.message())
+        return split_list(field.value)
 
     def errors(self) -> dict[str, str]:
         return {name: message for name, field in self.fields.items() if (message := field.message())}
@@ -319,13 +348,16 @@ class _IssueForm(_Form):
 
     profile = ""
 
-    def __init__(self, workspace: Workspace, *, name: str, key: str, extra: list[widgets.Widget]) -> None:
+    def __init__(
+        self, workspace: Workspace, *, name: str, key: str, extra: list[widgets.Widget],
+        emails: Iterable[str] | None = None,
+    ) -> None:
         self.name = Field(
             "name",
             _text("File name", placeholder="the CN; names NAME.key, NAME.crt"),
             lambda value: check_name(value) if value else None,
         )
-        self.subject = SubjectForm(Subject(cn=name))
+        self.subject = SubjectForm(Subject(cn=name), emails=emails)
         self.signer = _classed(
             widgets.Dropdown(options=[], description="Signed by", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
             "kl-field-ca",
@@ -403,19 +435,18 @@ class IssueClientForm(_IssueForm):
     profile = "client"
 
     def __init__(self, workspace: Workspace, *, name: str = "eager-client", key: str = "rsa2048") -> None:
-        self.emails = Field(
-            "emails", _text("Email names", placeholder="eager-client@kitty.test (optional)"), _check_each(check_email)
-        )
         self.p12 = _classed(
             widgets.Checkbox(value=True, description="make a p12 for the browser", layout=widgets.Layout(width=_WIDTH)),
             "kl-field-p12",
         )
         self.p12_options = P12Options()
-        super().__init__(workspace, name=name, key=key, extra=[self.emails, self.p12, self.p12_options])
+        super().__init__(workspace, name=name, key=key, extra=[self.p12, self.p12_options], emails=())
+        #: The subject form's Email field: the addresses go into the alternative names, not the subject.
+        self.emails = self.subject.fields["email"]
 
     def act(self) -> Card:
         issued = self._issue(
-            email=split_list(self.emails.value),
+            email=self.subject.emails,
             p12=self.p12.value,
             p12_password=self.p12_options.password.value or None,
             legacy_p12=self.p12_options.legacy,
