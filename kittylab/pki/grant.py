@@ -40,7 +40,7 @@ class Grant:
     def as_dict(self) -> dict:
         return {
             "profile": self.profile.name,
-            "subject": self.subject.to_name().rfc4514_string(),
+            "subject": readable_name(self.subject.to_name()),
             "key": self.key,
             "subject_alternative_names": [describe_san(n) for n in self.names],
             "requested": [describe_san(n) for n in self.requested],
@@ -52,7 +52,7 @@ class Grant:
 
     def lines(self) -> list[str]:
         """The review as a person reads it before saying yes."""
-        lines = [f"subject: {self.subject.to_name().rfc4514_string()}", f"key: {self.key}",
+        lines = [f"subject: {readable_name(self.subject.to_name())}", f"key: {self.key}",
                  f"profile: {self.profile.name} ({self.profile.purpose})"]
         for name in self.names:
             lines.append(f"  grant {describe_san(name)}" + (" (added by the CA)" if name in self.added else " (requested)"))
