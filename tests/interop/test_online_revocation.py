@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
-from support.cli import run_cli
+from support.cli import run_cli, run_cli_steps
 from support.oracles import pyhanko_verdict
 from support.pki import openssl
 from support.system import free_port
@@ -43,14 +43,22 @@ def make(home: Path, *, crl: bool, ocsp: bool, publish_port: int, ocsp_port: int
     urls = ["--ca-issuers-url", f"{base}/kitty-root.crt"]
     urls += ["--crl-url", f"{base}/kitty-root.crl"] if crl else []
     urls += ["--ocsp-url", f"http://127.0.0.1:{ocsp_port}"] if ocsp else []
-    for argv in (
+    run_cli_steps(
         ("init", "--cn", "kitty-root", "--key", "p256", *urls),
         ("init", "--cn", "kitty-issuing", "--intermediate-of", "kitty-root", "--key", "p256"),  # inherits the URLs
         ("issue", "client", "good-client", "--key", "p256", "--email", "good@kitty.test"),
         ("issue", "client", "gone-client", "--key", "p256", "--email", "gone@kitty.test"),
         ("revoke", "gone-client", "--reason", "key-compromise"),
-    ):
-        assert run_cli(*argv, home=home).code == 0, argv
+        home=home,
+    )
+
+
+def verdicts(home: Path) -> list[tuple[bool, str]]:
+    """pyhanko's verdicts on good-client and gone-client given only the root: the intermediate comes
+    from AIA, each CRL from its CDP (or the OCSP responder's answer)."""
+    root = (home / "kitty-root.crt").read_bytes()
+    return [pyhanko_verdict((home / f"{who}-client.crt").read_bytes(), roots=[root], purpose="client", fetch=True)
+            for who in ("good", "gone")]
 
 
 def test_pyhanko_finds_the_crl_and_the_intermediate_by_the_urls(tmp_path):
@@ -59,12 +67,9 @@ def test_pyhanko_finds_the_crl_and_the_intermediate_by_the_urls(tmp_path):
     shown = run_cli("show", "good-client", home=home).out
     assert f"CRL:                 http://127.0.0.1:{port}/kitty-issuing.crl" in shown
     assert f"CA issuers:          http://127.0.0.1:{port}/kitty-issuing.crt" in shown
-    root = (home / "kitty-root.crt").read_bytes()
     with running(home, "publish", "--port", str(port)) as banner:
         assert banner.startswith(f"publishing at http://127.0.0.1:{port}"), banner
-        # Only the root and the leaf are given: the intermediate comes from AIA, each CRL from its CDP.
-        good = pyhanko_verdict((home / "good-client.crt").read_bytes(), roots=[root], purpose="client", fetch=True)
-        gone = pyhanko_verdict((home / "gone-client.crt").read_bytes(), roots=[root], purpose="client", fetch=True)
+        good, gone = verdicts(home)
         assert good == (True, "accepted")
         assert gone[0] is False and "CRL indicates" in gone[1] and "compromised key" in gone[1], gone
         # A root names no CRL of its own (nothing above it signs one): its CRL is given, the intermediate's downloaded.
@@ -80,10 +85,8 @@ def test_pyhanko_asks_the_ocsp_responder_named_in_the_certificates(tmp_path):
     home, port, ocsp_port = tmp_path / "ws", free_port(), free_port()
     make(home, crl=False, ocsp=True, publish_port=port, ocsp_port=ocsp_port)
     assert f"OCSP:                http://127.0.0.1:{ocsp_port}" in run_cli("show", "gone-client", home=home).out
-    root = (home / "kitty-root.crt").read_bytes()
     with running(home, "publish", "--port", str(port)), running(home, "ocsp-serve", "--port", str(ocsp_port)) as banner:
         assert banner.startswith("OCSP responder for"), banner
-        good = pyhanko_verdict((home / "good-client.crt").read_bytes(), roots=[root], purpose="client", fetch=True)
-        gone = pyhanko_verdict((home / "gone-client.crt").read_bytes(), roots=[root], purpose="client", fetch=True)
+        good, gone = verdicts(home)
     assert good == (True, "accepted")
     assert gone[0] is False and "OCSP response indicates" in gone[1] and "revoked" in gone[1], gone

@@ -49,6 +49,16 @@ def run_cli(*argv: str | os.PathLike, home: os.PathLike | None = None) -> CliRes
     return CliResult(code, out.getvalue(), err.getvalue())
 
 
+def run_cli_steps(*steps: tuple[str | os.PathLike, ...], home: os.PathLike) -> list[CliResult]:
+    """Each ``kittylab --home HOME STEP...`` in turn, in this process; every one must succeed."""
+    results = []
+    for argv in steps:
+        done = run_cli(*argv, home=home)
+        assert done.code == 0, (argv, done.err)
+        results.append(done)
+    return results
+
+
 def run_cli_process(
     *argv: str | os.PathLike, home: os.PathLike | None = None, env: dict | None = None, input: str | None = None,
     timeout: float = 60,
