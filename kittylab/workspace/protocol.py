@@ -16,6 +16,7 @@ import errno
 import fcntl
 import os
 import stat
+import threading
 from pathlib import Path
 
 from ..errors import KittylabError
@@ -70,23 +71,28 @@ def permission_problem(home: Path, files: list[Path]) -> str | None:
 
 
 class WorkspaceLock:
-    """An exclusive lock on a workspace, re-entrant within one process's object, released on exit.
+    """An exclusive lock on a workspace, re-entrant within one thread, released on exit.
 
-    ``flock`` locks belong to the open file: two workspaces objects (threads, processes) wait
-    for each other; a killed process's lock goes with it.
+    ``flock`` locks belong to the open file: two workspace objects (threads, processes) wait for
+    each other, and a killed process's lock goes with it. Threads sharing one object wait for
+    each other too (a thread lock in front of the file lock).
     """
 
     def __init__(self, home: Path) -> None:
         self.path = home / LOCK_FILE
         self._fd: int | None = None
         self._depth = 0
+        self._threads = threading.RLock()
+        self._owner: int | None = None
 
     @property
     def held(self) -> bool:
-        return self._depth > 0
+        """True if this thread holds the lock."""
+        return self._depth > 0 and self._owner == threading.get_ident()
 
     def acquire(self) -> bool:
         """Take the lock (waiting for other writers); True if this call took it (not re-entered)."""
+        self._threads.acquire()
         self._depth += 1
         if self._depth > 1:
             return False
@@ -94,11 +100,12 @@ class WorkspaceLock:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             self._depth -= 1
+            self._threads.release()
             if exc.errno == errno.ELOOP:
                 raise KittylabError(f"{self.path} is a symbolic link: remove it") from None
             raise KittylabError(f"cannot lock the workspace {self.path.parent}: {exc.strerror}") from None
         fcntl.flock(fd, fcntl.LOCK_EX)
-        self._fd = fd
+        self._fd, self._owner = fd, threading.get_ident()
         return True
 
     def release(self) -> None:
@@ -106,7 +113,8 @@ class WorkspaceLock:
         if self._depth == 0 and self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
-            self._fd = None
+            self._fd = self._owner = None
+        self._threads.release()
 
 
 def staged_name(name: str, suffix: str, serial: int) -> str:

@@ -206,3 +206,26 @@ def test_no_write_goes_through_a_planted_link(workspace, tmp_path):
         with pytest.raises(KittylabError, match="symbolic link"):
             again.issue("eager-client", profile="client", key="p256")
     assert [p.name for p in outside.iterdir()] == ["precious.key.0a"]
+
+
+def test_threads_sharing_one_workspace_object_take_turns(workspace):
+    """The lock is per thread too: four threads issuing through one object never interleave their writes."""
+    import threading
+
+    failures = []
+
+    def issue(n):
+        try:
+            for k in range(4):
+                workspace.issue(f"thread-{n}-{k}", profile="client", key="p256")
+        except Exception as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=issue, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert len(workspace.records(include_ca=False)) == 16
+    assert not list((workspace.home / ".staging").iterdir())
