@@ -101,6 +101,12 @@ def talk(context: ssl.SSLContext, port: int) -> str:
             return tls.recv(100).decode()
 
 
+def assert_refused(workspace: Workspace, files: dict | None, server: MutualTLSServer, match: str) -> None:
+    """A TLS 1.2 handshake with ``files`` (None: no certificate) that fails as ``match`` says on the client's side."""
+    with pytest.raises(ssl.SSLError, match=match):
+        talk(client_context(workspace, files, maximum=ssl.TLSVersion.TLSv1_2), server.port)
+
+
 @pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
 def test_the_issued_client_is_let_in(story, serve, version):
     workspace, _, client = story
@@ -113,29 +119,25 @@ def test_a_revoked_client_is_refused(story, serve):
     workspace, _, client = story
     workspace.revoke("eager-client", reason="key-compromise")
     server = serve(maximum=ssl.TLSVersion.TLSv1_2)  # a fresh context reads the new CRL
-    with pytest.raises(ssl.SSLError, match="certificate revoked"):
-        talk(client_context(workspace, client.files, maximum=ssl.TLSVersion.TLSv1_2), server.port)
+    assert_refused(workspace, client.files, server, "certificate revoked")
     assert server.refused_because("certificate revoked"), server.refusals
 
 
 def test_no_certificate_and_a_foreign_one_are_refused(story, serve, tmp_path):
     workspace, _, _ = story
     server = serve(maximum=ssl.TLSVersion.TLSv1_2)
-    with pytest.raises(ssl.SSLError, match="handshake failure|certificate required"):
-        talk(client_context(workspace, None, maximum=ssl.TLSVersion.TLSv1_2), server.port)
+    assert_refused(workspace, None, server, "handshake failure|certificate required")
     with Workspace(tmp_path / "elsewhere") as other:
         other.init_ca("mallory-ca", key="p256")
         stranger = other.issue("eager-client", profile="client", key="p256")
-        with pytest.raises(ssl.SSLError, match="unknown ca"):
-            talk(client_context(workspace, stranger.files, maximum=ssl.TLSVersion.TLSv1_2), server.port)
+        assert_refused(workspace, stranger.files, server, "unknown ca")
     assert server.refused_because("PEER_DID_NOT_RETURN_A_CERTIFICATE", "unable to get local issuer certificate")
 
 
 def test_a_server_certificate_cannot_log_in_as_a_client(story, serve):
     workspace, server_issued, _ = story
     server = serve(maximum=ssl.TLSVersion.TLSv1_2)
-    with pytest.raises(ssl.SSLError, match="unsupported certificate"):
-        talk(client_context(workspace, server_issued.files, maximum=ssl.TLSVersion.TLSv1_2), server.port)
+    assert_refused(workspace, server_issued.files, server, "unsupported certificate")
     assert server.refused_because("unsuitable certificate purpose"), server.refusals
 
 
