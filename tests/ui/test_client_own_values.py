@@ -117,23 +117,30 @@ def test_a_new_request_for_a_signed_name_and_a_cn_that_cannot_name_files(workspa
         own_csr(workspace, form)
 
 
-def test_a_refusal_in_the_kernel_is_one_line(capsys):
-    """IPython's own shell, as a notebook's kernel runs a cell: a KittylabError shows as its line."""
-    from IPython.core.interactiveshell import InteractiveShell
+def test_a_cell_run_again_in_a_kernel_says_one_line(tmp_path):
+    """In a real kernel (as JupyterLab runs a notebook): 01's CA cell and 02's signing cell run a
+    second time answer with one line, no traceback and no command-line flag; other errors keep
+    their tracebacks."""
+    import nbformat
+    from nbclient import NotebookClient
 
-    from kittylab.ui.tutorial import refusals_in_one_line
-
-    shell = InteractiveShell.instance()
-    try:
-        refusals_in_one_line()
-        shell.run_cell("from kittylab import KittylabError\nraise KittylabError('eager-client already has a CA')")
-        shown = capsys.readouterr()
-        lines = (shown.out + shown.err).strip().splitlines()
-        assert len(lines) == 1 and "KittylabError: eager-client already has a CA" in lines[0], lines
-        shell.run_cell("1 / 0")  # any other error keeps its traceback
-        assert "Traceback" in capsys.readouterr().out
-    finally:
-        InteractiveShell.clear_instance()
+    cells = [
+        f"from kittylab.ui.tutorial import SERVER_NAME, prepare\nws = prepare(9, home={str(tmp_path / 'ws')!r})",
+        'ws.init_ca("/CN=kitty-ca", key="p256")',  # 01, cell 7, once more
+        "ws.sign_csr(ws.path(SERVER_NAME, 'csr'), profile='server')",  # 02, cell 14, once more
+        "1 / 0",
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(notebook, timeout=120, kernel_name="python3", allow_errors=True).execute()
+    errors = [[o for o in cell.outputs if o.output_type == "error"] for cell in notebook.cells]
+    assert errors[0] == []
+    for shown in errors[1:3]:
+        assert len(shown) == 1 and len(shown[0].traceback) == 1, shown
+        line = shown[0].traceback[0]
+        assert line.startswith("\x1b[31mKittylabError: ") and "\n" not in line and " --" not in line, line
+    assert "already has a CA" in errors[1][0].traceback[0]
+    assert "already has a current certificate" in errors[2][0].traceback[0]
+    assert len(errors[3][0].traceback) > 1  # a Python mistake keeps its traceback
 
 
 # -- the workbench's client form: the same Email field, into the alternative names -----------
