@@ -13,7 +13,7 @@ from ..pki.files import read_password_file
 from ..workspace import deploy
 from ..workspace.backup import MANIFEST, backup, restore
 from ..workspace.workspace import Workspace
-from .options import Passphrases, add_json, echo, emit, open_workspace, run_deploy_hook
+from .options import Passphrases, add_json, echo, emit, note, open_workspace, run_deploy_hook
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -61,6 +61,11 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     with workspace._writing():
         workspace._redeploy()
     where = deploy.folder(workspace)
+    for server in settings.get("servers", []):
+        try:
+            deploy.server_files(workspace, server)
+        except KittylabError as exc:
+            note(f"kittylab: warning: not deployed: {exc}")
     deployed = run_deploy_hook(args, workspace)
     if not deployed:
         echo(f"{where} is up to date")
