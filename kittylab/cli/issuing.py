@@ -27,10 +27,10 @@ from .options import (
     add_subject_options,
     echo,
     emit,
-    run_deploy_hook,
     note,
     open_workspace,
     positive_int,
+    run_deploy_hook,
     show_command,
     subject_from,
 )
@@ -51,8 +51,7 @@ def cmd_init(args: argparse.Namespace) -> int:
                                          permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or ())
     if args.key == "rsa4096" and (args.intermediate_of or args.another_root or not workspace.has_ca):
         note("making an RSA 4096 key (this takes about a second)...")
-    days = args.days or (INTERMEDIATE_DAYS if args.intermediate_of else CA_DAYS)
-    ca = workspace.init_ca(subject, key=args.key, days=days, passphrase=passphrase,
+    ca = workspace.init_ca(subject, key=args.key, days=args.days, passphrase=passphrase,
                            intermediate_of=args.intermediate_of, another_root=args.another_root,
                            path_length=args.path_length, name_constraints=constraints, urls=urls,
                            replaces=args.replaces)
@@ -75,6 +74,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         show_command(openssl.reproduce(ca.certificate, csr_file=f"{subject.cn}.csr", out=cert_path.name,
                                        ca_cert=workspace.path(parent, "crt").name, ca_key=workspace.path(parent, "key").name))
     else:
+        days = (ca.certificate.not_valid_after_utc - ca.certificate.not_valid_before_utc).days
         show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days,
                                             path_length=args.path_length, name_constraints=constraints))
     return 0

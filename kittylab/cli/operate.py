@@ -22,11 +22,11 @@ from .options import (
     ca_passphrase,
     echo,
     emit,
-    run_deploy_hook,
     note,
     open_workspace,
     port_number,
     positive_int,
+    run_deploy_hook,
     show_command,
     until_stopped,
 )

@@ -647,7 +647,7 @@ class Workspace:
         A workspace may hold more CAs: ``intermediate_of="kitty-root"`` makes an issuing CA
         signed by that CA (path length 0 unless given), ``another_root`` an independent root
         (the "two CAs" setup). The CA made last becomes the default issuing CA. ``days``
-        defaults to 7300 for a root, 3650 for an intermediate (it must end before its parent);
+        defaults to 7300 for a root, 3650 for an intermediate (or until its parent ends, if sooner);
         an intermediate named by a bare CN takes its parent's O, C, ST and L.
         ``urls`` (where its CRL, OCSP responder and certificate are published) go into everything
         the new CA issues; an intermediate inherits what it does not set (:meth:`AccessUrls.below`).
@@ -661,13 +661,14 @@ class Workspace:
             name_constraints = name_constraints if name_constraints is not None else name_constraints_of(old)
             if path_length is None:
                 path_length = old.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
-        days = days or (INTERMEDIATE_DAYS if intermediate_of else CA_DAYS)
         if intermediate_of and isinstance(subject, str) and not subject.startswith("/"):
             subject = self.default_subject(subject, ca=intermediate_of)  # a bare CN: O, C... as its parent
         subject = subject_of(subject)
         name = check_name(subject.cn)
         self._check_new_ca(name, added=intermediate_of is not None or another_root)
         parent = self.ca_for(intermediate_of) if intermediate_of is not None else None
+        if days is None:  # an intermediate's default ends with its parent at the latest
+            days = CA_DAYS if parent is None else min(INTERMEDIATE_DAYS, (parent.certificate.not_valid_after_utc - utcnow()).days)
         urls = urls or AccessUrls()
         if parent is not None or replaces is not None:
             inherited = (self.ca_urls(replaces).below(replaces, name) if replaces is not None
