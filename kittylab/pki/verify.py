@@ -87,17 +87,18 @@ def verify_certificate(
     if purpose is not None and purpose not in PURPOSES:
         raise KittylabError(f"unknown purpose {purpose!r}: choose client or server")
     now = now or dt.datetime.now(dt.timezone.utc)
-    roots, intermediates, crls = list(roots), list(intermediates), list(crls)
-    chain, refusal = _validate_path(certificate, roots, intermediates, purpose, now)
+    crls = list(crls)
+    question = _Question(certificate, list(roots), list(intermediates), purpose, now)
+    chain, refusal = _validate_path(question)
     result = Verification()
     if chain is not None:
         result.checks += _accepted(chain, purpose)
         result.checks.append(Check("RFC 5280 path", True, f"accepted by cryptography's verifier ({VERIFIER_CHECKS})"))
     else:
-        found, explained = _explain(certificate, roots, intermediates, purpose, now)
+        found, explained = _explain(question)
         result.checks += explained
         result.checks.append(Check("RFC 5280 path", False, f"refused by cryptography's verifier: {refusal}"))
-        chain = found if found and found[-1] in roots else None
+        chain = found if found and found[-1] in question.roots else None
     if chain is not None:
         for child, issuer in zip(chain, chain[1:]):
             check = _revocation(child, issuer, crls, now)
@@ -110,40 +111,41 @@ def verify_certificate(
 # -- the verdict: cryptography's verifier -------------------------------------------------------
 
 
-def _validate_path(
-    certificate: x509.Certificate,
-    roots: list[x509.Certificate],
-    intermediates: list[x509.Certificate],
-    purpose: str | None,
-    now: dt.datetime,
-) -> tuple[list[x509.Certificate] | None, str]:
+@dataclass(frozen=True)
+class _Question:
+    """What one verification asks: is ``certificate`` good for ``purpose`` at ``now``, up to one of
+    ``roots`` through ``intermediates``?"""
+
+    certificate: x509.Certificate
+    roots: list[x509.Certificate]
+    intermediates: list[x509.Certificate]
+    purpose: str | None
+    now: dt.datetime
+
+
+def _validate_path(question: _Question) -> tuple[list[x509.Certificate] | None, str]:
     """The validated chain (leaf first, root last), or None and the verifier's reason."""
-    if purpose == "server" and not _server_subject(certificate):
+    certificate = question.certificate
+    if question.purpose == "server" and not _server_subject(certificate):
         return None, "a server certificate needs a DNS name or IP address to be verified against"
-    chain, refusal = _run_verifier(certificate, roots, intermediates, purpose, now, None)
-    everything = [certificate, *intermediates, *roots]
+    chain, refusal = _run_verifier(question, None)
+    everything = [certificate, *question.intermediates, *question.roots]
     if chain is None and "Forbidden" in refusal and any(map(_beyond_web_pki, everything)):
         # The web PKI refused an Ed25519 key or signature: judge the rest on stand-ins.
-        chain, refusal = _run_verifier(certificate, roots, intermediates, purpose, now, _StandIns(everything))
+        chain, refusal = _run_verifier(question, _StandIns(everything))
     return chain, refusal
 
 
-def _run_verifier(
-    certificate: x509.Certificate,
-    roots: list[x509.Certificate],
-    intermediates: list[x509.Certificate],
-    purpose: str | None,
-    now: dt.datetime,
-    stand_ins: "_StandIns | None",
-) -> tuple[list[x509.Certificate] | None, str]:
+def _run_verifier(question: _Question, stand_ins: "_StandIns | None") -> tuple[list[x509.Certificate] | None, str]:
+    certificate, purpose = question.certificate, question.purpose
     swap = stand_ins.copy if stand_ins else (lambda c: c)
     builder = (
         PolicyBuilder()
-        .store(Store([swap(root) for root in roots]))
-        .time(now.astimezone(dt.timezone.utc).replace(tzinfo=None))
+        .store(Store([swap(root) for root in question.roots]))
+        .time(question.now.astimezone(dt.timezone.utc).replace(tzinfo=None))
         .extension_policies(ca_policy=_CA_POLICY, ee_policy=_ee_policy(certificate, purpose))
     )
-    leaf, others = swap(certificate), [swap(c) for c in intermediates]
+    leaf, others = swap(certificate), [swap(c) for c in question.intermediates]
     try:
         if purpose == "server":
             chain = builder.build_server_verifier(_server_subject(certificate)).verify(leaf, others)
@@ -260,15 +262,10 @@ def _accepted(chain: list[x509.Certificate], purpose: str | None) -> list[Check]
     return checks
 
 
-def _explain(
-    certificate: x509.Certificate,
-    roots: list[x509.Certificate],
-    intermediates: list[x509.Certificate],
-    purpose: str | None,
-    now: dt.datetime,
-) -> tuple[list[x509.Certificate], list[Check]]:
+def _explain(question: _Question) -> tuple[list[x509.Certificate], list[Check]]:
     """After a refusal: the chain as far as it can be followed, and checks that say why in plain words."""
-    chain, link = _follow(certificate, roots, intermediates)
+    certificate, purpose, now = question.certificate, question.purpose, question.now
+    chain, link = _follow(certificate, question.roots, question.intermediates)
     checks = [link, _dates("dates", "certificate", certificate, now)]
     cas = chain[1:]
     ca_dates = [_dates("CA dates", f"CA certificate {_cn(c)}", c, now) for c in cas]
