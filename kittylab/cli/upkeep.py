@@ -89,8 +89,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
     workspace = restore(args.dir, args.home, passphrases=Passphrases(args))
     records = workspace.records()
     echo(f"restored {args.dir} into {workspace.home}: {len(records)} certificates, every file checked")
+    forgotten = deploy.suspended(workspace)
+    if forgotten:
+        echo("the deploy folder and hook were not carried over (they are the original's: a restored copy never"
+             f" deploys there); when this copy replaces the original: {deploy.reenable_command(workspace, forgotten)}")
     if args.json:
-        emit({"home": str(workspace.home), "certificates": len(records)})
+        emit({"home": str(workspace.home), "certificates": len(records), "deploy_suspended": forgotten})
     return 0
 
 

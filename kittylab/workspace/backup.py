@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..errors import KittylabError
 from ..pki.files import write_atomically
+from . import deploy
 from .protocol import LOCK_FILE, STAGING, make_private_folder
 from .workspace import STORE_FILE, Workspace
 
@@ -105,5 +106,8 @@ def restore(source: str | os.PathLike, home: str | os.PathLike, **options) -> Wo
             write_atomically(copy, path.read_bytes(), secret=not path.stat().st_mode & 0o044)
     workspace = Workspace(target, **options)
     with workspace._writing(), workspace.store.transaction():
-        workspace._audit("restore", name=str(target), details={"from": str(folder.resolve()), "files": len(entries)})
+        # The deploy folder and hook are the original's (production's): a restored copy must not deploy there.
+        forgotten = deploy.suspend(workspace)
+        workspace._audit("restore", name=str(target), details={"from": str(folder.resolve()), "files": len(entries),
+                                                               "deploy_suspended": forgotten})
     return workspace

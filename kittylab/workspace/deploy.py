@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,37 @@ def configure(workspace: Workspace, *, directory: str | Path | None = None, serv
 def hook(workspace: Workspace) -> str | None:
     """The remembered deploy hook command, if any."""
     return _settings(workspace).get("hook")
+
+
+def suspend(workspace: Workspace) -> dict:
+    """After a restore: forget the deploy folder and hook, which name the original workspace's (production's);
+    return what was forgotten (``dir``, ``hook``), also kept as the ``deploy_suspended`` setting.
+
+    Called inside the caller's write lock and store transaction. The servers and client sets stay:
+    they deploy into the restored workspace's own ``HOME/deploy`` until ``kittylab deploy --dir`` says otherwise.
+    """
+    settings = _settings(workspace)
+    forgotten = {key: settings.pop(key) for key in ("dir", "hook") if settings.get(key)}
+    if configured(workspace):
+        workspace.store.set_meta("deploy", json.dumps(settings, sort_keys=True))
+    if forgotten:
+        workspace.store.set_meta("deploy_suspended", json.dumps(forgotten, sort_keys=True))
+    return forgotten
+
+
+def suspended(workspace: Workspace) -> dict:
+    """The deploy folder and hook a restore left out (:func:`suspend`), if any."""
+    return json.loads(workspace.store.get_meta("deploy_suspended", "{}") or "{}")
+
+
+def reenable_command(workspace: Workspace, forgotten: dict) -> str:
+    """The ``kittylab deploy`` command that turns the forgotten folder and hook on again."""
+    parts = [f"kittylab --home {shlex.quote(str(workspace.home))} deploy"]
+    if forgotten.get("dir"):
+        parts.append(f"--dir {shlex.quote(forgotten['dir'])}")
+    if forgotten.get("hook"):
+        parts.append(f"--hook {shlex.quote(forgotten['hook'])}")
+    return " ".join(parts)
 
 
 def refresh(workspace: Workspace) -> list[Path]:

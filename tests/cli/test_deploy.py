@@ -32,3 +32,22 @@ def test_the_deploy_folder_and_its_hook(tmp_path):
     failed = run_cli("crl", "--deploy-hook", "exit 3", home=home)
     assert failed.code == 1 and "the change is done, but the deploy hook failed (exit 3)" in failed.err
     assert "published" in failed.out
+
+
+def test_a_restored_copy_never_deploys_to_the_original_folder_nor_runs_its_hook(tmp_path):
+    home, out, copy = tmp_path / "ws", tmp_path / "web-host", tmp_path / "drill"
+    log = tmp_path / "hook.log"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("issue", "client", "lena", "--key", "p256", home=home)
+    run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", "--hook", f"echo ran >> {log}", home=home)
+    run_cli("backup", tmp_path / "backup", home=home)
+    run_cli("revoke", "lena", home=home)  # production revokes after the backup
+    production_crl, hook_runs = (out / "clients-of-acme-ca.crl").read_bytes(), log.read_text()
+    restored = run_cli("restore", tmp_path / "backup", "--json", home=copy)
+    assert restored.code == 0, restored.err
+    assert json.loads(restored.out)["deploy_suspended"] == {"dir": str(out.absolute()), "hook": f"echo ran >> {log}"}
+    assert f"deploy --dir {out.absolute()} --hook" in restored.err
+    assert run_cli("issue", "client", "dora", "--key", "p256", home=copy).code == 0
+    assert run_cli("crl", home=copy).code == 0  # the copy's CRL (lena not revoked) stays in the copy
+    assert (out / "clients-of-acme-ca.crl").read_bytes() == production_crl and log.read_text() == hook_runs
+    assert (copy / "deploy" / "clients-of-acme-ca.crl").is_file()
