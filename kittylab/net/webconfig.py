@@ -113,16 +113,18 @@ class Site:
 
     @property
     def run_command(self) -> str:
-        if self.kind == "nginx":
-            return f"nginx -p {self.config.parent}/ -c {self.config} -e stderr -g 'daemon off;'"
-        return f"apache2 -d {self.config.parent} -f {self.config} -DFOREGROUND"
+        return self._command(nginx="-e stderr -g 'daemon off;'", apache="-DFOREGROUND")
 
     @property
     def reload_command(self) -> str:
         """What to run after a revocation, so that the server reads the new CRL."""
+        return self._command(nginx="-s reload", apache="-k graceful")
+
+    def _command(self, *, nginx: str, apache: str) -> str:
+        """The server's command line for this configuration, ending with its own flags."""
         if self.kind == "nginx":
-            return f"nginx -p {self.config.parent}/ -c {self.config} -s reload"
-        return f"apache2 -d {self.config.parent} -f {self.config} -k graceful"
+            return f"nginx -p {self.config.parent}/ -c {self.config} {nginx}"
+        return f"apache2 -d {self.config.parent} -f {self.config} {apache}"
 
 
 @dataclass(frozen=True)
@@ -160,40 +162,54 @@ def _upstream(url: str | None, *, what: str = "upstream") -> str | None:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def nginx_config(
-    workspace: Workspace,
-    *,
-    webroot: str | os.PathLike,
-    server_name: str = DEFAULT_NAME,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    upstream: str | None = None,
-    client_ca: str | None = None,
-    ocsp: str | None = None,
-    publish_port: int | None = None,
-) -> str:
+@dataclass(frozen=True)
+class SiteOptions:
+    """What a site serves, and where: the keyword options of :func:`nginx_config`,
+    :func:`apache_config` and :func:`write_site`.
+
+    ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
+    responder's URL, e.g. from ``kittylab ocsp-serve``) the server asks it instead of reading a
+    CRL. With ``publish_port`` it also serves, over plain HTTP on that port, every CA's CRL and
+    certificate from the workspace's ``published/`` folder: what ``kittylab publish`` serves.
+    ``upstream`` (``http://127.0.0.1:8080``) gets the requests for ``/app/``.
+    """
+
+    server_name: str = DEFAULT_NAME
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    upstream: str | None = None
+    client_ca: str | None = None
+    ocsp: str | None = None
+    publish_port: int | None = None
+
+    def context(self, workspace: Workspace, webroot: str | os.PathLike) -> dict:
+        """What both templates are filled with; the URLs are checked before the deploy folder is written."""
+        responder, proxy = _upstream(self.ocsp, what="OCSP responder"), _upstream(self.upstream)
+        return dict(
+            paths=_Paths.of(workspace, self.server_name, self.client_ca),
+            responder=responder,
+            proxy=proxy,
+            client_ca=self.client_ca or workspace.ca_name,
+            server_name=self.server_name,
+            host=self.host,
+            port=self.port,
+            webroot=Path(webroot).resolve(),
+            publish_port=self.publish_port,
+            published=(workspace.home / PUBLISHED).resolve(),
+        )
+
+
+def nginx_config(workspace: Workspace, *, webroot: str | os.PathLike, **options: object) -> str:
     """A complete ``nginx.conf``, run unprivileged with ``nginx -p DIR/ -c DIR/nginx.conf``.
 
     The ``server { }`` block is what to copy into a system nginx's ``sites-enabled``.
-    ``client_ca`` names the CA whose clients get in (the "two CAs" setup); with ``ocsp`` (a
-    responder's URL, e.g. from ``kittylab ocsp-serve``) nginx asks it instead of reading a CRL.
-    With ``publish_port`` it also serves, over plain HTTP on that port, every CA's CRL and
-    certificate from the workspace's ``published/`` folder: what ``kittylab publish`` serves.
+    ``options``: the fields of :class:`SiteOptions`.
     """
     return render(
         "nginx.conf",
-        paths=_Paths.of(workspace, server_name, client_ca),
-        responder=_upstream(ocsp, what="OCSP responder"),
-        proxy=_upstream(upstream),
-        client_ca=client_ca or workspace.ca_name,
-        server_name=server_name,
-        host=host,
-        port=port,
-        webroot=Path(webroot).resolve(),
+        **SiteOptions(**options).context(workspace, webroot),
         names_file=Path(webroot).resolve() / ".kittylab" / NGINX_NAMES_FILE,
         name_rules=name_rules(),
-        publish_port=publish_port,
-        published=(workspace.home / PUBLISHED).resolve(),
     )
 
 
@@ -221,40 +237,25 @@ def apache_config(
     *,
     webroot: str | os.PathLike,
     server_root: str | os.PathLike,
-    server_name: str = DEFAULT_NAME,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
-    upstream: str | None = None,
     modules_dir: str | os.PathLike | None = None,
-    client_ca: str | None = None,
-    ocsp: str | None = None,
-    publish_port: int | None = None,
+    **options: object,
 ) -> str:
     """A complete Apache httpd configuration, run with ``apache2 -d DIR -f DIR/apache.conf -DFOREGROUND``.
 
-    ``client_ca``, ``ocsp`` and ``publish_port`` as for :func:`nginx_config`.
+    ``options``: the fields of :class:`SiteOptions`.
     """
-    proxy = _upstream(upstream)
+    context = SiteOptions(**options).context(workspace, webroot)
     # Writing the configuration never needs Apache: only running it needs the modules where it says.
     found = Path(modules_dir) if modules_dir else apache_modules_dir()
     return render(
         "apache.conf",
-        paths=_Paths.of(workspace, server_name, client_ca),
-        responder=_upstream(ocsp, what="OCSP responder"),
-        proxy=proxy,
-        client_ca=client_ca or workspace.ca_name,
-        server_name=server_name,
-        host=host,
-        port=port,
-        webroot=Path(webroot).resolve(),
+        **context,
         server_root=Path(server_root).resolve(),
         user=_worker_user(),
         modules_dir=found or Path(APACHE_MODULE_DIRS[0]),
         modules_guessed=found is None,
-        publish_port=publish_port,
-        published=(workspace.home / PUBLISHED).resolve(),
         modules=["mpm_event", "authz_core", "mime", "dir", "alias", "include", "headers", "env", "setenvif",
-                 "socache_shmcb", "ssl", "substitute"] + (["proxy", "proxy_http"] if proxy else []),
+                 "socache_shmcb", "ssl", "substitute"] + (["proxy", "proxy_http"] if context["proxy"] else []),
     )
 
 
@@ -292,31 +293,24 @@ def write_site(
     workspace: Workspace,
     directory: str | os.PathLike,
     *,
-    server_name: str = DEFAULT_NAME,
-    host: str = "127.0.0.1",
-    port: int = DEFAULT_PORT,
     webroot: str | os.PathLike | None = None,
-    upstream: str | None = None,
     config_name: str | None = None,
-    client_ca: str | None = None,
-    ocsp: str | None = None,
-    publish_port: int | None = None,
+    **options: object,
 ) -> Site:
     """Write a complete site into ``directory``: the configuration file and the web root (``www``).
 
-    ``client_ca``, ``ocsp`` and ``publish_port`` as for :func:`nginx_config`.
+    ``options``: the fields of :class:`SiteOptions`.
     """
     check_kind(kind)
+    site = SiteOptions(**options)
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     root = Path(webroot) if webroot is not None else folder / "www"
-    options = dict(webroot=root, server_name=server_name, host=host, port=port, upstream=upstream, client_ca=client_ca,
-                   ocsp=ocsp, publish_port=publish_port)
     if kind == "nginx":
-        text = nginx_config(workspace, **options)
+        text = nginx_config(workspace, webroot=root, **options)
         (folder / "tmp").mkdir(exist_ok=True)
     else:
-        text = apache_config(workspace, server_root=folder, **options)
-    write_webroot(root, kind=kind, server_name=server_name, ca_name=client_ca or workspace.ca_name)
+        text = apache_config(workspace, webroot=root, server_root=folder, **options)
+    write_webroot(root, kind=kind, server_name=site.server_name, ca_name=site.client_ca or workspace.ca_name)
     config = write_atomically(folder / (config_name or CONFIG_FILE[kind]), text.encode())
-    return Site(kind=kind, config=config.resolve(), webroot=root.resolve(), host=host, port=port)
+    return Site(kind=kind, config=config.resolve(), webroot=root.resolve(), host=site.host, port=site.port)
