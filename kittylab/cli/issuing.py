@@ -175,8 +175,11 @@ def cmd_export_p12(args: argparse.Namespace) -> int:
 
 def cmd_revoke(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    record = workspace.revoke(args.target, reason=args.reason)
+    revoked = workspace.revoke_many([args.target], reason=args.reason)
+    record = revoked[0]
     echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
+    for older in revoked[1:]:
+        echo(f"revoked {older.name}'s superseded certificate too (serial {older.serial_hex}): it was still valid")
     crl_path = workspace.path(record.issuer, "crl")
     days, why = workspace.crl_validity(record.issuer)
     echo(f"published the CRL: {crl_path}, valid {days:g} days ({why})")
@@ -184,7 +187,8 @@ def cmd_revoke(args: argparse.Namespace) -> int:
     if not (getattr(args, "deploy_hook", None) or deploy.hook(workspace)):
         note("reload nginx or Apache so they read it (or give a --deploy-hook that does)")
     if args.json:
-        emit(dict(record.as_dict(), crl=str(crl_path), deployed=deployed))
+        emit(dict(record.as_dict(), crl=str(crl_path), deployed=deployed,
+                  superseded_revoked=[older.serial_hex for older in revoked[1:]]))
     show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
     show_command(openssl.gencrl(crl_path.name))
     return 0

@@ -286,6 +286,12 @@ class Store:
         """The newest certificate ever issued under ``name``."""
         return self._one("WHERE name = ? ORDER BY issued_at DESC, rowid DESC", (name,))
 
+    def named(self, name: str) -> list[Record]:
+        """Every certificate ever issued under ``name`` (current, superseded, revoked), newest first."""
+        rows = self._rows(f"SELECT {_COLUMNS} FROM certificates WHERE name = ? ORDER BY issued_at DESC, rowid DESC",
+                          (name,))
+        return [_record(row) for row in rows]
+
     def by_serial(self, serial: int) -> Record | None:
         return self._one("WHERE serial = ?", (serial_hex(serial),))
 

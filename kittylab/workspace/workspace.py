@@ -1176,19 +1176,35 @@ class Workspace:
     # -- revocation ------------------------------------------------------------------------
 
     def revoke(self, name_or_serial: str | int, *, reason: str = "unspecified") -> Record:
-        """Revoke a certificate and publish a new CRL at once (servers must reload it)."""
+        """Revoke a certificate and publish a new CRL at once (servers must reload it).
+
+        A name revokes every certificate of that name still valid: the current one (returned) and
+        those it superseded (a renewal leaves them valid until they end); :meth:`revoke_many` returns them all.
+        """
         return self.revoke_many([name_or_serial], reason=reason)[0]
+
+    def _to_revoke(self, target: str | int, now: dt.datetime) -> list[Record]:
+        """A serial's certificate; for a name, every unexpired, unrevoked certificate of it (current first),
+        or its latest when none is left (already revoked)."""
+        record = self.find(target)
+        if isinstance(target, int) or record.name != target:
+            return [record]
+        valid = [r for r in self.store.named(record.name) if r.revoked_at is None and r.not_after > now]
+        valid.sort(key=lambda r: r.superseded_by is not None)  # the current one first
+        return valid or [record]
 
     def revoke_many(self, targets: Iterable[str | int], *, reason: str = "unspecified") -> list[Record]:
         """Revoke several certificates in one transaction, then publish one CRL listing them all.
 
-        All or nothing: if one target is unknown, the CA itself or already revoked, none is revoked.
+        A target that is a name stands for every certificate of that name still valid (current and
+        superseded). All or nothing: if one target is unknown, the CA itself or already revoked,
+        none is revoked.
         """
         check_reason(reason)
         when = utcnow()
         targets = list(targets)
         with self._writing():
-            records = [self.find(target) for target in targets]
+            records = list({r.serial: r for target in targets for r in self._to_revoke(target, when)}.values())
             for record in records:
                 if record.profile == "ca" and record.issuer == record.name:
                     raise KittylabError(f"{record.name} is the CA itself: a CA cannot revoke its own certificate")

@@ -153,3 +153,31 @@ def test_a_ca_is_renewed_with_its_own_key_and_what_it_issued_stays_valid(tmp_pat
     assert workspace.verify(tree.server.certificate, purpose="server").ok
     assert workspace.issue("after", profile="client", key="p256").certificate.issuer == issuing.certificate.subject
 
+
+
+def test_revoking_a_name_revokes_its_superseded_certificates_too(story, tmp_path):
+    """A renewal leaves the old certificate valid: revoking the name must not let its old p12 back in."""
+    from kittylab.net.client import Refused, fetch
+    from kittylab.net.server import PictureServer
+    from support.cli import run_cli
+
+    workspace, _, client = story
+    old_p12 = tmp_path / "old.p12"
+    old_p12.write_bytes(client.files["p12"].read_bytes())
+    renewed = workspace.renew("eager-client")
+    ca = workspace.ca_certificate_path
+    with PictureServer(workspace) as server:
+        assert fetch(server.url, p12=old_p12, password=PASSWORD, ca=ca, images=False).status == 200
+    workspace.close()
+    result = run_cli("revoke", "eager-client", "--reason", "key-compromise", home=workspace.home)
+    assert result.code == 0, result.err
+    assert f"serial {renewed.record.serial_hex}" in result.out and f"serial {client.record.serial_hex}" in result.out
+    with Workspace(workspace.home) as reopened:
+        assert {entry.serial_number for entry in reopened.current_crl()} == {client.record.serial,
+                                                                              renewed.record.serial}
+        assert reopened.find(client.record.serial).reason == "key-compromise"
+        with PictureServer(reopened) as server, pytest.raises(Refused, match="revoked"):
+            fetch(server.url, p12=old_p12, password=PASSWORD, ca=ca, images=False)
+        # Nothing of the name is left valid: revoking it again is "already revoked".
+        with pytest.raises(KittylabError, match="already revoked"):
+            reopened.revoke("eager-client")
