@@ -115,12 +115,20 @@ def test_the_issued_client_is_let_in(story, serve, version):
     assert server.refusals == []
 
 
-def test_a_revoked_client_is_refused(story, serve):
-    workspace, _, client = story
-    workspace.revoke("eager-client", reason="key-compromise")
+@pytest.mark.parametrize(
+    "who, client_sees, server_logs",
+    [
+        ("revoked client", "certificate revoked", "certificate revoked"),
+        ("server certificate", "unsupported certificate", "unsuitable certificate purpose"),  # it cannot log in as a client
+    ],
+)
+def test_a_revoked_client_and_a_server_certificate_are_refused(story, serve, who, client_sees, server_logs):
+    workspace, server_issued, client = story
+    if who == "revoked client":
+        workspace.revoke("eager-client", reason="key-compromise")
     server = serve(maximum=ssl.TLSVersion.TLSv1_2)  # a fresh context reads the new CRL
-    assert_refused(workspace, client.files, server, "certificate revoked")
-    assert server.refused_because("certificate revoked"), server.refusals
+    assert_refused(workspace, client.files if who == "revoked client" else server_issued.files, server, client_sees)
+    assert server.refused_because(server_logs), server.refusals
 
 
 def test_no_certificate_and_a_foreign_one_are_refused(story, serve, tmp_path):
@@ -132,13 +140,6 @@ def test_no_certificate_and_a_foreign_one_are_refused(story, serve, tmp_path):
         stranger = other.issue("eager-client", profile="client", key="p256")
         assert_refused(workspace, stranger.files, server, "unknown ca")
     assert server.refused_because("PEER_DID_NOT_RETURN_A_CERTIFICATE", "unable to get local issuer certificate")
-
-
-def test_a_server_certificate_cannot_log_in_as_a_client(story, serve):
-    workspace, server_issued, _ = story
-    server = serve(maximum=ssl.TLSVersion.TLSv1_2)
-    assert_refused(workspace, server_issued.files, server, "unsupported certificate")
-    assert server.refused_because("unsuitable certificate purpose"), server.refusals
 
 
 def test_the_client_checks_the_server_too(story, serve, tmp_path):
