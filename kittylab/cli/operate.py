@@ -19,6 +19,7 @@ from .options import (
     UsageError,
     add_deploy_hook,
     add_json,
+    command_line_fix,
     ca_passphrase,
     echo,
     emit,
@@ -102,10 +103,16 @@ def cmd_renew(args: argparse.Namespace) -> int:
         raise UsageError("give NAME, or --expiring 30d for everything due")
     if args.expiring is not None:
         names += [item.record.name for item in due(workspace, parse_duration(args.expiring)) if item.renewable]
-    renewed = []
+    renewed, failed = [], []
     for name in dict.fromkeys(names):
-        issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
-                                 p12_password=p12_password, ca=args.ca)
+        # One certificate that cannot be renewed does not stop the others: each failure is one line.
+        try:
+            issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
+                                     p12_password=p12_password, ca=args.ca)
+        except KittylabError as error:
+            failed.append({"name": name, "error": f"{error}{command_line_fix(error)}"})
+            note(f"kittylab: error: {name} not renewed: {error}{command_line_fix(error)}")
+            continue
         renewed.append(issued_json(issued))
         echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
              f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
@@ -119,8 +126,11 @@ def cmd_renew(args: argparse.Namespace) -> int:
         echo(f"nothing to renew: nothing is due within {args.expiring}")
     deployed = run_deploy_hook(args, workspace)
     if args.json:
-        emit({"renewed": renewed, "deployed": deployed})
-    return 0
+        emit({"renewed": renewed, "failed": failed, "deployed": deployed})
+    if failed and renewed:
+        note(f"kittylab: error: {len(failed)} of {len(failed) + len(renewed)} could not be renewed:"
+             f" {', '.join(f['name'] for f in failed)}")
+    return 1 if failed else 0
 
 
 def cmd_export_openssl_db(args: argparse.Namespace) -> int:

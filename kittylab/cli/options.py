@@ -245,7 +245,6 @@ FIXES = {
     "ca-name": "--ca-name NAME",
     "home": "--home DIR",
     "ca-passphrase": "--ca-passphrase-file F",
-    "sign": "kittylab sign REQUEST.csr, or kittylab renew NAME --new-key",
     "name": "--name",
     "trust-ca": "--ca kitty-ca.crt",
     "crl-url": "--crl-url",

@@ -175,10 +175,30 @@ class CertificateAuthority:
         """
         chosen = get_profile(profile)
         request = check_csr_signature(csr) if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
-        public_key = request.public_key()
-        check_key_strength(public_key)
         grant = review(request, chosen, **names)
-        subject, names = grant.subject, grant.names
+        return self.certify(request.public_key(), grant.subject, grant.names, profile=chosen, days=days, now=now,
+                            serial=serial)
+
+    def certify(
+        self,
+        public_key,
+        subject: Subject,
+        names: list[x509.GeneralName],
+        *,
+        profile: "str | Profile",
+        days: int = LEAF_DAYS,
+        now: dt.datetime | None = None,
+        serial: int | None = None,
+    ) -> x509.Certificate:
+        """Sign ``public_key`` for ``subject`` and ``names`` (already granted) as a ``profile`` certificate.
+
+        :meth:`sign` comes here after reviewing a CSR; a renewal comes here with the public key and
+        names of the certificate it renews (a CA may certify a key it certified before: the owner
+        keeps the private key, nobody needs a new CSR). The key's strength and the chain's name
+        constraints are checked every time.
+        """
+        chosen = get_profile(profile)
+        check_key_strength(public_key)
         check_name_constraints(self.chain, subject.to_name(), names)
         start = now or utcnow()
         not_after = self.check_validity(start, days)

@@ -959,7 +959,7 @@ class Workspace:
         or from ``ca`` (a rotation: the new issuing CA takes the certificate over).
 
         Keys do not age, certificates do: by default the new certificate is for the same key
-        (``NAME.key``, or the public key in ``NAME.csr`` when the key stays with its owner);
+        (``NAME.key``; when the key stays with its owner, as after ``sign``, its public key certified again);
         ``new_key`` makes a fresh key of the same kind. ``days`` defaults to the old validity.
         A CA is renewed with its own key (its parent signs again, a root signs itself): what it
         issued stays valid under the new certificate.
@@ -976,7 +976,7 @@ class Workspace:
         if old.profile not in PROFILES:
             raise KittylabError(f"{name} is a {old.profile} certificate: kittylab renews server and client certificates")
         certificate = old.certificate
-        key_path, csr_path = self.path(name, "key"), self.path(name, "csr")
+        key_path = self.path(name, "key")
         if new_key or key_path.exists():
             private_key = generate_key(key_kind(certificate.public_key())) if new_key else load_key(key_path)
             if private_key.public_key() != certificate.public_key() and not new_key:
@@ -987,20 +987,14 @@ class Workspace:
             )
             if not new_key:
                 del draft.secrets["key"]
-        elif csr_path.exists() and not p12:
-            request = load_csr(csr_path)
-            if request.public_key() != certificate.public_key():
-                raise KittylabError(f"{csr_path.name} is not for {name}'s key: sign its owner's new CSR instead")
-            # The names the certificate carries, not all the CSR asked for (some may have been dropped).
-            signed = self.ca_for(issuer).sign(request, profile=old.profile, days=days, now=now, replace=True,
-                                              **_names_of(certificate))
-            draft = Draft(name, old.profile, signed)
+        elif p12:
+            raise KittylabError(f"{key_path.name} is not in the workspace (the key stays with its owner): a p12 needs"
+                                " it; renew without --p12 (the owner bundles it), or renew with a new key")
         else:
-            raise KittylabError(
-                f"{key_path.name} is not in the workspace (the key stays with its owner):"
-                " sign the owner's CSR again, or renew with a new key",
-                fix="sign",
-            )
+            # The key stays with its owner: certify the same public key again, with the names it was granted.
+            signed = self.ca_for(issuer).certify(certificate.public_key(), Subject.from_name(certificate.subject),
+                                                 _granted_names(certificate), profile=old.profile, days=days, now=now)
+            draft = Draft(name, old.profile, signed)
         draft.issuer, draft.supersedes = issuer, old.serial
         issued = self.record_drafts([draft])[0]
         issued.key = draft.key
@@ -1366,12 +1360,17 @@ def _is_name(name: str) -> bool:
     return True
 
 
+def _granted_names(certificate: x509.Certificate) -> list[x509.GeneralName]:
+    """The alternative names a certificate carries, as it carries them."""
+    try:
+        return list(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return []
+
+
 def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:
     """A certificate's alternative names as ``make_csr`` takes them (dns, ip, email, uri)."""
-    try:
-        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return {}
+    names = x509.SubjectAlternativeName(_granted_names(certificate))
     return {
         "dns": names.get_values_for_type(x509.DNSName),
         "ip": [str(address) for address in names.get_values_for_type(x509.IPAddress)],

@@ -16,7 +16,8 @@ from support.pki import openssl
 from kittylab import Workspace
 from kittylab.errors import KittylabError
 from kittylab.pki.facts import serial_hex
-from kittylab.pki.keys import load_key
+from kittylab.pki.csr import make_csr, save_csr
+from kittylab.pki.keys import generate_key, load_key
 
 
 @pytest.fixture
@@ -109,8 +110,30 @@ def test_expiring_and_renew(tmp_path):
     # Nothing due is a quiet night, not a failure; and fresh certificates are never renewed again, however
     # wide the window (a certificate is due only in the last third of its life when the window is longer).
     quiet = run_cli("renew", "--expiring", "400d", "--json", home=home)
-    assert quiet.code == 0 and json.loads(quiet.out) == {"renewed": [], "deployed": []} and "nothing to renew" in quiet.err
+    assert quiet.code == 0 and json.loads(quiet.out) == {"renewed": [], "failed": [], "deployed": []} and "nothing to renew" in quiet.err
     assert "has no current certificate" in run_cli("renew", "ghost", home=home).assert_one_line_error()
+
+
+def test_a_nightly_renewal_renews_what_it_can_and_reports_each_failure(tmp_path):
+    """A certificate signed from a CSR (its key stays with its owner) is renewed for the same public key;
+    one that cannot be renewed does not stop the others: one line each, in --json too, exit 1 at the end."""
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    key = generate_key("p256")
+    save_csr(make_csr(key, "lena", email=["lena@acme.example"]), tmp_path / "lena.csr")
+    assert run_cli("sign", tmp_path / "lena.csr", "--profile", "client", "--days", "10", home=home).code == 0
+    for name in ("anna", "zoe"):
+        run_cli("issue", "client", name, "--key", "p256", "--days", "10", home=home)
+    (home / "anna.key").write_bytes((home / "zoe.key").read_bytes())  # anna's key no longer matches her certificate
+    nightly = run_cli("renew", "lena", "anna", "zoe", "--json", home=home)  # as --expiring lists them
+    assert nightly.code == 1
+    result = json.loads(nightly.out)
+    assert sorted(r["name"] for r in result["renewed"]) == ["lena", "zoe"]
+    assert [f["name"] for f in result["failed"]] == ["anna"] and "does not belong" in result["failed"][0]["error"]
+    assert "kittylab: error: anna not renewed: anna.key does not belong" in nightly.err
+    lena = Workspace(home).find("lena")
+    assert lena.certificate.public_key() == key.public_key() and (lena.not_after - lena.not_before).days == 10
+    assert [r.status() for r in Workspace(home).records() if r.name == "lena"] == ["superseded", "expiring"]
 
 
 def test_export_and_import(tmp_path, story):
