@@ -26,7 +26,7 @@ from ..render.gallery import gallery_page, picture_bytes, pictures
 from ..render.templates import render
 from ..workspace import deploy
 from ..workspace.workspace import PUBLISHED, Workspace
-from .server import DEFAULT_NAME
+from .server import DEFAULT_NAME, ServerFiles
 
 KINDS = ("nginx", "apache")
 DEFAULT_PORT = 8443
@@ -128,16 +128,13 @@ class Site:
 
 
 @dataclass(frozen=True)
-class _Paths:
-    cert: Path
-    key: Path
-    ca: Path
-    crl: Path
+class _DeployedFiles(ServerFiles):
+    """The server's files as a web server reads them, and how deep a client's chain may be."""
 
     depth: int = 2
 
     @classmethod
-    def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_Paths":
+    def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_DeployedFiles":
         """The server's files, in the deploy folder (:mod:`kittylab.workspace.deploy`), never the CA folder.
 
         Clients are checked against ``client_ca``: a root or, by default, the issuing CA's root with
@@ -186,7 +183,7 @@ class SiteOptions:
         """What both templates are filled with; the URLs are checked before the deploy folder is written."""
         responder, proxy = _upstream(self.ocsp, what="OCSP responder"), _upstream(self.upstream)
         return dict(
-            paths=_Paths.of(workspace, self.server_name, self.client_ca),
+            paths=_DeployedFiles.of(workspace, self.server_name, self.client_ca),
             responder=responder,
             proxy=proxy,
             client_ca=self.client_ca or workspace.ca_name,
