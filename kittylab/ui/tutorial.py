@@ -75,14 +75,15 @@ class Step:
     article: str = ""
 
 
+#: How the story's CA signs a leaf in OpenSSL's words (steps 7 and 13).
+_SIGNED_BY_CA = {"ca_cert": f"{CA_NAME}.crt", "ca_key": f"{CA_NAME}.key", "rsa": LEAF_KEY.startswith("rsa")}
+
+
 def _story_steps() -> tuple[Step, ...]:
     ca, server, client = CA_NAME, SERVER_NAME, CLIENT_NAME
     server_sans = [f"DNS:{name}" for name in SERVER_DNS] + [f"IP:{ip}" for ip in SERVER_IP]
-    client_sans = [f"email:{CLIENT_EMAIL}"]
     server_subject = Subject(cn=server, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
     client_subject = Subject(cn=client, o=CA_SUBJECT.o, c=CA_SUBJECT.c)
-    rsa = LEAF_KEY.startswith("rsa")
-    signed_by_ca = {"ca_cert": f"{ca}.crt", "ca_key": f"{ca}.key", "rsa": rsa}
     return (
         Step(1, ca, "makes its private key", openssl.genkey(CA_KEY, f"{ca}.key")),
         Step(2, ca, "signs its own certificate", openssl.self_signed_ca(f"{ca}.key", f"{ca}.crt", CA_SUBJECT),
@@ -93,23 +94,32 @@ def _story_steps() -> tuple[Step, ...]:
              openssl.csr(f"{server}.key", f"{server}.csr", server_subject, sans=server_sans)),
         Step(6, server, "sends the CSR to the CA", f"openssl req -in {server}.csr -noout -verify -subject"),
         Step(7, ca, "signs the request with the server profile",
-             openssl.sign(f"{server}.csr", f"{server}.crt", profile="server", sans=server_sans, **signed_by_ca),
+             openssl.sign(f"{server}.csr", f"{server}.crt", profile="server", sans=server_sans, **_SIGNED_BY_CA),
              openssl.article_sign(f"{server}.csr", f"{server}.crt", profile="server")),
         Step(8, ca, "sends the certificate back", openssl.verify(f"{server}.crt", f"{ca}.crt", purpose="server")),
         Step(9, server, "configures the web server with its key and certificate", "ssl_certificate picture-server.crt;"),
         Step(10, server, "asks every client for a certificate signed by the CA", "ssl_verify_client on;"),
-        Step(11, client, "makes its private key", openssl.genkey(LEAF_KEY, f"{client}.key")),
-        Step(12, client, "writes a CSR", openssl.csr(f"{client}.key", f"{client}.csr", client_subject, sans=client_sans),
-             openssl.csr(f"{client}.key", f"{client}.csr", client_subject)),
-        Step(13, ca, "signs it with the client profile",
-             openssl.sign(f"{client}.csr", f"{client}.crt", profile="client", sans=client_sans, **signed_by_ca),
-             openssl.article_sign(f"{client}.csr", f"{client}.crt", profile="client")),
-        Step(14, client, "bundles key and certificate into a p12 for browsers",
-             openssl.pkcs12(f"{client}.key", f"{client}.crt", f"{ca}.crt", f"{client}.p12", name=client)),
+        *_client_steps(client_subject, [CLIENT_EMAIL]),
         Step(15, client, "connects and shows its certificate",
              f"curl --cert-type P12 --cert {client}.p12:{P12_PASSWORD} --cacert {ca}.crt https://localhost:8443/"),
         Step(16, server, "trusts the client because the CA signed it", "ssl_client_certificate kitty-ca.crt;"),
         Step(17, client, "sees the pictures", "curl ... -o pictures.html"),
+    )
+
+
+def _client_steps(subject: Subject, emails: list[str]) -> tuple[Step, ...]:
+    """Steps 11-14 for a client called ``subject.cn``, with ``emails`` as its alternative names."""
+    ca, client = CA_NAME, subject.cn
+    sans = [f"email:{address}" for address in emails]
+    return (
+        Step(11, client, "makes its private key", openssl.genkey(LEAF_KEY, f"{client}.key")),
+        Step(12, client, "writes a CSR", openssl.csr(f"{client}.key", f"{client}.csr", subject, sans=sans),
+             openssl.csr(f"{client}.key", f"{client}.csr", subject)),
+        Step(13, ca, "signs it with the client profile",
+             openssl.sign(f"{client}.csr", f"{client}.crt", profile="client", sans=sans, **_SIGNED_BY_CA),
+             openssl.article_sign(f"{client}.csr", f"{client}.crt", profile="client")),
+        Step(14, client, "bundles key and certificate into a p12 for browsers",
+             openssl.pkcs12(f"{client}.key", f"{client}.crt", f"{ca}.crt", f"{client}.p12", name=client)),
     )
 
 
@@ -259,6 +269,15 @@ def own_name(form: Any) -> str:
         raise KittylabError(
             f"the CN {cn!r} cannot name files: use 1-64 letters, digits, '.', '-' or '_' (no spaces)"
         ) from None
+
+
+def own_commands(form: Any) -> Table:
+    """The OpenSSL commands of steps 11-14 for the form's values: what the article's learner would
+    type for their own CN and email address (the lesson's text shows the story's)."""
+    own_name(form)
+    steps = _client_steps(form.subject, form.emails)
+    return Table(("Step", "Who", "What", "OpenSSL, for the form's values"),
+                 [(str(s.number), s.who, s.what, s.command) for s in steps], code_columns=(3,))  # fmt: skip
 
 
 def own_key(workspace: Workspace, form: Any, kind: str = LEAF_KEY) -> PrivateKey:
@@ -1056,6 +1075,7 @@ __all__ = [
     "legacy_p12",
     "lines_with",
     "openssl_side_by_side",
+    "own_commands",
     "own_csr",
     "own_key",
     "own_name",

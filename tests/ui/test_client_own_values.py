@@ -170,3 +170,30 @@ def test_an_email_in_the_subject_reads_as_emailaddress(workspace):
     card = certificate_card(issued.certificate).html()
     assert readable in card and "1.2.840" not in card
     assert readable in Dashboard(workspace, diagram=False).table.value
+
+
+def test_the_openssl_commands_for_the_forms_values_make_what_kittylab_made(workspace, require, tmp_path):
+    """own_commands' steps 12 and 13, run by OpenSSL on the learner's key and the CA's: the same
+    subject and alternative names as kittylab's request and certificate (step 14 bundles them)."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from kittylab import load_csr
+    from kittylab.pki.ca import load_certificate
+    from kittylab.ui.tutorial import own_commands
+
+    binary = require("openssl")
+    form = client_form(workspace)
+    _, csr, client, _, _ = run_steps_11_to_14(workspace, form)
+    table = own_commands(form)
+    assert [row[0] for row in table.rows] == ["11", "12", "13", "14"]
+    assert all("eager-client" not in row[3] and "my-laptop" in row[3] for row in table.rows)
+    for name in ("kitty-ca.crt", "kitty-ca.key", "my-laptop.key"):
+        shutil.copy(workspace.home / name, tmp_path / name)
+    for _, _, _, command in table.rows[1:3]:
+        subprocess.run([binary, *shlex.split(command)[1:]], cwd=tmp_path, check=True, capture_output=True, timeout=60)
+    theirs_csr, theirs = load_csr(tmp_path / "my-laptop.csr"), load_certificate(tmp_path / "my-laptop.crt")
+    assert (theirs_csr.subject, sans_of(theirs_csr)) == (csr.subject, sans_of(csr))
+    assert (theirs.subject, sans_of(theirs)) == (client.certificate.subject, sans_of(client.certificate))
+    assert "-name my-laptop -out my-laptop.p12" in table.rows[3][3]
