@@ -52,10 +52,12 @@ def refuse_symlink(path: Path) -> None:
 
 
 def writable_by_others(path: Path) -> bool:
+    """True if group or others can write ``path`` (a link's own mode means nothing: links are refused where written)."""
     try:
-        return bool(os.stat(path, follow_symlinks=False).st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+        mode = os.stat(path, follow_symlinks=False).st_mode
     except OSError:
         return False
+    return not stat.S_ISLNK(mode) and bool(mode & (stat.S_IWGRP | stat.S_IWOTH))
 
 
 def permission_problem(home: Path, files: list[Path]) -> str | None:

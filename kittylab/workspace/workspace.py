@@ -616,11 +616,20 @@ class Workspace:
             done.append(f"skipped (not a certificate of these CAs, or a bad signature): {', '.join(skipped)}")
         return done
 
+    def _shared_paths(self) -> list[Path]:
+        """What every CA's signing relies on besides its own files: the store (whoever can write it can
+        un-revoke a certificate, and the next CRL is signed without it), the lock, and the folders
+        published, deployed and staged files go through."""
+        from .deploy import folder  # the deploy folder is set in the store
+
+        return [self.home / STORE_FILE, self.home / LOCK_FILE, self.home / PUBLISHED, self.home / STAGING,
+                folder(self)]
+
     def permission_warning(self) -> str | None:
         """One line if others can write the workspace, its store or a CA's files (they could swap a CRL)."""
         if not self.home.is_dir():
             return None
-        files = [self.home / STORE_FILE, self.home / LOCK_FILE]
+        files = self._shared_paths()
         for name in self.ca_names():
             files += [self.path(name, suffix) for suffix in ("key", "crt", "crl", "chain.pem", "chain.crl")]
         return permission_problem(self.home, [path for path in files if path.exists()])
@@ -745,8 +754,8 @@ class Workspace:
                 f"the key of the CA {name} is not in {self.home} (an offline CA):"
                 f" put {key_path.name} back to sign with it"
             )
-        problem = permission_problem(self.home, [p for p in (key_path, self.path(name, "crt"), self.path(name, "crl"))
-                                                 if p.exists()])
+        problem = permission_problem(self.home, [p for p in (key_path, self.path(name, "crt"), self.path(name, "crl"),
+                                                             *self._shared_paths()) if p.exists()])
         if problem:
             raise KittylabError(f"refusing to sign: {problem}")
         if name not in self._cas:

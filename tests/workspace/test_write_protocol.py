@@ -196,6 +196,34 @@ def test_a_workspace_writable_by_others_is_refused_for_signing(workspace):
     assert run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).code == 0
 
 
+def test_a_store_or_folder_writable_by_others_is_refused_for_signing(story):
+    """Whoever can write the store can un-revoke a certificate: the next CRL would be signed without it."""
+    workspace, _, client = story
+    workspace.revoke("eager-client")
+    workspace.close()
+    store = workspace.home / "kittylab.sqlite3"
+    os.chmod(store, 0o666)
+    with sqlite3.connect(store) as db:  # the attack: the row un-revoked
+        db.execute("UPDATE certificates SET revoked_at = NULL, reason = NULL WHERE name = 'eager-client'")
+    db.close()
+    for argv in (("issue", "client", "x", "--key", "p256"), ("crl",), ("revoke", "picture-server")):
+        line = run_cli(*argv, home=workspace.home).assert_one_line_error()
+        assert f"{store} is writable by others" in line and f"chmod go-w {store}" in line
+    listed = run_cli("list", home=workspace.home)
+    assert listed.code == 0 and "writable by others" in listed.err
+    crl = load_crl(workspace.home / "kitty-ca.crl")
+    assert client.record.serial in {entry.serial_number for entry in crl}  # the revocation still stands
+    os.chmod(store, 0o644)
+    (workspace.home / "deploy").mkdir(exist_ok=True)
+    for folder in ("deploy", "published", ".staging"):
+        os.chmod(workspace.home / folder, 0o777)
+        line = run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).assert_one_line_error()
+        assert f"{workspace.home / folder} is writable by others" in line, line
+        assert "writable by others" in run_cli("list", home=workspace.home).err
+        os.chmod(workspace.home / folder, 0o755)
+    assert run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).code == 0
+
+
 def test_no_write_goes_through_a_planted_link(workspace, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
