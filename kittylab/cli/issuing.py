@@ -24,6 +24,7 @@ from .options import (
     Passphrases,
     add_deploy_hook,
     add_json,
+    command_line_fix,
     add_subject_options,
     echo,
     emit,
@@ -199,10 +200,19 @@ def cmd_crl(args: argparse.Namespace) -> int:
     if args.all and args.ca:
         raise KittylabError("give --ca NAME or --all, not both")
     names = issuing_cas(workspace) if args.all else [args.ca or workspace.ca_name]
-    published = []
+    published, failed = [], []
     for name in names:
         why = "given with --days" if args.days else workspace.crl_validity(name)[1]
-        crl = workspace.publish_crl(next_update_days=args.days, ca=name)
+        try:
+            crl = workspace.publish_crl(next_update_days=args.days, ca=name)
+        except KittylabError as error:
+            if not args.all:
+                raise
+            # One CA whose key cannot be used (its passphrase not given) does not stop the others' CRLs.
+            failed.append(name)
+            note(f"kittylab: error: the CRL of {name} was not published: {error}{command_line_fix(error)}")
+            published.append({"ca": name, "error": f"{error}{command_line_fix(error)}"})
+            continue
         crl_path = workspace.path(name, "crl")
         echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({why})")
         days = (crl.next_update_utc - crl.last_update_utc).days
@@ -215,7 +225,9 @@ def cmd_crl(args: argparse.Namespace) -> int:
     run_deploy_hook(args, workspace)
     if args.json:
         emit(published)
-    return 0
+    if failed:
+        note(f"kittylab: error: {len(failed)} of {len(names)} CRLs not published: {', '.join(failed)}")
+    return 1 if failed else 0
 
 
 def issuing_cas(workspace: Workspace) -> list[str]:

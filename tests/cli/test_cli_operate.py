@@ -304,3 +304,24 @@ def test_a_crl_cannot_expire_unnoticed(tmp_path):
     fixed = run_cli("crl", "--days", "30", "--json", home=home)
     assert json.loads(fixed.out)[0]["days"] == 30
     assert run_cli("expiring", "--within", "7d", "--check", home=home).code == 0
+
+
+def test_crl_all_publishes_every_ca_it_can_and_reports_the_others(tmp_path):
+    """After a rotation, a passphrase not given for one CA: the other CAs' CRLs are published, exit 1."""
+    home = tmp_path / "ws"
+    (tmp_path / "old.pass").write_text("old-secret\n")
+    (tmp_path / "new.pass").write_text("new-secret\n")
+    run_cli("init", "--cn", "acme-root", "--key", "p256", home=home)
+    for name, secret in (("old-ca", "old.pass"), ("new-ca", "new.pass")):
+        made = run_cli("--ca-passphrase-file", f"{name}={tmp_path / secret}", "init", "--cn", name, "--intermediate-of",
+                       "acme-root", "--key", "p256", "--encrypt-key", home=home)
+        assert made.code == 0, made.err
+        run_cli("--ca-passphrase-file", f"{name}={tmp_path / secret}", "issue", "client", f"holder-of-{name}", "--ca",
+                name, "--key", "p256", home=home)
+    before = (home / "old-ca.crl").read_bytes()
+    done = run_cli("--ca-passphrase-file", f"new-ca={tmp_path / 'new.pass'}", "crl", "--all", "--json", home=home)
+    assert done.code == 1
+    results = {each["ca"]: each for each in json.loads(done.out)}
+    assert "crl" in results["new-ca"] and "the key of the CA old-ca is encrypted" in results["old-ca"]["error"]
+    assert "kittylab: error: 1 of " in done.err and "CRLs not published: old-ca" in done.err
+    assert (home / "old-ca.crl").read_bytes() == before
