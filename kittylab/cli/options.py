@@ -196,10 +196,16 @@ def add_deploy_hook(parser: argparse.ArgumentParser) -> None:
 def run_deploy_hook(args: argparse.Namespace, workspace: Workspace) -> list[str]:
     """After a change: say which deploy files changed and run the deploy hook with them; return their paths."""
     changed = [str(path) for path in workspace.deployed]
-    if not changed:
+    # Files whose hook run failed before are named again: the hook runs until it has succeeded once for them.
+    retried = [path for path in deploy.pending(workspace) if path not in changed]
+    if not changed and not retried:
         return []
     where = deploy.folder(workspace)
-    echo(f"deployed to {where}: {', '.join(Path(path).name for path in changed)}")
+    if changed:
+        echo(f"deployed to {where}: {', '.join(Path(path).name for path in changed)}")
+    if retried:
+        echo(f"the deploy hook failed last time for {', '.join(Path(path).name for path in retried)}: running it again")
+    changed = sorted(changed + retried)
     command = getattr(args, "deploy_hook", None) or deploy.hook(workspace)
     if command:
         env = dict(os.environ, KITTYLAB_DEPLOY_DIR=str(where), KITTYLAB_DEPLOY_CHANGED=" ".join(changed),
@@ -207,8 +213,10 @@ def run_deploy_hook(args: argparse.Namespace, workspace: Workspace) -> list[str]
         done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True)  # noqa: S602 - the user's own
         for line in (done.stdout + done.stderr).splitlines():
             note(f"  deploy hook: {line}")
+        deploy.remember_hook_run(workspace, changed, ok=not done.returncode)
         if done.returncode:
-            raise KittylabError(f"the change is done, but the deploy hook failed (exit {done.returncode}): {command}")
+            raise KittylabError(f"the change is done, but the deploy hook failed (exit {done.returncode}): {command};"
+                                " the next kittylab deploy (or change) runs it again")
         echo(f"ran the deploy hook: {command}")
     return changed
 

@@ -145,6 +145,21 @@ def reenable_command(workspace: Workspace, forgotten: dict) -> str:
     return " ".join(parts)
 
 
+def pending(workspace: Workspace) -> list[str]:
+    """The deploy files whose hook run failed (:func:`remember_hook_run`): the next run names them again."""
+    return json.loads(workspace.store.get_meta("deploy_pending", "[]") or "[]")
+
+
+def remember_hook_run(workspace: Workspace, changed: list[str], *, ok: bool) -> None:
+    """After the deploy hook ran for ``changed``: forget them when it succeeded, keep them for the next run when not
+    (so ``kittylab deploy`` runs a failed hook again instead of saying the folder is up to date)."""
+    files = [] if ok else sorted(set(pending(workspace)) | set(changed))
+    if files == pending(workspace):
+        return
+    with workspace._writing(), workspace.store.transaction():
+        workspace.store.set_meta("deploy_pending", json.dumps(files))
+
+
 def refresh(workspace: Workspace) -> list[Path]:
     """Rewrite the deploy folder's files that differ from the workspace; return the ones that changed."""
     if not configured(workspace):

@@ -51,3 +51,20 @@ def test_a_restored_copy_never_deploys_to_the_original_folder_nor_runs_its_hook(
     assert run_cli("crl", home=copy).code == 0  # the copy's CRL (lena not revoked) stays in the copy
     assert (out / "clients-of-acme-ca.crl").read_bytes() == production_crl and log.read_text() == hook_runs
     assert (copy / "deploy" / "clients-of-acme-ca.crl").is_file()
+
+
+def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path):
+    home, out, log = tmp_path / "ws", tmp_path / "web-host", tmp_path / "hook.log"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("issue", "client", "lena", "--key", "p256", home=home)
+    run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", "--hook", f'echo "$KITTYLAB_DEPLOY_CHANGED" >> {log}',
+            home=home)
+    failed = run_cli("revoke", "lena", "--deploy-hook", "exit 3", home=home)
+    assert failed.code == 1 and "runs it again" in failed.err
+    retried = run_cli("deploy", "--json", home=home)  # nginx still has the old CRL: the hook must run
+    assert retried.code == 0, retried.err
+    assert json.loads(retried.out)["deployed"] == [str(out.resolve() / "clients-of-acme-ca.crl")]
+    assert log.read_text().splitlines()[-1] == str(out.resolve() / "clients-of-acme-ca.crl")
+    runs = log.read_text()
+    assert run_cli("deploy", home=home).out.startswith(f"{out.resolve()} is up to date")  # succeeded: done
+    assert log.read_text() == runs
