@@ -20,3 +20,11 @@ class KittylabError(ValueError):
         super().__init__(" ".join(str(message).split()))
         self.fix = fix
         self.details = details
+
+
+def check_choice(value: str, choices, what: str) -> str:
+    """Return ``value`` if it is one of ``choices``, else a one-line error naming ``what`` it is and each choice."""
+    if value not in choices:
+        listed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+        raise KittylabError(f"unknown {what} {value!r}: choose {listed}")
+    return value

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..errors import KittylabError
+from ..errors import KittylabError, check_choice
 from ..pki.files import write_atomically
 from ..render.gallery import gallery_page, picture_bytes, pictures
 from ..render.templates import render
@@ -280,9 +280,7 @@ def write_webroot(webroot: str | os.PathLike, *, kind: str, server_name: str, ca
 
 
 def check_kind(kind: str) -> str:
-    if kind not in KINDS:
-        raise KittylabError(f"unknown web server {kind!r}: choose {' or '.join(KINDS)}")
-    return kind
+    return check_choice(kind, KINDS, "web server")
 
 
 def write_site(

@@ -7,7 +7,7 @@ import os
 
 from cryptography import x509
 
-from ..errors import KittylabError
+from ..errors import check_choice
 from .extensions import extension_value
 from .files import load_pem_or_der
 
@@ -44,9 +44,7 @@ CRL_WARNING_DAYS = 7
 
 def check_reason(reason: str) -> str:
     """Return ``reason`` if it is one of :data:`REASONS`, else a one-line error listing them."""
-    if reason not in REASONS:
-        raise KittylabError(f"unknown revocation reason {reason!r}: choose one of {', '.join(REASONS)}")
-    return reason
+    return check_choice(reason, REASONS, "revocation reason")
 
 
 def entry_reason(entry: x509.RevokedCertificate) -> str | None:

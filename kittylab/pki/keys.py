@@ -9,7 +9,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ..errors import KittylabError
+from ..errors import KittylabError, check_choice
 from .files import password_bytes, read_input, write_atomically
 
 PrivateKey = Union[rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey]
@@ -30,13 +30,12 @@ MIN_RSA_BITS = 2048
 
 def generate_key(kind: str = "rsa2048") -> PrivateKey:
     """Make a new private key of ``kind`` (one of :data:`KEY_KINDS`)."""
-    if kind.startswith("rsa") and kind[3:].isdigit() and kind in KEY_KINDS:
-        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
+    check_choice(kind, KEY_KINDS, "key type")
     if kind in _CURVES:
         return ec.generate_private_key(_CURVES[kind]())
     if kind == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
-    raise KittylabError(f"unknown key type {kind!r}: choose one of {', '.join(KEY_KINDS)}")
+    return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
 
 
 def key_kind(key: PrivateKey | PublicKey) -> str:

@@ -23,7 +23,7 @@ from typing import Iterable
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from ..errors import KittylabError
+from ..errors import KittylabError, check_choice
 from .crl import OPENSSL_REASONS, check_reason
 from .extensions import extension_value
 from .names import Subject, describe_san, subject_of
@@ -57,8 +57,7 @@ def leaf_extensions(profile: str, *, rsa: bool, sans: Iterable[str] = ()) -> lis
     keyEncipherment only for an RSA server key (the TLS 1.2 RSA key exchange encrypts to it);
     RFC 8813 forbids it for ECDSA keys. ``sans`` in OpenSSL's form: ``DNS:x``, ``IP:y``, ``email:z``.
     """
-    if profile not in _EKU:
-        raise KittylabError(f"unknown profile {profile!r}: choose server or client")
+    check_choice(profile, _EKU, "profile")
     usage = "digitalSignature,keyEncipherment" if rsa and profile == "server" else "digitalSignature"
     lines = ["basicConstraints=critical,CA:FALSE", f"keyUsage=critical,{usage}", f"extendedKeyUsage={_EKU[profile]}"]
     names = list(sans)
@@ -242,8 +241,7 @@ def article_self_signed_ca(key: str, out: str, subject: Subject | str, *, days: 
 
 def article_sign(csr_file: str, out: str, *, profile: str, days: int = 375, config: str = "openssl.cnf") -> str:
     """The article's steps 7 and 13: ``openssl ca`` with a section of an ``openssl.cnf``."""
-    if profile not in EXTENSION_SECTIONS:
-        raise KittylabError(f"unknown profile {profile!r}: choose server or client")
+    check_choice(profile, EXTENSION_SECTIONS, "profile")
     return (
         f"openssl ca -config {_q(config)} -extensions {EXTENSION_SECTIONS[profile]} -days {days}"
         f" -notext -md sha256 -in {_q(csr_file)} -out {_q(out)}"

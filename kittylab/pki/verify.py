@@ -33,7 +33,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from ..errors import KittylabError
+from ..errors import KittylabError, check_choice
 from .constraints import check_name_constraints, name_constraints_of
 from .crl import entry_reason
 from .extensions import extension_value, is_ca
@@ -84,8 +84,8 @@ def verify_certificate(
 ) -> Verification:
     """Check ``certificate`` against trusted ``roots``: the path (with ``intermediates``), usage for
     ``purpose`` (``client``, ``server`` or None for any), and revocation by ``crls`` at every level."""
-    if purpose is not None and purpose not in PURPOSES:
-        raise KittylabError(f"unknown purpose {purpose!r}: choose client or server")
+    if purpose is not None:
+        check_choice(purpose, PURPOSES, "purpose")
     now = now or dt.datetime.now(dt.timezone.utc)
     crls = list(crls)
     question = _Question(certificate, list(roots), list(intermediates), purpose, now)
