@@ -523,6 +523,9 @@ class Workspace:
                 done += self._rebuild_store()
             self._repaired = False
             done += self._recover(full=True)
+            self.deployed = []
+            self._redeploy()  # a crash after a commit may have left the deploy folder behind
+            done += [f"deployed {path.name} again" for path in self.deployed]
         return done or ["nothing to repair: the store and the files agree"]
 
     def _rebuild_store(self) -> list[str]:

@@ -68,3 +68,16 @@ def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path):
     runs = log.read_text()
     assert run_cli("deploy", home=home).out.startswith(f"{out.resolve()} is up to date")  # succeeded: done
     assert log.read_text() == runs
+
+
+def test_repair_brings_a_stale_deploy_folder_up_to_date(tmp_path):
+    """A crash after a commit and before the deploy refresh: kittylab repair (or the next change) deploys again."""
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("issue", "server", "intranet", "--key", "p256", "--dns", "localhost", home=home)
+    run_cli("deploy", "--server", "intranet", "--client-ca", "acme-ca", home=home)
+    stale = home / "deploy" / "clients-of-acme-ca.crl"
+    stale.write_bytes(b"an old CRL")
+    repaired = run_cli("repair", "--json", home=home)
+    assert repaired.code == 0 and "deployed clients-of-acme-ca.crl again" in json.loads(repaired.out)["done"]
+    assert stale.read_bytes() == (home / "acme-ca.crl").read_bytes()
