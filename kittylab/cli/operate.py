@@ -106,6 +106,7 @@ def cmd_renew(args: argparse.Namespace) -> int:
     renewed, failed = [], []
     for name in dict.fromkeys(names):
         # One certificate that cannot be renewed does not stop the others: each failure is one line.
+        had_p12 = workspace.path(name, "p12").exists()
         try:
             issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
                                      p12_password=p12_password, ca=args.ca)
@@ -113,15 +114,21 @@ def cmd_renew(args: argparse.Namespace) -> int:
             failed.append({"name": name, "error": f"{error}{command_line_fix(error)}"})
             note(f"kittylab: error: {name} not renewed: {error}{command_line_fix(error)}")
             continue
-        renewed.append(issued_json(issued))
+        old_p12 = None if "p12" in issued.files or not had_p12 else \
+            "stale" if workspace.path(name, "p12").exists() else "removed"
+        renewed.append(dict(issued_json(issued), old_p12=old_p12))
         echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
              f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
         for kind, path in issued.files.items():
             echo(f"  {kind}: {path}")
         if issued.p12_password:
             echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
-        elif "p12" not in issued.files and workspace.path(name, "p12").exists():
-            note(f"note: {name}.p12 still holds the old certificate: kittylab export-p12 {name}")
+        elif old_p12 == "stale":
+            note(f"warning: {name}.p12 still holds the superseded certificate: refresh it with kittylab export-p12"
+                 f" {name} (or renew with --p12)")
+        elif old_p12 == "removed":
+            note(f"warning: removed {name}.p12: it held the old key; make a new one with kittylab export-p12 {name}"
+                 " (or renew with --p12)")
     if not names:
         echo(f"nothing to renew: nothing is due within {args.expiring}")
     deployed = run_deploy_hook(args, workspace)

@@ -972,7 +972,8 @@ class Workspace:
 
         Keys do not age, certificates do: by default the new certificate is for the same key
         (``NAME.key``; when the key stays with its owner, as after ``sign``, its public key certified again);
-        ``new_key`` makes a fresh key of the same kind. ``days`` defaults to the old validity.
+        ``new_key`` makes a fresh key of the same kind (and removes ``NAME.p12``, which holds the old key,
+        unless ``p12`` makes a new one). ``days`` defaults to the old validity.
         A CA is renewed with its own key (its parent signs again, a root signs itself): what it
         issued stays valid under the new certificate.
         """
@@ -1009,6 +1010,9 @@ class Workspace:
             draft = Draft(name, old.profile, signed)
         draft.issuer, draft.supersedes = issuer, old.serial
         issued = self.record_drafts([draft])[0]
+        if new_key and not p12:
+            with self._writing():  # NAME.p12 holds the old key, which belongs to no current certificate now
+                _unlink([self.path(name, "p12")])
         issued.key = draft.key
         issued.p12_password = draft.p12_password
         return issued

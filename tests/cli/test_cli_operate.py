@@ -325,3 +325,16 @@ def test_crl_all_publishes_every_ca_it_can_and_reports_the_others(tmp_path):
     assert "crl" in results["new-ca"] and "the key of the CA old-ca is encrypted" in results["old-ca"]["error"]
     assert "kittylab: error: 1 of " in done.err and "CRLs not published: old-ca" in done.err
     assert (home / "old-ca.crl").read_bytes() == before
+
+
+def test_renew_without_p12_says_the_old_p12_is_stale_and_removes_one_holding_an_old_key(tmp_path):
+    home = tmp_path / "ws"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("issue", "client", "bob", "--key", "p256", "--p12", home=home)
+    same_key = run_cli("renew", "bob", "--json", home=home)
+    assert json.loads(same_key.out)["renewed"][0]["old_p12"] == "stale"
+    assert "warning: bob.p12 still holds the superseded certificate" in same_key.err
+    new_key = run_cli("renew", "bob", "--new-key", "--json", home=home)
+    assert json.loads(new_key.out)["renewed"][0]["old_p12"] == "removed" and "warning: removed bob.p12" in new_key.err
+    assert not (home / "bob.p12").exists()
+    assert json.loads(run_cli("renew", "bob", "--json", home=home).out)["renewed"][0]["old_p12"] is None
