@@ -454,6 +454,7 @@ class PictureServer:
     def _handshake(self, sock: socket.socket, peer: tuple) -> ssl.SSLSocket | None:
         """TLS handshake in the worker thread; a failure is logged as a refusal and returns None."""
         sock.settimeout(self.handshake_timeout)
+        connection = None
         try:
             if not sock.recv(1, socket.MSG_PEEK):
                 # Closed without a word (a port probe, a browser's spare connection): not a refusal.
@@ -461,15 +462,10 @@ class PictureServer:
                 sock.close()
                 return None
             connection = self._tls.current().wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        except (OSError, ssl.SSLError) as exc:
-            self._refuse(peer, exc)
-            sock.close()
-            return None
-        try:
             connection.do_handshake()
         except (OSError, ssl.SSLError) as exc:
             self._refuse(peer, exc)
-            connection.close()
+            (sock if connection is None else connection).close()  # once wrapped, the TLS socket owns it
             return None
         if self.ocsp and not self._good_by_ocsp(connection, peer):
             connection.close()
