@@ -40,7 +40,18 @@ class QuietHandler(BaseHTTPRequestHandler):
         pass
 
 
-class HttpService:
+class Background:
+    """Something that runs in the background between ``start()`` (which returns it) and ``stop()``:
+    ``with thing as running:`` starts it and stops it at the end."""
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class HttpService(Background):
     """The workspace in folder ``home`` served over plain HTTP by the subclass's :meth:`handler`.
 
     The service opens the folder on its own (its own store connection, as another process would),
@@ -113,9 +124,3 @@ class HttpService:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self.workspace.close()
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

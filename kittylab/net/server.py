@@ -34,7 +34,7 @@ from ..pki.crl import crl_expiry_warning, load_crl
 from ..pki.facts import common_name, serial_hex
 from ..render.gallery import CONTENT_TYPES, gallery_page, picture_bytes
 from ..workspace.workspace import Workspace
-from .http_service import IDLE_TIMEOUT
+from .http_service import IDLE_TIMEOUT, Background
 from .ocsp import ask_responder
 
 logger = logging.getLogger("kittylab.net.server")
@@ -341,7 +341,7 @@ class _TLSHTTPServer(ThreadingHTTPServer):
         logger.exception("error while serving %s", client_address[0])
 
 
-class PictureServer:
+class PictureServer(Background):
     """The picture-server: HTTPS with required client certificates, in a background thread.
 
     ``PictureServer(ws)`` uses the workspace's ``picture-server.crt``/``.key``, the CA certificate
@@ -433,12 +433,6 @@ class PictureServer:
     @property
     def running(self) -> bool:
         return self._httpd is not None
-
-    def __enter__(self) -> "PictureServer":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
