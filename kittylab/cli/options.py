@@ -255,6 +255,7 @@ FIXES = {
     "ca-passphrase": "--ca-passphrase-file F",
     "name": "--name",
     "trust-ca": "--ca kitty-ca.crt",
+    "renew-no-p12": "kittylab renew NAME without --p12, or with --new-key",
     "crl-url": "--crl-url",
     "ocsp-url": "--ocsp-url",
     "ca-issuers-url": "--ca-issuers-url",

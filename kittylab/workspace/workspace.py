@@ -1002,7 +1002,7 @@ class Workspace:
                 del draft.secrets["key"]
         elif p12:
             raise KittylabError(f"{key_path.name} is not in the workspace (the key stays with its owner): a p12 needs"
-                                " it; renew without --p12 (the owner bundles it), or renew with a new key")
+                                " it; renew without a p12 (the owner bundles it), or renew with a new key", fix="renew-no-p12")
         else:
             # The key stays with its owner: certify the same public key again, with the names it was granted.
             signed = self.ca_for(issuer).certify(certificate.public_key(), Subject.from_name(certificate.subject),
