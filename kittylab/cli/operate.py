@@ -157,7 +157,10 @@ def cmd_export_openssl_db(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     workspace = open_workspace(args, existing=False)  # import may make the workspace
-    result = import_ca_directory(workspace, args.source, ca_name=args.ca_name, passphrase=ca_passphrase(args))
+    given = Passphrases(args)
+    # The CA's own passphrase (--ca-passphrase-file NAME=F, $KITTYLAB_CA_PASSPHRASE_NAME), else the one for any CA.
+    result = import_ca_directory(workspace, args.source, ca_name=args.ca_name,
+                                 passphrase=lambda name: given.specific(name) or ca_passphrase(args))
     echo(f"{result.summary()} into {workspace.home}")
     for line in result.notes:
         note(f"note: {line}")

@@ -16,6 +16,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -277,7 +278,7 @@ def import_ca_directory(
     source: str | os.PathLike,
     *,
     ca_name: str | None = None,
-    passphrase: str | None = None,
+    passphrase: str | Callable[[str], str | None] | None = None,
 ) -> Import:
     """Bring an ``openssl ca`` directory or an easy-rsa ``pki`` folder into ``workspace``.
 
@@ -285,7 +286,10 @@ def import_ca_directory(
     ``issued/``, ``revoked/``), the CA's certificate and key (``cacert.pem`` and
     ``private/cakey.pem``, or ``ca.crt`` and ``private/ca.key``) and the keys it finds.
     Serials, statuses, revocation times and reasons are kept; a fresh CRL is published.
-    ``passphrase`` opens an encrypted CA key, which stays encrypted with it.
+    ``passphrase`` opens an encrypted CA key, which stays encrypted with it (a function: given the
+    CA's name in the workspace, it returns the passphrase, as a per-CA file or variable gives it).
+    All or nothing: a certificate that ``index.txt`` lists as valid or revoked without its file, or a
+    key named like a certificate that is not its key, refuses the import before anything is written.
     """
     folder = _find_database(Path(source))
     entries = parse_index(read_input(folder / "index.txt", "index.txt").decode(errors="replace"))
@@ -294,17 +298,27 @@ def import_ca_directory(
     name = check_name(ca_name or _file_name(_common_name(ca_certificate), fallback="imported-ca"))
     if workspace.store.latest(name) is not None:
         raise KittylabError(f"{name!r} is already used in {workspace.home}: import the CA under another name", fix="ca-name")
+    if callable(passphrase):
+        passphrase = passphrase(name)
     ca_key = _ca_key(folder, ca_certificate, passphrase)
-    keys = _leaf_keys(folder)
     result = Import(ca=name)
     by_serial = {cert.serial_number: (path, cert) for path, cert in certificates if cert.issuer == ca_certificate.subject}
-    chosen = []
+    chosen, missing = [], []
     for entry in entries:
         if entry.serial not in by_serial:
-            result.notes.append(f"serial {serial_hex(entry.serial)} ({entry.subject}): no certificate file, skipped")
+            # A valid one could never be revoked, a revoked one would drop out of the CRL: all or nothing.
+            if entry.status != "E":
+                missing.append(f"serial {serial_hex(entry.serial)} ({entry.subject})")
+            else:
+                result.notes.append(f"serial {serial_hex(entry.serial)} ({entry.subject}): expired, no certificate"
+                                    " file, skipped")
             continue
         path, cert = by_serial[entry.serial]
         chosen.append((entry, _leaf_name(path, cert), cert))
+    if missing:
+        raise KittylabError(f"index.txt lists {_count(len(missing), 'certificate')} whose file is missing"
+                            f" ({', '.join(missing)}): copy it into the folder (newcerts/SERIAL.pem, or issued/)"
+                            " and import again; nothing was imported")
     # Revoked ones first: each is revoked as soon as it is added, so none blocks a current name.
     chosen.sort(key=lambda item: (item[0].revoked_at is None, item[2].not_valid_before_utc))
     current = {leaf: cert for entry, leaf, cert in chosen if entry.revoked_at is None}
@@ -313,6 +327,7 @@ def import_ca_directory(
     taken = sorted({leaf for _, leaf, _ in chosen if workspace.store.latest(leaf) is not None})
     if taken:
         raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace", fix="home")
+    keys = _leaf_keys(folder, current)
     secrets = {leaf: keys[_public_der(cert.public_key())] for leaf, cert in current.items() if _public_der(cert.public_key()) in keys}
     ca_draft = Draft(name, "ca", ca_certificate, secrets={"key": key_to_pem(ca_key, passphrase=passphrase)})
     leaf_drafts = [Draft(leaf, profile_of(current[leaf]), current[leaf], secrets={"key": key_to_pem(key)})
@@ -400,14 +415,23 @@ def _ca_key(folder: Path, certificate: x509.Certificate, passphrase: str | None)
     raise KittylabError("the CA's private key was not found (private/cakey.pem or private/ca.key): kittylab needs it to sign")
 
 
-def _leaf_keys(folder: Path) -> dict[bytes, PrivateKey]:
-    keys = {}
+def _leaf_keys(folder: Path, current: dict[str, x509.Certificate]) -> dict[bytes, PrivateKey]:
+    """The unencrypted keys, by public key. A key file named like a current certificate (``private/NAME.key``)
+    that is not its key is refused: importing without it would drop it without a word."""
+    keys, wrong = {}, []
     for path in _key_files(folder):
         try:
             key = load_key(path)
         except KittylabError:
             continue  # encrypted leaf keys stay with their owners
         keys[_public_der(key.public_key())] = key
+        certificate = current.get(_file_name(path.stem, fallback=path.stem))
+        if certificate is not None and _public_der(certificate.public_key()) != _public_der(key.public_key()):
+            wrong.append(path.relative_to(folder))
+    if wrong:
+        raise KittylabError(f"{', '.join(map(str, wrong))} {'is' if len(wrong) == 1 else 'are'} not the key of the"
+                            " certificate of that name: put the right key there (or move it away) and import again;"
+                            " nothing was imported")
     return keys
 
 

@@ -338,3 +338,20 @@ def test_renew_without_p12_says_the_old_p12_is_stale_and_removes_one_holding_an_
     assert json.loads(new_key.out)["renewed"][0]["old_p12"] == "removed" and "warning: removed bob.p12" in new_key.err
     assert not (home / "bob.p12").exists()
     assert json.loads(run_cli("renew", "bob", "--json", home=home).out)["renewed"][0]["old_p12"] is None
+
+
+def test_import_takes_the_ca_s_own_passphrase(tmp_path, monkeypatch):
+    home, secret = tmp_path / "ws", tmp_path / "ca.pass"
+    secret.write_text("kitty-secret\n")
+    run_cli("--ca-passphrase-file", secret, "init", "--cn", "kitty-ca", "--key", "p256", "--encrypt-key", home=home)
+    out = tmp_path / "db"
+    run_cli("export-openssl-db", "--out", out, home=home)
+    (out / "cacert.pem").write_bytes((home / "kitty-ca.crt").read_bytes())
+    (out / "cakey.pem").write_bytes((home / "kitty-ca.key").read_bytes())
+    by_file = run_cli("--ca-passphrase-file", f"old-ca={secret}", "import", out, "--ca-name", "old-ca",
+                      home=tmp_path / "a")
+    assert by_file.code == 0, by_file.err
+    monkeypatch.setenv("KITTYLAB_CA_PASSPHRASE_OLD_CA", "kitty-secret")
+    by_variable = run_cli("import", out, "--ca-name", "old-ca", home=tmp_path / "b")
+    assert by_variable.code == 0, by_variable.err
+    assert b"ENCRYPTED" in (tmp_path / "b" / "old-ca.key").read_bytes()

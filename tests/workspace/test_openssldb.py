@@ -12,7 +12,8 @@ from cryptography import x509
 from support.pki import openssl
 from support.system import require_binary
 
-from kittylab import KittylabError, Workspace, load_crl
+from kittylab import KittylabError, Workspace, generate_key, load_crl
+from kittylab.pki.keys import key_to_pem
 from kittylab.workspace.openssldb import (
     export_openssl_db,
     import_ca_directory,
@@ -216,6 +217,27 @@ def test_import_errors(tmp_path, story):
     (export.folder / "index.txt").write_text("garbage line\n")
     with pytest.raises(KittylabError, match="index.txt line 1 is not an OpenSSL database line"):
         import_ca_directory(Workspace(tmp_path / "d"), export.folder)
+
+
+def test_an_import_that_would_drop_a_certificate_or_a_key_is_refused_whole(exported, tmp_path):
+    workspace, server, _, export = exported
+    (export.folder / "cacert.pem").write_bytes(export.ca_certificate.read_bytes())
+    (export.folder / "cakey.pem").write_bytes(export.ca_key.read_bytes())
+    certificate_file = export.folder / "newcerts" / f"{server.record.serial_hex}.pem"
+    kept = certificate_file.read_bytes()
+    certificate_file.unlink()  # listed valid in index.txt, its file gone: it could never be revoked
+    target = Workspace(tmp_path / "a")
+    with pytest.raises(KittylabError, match=f"1 certificate whose file is missing \\(serial {server.record.serial_hex}"):
+        import_ca_directory(target, export.folder, ca_name="old-ca")
+    assert not target.home.exists() or not any(target.home.iterdir())
+    certificate_file.write_bytes(kept)
+    (export.folder / "private").mkdir()
+    (export.folder / "private" / "picture-server.key").write_bytes(key_to_pem(generate_key("p256")))  # not its key
+    with pytest.raises(KittylabError, match="private/picture-server.key is not the key of the certificate"):
+        import_ca_directory(Workspace(tmp_path / "b"), export.folder, ca_name="old-ca")
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+    (export.folder / "private" / "picture-server.key").write_bytes(workspace.path("picture-server", "key").read_bytes())
+    assert import_ca_directory(Workspace(tmp_path / "c"), export.folder, ca_name="old-ca").keys == ["picture-server"]
 
 
 def _runner(folder):
