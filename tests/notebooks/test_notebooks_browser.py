@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 from support.lab import (
     CHROMIUM,
+    error_outputs,
     launch_chromium,
     open_notebook,
+    run_cells,
     running_lab,
     screenshot,
 )
@@ -56,14 +58,20 @@ _SHUT_DOWN = "async () => { await window.jupyterapp.shell.currentWidget.sessionC
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
+def tutorial_folder(tmp_path_factory) -> Path:
+    """A copy of the notebooks and the data files they read (e.g. the workshop's roster), not a
+    learner's workspace: their kitty-workspace is made inside it."""
+    folder = tmp_path_factory.mktemp("tutorial") / "notebooks"
+    shutil.copytree(NOTEBOOKS[0].parent, folder, ignore=shutil.ignore_patterns("kitty-workspace", ".*", "__pycache__"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def lab(tutorial_folder):
     """A JupyterLab serving a copy of every notebook, Chromium to open them, and Playwright's timeout error."""
     require_binary("chromium", CHROMIUM)
     sync_api = pytest.importorskip("playwright.sync_api")
-    folder = tmp_path_factory.mktemp("tutorial") / "notebooks"
-    # The notebooks and the data files they read (e.g. the workshop's roster), not a learner's workspace.
-    shutil.copytree(NOTEBOOKS[0].parent, folder, ignore=shutil.ignore_patterns("kitty-workspace", ".*", "__pycache__"))
-    with running_lab(folder, trust=True) as (url, token), sync_api.sync_playwright() as playwright:
+    with running_lab(tutorial_folder, trust=True) as (url, token), sync_api.sync_playwright() as playwright:
         browser = launch_chromium(playwright)
         try:
             yield browser, url, token, sync_api.TimeoutError
@@ -148,6 +156,57 @@ def test_the_gallerys_labels_stay_on_one_line(lab):
         screenshot(greeting, "gallery-greeting", folder="notebooks")
         assert [label["text"] for label in labels] == ["Your certificate", "Serial", "Valid until", "Issued by"]
         assert all(label["lines"] == 1 for label in labels), labels
+        page.evaluate(_SHUT_DOWN)
+    finally:
+        page.close()
+
+
+_ALL_OUTPUT_TEXT = """() => window.jupyterapp.shell.currentWidget.content.widgets
+    .filter(cell => cell.model.type === 'code')
+    .flatMap(cell => Array.from({length: cell.outputArea.model.length}, (_, i) => cell.outputArea.model.get(i).toJSON()))
+    .map(o => o.text || (o.data && o.data['text/plain']) || (o.traceback || []).join('\\n') || '')
+    .join('\\n')"""
+
+
+def test_04_with_a_learners_own_values(lab, tutorial_folder):
+    """As the learner did in JupyterLab: the form set to CN my-laptop and their own email, then
+    every cell from the form on; the CA's signing cell once more. The files are my-laptop's, the
+    email is the only alternative name, OpenSSL agrees, and no cell shows an error."""
+    from cryptography import x509
+
+    from kittylab import load_csr
+    from kittylab.pki.ca import load_certificate
+    from kittylab.pki.openssl import sans_of
+
+    browser, url, token, _ = lab
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        open_notebook(page, url, token, "04-eager-client.ipynb", run_all=False)
+        run_cells(page, "notebook:run-all-above", containing="client_form = SubjectForm(")
+        run_cells(page, "notebook:run-cell", containing="client_form = SubjectForm(")
+        for field, wrong, value in (("cn", "", "my-laptop"), ("email", "no-address", "learner@example.org")):
+            # A wrong value first: its message comes from the kernel, so the field is the live one.
+            page.locator(f".kl-subject-form .kl-field-{field} input").fill(wrong)
+            error = page.locator(f".kl-subject-form .kl-error-{field}").element_handle()
+            page.wait_for_function("e => e.textContent.trim() !== ''", arg=error)
+            page.locator(f".kl-subject-form .kl-field-{field} input").fill(value)
+            page.wait_for_function("e => e.textContent.trim() === ''", arg=error)
+        run_cells(page, "notebook:run-all-below", containing="own_commands(client_form)")
+        run_cells(page, "notebook:run-cell", containing="client = sign_own(")  # the learner runs it again
+        text = page.evaluate(_ALL_OUTPUT_TEXT)  # from the models: JupyterLab draws only the cells in view
+        problems = error_outputs(page) + [line for line in text.splitlines() if "Error" in line]
+        if problems or "my-laptop.crt: OK" not in text:
+            screenshot(page, "04-own-values", folder="notebooks")
+        assert problems == [], problems
+        assert "my-laptop.crt: OK" in text and "they DISAGREE" not in text
+        assert "my-laptop.csr is signed already" in text
+        home = tutorial_folder / "kitty-workspace"
+        made = sorted(p.name for p in home.iterdir() if p.name.startswith(("my-laptop", "eager-client")))
+        assert made == ["my-laptop-legacy.p12", "my-laptop.crt", "my-laptop.csr", "my-laptop.key", "my-laptop.p12"]
+        certificate = load_certificate(home / "my-laptop.crt")
+        assert sans_of(load_csr(home / "my-laptop.csr")) == sans_of(certificate) == ["email:learner@example.org"]
+        assert not certificate.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS)
         page.evaluate(_SHUT_DOWN)
     finally:
         page.close()

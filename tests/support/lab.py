@@ -204,6 +204,25 @@ def open_notebook(page, url: str, token: str, path: str, *, run_all: bool = True
     wait_for_kernel(page, timeout=timeout)
 
 
+def run_cells(page, command: str, *, containing: str, timeout: float = 180.0) -> None:
+    """Make the code cell whose source contains ``containing`` the active one, run a notebook command
+    there (``notebook:run-cell``, ``notebook:run-all-above``, ``notebook:run-all-below``), as a
+    learner would from the Run menu, and wait until no cell runs."""
+    page.evaluate(
+        """async ([text, command]) => {
+            const notebook = window.jupyterapp.shell.currentWidget.content;
+            const index = notebook.widgets.findIndex(cell => cell.model.type === 'code' && cell.model.sharedModel.getSource().includes(text));
+            if (index < 0) throw new Error(`no cell holds ${text}`);
+            notebook.activeCellIndex = index;
+            notebook.deselectAll();
+            await window.jupyterapp.commands.execute(command);
+        }""",
+        [containing, command],
+    )
+    page.wait_for_function(_NONE_RUNNING, timeout=timeout * 1000)
+    wait_for_kernel(page, timeout=timeout)
+
+
 def unrun_cells(page) -> list[int]:
     """The indexes of the open notebook's code cells that have not run (no execution count)."""
     return page.evaluate(
