@@ -75,6 +75,9 @@ DEFAULT_HOME = "kitty-workspace"
 #: DER copies of each CA's CRL and certificate, named as their URLs (``NAME.crl``, ``NAME.crt``):
 #: what ``kittylab publish`` serves, for any web server or CDN to serve as static files.
 PUBLISHED = "published"
+#: Every certificate ever issued, ``SERIAL-NAME.pem`` (as OpenSSL's newcerts/): superseded and revoked ones
+#: too, so that a lost store is rebuilt with every certificate still valid (and so still revocable).
+ISSUED = "issued"
 STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
 #: A CA that signs CAs (an offline root) publishes rarely: its CRL's default validity.
@@ -293,8 +296,18 @@ class Workspace:
         """True once a workspace was made here (its store holds records); opening never makes one."""
         return self.store.exists
 
+    def _records_lost(self) -> bool:
+        """True if the store names a CA but holds no certificate of it (its certificates were deleted)."""
+        ca = self.store.get_meta("ca")
+        return ca is not None and self.store.latest(ca) is None
+
     def check_exists(self) -> None:
         """A one-line error unless a workspace was made here; CA files left without their store say how to recover."""
+        if self._records_lost():
+            raise KittylabError(
+                f"the certificate store {self.store.path} names the CA {self.store.get_meta('ca')} but holds none of"
+                " its certificates (its records were deleted): rebuild it from the workspace's files (repair the"
+                " workspace)", fix="repair")
         if self.exists:
             return
         found = self._ca_files_without_store()
@@ -459,8 +472,11 @@ class Workspace:
     def _repair_published(self) -> list[str]:
         """Rewrite every published file that differs from the store: certificates, CRLs, chain files."""
         fixed = []
-        jobs = [job for record in self.store.records() if record.revoked_at is None and record.superseded_by is None
-                for job in self._certificate_files(record) if not _holds(job[0], job[1])]
+        records = self.store.records()
+        jobs = [job for record in records if record.revoked_at is None and record.superseded_by is None
+                for job in self._certificate_files(record)]
+        jobs += [self._issued_file(record) for record in records if record.revoked_at or record.superseded_by]
+        jobs = [job for job in jobs if not _holds(job[0], job[1])]
         _write_files(jobs)
         fixed += [f"restored {path.name}" for path, _, _ in jobs]
         stale = [name for name in self.ca_names() if not self._crl_is_exact(name)]
@@ -519,7 +535,7 @@ class Workspace:
                         os.replace(source, aside.with_name(aside.name + suffix))
                 self.store = Store(self.home / STORE_FILE)
                 done.append(f"moved the damaged store aside to {aside.name} ({exc.reason})")
-            if not self.store.exists or self.store.get_meta("ca") is None:
+            if not self.store.exists or self.store.get_meta("ca") is None or self._records_lost():
                 done += self._rebuild_store()
             self._repaired = False
             done += self._recover(full=True)
@@ -529,17 +545,30 @@ class Workspace:
         return done or ["nothing to repair: the store and the files agree"]
 
     def _rebuild_store(self) -> list[str]:
-        """Records from the certificate files, revocations and CRL numbers from the CRLs."""
-        certificates: dict[str, x509.Certificate] = {}
+        """Records from the certificate files (``NAME.crt`` and every one kept in ``issued/``), revocations
+        and CRL numbers from the CRLs. Of a name's certificates the one in ``NAME.crt`` (else the newest)
+        is current, each older one superseded by the next."""
+        found: dict[int, tuple[str, x509.Certificate]] = {}  # serial -> (name, certificate)
+        current: dict[str, int] = {}
+        written: dict[int, int] = {}  # serial -> when its file was written (renewals within a second)
         skipped = []
-        for path in sorted(self.home.glob("*.crt")):
-            if path.name.startswith(".") or not _is_name(path.stem) or path.is_symlink():
+        kept = sorted((self.home / ISSUED).glob("*.pem")) if (self.home / ISSUED).is_dir() else []
+        files = [(path, path.stem.partition("-")[2], False) for path in kept]
+        files += [(path, path.stem, True) for path in sorted(self.home.glob("*.crt"))]
+        for path, name, in_place in files:
+            if path.name.startswith(".") or not _is_name(name) or path.is_symlink():
                 continue
             try:
-                certificates[path.stem] = load_certificate(path)
+                certificate = load_certificate(path)
             except KittylabError:
                 skipped.append(path.name)
-        cas = {name: cert for name, cert in certificates.items() if is_ca(cert)}
+                continue
+            found[certificate.serial_number] = (name, certificate)
+            written.setdefault(certificate.serial_number, path.stat().st_mtime_ns)
+            if in_place:
+                current[name] = certificate.serial_number
+        cas = {name: found[serial][1] for name, serial in current.items() if is_ca(found[serial][1])}
+        cas.update({name: cert for name, cert in found.values() if is_ca(cert) and name not in cas})
         if not cas:
             raise KittylabError(f"no CA certificate (a NAME.crt with CA:TRUE) in {self.home}: nothing to rebuild from")
 
@@ -553,24 +582,34 @@ class Workspace:
                         continue
             return None
 
-        issuers = {name: issuer(cert) for name, cert in certificates.items()}
-        skipped += [f"{name}.crt" for name, by in issuers.items() if by is None]
+        issuers = {serial: issuer(cert) for serial, (_, cert) in found.items()}
+        skipped += [f"{found[serial][0]} (serial {serial:X})" for serial, by in issuers.items() if by is None]
         depth = {}
-        for name in cas:
-            chain, cursor = [name], issuers[name]
+        for name, cert in cas.items():
+            chain, cursor = [name], issuers[cert.serial_number]
             while cursor is not None and cursor not in chain:
                 chain.append(cursor)
-                cursor = issuers[cursor]
+                cursor = issuers[cas[cursor].serial_number]
             depth[name] = len(chain) if cursor is not None else 99
-        order = sorted(cas, key=lambda name: (depth[name], cas[name].not_valid_before_utc))
-        order += sorted((n for n in certificates if n not in cas and issuers[n] in cas),
-                        key=lambda name: certificates[name].not_valid_before_utc)
+        usable = [serial for serial, by in issuers.items() if by is not None and depth[by] < 99
+                  and (not is_ca(found[serial][1]) or depth.get(found[serial][0], 99) < 99)]
+        # CAs first (roots before what they sign), each name's certificates oldest first, its current one last.
+        usable.sort(key=lambda serial: (not is_ca(found[serial][1]), depth.get(found[serial][0], 0),
+                                        current.get(found[serial][0]) == serial, found[serial][1].not_valid_before_utc,
+                                        written[serial]))
         known_only, revoked = {}, 0
+        successor, last = {}, {}  # each older certificate of a name is superseded by the next one
+        for serial in usable:
+            name = found[serial][0]
+            if name in last:
+                successor[last[name]] = serial
+            last[name] = serial
         with self.store.transaction():
-            for name in order:
-                if depth.get(name) == 99 or (name not in cas and depth[issuers[name]] == 99):
-                    continue
-                self.store.add(name, profile_of(certificates[name]), issuers[name], certificates[name])
+            for serial in usable:
+                name, certificate = found[serial]
+                self.store.add(name, profile_of(certificate), issuers[serial], certificate)
+                if serial in successor:
+                    self.store.mark_superseded(serial, by=successor[serial])
             for name in cas:
                 try:
                     crl = load_crl(self.path(name, "crl"))
@@ -603,7 +642,7 @@ class Workspace:
                     pass
             newest = max(cas, key=lambda name: (cas[name].not_valid_before_utc, depth[name]))
             self.store.set_meta("ca", newest)
-        leaves = len([n for n in order if n not in cas])
+        leaves = len([serial for serial in usable if not is_ca(found[serial][1])])
         done = [f"rebuilt the store from {len(cas)} CA certificates, {leaves} certificates and their CRLs"
                 f" ({revoked} revoked); the default issuing CA is {newest}"]
         done += [f"{count} serials {name}'s CRL lists without a certificate file stay revoked"
@@ -1107,7 +1146,7 @@ class Workspace:
     def _certificate_files(self, record: Record) -> list[tuple[Path, bytes, bool]]:
         """``NAME.crt``; below an intermediate also ``NAME.fullchain.pem`` (with the intermediates);
         for a CA also ``published/NAME.crt`` (DER)."""
-        files = [(self.path(record.name, "crt"), record.pem.encode(), False)]
+        files = [(self.path(record.name, "crt"), record.pem.encode(), False), self._issued_file(record)]
         if record.profile == "ca":
             der = record.certificate.public_bytes(serialization.Encoding.DER)
             files.append((self.published_path(record.name, "crt", create=True), der, False))
@@ -1116,6 +1155,11 @@ class Workspace:
             chain = record.pem + "".join(r.pem for r in intermediates)
             files.append((self.path(record.name, "fullchain.pem"), chain.encode(), False))
         return files
+
+    def _issued_file(self, record: Record) -> tuple[Path, bytes, bool]:
+        """``issued/SERIAL-NAME.pem``: the certificate kept for good, whatever becomes of ``NAME.crt``."""
+        make_private_folder(self.home / ISSUED)
+        return self.home / ISSUED / f"{record.serial_hex}-{check_name(record.name)}.pem", record.pem.encode(), False
 
     def published_path(self, name: str, suffix: str, *, create: bool = False) -> Path:
         """``published/NAME.crl`` or ``published/NAME.crt`` (DER), the folder made first if ``create``."""

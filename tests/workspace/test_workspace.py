@@ -33,8 +33,13 @@ def test_the_articles_files(story):
         "picture-server.key", "picture-server.csr", "picture-server.crt",
         "eager-client.key", "eager-client.csr", "eager-client.crt", "eager-client.p12",
         "published",  # the CA's CRL and certificate in DER, as kittylab publish and web servers serve them
+        "issued",  # every certificate ever issued, SERIAL-NAME.pem (superseded ones too, for repair)
     ])
     assert sorted(p.name for p in (workspace.home / "published").iterdir()) == ["kitty-ca.crl", "kitty-ca.crt"]
+    records = workspace.records()
+    assert sorted(p.name for p in (workspace.home / "issued").iterdir()) == sorted(
+        f"{r.serial_hex}-{r.name}.pem" for r in records)
+    assert all((workspace.home / "issued" / f"{r.serial_hex}-{r.name}.pem").read_text() == r.pem for r in records)
     for secret in ("kitty-ca.key", "picture-server.key", "eager-client.key", "eager-client.p12"):
         assert mode(workspace.home / secret) == 0o600, secret
     assert mode(workspace.home / "picture-server.crt") == 0o644

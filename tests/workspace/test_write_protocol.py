@@ -6,6 +6,7 @@ The whole-command proof (a kill at every write point, races) is tests/guarantees
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 
@@ -68,11 +69,48 @@ def test_repair_keeps_revocations_known_only_from_the_crl(workspace):
     workspace.issue("eager-client", profile="client", key="p256")  # eager-client.crt now holds the new one
     workspace.close()
     (workspace.home / "kittylab.sqlite3").unlink()
+    shutil.rmtree(workspace.home / "issued")  # a workspace from before it kept every certificate issued
     with Workspace(workspace.home) as again:
         done = again.repair()
         assert any("1 serials kitty-ca's CRL lists without a certificate file stay revoked" in line for line in done)
         crl = again.publish_crl()
         assert first.record.serial in {entry.serial_number for entry in crl}
+
+
+def test_repair_rebuilds_superseded_certificates_so_they_can_still_be_revoked(story):
+    """A lost store: the renewed name's older certificate (still valid, in the old p12) comes back and is revoked."""
+    workspace, _, client = story
+    renewed = workspace.renew("eager-client")
+    workspace.renew("eager-client", new_key=True)
+    gone = workspace.issue("gone", profile="client", key="p256")
+    workspace.revoke(gone.record.serial)
+    workspace.close()
+    (workspace.home / "gone.crt").unlink()  # its copy in issued/ is what is left of it
+    (workspace.home / "kittylab.sqlite3").unlink()
+    repaired = run_cli("repair", home=workspace.home)
+    assert repaired.code == 0 and "5 certificates" in repaired.out, repaired.out + repaired.err
+    with Workspace(workspace.home) as again:
+        history = again.store.named("eager-client")
+        assert [r.status() for r in history] == ["valid", "superseded", "superseded"]
+        assert history[1].serial == renewed.record.serial and history[2].serial == client.record.serial
+        assert history[2].superseded_by == renewed.record.serial
+        assert again.find(gone.record.serial).revoked_at is not None
+        revoked = again.revoke_many(["eager-client"], reason="key-compromise")
+        assert {r.serial for r in revoked} == {r.serial for r in history}
+        assert {r.serial for r in history} <= {entry.serial_number for entry in again.current_crl()}
+
+
+def test_a_store_whose_certificates_were_deleted_is_not_fine(story):
+    workspace, _, _ = story
+    workspace.close()
+    with sqlite3.connect(workspace.home / "kittylab.sqlite3") as db:
+        db.execute("DELETE FROM certificates")
+    db.close()
+    line = run_cli("list", home=workspace.home).assert_one_line_error()
+    assert "holds none of its certificates" in line and "kittylab repair" in line
+    repaired = run_cli("repair", home=workspace.home)
+    assert repaired.code == 0 and "rebuilt the store from 1 CA certificates, 2 certificates" in repaired.out
+    assert run_cli("revoke", "eager-client", home=workspace.home).code == 0
 
 
 def test_a_damaged_store_is_reported_moved_aside_and_rebuilt(story):
