@@ -49,12 +49,25 @@ def cmd_serve(args: argparse.Namespace) -> int:
     with server:
         home = workspace.home
         note(f"picture-server at {server.url}, clients need a certificate from {server.ca_name} (Ctrl-C stops)")
-        note(f"  try: kittylab --home {home} fetch {server.url} --p12 {home}/eager-client.p12 --password-file FILE")
-        note("  or:  " + curl_command(server.url, p12=home / "eager-client.p12", password_file="FILE",
-                                      ca=workspace.ca_certificate_path))
+        p12 = client_p12(workspace)
+        if p12 is None:
+            note("  no client p12 in the workspace yet: kittylab issue client NAME --email E --p12 (or roster issue)")
+        else:
+            note(f"  try: kittylab --home {home} fetch {server.url} --p12 {p12} --password-file FILE")
+            note("  or:  " + curl_command(server.url, p12=p12, password_file="FILE", ca=workspace.ca_certificate_path))
         until_stopped(threading.Event().wait)
     note(f"stopped: {server.requests_served} requests served, {len(server.refusals)} connections refused")
     return 0
+
+
+def client_p12(workspace: Workspace) -> Path | None:
+    """A p12 of a current client certificate in the workspace, for the ``try:`` hint: eager-client's, else the first."""
+    names = [record.name for record in workspace.records(include_ca=False)
+             if record.profile == "client" and record.revoked_at is None and record.superseded_by is None]
+    for name in sorted(names, key=lambda name: name != "eager-client"):
+        if workspace.path(name, "p12").exists():
+            return workspace.path(name, "p12")
+    return None
 
 
 def _password(args: argparse.Namespace) -> str | None:

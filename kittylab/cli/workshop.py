@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pki.ca import LEAF_DAYS
 from ..pki.crl import REASONS
 from ..pki.keys import KEY_KINDS
 from ..render.handout import DEFAULT_URL
-from ..workshop.roster import END_REASON, export_roster_p12, issue_roster, revoke_roster
+from ..workshop.roster import END_REASON, WORKSHOP_DAYS, export_roster_p12, issue_roster, revoke_roster
 from .options import add_json, echo, emit, note, open_workspace, positive_int
 
 
@@ -29,6 +28,12 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
         reissue=args.reissue,
     )
     issued = result.issued
+    if result.continued:
+        echo(f"continuing the workshop in {result.continued}: it holds people of this roster"
+             " (--out DIR starts a separate workshop)")
+    if result.reused:
+        echo("this workshop's settings kept (give them again to change them): "
+             + ", ".join(f"--{name} {value}" for name, value in result.reused.items()))
     echo(f"issued {len(issued)} client certificates, {result.already} already issued (skipped)")
     for file, name in issued:
         echo(f"  issued: {name} ({file})")
@@ -37,9 +42,8 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
              + ", ".join(result.kept_revoked))
     if result.completed:
         echo(f"completed after an interrupted run {len(result.completed)}: " + ", ".join(result.completed))
-    if result.elsewhere:
-        echo(f"issued by another workshop {len(result.elsewhere)} (their handouts are there): "
-             + ", ".join(f"{name} ({folder})" for name, folder in result.elsewhere))
+    for line in result.elsewhere_lines():
+        echo(line)
     echo(f"  summary for the teacher (holds every p12 password, mode 0600): {result.summary_csv}")
     echo(f"  a folder per participant to hand out: {result.handouts}")
     for line, message in result.duplicates:
@@ -47,7 +51,9 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
     _report_bad_rows(args.roster, result.errors)
     hints = {"url": " (--url https://HOST:8443/)",
              "modern-p12": f" (kittylab roster export-p12 {args.roster} --legacy [--who NAME])",
-             "elsewhere": f" (kittylab roster export-p12 {args.roster} --legacy)"}
+             "elsewhere": f" (kittylab roster export-p12 {args.roster} --legacy)",
+             "constraints": " (kittylab --home NEW init --cn workshop-ca --permit-dns HOST; or in this workspace add --another-root)",
+             "host": " (kittylab issue server picture-server --dns HOST)"}
     for kind, warning in result.warnings.items():
         note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
     if args.json:
@@ -61,8 +67,10 @@ def cmd_roster_revoke(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     _need_someone(args)
     result = revoke_roster(workspace, args.roster, who=args.who, reason=args.reason, out=args.out)
-    for line in str(result).splitlines()[:3]:
-        echo(line)
+    # Only errors (an unknown or ambiguous name): the errors say it all, on stderr with the outcome.
+    say = echo if result.revoked or result.not_current or not result.errors else note
+    for line in result.report():
+        say(line)
     if result.revoked:
         echo("  reload nginx or Apache so they read it (kittylab serve reads it by itself)")
         if args.reason is None and result.reason != END_REASON:
@@ -80,7 +88,8 @@ def cmd_roster_export_p12(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     _need_someone(args)
     result = export_roster_p12(workspace, args.roster, who=args.who, legacy=args.legacy, out=args.out)
-    echo(str(result).splitlines()[0])
+    for line in result.report():
+        echo(line)
     for path in result.summaries:
         echo(f"  summary updated: {path}")
     _report_bad_rows(args.roster, result.errors)
@@ -119,12 +128,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="write a p12 with a generated password per participant (default: yes)")
     issue.add_argument("--legacy-p12", action="store_true",
                        help="3DES/SHA-1 p12 files for macOS Keychain, older Windows and Java")
-    issue.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
+    issue.add_argument("--days", type=positive_int, default=None,
+                       help=f"validity: as long as the workshop (default {WORKSHOP_DAYS} days, or what this workshop used before)")
     issue.add_argument("--out", type=Path, metavar="DIR",
                        help="where the handouts and summary go (default: WORKSPACE/roster-NAME)")
-    issue.add_argument("--url", help=f"the address participants open (give it: the default {DEFAULT_URL} is"
-                                     " each participant's own laptop)")
-    issue.add_argument("--title", help="the workshop's title on the handouts (default: Workshop NAME)")
+    issue.add_argument("--url", help=f"the https:// address participants open (give it: without it the handouts say"
+                                     f" {DEFAULT_URL} is a placeholder); a re-run keeps the workshop's")
+    issue.add_argument("--title", help="the workshop's title on the handouts (default: Workshop NAME, or the workshop's)")
     issue.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
     issue.add_argument("--reissue", action="append", default=[], metavar="NAME",
                        help="issue a new certificate to this revoked participant (name, email or file name; repeat it)")

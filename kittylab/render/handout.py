@@ -11,13 +11,30 @@ import re
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from urllib.parse import urlsplit
 
+from ..errors import KittylabError
 from ..pki.facts import Record, summarize
 from .templates import render
 
 #: The address participants open when the teacher gives none: picture-server on the port that
 #: ``kittylab serve`` and ``kittylab webconfig`` use by default.
 DEFAULT_URL = "https://localhost:8443/"
+
+
+def check_url(url: str) -> str:
+    """The workshop's address as given, if it is an ``https://`` URL with a host; else one clear line."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme.lower() != "https" or not parts.hostname or port == -1 or " " in url.strip():
+        raise KittylabError(
+            f"the workshop's address {url!r} is not an https:// URL with a host: give it as https://HOST:8443/"
+            " (participants' browsers send their certificate only over HTTPS)"
+        )
+    return url.strip()
 
 
 @dataclass(frozen=True)
@@ -34,6 +51,10 @@ class HandoutInfo:
     legacy_p12: bool = False
     #: The CA certificate's SHA-256 fingerprint, to check before trusting it.
     ca_fingerprint: str = ""
+    #: True when the teacher gave no address: ``url`` is a placeholder, and the page says so.
+    url_placeholder: bool = False
+    #: The hosts the CA may vouch for (its name constraints), or empty when it may vouch for any site.
+    ca_permitted: tuple[str, ...] = ()
 
 
 _STYLE = """

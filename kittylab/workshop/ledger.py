@@ -32,6 +32,7 @@ LEDGER_FILE = "participants.sqlite3"
 SUMMARY_FILE = "summary.csv"
 SUMMARY_FIELDS = (
     "certificate", "name", "email", "ou", "status", "issued", "serial", "expires", "p12", "p12_password", "handout",
+    "revoked", "revocation_reason",
 )
 #: What a spreadsheet reads as the start of a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -210,11 +211,12 @@ def _row(values: tuple) -> Row:
     return row
 
 
-def write_summary(ledger: Ledger, status_of: Callable[[Row], str]) -> Path:
+def write_summary(ledger: Ledger, status_of: Callable[[Row], tuple[str, str, str]]) -> Path:
     """Rewrite ``summary.csv`` from the ledger (0600: it holds every password), as Excel reads it.
 
-    ``status_of(row)`` says ``issued``, ``revoked``, ``superseded`` or ``not issued``. Written a
-    page of rows at a time, whatever the roster's length.
+    ``status_of(row)`` says ``issued``, ``revoked``, ``superseded`` or ``not issued``, with the
+    revocation's date and reason (empty unless revoked). Written a page of rows at a time,
+    whatever the roster's length.
     """
     delimiter = ledger.get("delimiter", ",")
 
@@ -224,9 +226,10 @@ def write_summary(ledger: Ledger, status_of: Callable[[Row], str]) -> Path:
         text.write("\ufeff")
         writer.writerow(SUMMARY_FIELDS)
         for count, row in enumerate(ledger.rows(), 1):
+            status, revoked, reason = status_of(row)
             cells = {
                 "certificate": row.certificate, "name": row.name, "email": row.email, "ou": row.ou,
-                "status": status_of(row), "issued": row.issued or "", "serial": row.serial or "",
+                "status": status, "revoked": revoked, "revocation_reason": reason, "issued": row.issued or "", "serial": row.serial or "",
                 "expires": row.expires or "", "p12": ("legacy" if row.legacy else "modern") if row.password else "",
                 "p12_password": (row.password or "") if row.serial else "",
                 "handout": f"handouts/{row.certificate}/{row.certificate}.html" if row.handout else "",

@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import unicodedata
+from urllib.parse import urlsplit
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from html import escape
@@ -44,13 +45,14 @@ from anyascii import anyascii
 from cryptography import x509
 
 from ..errors import KittylabError
-from ..pki.ca import LEAF_DAYS, utcnow
+from ..pki.ca import utcnow
+from ..pki.constraints import name_constraints_of
 from ..pki.facts import Record
 from ..pki.files import open_input, write_atomically
 from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_email
 from ..pki.pkcs12 import load_p12
-from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, render_handout
+from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, check_url, render_handout
 from ..render.progress import progress_bar
 from ..workspace.batch import Request
 from ..workspace.protocol import WorkspaceLock
@@ -80,6 +82,10 @@ END_REASON = "cessation-of-operation"
 MAX_LINE = 1 << 20
 MAX_CELL = 131072
 MAX_ROSTER = 1 << 30
+#: A workshop's certificates live as long as the workshop (issue 16): a week unless told.
+WORKSHOP_DAYS = 7
+#: The workshop's settings its ledger remembers, reused by a re-run unless given again.
+SETTINGS = ("url", "title", "days")
 #: Handout passwords: no I/l/1 or O/0 to mix up on paper; four groups of four (79 bits).
 PASSWORD_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 
@@ -388,6 +394,10 @@ class RosterResult:
     already_modern: int = 0
     #: People issued by another workshop of the workspace (name, its folder): left to it.
     elsewhere: list[tuple[str, Path]] = field(default_factory=list)
+    #: The earlier workshop folder this run continued (its people are on this roster), if any.
+    continued: Path | None = None
+    #: The workshop's settings this run took from its ledger (not given again): url, title, days.
+    reused: dict[str, str] = field(default_factory=dict)
 
     @property
     def summary_csv(self) -> Path:
@@ -426,18 +436,28 @@ class RosterResult:
             raise KittylabError(f"no handout for {name!r} in {self.handouts}")
         return HandoutPreview(path, row.name)
 
+    def elsewhere_lines(self) -> list[str]:
+        """Who was left to an earlier workshop, folder by folder, said plainly."""
+        by_folder: dict[Path, list[str]] = {}
+        for name, folder in self.elsewhere:
+            by_folder.setdefault(folder, []).append(name)
+        return [f"already issued in the workshop folder {folder}, not issued again ({count(names, 'participant')};"
+                f" their p12 files, passwords and handouts are there): " + ", ".join(names)
+                for folder, names in by_folder.items()]
+
     def __str__(self) -> str:
         issued = self.issued
-        lines = [f"issued {len(issued)}" + (": " + ", ".join(f"{name} ({file})" for file, name in issued) if issued else "")]
+        lines = [f"continuing the workshop in {self.continued}: it holds people of this roster"] if self.continued else []
+        lines.append(f"issued {len(issued)}" + (": " + ", ".join(f"{name} ({file})" for file, name in issued) if issued else ""))
+        if self.reused:
+            lines.append("this workshop's settings kept: " + ", ".join(f"{k} {v}" for k, v in self.reused.items()))
         lines.append(f"already issued {self.already}")
         if self.kept_revoked:
             lines.append(f"revoked, kept revoked {len(self.kept_revoked)} (naming them to reissue issues again): "
                          + ", ".join(self.kept_revoked))
         if self.completed:
             lines.append(f"completed after an interrupted run {len(self.completed)}: " + ", ".join(self.completed))
-        if self.elsewhere:
-            lines.append(f"issued by another workshop {len(self.elsewhere)} (their handouts are there): "
-                         + ", ".join(f"{name} ({folder.name})" for name, folder in self.elsewhere))
+        lines += self.elsewhere_lines()
         lines += [f"summary for the teacher: {self.summary_csv}", f"handouts: {self.handouts}"]
         lines += [f"line {line}: {message}" for line, message in sorted(self.duplicates + self.errors)]
         lines += [f"warning: {warning}" for warning in self.warnings.values()]
@@ -513,7 +533,7 @@ def issue_roster(
     key: str = "p256",
     p12: bool = True,
     legacy_p12: bool = False,
-    days: int = LEAF_DAYS,
+    days: int | None = None,
     out: str | os.PathLike | None = None,
     url: str | None = None,
     title: str | None = None,
@@ -526,35 +546,55 @@ def issue_roster(
 
     People who hold a certificate already are not issued again (a run cut short is completed);
     revoked people stay revoked unless named in ``reissue`` (name, email or file name). ``url``
-    is the address on the handouts (left out: a warning). ``workers`` processes share the work
-    (default: one per core). ``kdf_rounds`` changes the p12's PBKDF2 rounds.
+    is the address on the handouts (an ``https://`` URL; left out: a warning, and the handouts say
+    it is a placeholder). ``url``, ``title`` and ``days`` are remembered by the workshop: a re-run
+    that leaves them out keeps them (``result.reused``). ``days`` defaults to
+    :data:`WORKSHOP_DAYS`. Without ``out``, a roster that names people of an earlier workshop of
+    the workspace continues that workshop (``result.continued``). ``workers`` processes share the
+    work (default: one per core). ``kdf_rounds`` changes the p12's PBKDF2 rounds.
     """
     if key not in KEY_KINDS:
         raise KittylabError(f"unknown key type {key!r}: choose one of {', '.join(KEY_KINDS)}")
     p12 = p12 or legacy_p12
-    workspace.ca.check_validity(utcnow(), days)
+    url = check_url(url) if url is not None else None
     path, rows, source = _rows_of(roster)
     # What a killed run left in the workspace (a committed certificate's staged p12) takes its place
     # first, so that what this run finds on disk is what the store says.
     workspace.restore_missing_files()
-    out = Path(out) if out is not None else default_out(workspace, path.stem)
+    continued = None
+    if out is None:
+        out = default_out(workspace, path.stem)
+        if not (out / LEDGER_FILE).exists():
+            continued = _earlier_workshop(workspace, roster, out)
+            out = continued or out
+    out = Path(out)
     _prepare(out)
-    warnings = {} if url else {"url": NO_URL_WARNING}
     again = _Matcher(reissue)
     defaults = workspace.default_subject("x")
     total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
-    with (
-        _workshop_lock(out),
-        Ledger(out) as ledger,
-        _Handouts(workspace, out, url=url or DEFAULT_URL, title=title or f"Workshop {path.stem}") as handouts,
-        progress_bar(total, "issuing certificates", enabled=progress) as bar,
-    ):
-        result = RosterResult(out, ledger.start_run(delimiter=(source or roster).delimiter), warnings=warnings)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_workshop_lock(out))
+        ledger = stack.enter_context(Ledger(out))
+        given = {"url": url, "title": title, "days": str(days) if days is not None else None}
+        reused = {name: ledger.get(name) for name in SETTINGS if given[name] is None and ledger.get(name)}
+        if reused.get("url") == DEFAULT_URL:  # what older runs kept when no address was given
+            del reused["url"]
+        settings = {**given, **reused}
+        url, title = settings["url"], settings["title"] or f"Workshop {path.stem}"
+        days = int(settings["days"] or WORKSHOP_DAYS)
+        workspace.ca.check_validity(utcnow(), days)
+        warnings = {} if url else {"url": NO_URL_WARNING}
+        warnings.update(_workshop_warnings(workspace, url))
+        handouts = stack.enter_context(_Handouts(workspace, out, url=url, title=title))
+        bar = stack.enter_context(progress_bar(total, "issuing certificates", enabled=progress))
+        result = RosterResult(out, ledger.start_run(delimiter=(source or roster).delimiter), warnings=warnings,
+                              continued=continued, reused=reused)
         names = _Names(workspace, ledger)
         waiting: dict[str, tuple[Participant, str | None]] = {}
 
-        ledger.set("url", url or DEFAULT_URL)
-        ledger.set("title", title or f"Workshop {path.stem}")
+        for name, value in (("url", url), ("title", title), ("days", str(days))):
+            if value:
+                ledger.set(name, value)
 
         def requests() -> Iterator[Request]:
             for item in rows:
@@ -634,6 +674,61 @@ def _day(moment) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+def _earlier_workshop(workspace: Workspace, roster: "Roster | str | os.PathLike", own: Path) -> Path | None:
+    """The first other workshop folder of the workspace whose records hold someone on ``roster`` (by email)."""
+    folders = [folder for folder in _ledgers(workspace, None, None) if folder != own]
+    if not folders:
+        return None
+    with contextlib.ExitStack() as stack:
+        ledgers = [stack.enter_context(Ledger(folder)) for folder in folders]
+        rows = roster.participants if isinstance(roster, Roster) else iter_roster(roster)
+        for item in rows:
+            if isinstance(item, Participant):
+                for ledger in ledgers:
+                    if ledger.by_email(item.key) is not None:
+                        return ledger.out
+    return None
+
+
+def _workshop_warnings(workspace: Workspace, url: str | None) -> dict[str, str]:
+    """What the teacher should know about the server's name and the CA's reach before handing out."""
+    warnings = {}
+    if url:
+        host = urlsplit(url).hostname or ""
+        servers = [record for record in workspace.records(include_ca=False)
+                   if record.profile == "server" and record.revoked_at is None and record.superseded_by is None]
+        if servers and not any(_names_host(record, host) for record in servers):
+            warnings["host"] = (
+                f"no server certificate in {workspace.home} names {host} ({', '.join(r.name for r in servers)}"
+                f" name {', '.join(sorted({n for r in servers for n in _host_names(r)})) or 'no host'}):"
+                f" browsers will refuse the workshop's server"
+            )
+    if name_constraints_of(workspace.ca_record().certificate) is None:
+        warnings["constraints"] = (
+            f"the issuing CA {workspace.ca_name} has no name constraints: a participant who trusts it trusts it for"
+            " every website; for a workshop, make a CA limited to the workshop's host"
+        )
+    return warnings
+
+
+def _host_names(record: Record) -> list[str]:
+    try:
+        names = record.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [*names.get_values_for_type(x509.DNSName), *map(str, names.get_values_for_type(x509.IPAddress))]
+
+
+def _names_host(record: Record, host: str) -> bool:
+    """True if the server certificate's alternative names cover ``host`` (one wildcard label allowed)."""
+    host = host.lower().rstrip(".")
+    for name in _host_names(record):
+        name = name.lower().rstrip(".")
+        if name == host or (name.startswith("*.") and host.partition(".")[2] == name[2:]):
+            return True
+    return False
+
+
 def _workshop_of(workspace: Workspace, person: Participant, out: Path) -> Path | None:
     """Another workshop folder of the workspace whose records hold this person, if any."""
     for folder in _ledgers(workspace, None, None):
@@ -690,18 +785,15 @@ def _opens(p12_file: Path, password: str | None, record: Record) -> bool:
 
 
 def _status_in(workspace: Workspace):
-    """The summary's status of a row: its certificate's state in the workspace."""
+    """The summary's status of a row (its certificate's state in the workspace), revocation date and reason."""
 
-    def status(row: Row) -> str:
-        if not row.serial:
-            return "not issued"
-        try:
-            record = workspace.find(int(row.serial, 16))
-        except KittylabError:
-            return "not issued"
+    def status(row: Row) -> tuple[str, str, str]:
+        record = workspace.by_serial(int(row.serial, 16)) if row.serial else None
+        if record is None:
+            return "not issued", "", ""
         if record.revoked_at is not None:
-            return "revoked"
-        return "superseded" if record.superseded_by is not None else "issued"
+            return "revoked", _day(record.revoked_at), record.reason or "unspecified"
+        return "superseded" if record.superseded_by is not None else "issued", "", ""
 
     return status
 
@@ -716,10 +808,14 @@ def _handout_path(out: Path, name: str) -> Path:
 class _Handouts:
     """Writes handout folders in threads (their fsyncs overlap) while the next certificates are made."""
 
-    def __init__(self, workspace: Workspace, out: Path, *, url: str, title: str) -> None:
+    def __init__(self, workspace: Workspace, out: Path, *, url: str | None, title: str) -> None:
         self.out, self.url, self.title = out, url, title
         self.ca_name, self.ca_path = workspace.ca_name, workspace.ca_certificate_path
-        self.ca_fingerprint = workspace.ca_record().fingerprint
+        ca = workspace.ca_record()
+        self.ca_fingerprint = ca.fingerprint
+        constraints = name_constraints_of(ca.certificate)
+        self.ca_permitted = tuple(str(subtree.value) for subtree in (constraints.permitted_subtrees or ())
+                                  if isinstance(subtree, x509.DNSName)) if constraints else ()
         self.workspace = workspace
         self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)
         self._pending: list[tuple[str, Future]] = []
@@ -755,9 +851,10 @@ class _Handouts:
                 _link_or_copy(source, folder / source.name)
         _link_or_copy(self.ca_path, folder / self.ca_path.name)
         info = HandoutInfo(
-            full_name=person.full_name, email=person.email, title=self.title, url=self.url,
+            full_name=person.full_name, email=person.email, title=self.title, url=self.url or DEFAULT_URL,
             ca_name=self.ca_name, p12_file=p12_file.name if p12_file else None, p12_password=password,
-            legacy_p12=legacy, ca_fingerprint=self.ca_fingerprint,
+            legacy_p12=legacy, ca_fingerprint=self.ca_fingerprint, url_placeholder=not self.url,
+            ca_permitted=self.ca_permitted,
         )
         return write_atomically(_handout_path(self.out, person.name), render_handout(record, info).encode(), secret=True)
 
@@ -844,7 +941,7 @@ def _afterwards(summaries: list[Path], errors: list[tuple[int, str]]) -> list[st
 
 @dataclass
 class RevokeResult:
-    """What ``roster revoke`` did: revoked records, names that held no current certificate, bad rows."""
+    """What ``roster revoke`` did: revoked records, those without a current certificate (how), bad rows."""
 
     revoked: list[Record]
     not_current: list[str]
@@ -854,11 +951,18 @@ class RevokeResult:
     summaries: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
-        names = ", ".join(Subject.from_name(record.certificate.subject).cn for record in self.revoked)
-        lines = [f"revoked {count(self.revoked, 'certificate')} (reason {self.reason})" + (f": {names}" if names else ""),
-                 f"without a current certificate {len(self.not_current)}"]
+        return "\n".join(self.report() + _afterwards(self.summaries, self.errors))
+
+    def report(self) -> list[str]:
+        """What was revoked (with the reason) or already was, and whether a CRL was published."""
+        lines = []
+        if self.revoked:
+            names = ", ".join(Subject.from_name(record.certificate.subject).cn for record in self.revoked)
+            lines.append(f"revoked {count(self.revoked, 'certificate')} (reason {self.reason}): {names}")
+        if self.not_current:
+            lines.append(f"left as they were {len(self.not_current)}: " + ", ".join(self.not_current))
         lines.append(f"published the CRL: {self.crl_path}" if self.revoked else "nothing changed: no CRL published")
-        return "\n".join(lines + _afterwards(self.summaries, self.errors))
+        return lines
 
 
 def revoke_roster(
@@ -883,7 +987,7 @@ def revoke_roster(
         if record is not None and record.revoked_at is None and record.superseded_by is None:
             current.append((target, record))
         else:
-            not_current.append(target.row.name)
+            not_current.append(f"{target.row.name} ({'already ' if record else ''}{_no_current(record)})")
     reason = reason or (END_REASON if _everyone(workspace, current) else "unspecified")
     revoked = workspace.revoke_many([record.name for _, record in current], reason=reason) if current else []
     summaries = []
@@ -893,6 +997,15 @@ def revoke_roster(
         with _workshop_lock(folder), Ledger(folder) as ledger:
             summaries.append(write_summary(ledger, _status_in(workspace)))
     return RevokeResult(revoked, not_current, sorted(errors), workspace.crl_path, reason, summaries)
+
+
+def _no_current(record: Record | None) -> str:
+    """Why a participant holds no current certificate: ``revoked on 2026-11-30, reason key-compromise``."""
+    if record is None:
+        return "never issued"
+    if record.revoked_at is not None:
+        return f"revoked on {_day(record.revoked_at)}, reason {record.reason or 'unspecified'}"
+    return "superseded by a newer certificate"
 
 
 def _everyone(workspace: Workspace, current: list[tuple[_Target, Record]]) -> bool:
@@ -917,10 +1030,17 @@ class P12Result:
     summaries: list[Path] = field(default_factory=list)
 
     def __str__(self) -> str:
+        return "\n".join(self.report() + _afterwards(self.summaries, self.errors))
+
+    def report(self) -> list[str]:
+        """Who got a new p12, and how many named participants did not (why: in ``errors``)."""
         flavour = "legacy (3DES, SHA-1 MAC)" if self.legacy else "modern (AES-256)"
         lines = [f"new {flavour} p12 files with new passwords, handouts rewritten {len(self.exported)}"
                  + (": " + ", ".join(self.exported) if self.exported else "")]
-        return "\n".join(lines + _afterwards(self.summaries, self.errors))
+        if self.errors:
+            lines.append(f"not exported {len(self.errors)} (why: below)"
+                         + ("; the others are done" if self.exported else ""))
+        return lines
 
 
 def export_roster_p12(
@@ -945,13 +1065,19 @@ def export_roster_p12(
         by_folder.setdefault(target.folder, []).append(target)
     for folder, group in by_folder.items():
         handout_url, handout_title = url or _handout_setting(folder, "url"), title or _handout_setting(folder, "title")
+        handout_url = None if handout_url == DEFAULT_URL else handout_url
         with (_workshop_lock(folder), Ledger(folder) as ledger,
-              _Handouts(workspace, folder, url=handout_url or DEFAULT_URL, title=handout_title or "Workshop") as handouts):
+              _Handouts(workspace, folder, url=handout_url, title=handout_title or "Workshop") as handouts):
             for target in group:
                 row = target.row
                 record = _record_of(workspace, row.certificate)
-                if record is None or record.revoked_at is not None or not workspace.path(row.certificate, "key").exists():
-                    errors.append((0, f"{row.name} has no current certificate with its key in the workspace"))
+                if record is None or record.revoked_at is not None or record.superseded_by is not None:
+                    errors.append((0, f"{row.name} is not exported: {_no_current(record)}"
+                                      + (f" (roster issue --reissue {row.email} gives a new certificate)"
+                                         if record is not None and record.revoked_at is not None else "")))
+                    continue
+                if not workspace.path(row.certificate, "key").exists():
+                    errors.append((0, f"{row.name} is not exported: the workspace does not hold their key"))
                     continue
                 password = handout_password()
                 workspace.export_p12(row.certificate, password=password, legacy=legacy)

@@ -140,3 +140,16 @@ def test_serve_runs_until_stopped(cast, password_file):
     assert process.returncode == 0
     assert re.search(r"refused 127\.0\.0\.1:\d+: revoked", rest)
     assert "stopped: 1 requests served, 1 connections refused" in rest
+
+
+def test_the_try_hint_names_a_p12_the_workspace_holds(workspace, tmp_path):
+    """A roster workspace has no eager-client.p12: serve's hint names a participant's p12."""
+    from kittylab.cli.serve import client_p12
+    from kittylab.workshop.roster import issue_roster
+
+    assert client_p12(workspace) is None
+    (tmp_path / "r.csv").write_text("name,email\nAda Lovelace,ada@kitty.test\n")
+    issue_roster(workspace, tmp_path / "r.csv", url="https://localhost:8443/", workers=1, progress=False)
+    assert client_p12(workspace) == workspace.path("ada-lovelace", "p12") and client_p12(workspace).exists()
+    workspace.issue("eager-client", profile="client", key="p256", p12=True, p12_password="pw-pw-pw-pw")
+    assert client_p12(workspace) == workspace.path("eager-client", "p12")

@@ -43,9 +43,12 @@ def test_issue_reports_bad_rows_on_their_line_and_issues_the_rest(home, roster, 
     out, err = capsys.readouterr()
     assert code == 1  # a row needs fixing
     assert "issued 5 client certificates, 0 already issued" in out
-    assert err.strip() == (
-        f"kittylab: error: {roster} line 4: bad email address 'not-an-email': expected name@domain (row skipped)"
-    )
+    assert err.strip().splitlines() == [
+        f"kittylab: error: {roster} line 4: bad email address 'not-an-email': expected name@domain (row skipped)",
+        "kittylab: warning: the issuing CA kitty-ca has no name constraints: a participant who trusts it trusts it for"
+        " every website; for a workshop, make a CA limited to the workshop's host (kittylab --home NEW init --cn"
+        " workshop-ca --permit-dns HOST; or in this workspace add --another-root)",
+    ]
     folder = home / "roster-class" / "handouts"
     assert sorted(p.name for p in folder.iterdir()) == sorted(NAMES)
     rows = read_summary(home / "roster-class" / "summary.csv")
@@ -110,3 +113,47 @@ def test_no_progress_bar_when_output_is_not_a_terminal(home, roster):
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "\r" not in run.stderr and "ETA" not in run.stderr
     assert "issued 5 client certificates" in run.stdout
+
+
+def test_revoke_says_plainly_what_it_did_not_do(home, roster, capsys):
+    """An unknown name: the error on stderr and nothing on stdout; the already revoked: their date and reason."""
+    assert main(["--home", str(home), "roster", "issue", str(roster), "--url", "https://localhost:9443/",
+                 "--workers", "1"]) == 1
+    capsys.readouterr()
+    assert main(["--home", str(home), "roster", "revoke", "--who", "Nobody Here"]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "nobody named 'Nobody Here'" in err and "nothing changed: no CRL published" in err
+    assert "revoked 0" not in out + err and "cessation-of-operation" not in out + err
+    assert main(["--home", str(home), "roster", "revoke", "--who", "Ada Lovelace", "--reason", "key-compromise"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "roster", "revoke", "--who", "ada@kitty.test"]) == 0
+    out, err = capsys.readouterr()
+    assert "Ada Lovelace (already revoked on " in out and ", reason key-compromise)" in out
+    assert "nothing changed: no CRL published" in out and "(reason " not in out and err == ""
+
+
+def test_export_p12_names_the_revoked_and_reports_the_others_done(home, roster, capsys):
+    assert main(["--home", str(home), "roster", "issue", str(roster), "--url", "https://localhost:9443/",
+                 "--workers", "1"]) == 1
+    assert main(["--home", str(home), "roster", "revoke", "--who", "Alan Turing"]) == 0
+    capsys.readouterr()
+    code = main(["--home", str(home), "roster", "export-p12", "--who", "Alan Turing", "--who", "Grace Hopper"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "handouts rewritten 1: Grace Hopper" in out and "not exported 1 (why: below); the others are done" in out
+    assert "kittylab: error: Alan Turing is not exported: revoked on " in err and "--reissue alan@kitty.test" in err
+    assert "has no current certificate" not in err
+
+
+def test_issue_help_states_the_workshop_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["roster", "issue", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "default 7 days" in text and "https://" in text
+
+
+def test_a_url_without_https_or_host_is_one_line(home, roster, capsys):
+    assert main(["--home", str(home), "roster", "issue", str(roster), "--url", "teacher.lan"]) == 1
+    out, err = capsys.readouterr()
+    assert err.strip().count("\n") == 0 and "is not an https:// URL with a host" in err
+    assert not (home / "roster-class").exists()

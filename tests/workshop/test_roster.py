@@ -10,7 +10,10 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kittylab import KittylabError, Workspace, load_crl, load_p12
+from kittylab.pki.constraints import build_name_constraints
+from kittylab.render.handout import check_url
 from kittylab.workshop.roster import (
+    WORKSHOP_DAYS,
     file_name,
     issue_roster,
     read_roster,
@@ -355,7 +358,7 @@ def test_the_mac_users_get_legacy_p12_files_after_the_first_run(workspace, tmp_p
     roster = write(tmp_path / "class.csv", CLASS)
     issue_roster(workspace, roster, url=URL, workers=1, progress=False)
     mac = write(tmp_path / "mac.csv", "name,email\nGrace Hopper,GRACE@kitty.test\nAlan Turing,alan@kitty.test\n")
-    again = issue_roster(workspace, mac, legacy_p12=True, url=URL, workers=1, progress=False)
+    again = issue_roster(workspace, mac, legacy_p12=True, url=URL, workers=1, progress=False, out=tmp_path / "mac")
     assert again.issued == [] and [name for name, _ in again.elsewhere] == ["Grace Hopper", "Alan Turing"]
     assert "another workshop" in again.warnings["elsewhere"]
     assert summary_rows(again.summary_csv) == {}  # no rows with empty passwords or missing handouts
@@ -373,3 +376,101 @@ def test_the_mac_users_get_legacy_p12_files_after_the_first_run(workspace, tmp_p
         page = (p12.parent / f"{name}.html").read_text()
         assert after[name]["p12_password"] in page and "It is a legacy p12" in page
     assert after["ada-lovelace"] == before["ada-lovelace"]
+
+
+# -- a class's second day: the roster saved again, settings, the summary, the CA's reach -------------
+
+
+def test_a_copy_of_the_roster_under_a_new_name_continues_its_workshop(workspace, tmp_path):
+    """`class (2).csv` or `class3.csv` with late arrivals: the same workshop, its settings, nobody re-exported."""
+    first = issue_roster(workspace, write(tmp_path / "class.csv", "name,email\nAda Lovelace,ada@kitty.test\n"
+                                          "Grace Hopper,grace@kitty.test\nAlan Turing,alan@kitty.test\n"),
+                         url=URL, title="Mutual TLS 101", days=3, workers=1, progress=False)
+    revoke_roster(workspace, who=["Alan Turing"])
+    before = summary_rows(first.summary_csv)
+    copy = write(tmp_path / "class3.csv", "name,email\nAda Lovelace,ADA@kitty.test\nGrace Hopper,grace@kitty.test\n"
+                                          "Alan Turing,alan@kitty.test\nLate Arrival,late@kitty.test\n")
+    again = issue_roster(workspace, copy, workers=1, progress=False)
+    assert again.out == again.continued == first.out and not (workspace.home / "roster-class3").exists()
+    assert again.issued == [("late-arrival", "Late Arrival")] and again.completed == []
+    assert again.kept_revoked == ["Alan Turing"] and again.already == 2
+    assert again.reused == {"url": URL, "title": "Mutual TLS 101", "days": "3"}
+    assert "url" not in again.warnings and f"continuing the workshop in {first.out}" in str(again)
+    rows = summary_rows(first.summary_csv)
+    assert {n: rows[n]["p12_password"] for n in before} == {n: r["p12_password"] for n, r in before.items()}
+    assert rows["alan-turing"]["status"] == "revoked" and rows["late-arrival"]["status"] == "issued"
+    page = handout(again, "late-arrival").read_text()
+    assert f'href="{URL}"' in page and "Mutual TLS 101" in page
+    late = workspace.find("late-arrival")
+    assert (late.not_after - late.not_before).days == 3
+    assert revoke_roster(workspace, who=["Grace Hopper"]).summaries == [first.summary_csv]  # one workshop, one summary
+    assert summary_rows(first.summary_csv)["grace-hopper"]["status"] == "revoked"
+
+    # A separate folder on purpose: the people of the first are named with the folder that holds them.
+    apart = issue_roster(workspace, write(tmp_path / "class (2).csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
+                         out=tmp_path / "apart", workers=1, progress=False)
+    assert apart.issued == [] and apart.elsewhere == [("Ada Lovelace", first.out)]
+    assert f"already issued in the workshop folder {first.out}, not issued again" in str(apart)
+    assert summary_rows(apart.summary_csv) == {}
+
+
+@pytest.mark.parametrize("url", ["teacher.lan", "http://teacher.lan:8443/", "https://", "https://:8443/",
+                                 "https://teacher.lan:99999/", "ftp://teacher.lan/"])
+def test_the_workshop_address_must_be_an_https_url_with_a_host(workspace, tmp_path, url):
+    with pytest.raises(KittylabError, match="is not an https:// URL with a host"):
+        issue_roster(workspace, write(tmp_path / "r.csv", "name,email\nAda,ada@kitty.test\n"), url=url, progress=False)
+    assert not (workspace.home / "roster-r").exists()
+    assert check_url(" https://teacher.lan:8443/ ") == "https://teacher.lan:8443/"
+
+
+def test_a_host_the_server_certificate_does_not_name_is_a_warning(workspace, tmp_path):
+    workspace.issue("picture-server", profile="server", key="p256", dns=["localhost", "*.kitty.test"])
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    named = issue_roster(workspace, roster, url="https://pictures.kitty.test:8443/", workers=1, progress=False)
+    assert "host" not in named.warnings
+    other = issue_roster(workspace, roster, url="https://teacher.lan:8443/", progress=False)
+    assert "names teacher.lan" in other.warnings["host"] and "picture-server" in other.warnings["host"]
+
+
+def test_a_handout_without_an_address_says_it_is_a_placeholder(workspace, tmp_path):
+    result = issue_roster(workspace, write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
+                          workers=1, progress=False)
+    assert "url" in result.warnings
+    page = handout(result, "ada-lovelace").read_text()
+    assert 'class="url kl-url-placeholder"' in page and "is only a" in page and 'href="https://localhost' not in page
+    late = issue_roster(workspace, write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n"
+                                         "Late Arrival,late@kitty.test\n"), workers=1, progress=False)
+    assert late.reused == {"title": "Workshop r", "days": str(WORKSHOP_DAYS)}  # no address to remember
+    assert "url" in late.warnings and "kl-url-placeholder" in handout(late, "late-arrival").read_text()
+
+
+def test_the_summary_gives_each_revocation_its_date_and_reason(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
+    result = issue_roster(workspace, roster, url=URL, workers=1, progress=False)
+    revoke_roster(workspace, who=["alan@kitty.test"], reason="key-compromise")
+    rows = summary_rows(result.summary_csv)
+    today = workspace.find("alan-turing").revoked_at.strftime("%Y-%m-%d")
+    assert (rows["alan-turing"]["revoked"], rows["alan-turing"]["revocation_reason"]) == (today, "key-compromise")
+    assert (rows["ada-lovelace"]["revoked"], rows["ada-lovelace"]["revocation_reason"]) == ("", "")
+    header = result.summary_csv.read_text(encoding="utf-8-sig").splitlines()[0].split(",")
+    assert header == ["certificate", "name", "email", "ou", "status", "issued", "serial", "expires", "p12",
+                      "p12_password", "handout", "revoked", "revocation_reason"]
+
+
+def test_a_workshop_certificate_lives_a_week_and_an_unconstrained_ca_is_said(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    result = issue_roster(workspace, roster, url=URL, workers=1, progress=False)
+    record = workspace.find("ada-lovelace")
+    assert WORKSHOP_DAYS == 7 and (record.not_after - record.not_before).days == 7
+    assert "no name constraints" in result.warnings["constraints"]
+    assert "This CA has no name constraints" in handout(result, "ada-lovelace").read_text()
+
+
+def test_a_name_constrained_workshop_ca_is_harmless_to_trust_and_says_so(tmp_path):
+    with Workspace(tmp_path / "ws") as workspace:
+        workspace.init_ca("/CN=workshop-ca", key="p256", name_constraints=build_name_constraints(permit_dns=["kitty.test"]))
+        result = issue_roster(workspace, write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
+                              url=URL, workers=1, progress=False)
+        assert result.issued == [("ada-lovelace", "Ada Lovelace")] and "constraints" not in result.warnings
+        page = handout(result, "ada-lovelace").read_text()
+        assert "browsers accept it only for kitty.test" in page and "no name constraints" not in page
