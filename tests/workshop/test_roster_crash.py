@@ -83,7 +83,8 @@ def assert_everyone_complete(home: Path, people=PEOPLE) -> None:
         assert len(records) == len(people), [r.name for r in records]  # nobody issued twice
         for row in rows.values():
             record = workspace.find(row["certificate"])
-            assert row["status"] == "issued" and row["serial"] == record.serial_hex and record.status() == "valid"
+            assert row["status"] == "issued" and row["serial"] == record.serial_hex
+            assert record.status() in ("valid", "expiring")  # a workshop's week is near its end from day one
             folder = out / "handouts" / row["certificate"]
             contents = load_p12(folder / f"{row['certificate']}.p12", password=row["p12_password"])
             assert contents.certificate == record.certificate
