@@ -93,6 +93,9 @@ def cmd_roster_export_p12(args: argparse.Namespace) -> int:
     for path in result.summaries:
         echo(f"  summary updated: {path}")
     _report_bad_rows(args.roster, result.errors)
+    if any(": revoked on " in message for _, message in result.errors):
+        note("kittylab: hint: a revoked participant gets a new certificate (and p12) with"
+             " kittylab roster issue ROSTER.csv --reissue EMAIL")
     return 1 if result.errors else 0
 
 

@@ -1072,9 +1072,7 @@ def export_roster_p12(
                 row = target.row
                 record = _record_of(workspace, row.certificate)
                 if record is None or record.revoked_at is not None or record.superseded_by is not None:
-                    errors.append((0, f"{row.name} is not exported: {_no_current(record)}"
-                                      + (f" (roster issue --reissue {row.email} gives a new certificate)"
-                                         if record is not None and record.revoked_at is not None else "")))
+                    errors.append((0, f"{row.name} <{row.email}> is not exported: {_no_current(record)}"))
                     continue
                 if not workspace.path(row.certificate, "key").exists():
                     errors.append((0, f"{row.name} is not exported: the workspace does not hold their key"))
