@@ -15,7 +15,7 @@ from ..pki.csr import load_csr
 from ..pki.facts import format_summary, summarize
 from ..pki.files import read_input, read_password_file, write_atomically
 from ..pki.grant import summarize_request
-from ..pki.keys import KEY_KINDS
+from ..pki.keys import KEY_KINDS, check_new_passphrase
 from ..pki.profiles import AccessUrls
 from ..workspace import deploy
 from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
@@ -43,9 +43,13 @@ def cmd_init(args: argparse.Namespace) -> int:
         check_name(subject_from(args, args.cn, email=args.email or "").cn)
         check_days(args.days or CA_DAYS)
     passphrases = Passphrases(args)
-    workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
-    # The new key gets a passphrase of its own, and only when asked to (--encrypt-key).
+    # The new key gets a passphrase of its own, and only when asked to (--encrypt-key); a weak one is refused
+    # before the workspace is made.
     passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
+    weak = check_new_passphrase(passphrase)
+    if weak:
+        note(f"warning: {weak}")
+    workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
     subject = subject_from(args, args.cn, defaults, email=args.email or "")
     constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
+from ..pki.keys import check_new_passphrase
 from ..workspace import deploy
 from ..workspace.backup import MANIFEST, backup, restore
 from ..workspace.workspace import Workspace
@@ -32,6 +33,9 @@ def _new_passphrase(args: argparse.Namespace) -> str | None:
 def cmd_passphrase(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     new = _new_passphrase(args)
+    weak = check_new_passphrase(new)
+    if weak:
+        note(f"warning: {weak}")
     path = workspace.change_passphrase(args.name, new)
     echo(f"{path}: {'encrypted with the new passphrase' if new else 'no longer encrypted'} (mode 0600);"
          " the other CA keys are unchanged")

@@ -89,6 +89,31 @@ def signature_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
     return hashes.SHA256()
 
 
+#: The shortest passphrase a CA key is encrypted with, as ``openssl genpkey -aes256`` and easy-rsa require.
+MIN_PASSPHRASE = 4
+#: From this length on a passphrase is not called weak.
+GOOD_PASSPHRASE = 8
+
+
+def check_new_passphrase(passphrase: str | None) -> str | None:
+    """Refuse a new CA key passphrase shorter than :data:`MIN_PASSPHRASE`; return a warning when it is shorter
+    than :data:`GOOD_PASSPHRASE` (None otherwise, and for no passphrase).
+
+    Whoever copies the encrypted key file (a backup, a stolen disk) can try passphrases offline, as fast
+    as they like: the key derivation slows each guess, but every passphrase of a few characters is
+    tried within hours."""
+    if passphrase is None:
+        return None
+    if len(passphrase) < MIN_PASSPHRASE:
+        raise KittylabError(f"the passphrase is too short: a CA key's needs at least {MIN_PASSPHRASE} characters, as"
+                            f" OpenSSL and easy-rsa require ({GOOD_PASSPHRASE} or more is better: anyone with a copy of"
+                            " the key file can guess a short one offline)")
+    if len(passphrase) < GOOD_PASSPHRASE:
+        return (f"the passphrase has only {len(passphrase)} characters: anyone with a copy of the key file (a backup)"
+                f" can guess it offline; {GOOD_PASSPHRASE} or more is better (kittylab passphrase CA changes it)")
+    return None
+
+
 def key_to_pem(key: PrivateKey, *, passphrase: str | bytes | None = None) -> bytes:
     """Serialize a private key as PKCS#8 PEM, encrypted (AES-256) when a passphrase is given."""
     if passphrase:

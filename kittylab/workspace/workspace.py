@@ -50,7 +50,7 @@ from ..pki.csr import load_csr, make_csr
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
 from ..pki.grant import Grant, review
-from ..pki.keys import PrivateKey, generate_key, key_kind, key_to_pem, load_key
+from ..pki.keys import PrivateKey, check_new_passphrase, generate_key, key_kind, key_to_pem, load_key
 from ..pki.names import Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
 from ..pki.profiles import PROFILES, AccessUrls, Profile, get_profile
@@ -707,6 +707,7 @@ class Workspace:
         its key and publishes its CRL until its last certificate expires (``renew --ca`` moves a
         certificate over before then).
         """
+        check_new_passphrase(passphrase)
         if replaces is not None:
             old = self.ca_record(replaces).certificate
             name_constraints = name_constraints if name_constraints is not None else name_constraints_of(old)
@@ -845,6 +846,7 @@ class Workspace:
 
     def change_passphrase(self, name: str, new: str | None) -> Path:
         """Encrypt CA ``name``'s key with the passphrase ``new`` (None: store it unencrypted)."""
+        check_new_passphrase(new)
         ca = self.ca_for(check_name(name))
         with self._writing(), self.store.transaction():
             path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)

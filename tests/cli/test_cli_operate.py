@@ -355,3 +355,17 @@ def test_import_takes_the_ca_s_own_passphrase(tmp_path, monkeypatch):
     by_variable = run_cli("import", out, "--ca-name", "old-ca", home=tmp_path / "b")
     assert by_variable.code == 0, by_variable.err
     assert b"ENCRYPTED" in (tmp_path / "b" / "old-ca.key").read_bytes()
+
+
+def test_a_weak_ca_passphrase_is_refused_and_a_short_one_warned_about(tmp_path, monkeypatch):
+    home = tmp_path / "ws"
+    monkeypatch.setenv("KITTYLAB_CA_PASSPHRASE", "x")
+    weak = run_cli("init", "--cn", "acme-ca", "--key", "p256", "--encrypt-key", home=home)
+    assert "at least 4 characters" in weak.assert_one_line_error() and not home.exists()
+    monkeypatch.setenv("KITTYLAB_CA_PASSPHRASE", "kitt")
+    short = run_cli("init", "--cn", "acme-ca", "--key", "p256", "--encrypt-key", home=home)
+    assert short.code == 0 and "warning: the passphrase has only 4 characters" in short.err
+    (tmp_path / "new").write_text("abc\n")
+    changed = run_cli("passphrase", "acme-ca", "--new-passphrase-file", tmp_path / "new", home=home)
+    assert "too short" in changed.assert_one_line_error()
+    assert load_key(home / "acme-ca.key", passphrase="kitt")
