@@ -148,6 +148,7 @@ class _Stage:
     label: str
     present: Callable[[Workspace], bool]
     make: Callable[[Workspace], None]
+    undo: Callable[[Workspace], str]
 
     @property
     def steps(self) -> str:
@@ -167,7 +168,10 @@ def _has_current(name: str) -> Callable[[Workspace], bool]:
 
 
 def _client_revoked(ws: Workspace) -> bool:
-    return ws.has_ca and any(r.name == CLIENT_NAME and r.revoked_at for r in ws.records())
+    """True when the story's last word on eager-client is step 18's revocation (a later
+    certificate for it, or one a re-run set aside as superseded, is not)."""
+    latest = [r for r in ws.records() if r.name == CLIENT_NAME] if ws.has_ca else []
+    return bool(latest) and latest[-1].reason == REVOKE_REASON
 
 
 def _make_ca(ws: Workspace) -> None:
@@ -186,12 +190,42 @@ def _revoke_client(ws: Workspace) -> None:
     ws.revoke(CLIENT_NAME, reason=REVOKE_REASON)
 
 
+#: The reason a re-run gives the certificate it sets aside so that its lesson can issue it again.
+RERUN_REASON = "superseded"
+
+
+def _retire(name: str) -> Callable[[Workspace], str]:
+    """Undo a leaf's stage for a re-run: revoke its current certificate as superseded (the CA stays)."""
+
+    def retire(ws: Workspace) -> str:
+        imported = (f"; the {name}.p12 a browser imported from it no longer gets in: import the new one"
+                    if name == CLIENT_NAME else "")
+        if ws.current(name) is None:
+            return f"{name}'s certificate from it stays revoked and this lesson issues a new one{imported}"
+        ws.revoke(name, reason=RERUN_REASON)
+        return (f"revoked {name}'s certificate from it ({RERUN_REASON}) so that this lesson issues a new one "
+                f"from the same {CA_NAME}{imported}")
+
+    return retire
+
+
+def _unrevoke_story(ws: Workspace) -> str:
+    """Undo step 18 for a re-run of a lesson before it: a new eager-client (the revoked one stays revoked)."""
+    _make_client(ws)
+    return (f"it had revoked {CLIENT_NAME}: issued a new {CLIENT_NAME}.p12 from the same {CA_NAME} "
+            "(a browser needs this one: the revoked one no longer gets in)")
+
+
 _STAGES = (
-    _Stage(1, 3, CA_NAME, lambda ws: ws.has_ca, _make_ca),
-    _Stage(4, 8, SERVER_NAME, _has_current(SERVER_NAME), _make_server),
-    _Stage(11, 14, CLIENT_NAME, lambda ws: _has_current(CLIENT_NAME)(ws) or _client_revoked(ws), _make_client),
-    _Stage(REVOCATION, REVOCATION, f"{CLIENT_NAME} revoked", _client_revoked, _revoke_client),
+    _Stage(1, 3, CA_NAME, lambda ws: ws.has_ca, _make_ca, lambda ws: _set_aside(ws, f"{ws.home.name}/")),
+    _Stage(4, 8, SERVER_NAME, _has_current(SERVER_NAME), _make_server, _retire(SERVER_NAME)),
+    _Stage(11, 14, CLIENT_NAME, lambda ws: _has_current(CLIENT_NAME)(ws) or _client_revoked(ws), _make_client,
+           _retire(CLIENT_NAME)),
+    _Stage(REVOCATION, REVOCATION, f"{CLIENT_NAME} revoked", _client_revoked, _revoke_client, _unrevoke_story),
 )
+
+#: How many earlier runs set aside in ``earlier-runs/`` are kept (each holds a CA's private key).
+EARLIER_RUNS_KEPT = 1
 
 
 def prepare(step: int, *, home: str | os.PathLike | None = None) -> Workspace:
@@ -199,17 +233,23 @@ def prepare(step: int, *, home: str | os.PathLike | None = None) -> Workspace:
 
     A notebook calls this first, so it runs in a fresh kernel, in any order, from an empty
     workspace. If the workspace already went past ``step`` (the notebook runs a second time),
-    that earlier run is moved to ``earlier-runs/`` inside it and the story starts again, so
-    every step can run as written. Says what it did in one line.
+    the lesson reuses what it can: the CA stays (so what a browser imported stays trusted), the
+    certificate this lesson issues is revoked as superseded so that it can issue it again, and a
+    lesson before the revocation gets a new eager-client. Only a re-run of the CA's own lesson (steps 1-3) sets the whole earlier run
+    aside in ``earlier-runs/`` (the latest :data:`EARLIER_RUNS_KEPT` runs are kept, older ones are
+    deleted with their keys) and says what that means for a CA or p12 imported into a browser.
+    Says what it did.
     """
     if not isinstance(step, int) or not 1 <= step <= SUMMARY:
         raise KittylabError(f"step {step!r} is not one of the story's steps (1-{SUMMARY})")
     ws = Workspace(home)
     folder = f"{ws.home.name}/"
-    moved = None
-    if any(stage.last >= step and stage.present(ws) for stage in _STAGES):
-        moved = _set_aside(ws)
-        ws = Workspace(ws.home)
+    undone: list[str] = []
+    later = [stage for stage in _STAGES if stage.first >= step and stage.present(ws)]
+    if later and later[0].first in (step, REVOCATION):
+        # this lesson makes that stage again (or needs the client step 18 revoked): undo that one only
+        undone.append(later[0].undo(ws))
+        ws = Workspace(ws.home) if later[0] is _STAGES[0] else ws
     kept, made = [], []
     for stage in _STAGES:
         if stage.last >= step:
@@ -219,36 +259,46 @@ def prepare(step: int, *, home: str | os.PathLike | None = None) -> Workspace:
         else:
             stage.make(ws)
             made.append(stage)
-    print(_prepared_message(step, folder, kept, made, moved))
+    print(_prepared_message(step, folder, kept, made, undone))
     return ws
 
 
-def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_Stage], moved: str | None) -> str:
+def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_Stage], undone: list[str]) -> str:
     parts = []
-    if moved:
-        parts.append(f"an earlier run went past this point: moved it to {folder}{moved}")
+    if undone:
+        parts.append("an earlier run went past this point: " + "; ".join(undone))
     if kept:
         parts.append("kept " + ", ".join(f"{s.label} ({s.steps})" for s in kept))
     if made:
         parts.append(
             "recreated what earlier notebooks would have made: " + ", ".join(f"{s.label} ({s.steps})" for s in made)
         )
-    if not kept and not made:
+    if not kept and not made and not undone:
         parts.append("starting from an empty workspace")
     where = f"Step {step}" if step < REVOCATION else ("Revocation" if step == REVOCATION else "Summary")
     return f"{where}, in {folder}: " + "; ".join(parts) + "."
 
 
-def _set_aside(ws: Workspace) -> str:
-    """Move the story's files into ``earlier-runs/run-TIME/`` and return that folder. The
-    workspaces of other lessons inside it (:func:`lesson_home`) stay where they are."""
+def _set_aside(ws: Workspace, folder: str) -> str:
+    """Move the story's files into ``earlier-runs/run-TIME/``, delete earlier runs beyond
+    :data:`EARLIER_RUNS_KEPT`, and say so, with what it means for a browser. The workspaces of
+    other lessons inside it (:func:`lesson_home`) stay where they are."""
+    old_ca = f"{CA_NAME} (SHA-256 {ws.ca_record().fingerprint[:23]}...)"
     ws.close()
+    runs = ws.home / "earlier-runs"
     target = Path("earlier-runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
     (ws.home / target).mkdir(parents=True)
     for entry in ws.home.iterdir():
         if entry.name != "earlier-runs" and not (entry / STORE_FILE).exists():
             entry.rename(ws.home / target / entry.name)
-    return f"{target}/"
+    older = sorted(runs.iterdir())[:-EARLIER_RUNS_KEPT]
+    for run in older:
+        shutil.rmtree(run)
+    deleted = f"; deleted {len(older)} older earlier run(s) with their private keys" if older else ""
+    return (f"moved it to {folder}{target}/ (the latest earlier run is kept there{deleted}). This lesson makes "
+            f"a NEW {CA_NAME} with a new fingerprint: a {CA_NAME}.crt or {CLIENT_NAME}.p12 you imported into a "
+            f"browser comes from the old {old_ca} and is no longer trusted; remove it and import the new ones "
+            "(notebook 05 says how)")
 
 
 def lesson_home(name: str) -> Path:

@@ -20,6 +20,7 @@ from kittylab.pki import openssl
 from kittylab.pki.keys import key_to_pem
 from kittylab.ui.tutorial import (
     CA_SUBJECT,
+    EARLIER_RUNS_KEPT,
     EXERCISES,
     P12_PASSWORD,
     REVOCATION,
@@ -398,3 +399,30 @@ def test_key_choice_holds_the_articles_ca_key():
 def test_p12_password_is_the_storys():
     assert P12_PASSWORD == "kitty-pass"
     assert shlex.split(STEPS[14].command)[4] == f"eager-client.p12:{P12_PASSWORD}"
+
+
+def test_rerunning_a_lesson_keeps_the_ca_a_browser_imported(home, capsys):
+    """Re-running 04 (or 02, 05) after 07 keeps kitty-ca and says what happened to the certificates
+    a browser may have imported; only 01 makes a new CA, says so, and keeps one earlier run."""
+    ws = prepare(SUMMARY, home=home)
+    ca = ws.ca_record().fingerprint
+    ws.close()
+    capsys.readouterr()
+    for step, said in ((11, "eager-client's certificate from it stays revoked"),
+                       (4, "revoked picture-server's certificate from it (superseded)"),
+                       (15, "issued a new eager-client.p12 from the same kitty-ca")):
+        ws = prepare(step, home=home)
+        out = capsys.readouterr().out
+        assert said in out and "kept kitty-ca (steps 1-3)" in out, out
+        assert ws.ca_record().fingerprint == ca and not (home / "earlier-runs").exists()
+        if step == 15:
+            assert ws.verify(ws.find("eager-client").certificate, purpose="client").ok  # 05 connects with it
+        ws.close()
+    for _ in range(3):
+        ws = prepare(1, home=home)
+        ws.init_ca(CA_SUBJECT, key="p256")
+        ws.close()
+    out = capsys.readouterr().out
+    assert "This lesson makes a NEW kitty-ca with a new fingerprint" in out and ca[:23] in out
+    assert "deleted 1 older earlier run(s) with their private keys" in out
+    assert len(list((home / "earlier-runs").iterdir())) == EARLIER_RUNS_KEPT == 1
