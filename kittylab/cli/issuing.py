@@ -133,7 +133,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     names = dict(dns=args.dns or (), ip=args.ip or (), email=args.email or (), uri=args.uri or (),
                  drop=args.drop_san or (), replace=args.replace_sans)
-    grant = workspace.review_csr(args.csr, profile=args.profile, **names)
+    # Refused here as the signing would refuse it (name constraints, name, validity): a dry run shows no false grant.
+    grant = workspace.review_csr(args.csr, profile=args.profile, name=args.name, days=args.days, ca=args.ca, **names)
     # What it will grant, before the CA key is touched (openssl ca shows the request and asks "Sign?").
     note(f"{args.csr} asks for a {args.profile} certificate, signed by {args.ca or workspace.ca_name} for {args.days} days:")
     for line in grant.lines():

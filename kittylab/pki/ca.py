@@ -199,9 +199,8 @@ class CertificateAuthority:
         """
         chosen = get_profile(profile)
         check_key_strength(public_key)
-        check_name_constraints(self.chain, subject.to_name(), names)
         start = now or utcnow()
-        not_after = self.check_validity(start, days)
+        not_after = check_issuance(self.chain, subject, names, start=start, days=days)
         builder = _builder(
             subject.to_name(), self.certificate.subject, public_key, start - BACKDATE, not_after, serial=serial
         )
@@ -210,22 +209,8 @@ class CertificateAuthority:
         return builder.sign(self.key, signature_hash(self.key))
 
     def check_validity(self, start: dt.datetime, days: int) -> dt.datetime:
-        """Refuse to sign with an expired CA, or for longer than the CA itself is valid."""
-        check_days(days)
-        ca_end = self.certificate.not_valid_after_utc
-        # A backdated start (now=, to make an already-expired leaf) still needs a CA valid today.
-        moment = max(start, utcnow())
-        if ca_end <= moment:
-            raise KittylabError(f"the CA certificate expired on {ca_end:%Y-%m-%d}: renew the CA before signing")
-        if self.certificate.not_valid_before_utc > moment + BACKDATE:
-            raise KittylabError("the CA certificate is not valid yet: check the system clock")
-        not_after = start + dt.timedelta(days=days)
-        if not_after > ca_end:
-            left = (ca_end - start).days
-            raise KittylabError(
-                f"{days} days would outlive the CA, which expires on {ca_end:%Y-%m-%d}: use at most {left} days"
-            )
-        return not_after
+        """Refuse to sign with an expired CA, or for longer than the CA itself is valid (:func:`check_validity`)."""
+        return check_validity(self.certificate, start, days)
 
     def build_crl(
         self,
@@ -253,6 +238,33 @@ class CertificateAuthority:
             ],
         )
         return builder.sign(self.key, signature_hash(self.key))
+
+
+def check_validity(ca_certificate: x509.Certificate, start: dt.datetime, days: int) -> dt.datetime:
+    """Refuse to sign with an expired CA, or for longer than the CA itself is valid; return the end."""
+    check_days(days)
+    ca_end = ca_certificate.not_valid_after_utc
+    # A backdated start (now=, to make an already-expired leaf) still needs a CA valid today.
+    moment = max(start, utcnow())
+    if ca_end <= moment:
+        raise KittylabError(f"the CA certificate expired on {ca_end:%Y-%m-%d}: renew the CA before signing")
+    if ca_certificate.not_valid_before_utc > moment + BACKDATE:
+        raise KittylabError("the CA certificate is not valid yet: check the system clock")
+    not_after = start + dt.timedelta(days=days)
+    if not_after > ca_end:
+        left = (ca_end - start).days
+        raise KittylabError(
+            f"{days} days would outlive the CA, which expires on {ca_end:%Y-%m-%d}: use at most {left} days"
+        )
+    return not_after
+
+
+def check_issuance(chain: list[x509.Certificate], subject: Subject, names: list[x509.GeneralName], *,
+                   start: dt.datetime, days: int) -> dt.datetime:
+    """What signing checks beyond the request: the name constraints of ``chain`` (the issuer first) and the
+    issuer's validity for ``days`` from ``start``; return the end. No CA key needed: a dry run checks the same."""
+    check_name_constraints(chain, subject.to_name(), names)
+    return check_validity(chain[0], start, days)
 
 
 def check_days(days: int) -> int:

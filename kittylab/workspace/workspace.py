@@ -41,12 +41,13 @@ from ..pki.ca import (
     LEAF_DAYS,
     CertificateAuthority,
     Revocation,
+    check_issuance,
     load_certificate,
     utcnow,
 )
 from ..pki.constraints import name_constraints_of
 from ..pki.crl import REASONS, check_reason, crl_expiry_warning, load_crl
-from ..pki.csr import load_csr, make_csr
+from ..pki.csr import check_csr_signature, load_csr, make_csr
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
 from ..pki.grant import Grant, review
@@ -932,14 +933,25 @@ class Workspace:
         csr: x509.CertificateSigningRequest | bytes | str | os.PathLike,
         *,
         profile: str,
+        name: str | None = None,
+        days: int = LEAF_DAYS,
+        ca: str | None = None,
         **names: Iterable[str] | bool,
     ) -> Grant:
-        """What :meth:`sign_csr` would grant for ``csr``, without signing (no CA key needed).
+        """What :meth:`sign_csr` would grant for ``csr``, without signing (no CA key needed), refused as
+        :meth:`sign_csr` would refuse it: the CSR's signature, the record's name, the CA's name
+        constraints and validity for ``days``.
 
         ``names``: ``dns``, ``ip``, ``email``, ``uri``, ``drop`` and ``replace``, as :meth:`sign_csr` takes them.
         """
-        request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
-        return review(request, self.profile(profile), **names)
+        request = check_csr_signature(csr) if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
+        grant = review(request, self.profile(profile), **names)
+        name = check_name(name if name is not None else grant.subject.cn)
+        self._check_leaf_name(name, fix="name")
+        if self.store.current(name) is not None:
+            raise _name_taken(name)
+        check_issuance(self.chain(ca), grant.subject, grant.names, start=utcnow(), days=days)
+        return grant
 
     def profile(self, name: str) -> Profile:
         """The profile ``name`` as this workspace limits it (:meth:`limit_profile`)."""
@@ -1111,9 +1123,7 @@ class Workspace:
                 if current is not None and draft.supersedes is not None and current.serial != draft.supersedes:
                     raise KittylabError(f"{draft.name} was renewed meanwhile (by another process): it is current again")
                 if current is not None and current.serial != draft.supersedes:
-                    raise KittylabError(
-                        f"{draft.name!r} already has a current certificate: revoke it first or choose another name"
-                    )
+                    raise _name_taken(draft.name)
             # New keys, CSRs and p12 files wait under staged names until the store has committed:
             # a crash or a full disk never leaves a key that belongs to no current certificate.
             staged = self._stage(drafts)
@@ -1420,6 +1430,10 @@ def _is_name(name: str) -> bool:
     except KittylabError:
         return False
     return True
+
+
+def _name_taken(name: str) -> KittylabError:
+    return KittylabError(f"{name!r} already has a current certificate: revoke it first or choose another name")
 
 
 def _granted_names(certificate: x509.Certificate) -> list[x509.GeneralName]:

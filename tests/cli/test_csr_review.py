@@ -64,3 +64,18 @@ def test_a_profile_can_limit_the_kinds_of_names(tmp_path):
     assert "never carries ip" in run_cli("profile", "client", "--san-types", "ip", home=home).assert_one_line_error()
     lifted = run_cli("profile", "client", "--any-san-type", home=home)
     assert "may carry: email, dns, uri names" in lifted.out
+
+
+def test_a_dry_run_refuses_what_the_signing_refuses(tmp_path):
+    """The CA's name constraints, a taken name and a validity beyond the CA's: refused by --dry-run too."""
+    home, csr = tmp_path / "ws", _lena_csr(tmp_path)
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", "--permit-email", "acme.example", "--days", "100", home=home)
+    for extra, why in ((["--email", "lena@evil.example", "--days", "30"], "lena@evil.example"), (["--days", "400"], "outlive")):
+        dry = run_cli("sign", csr, "--profile", "client", "--replace-sans", *extra, "--dry-run", home=home)
+        real = run_cli("sign", csr, "--profile", "client", "--replace-sans", *extra, home=home)
+        assert why in dry.err.splitlines()[-1] and dry.code == real.code == 1, (dry.err, real.err)
+        assert dry.err.splitlines()[-1] == real.err.splitlines()[-1]
+    assert run_cli("sign", csr, "--profile", "client", "--replace-sans", "--email", "lena@acme.example", "--days", "30",
+                   home=home).code == 0
+    taken = run_cli("sign", csr, "--profile", "client", "--replace-sans", "--dry-run", home=home)
+    assert "'lena' already has a current certificate" in taken.assert_one_line_error()
