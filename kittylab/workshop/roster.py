@@ -569,6 +569,7 @@ def issue_roster(
             out = continued or out
     out = Path(out)
     _prepare(out)
+    _register(workspace, out)
     again = _Matcher(reissue)
     defaults = workspace.default_subject("x")
     total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
@@ -882,12 +883,41 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 def _ledgers(workspace: Workspace, out: str | os.PathLike | None, stem: str | None) -> list[Path]:
-    """The workshop folders to look in: ``out``; else the roster's own, then every ``roster-*`` of the workspace."""
+    """The workshop folders to look in: ``out``; else the roster's own, then every workshop of the workspace.
+
+    Those are its ``roster-*`` folders and the folders elsewhere (``--out``) that it keeps a list of.
+    """
     if out is not None:
         return [Path(out)]
-    found = sorted(path.parent for path in workspace.home.glob(f"roster-*/{LEDGER_FILE}"))
+    found = {path.parent for path in workspace.home.glob(f"roster-*/{LEDGER_FILE}")}
+    found |= {folder for folder in _registered(workspace) if (folder / LEDGER_FILE).exists()}
+    found = sorted(found)
     own = default_out(workspace, stem) if stem else None
     return sorted(found, key=lambda folder: folder != own)
+
+
+#: The workshop folders outside the workspace (``out``), one absolute path a line, so that a later
+#: roster finds the people they hold.
+WORKSHOPS_FILE = "workshops.txt"
+
+
+def _registered(workspace: Workspace) -> list[Path]:
+    try:
+        text = (workspace.home / WORKSHOPS_FILE).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [Path(line) for line in text.splitlines() if line.strip()]
+
+
+def _register(workspace: Workspace, out: Path) -> None:
+    """Remember a workshop folder outside ``<workspace>/roster-*``."""
+    folder = out.resolve()
+    if folder.parent == workspace.home.resolve() and folder.name.startswith("roster-"):
+        return
+    known = _registered(workspace)
+    if folder not in known:
+        text = "".join(f"{path}\n" for path in [*known, folder])
+        write_atomically(workspace.home / WORKSHOPS_FILE, text.encode("utf-8"))
 
 
 @dataclass

@@ -474,3 +474,17 @@ def test_a_name_constrained_workshop_ca_is_harmless_to_trust_and_says_so(tmp_pat
         assert result.issued == [("ada-lovelace", "Ada Lovelace")] and "constraints" not in result.warnings
         page = handout(result, "ada-lovelace").read_text()
         assert "browsers accept it only for kitty.test" in page and "no name constraints" not in page
+
+
+def test_a_workshop_folder_outside_the_workspace_is_found_again(workspace, tmp_path):
+    """`--out DIR` on the first day: the roster saved again (no --out) continues DIR, nobody gets a new password."""
+    first = issue_roster(workspace, write(tmp_path / "class.csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
+                         out=tmp_path / "handouts-here", url=URL, workers=1, progress=False)
+    password = summary_rows(first.summary_csv)["ada-lovelace"]["p12_password"]
+    again = issue_roster(workspace, write(tmp_path / "class3.csv", "name,email\nAda Lovelace,ada@kitty.test\n"
+                                                                   "Late Arrival,late@kitty.test\n"),
+                         workers=1, progress=False)
+    assert again.continued == tmp_path / "handouts-here" and again.completed == []
+    assert again.issued == [("late-arrival", "Late Arrival")] and again.reused["url"] == URL
+    assert summary_rows(first.summary_csv)["ada-lovelace"]["p12_password"] == password
+    assert revoke_roster(workspace, who=["Late Arrival"]).summaries == [first.summary_csv]
