@@ -62,11 +62,13 @@ _TLS_VERSIONS = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}
 
 
 class Refused(KittylabError):
-    """The server turned the client away; ``.reason`` is a short code (``revoked``, ``no-certificate``, ...)."""
+    """The server turned the client away; ``.reason`` is a short code (``revoked``, ``no-certificate``, ...),
+    ``.answer`` what the server sent to say so (an HTTP error page's status and title, a TLS alert, a hang-up)."""
 
-    def __init__(self, reason: str, words: str) -> None:
+    def __init__(self, reason: str, words: str, *, answer: str = "") -> None:
         super().__init__(f"the server refused the connection: {words}")
         self.reason = reason
+        self.answer = answer
 
 
 class ServerNotTrusted(KittylabError):
@@ -298,9 +300,9 @@ def _get(connection: _MutualTLSConnection, url: str, *, sent_certificate: bool) 
     except OSError as exc:
         raise KittylabError(f"cannot connect to {parts.netloc}: {exc.strerror or exc}") from None
     headers = {name.lower(): value for name, value in answer.getheaders()}
-    refusal = _NGINX_PAGES.get(_nginx_title(body)) if answer.status == 400 else None
-    if refusal:
-        raise Refused(*refusal)
+    title = _nginx_title(body) if answer.status == 400 else ""
+    if title in _NGINX_PAGES:
+        raise Refused(*_NGINX_PAGES[title], answer=f'HTTP 400, an error page titled "400 {title}"')
     return Response(
         url=url,
         status=answer.status,
@@ -320,19 +322,21 @@ def _nginx_title(body: bytes) -> str:
 def _refusal(exc: BaseException, sent_certificate: bool) -> KittylabError:
     """Why the server turned the client away, from the alert it sent (or the way it hung up)."""
     reason = getattr(exc, "reason", None)
+    alert = f"the TLS alert {str(reason).split('ALERT_', 1)[-1].lower()}"
     if reason in _ALERTS:
-        return Refused(*_ALERTS[reason])
+        return Refused(*_ALERTS[reason], answer=alert)
     if reason == "SSLV3_ALERT_HANDSHAKE_FAILURE":
         if not sent_certificate:
-            return Refused("no-certificate", "no client certificate was sent")
-        return Refused("rejected", "handshake failure (the server rejected the client certificate)")
+            return Refused("no-certificate", "no client certificate was sent", answer=alert)
+        return Refused("rejected", "handshake failure (the server rejected the client certificate)", answer=alert)
     if isinstance(exc, (ssl.SSLEOFError, ConnectionError, http.client.RemoteDisconnected)):
+        hung_up = "no answer: it closed the connection"
         if not sent_certificate:
-            return Refused("no-certificate", "no client certificate was sent (the server hung up)")
+            return Refused("no-certificate", "no client certificate was sent (the server hung up)", answer=hung_up)
         # An empty reply looks the same whether the server refused the certificate (TLS 1.3 tells the
         # client only on its first read) or failed while answering: say both.
         return Refused("closed", "the server hung up after the handshake without an answer: it refused the"
-                                 " client certificate, or failed while answering (its log says which)")
+                                 " client certificate, or failed while answering (its log says which)", answer=hung_up)
     return KittylabError(f"TLS error talking to the server: {reason or exc}")
 
 

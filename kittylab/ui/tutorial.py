@@ -590,19 +590,23 @@ def _stand_in_line(missing: str, instead: str) -> str:
 
 @dataclass
 class Knock:
-    """What a web server answered a client that showed no certificate."""
+    """What a web server answered a client that showed no certificate: which ``server`` answered,
+    what it sent (``sent``: nginx's HTTP 400 page and its title, or a TLS alert) and what that means."""
 
     server: str
     answer: str
     stand_in: str | None = None
+    sent: str = ""
 
     def __repr__(self) -> str:
-        return self.answer + (f"\n{self.stand_in}" if self.stand_in else "")
+        lines = [f"{self.server} answered: {self.sent}"] if self.sent else []
+        return "\n".join(lines + [self.answer] + ([self.stand_in] if self.stand_in else []))
 
 
 def knock_without_certificate(workspace: Workspace, site: Any) -> Knock:
     """Start ``site``'s web server (nginx or Apache, as written by ``write_site``) and connect to it
-    without a client certificate: it answers, but only to refuse.
+    without a client certificate: it answers, but only to refuse; the answer names the server and
+    what it sent (nginx: an HTTP 400 page, whose title it quotes).
 
     Where that web server is not installed (a learner's laptop), kittylab's own picture-server
     serves the same key, certificate, CA and CRL and refuses the same way; the answer says so in
@@ -612,21 +616,20 @@ def knock_without_certificate(workspace: Workspace, site: Any) -> Knock:
     from ..net.server import PictureServer
     from .sites import RunningSite, web_server_binary
 
-    def knock(url: str) -> str:
+    def knock(server: str, url: str, stand_in: str | None = None) -> Knock:
         try:
             response = fetch(url, ca=workspace.ca_certificate_path, images=False)
         except Refused as refusal:
-            return str(refusal)
-        return f"HTTP {response.status}: the server let a client without a certificate in"
+            return Knock(server, str(refusal), stand_in, refusal.answer)
+        return Knock(server, "the server let a client without a certificate in", stand_in, f"HTTP {response.status}")
 
     try:
         web_server_binary(site.kind)
     except KittylabError:
         with PictureServer(workspace) as server:
-            answer = knock(server.url)
-        return Knock("picture-server", answer, _stand_in_line(site.kind, "kittylab's picture-server"))
+            return knock("picture-server", server.url, _stand_in_line(site.kind, "kittylab's picture-server"))
     with RunningSite(site) as web:
-        return Knock(site.kind, knock(web.url))
+        return knock(site.kind, web.url)
 
 
 @dataclass
