@@ -288,8 +288,13 @@ def _confirmed(question: str) -> bool:
     return input(question).strip().lower() in ("y", "yes")
 
 
+#: What ``show`` reads as a file name, never as a certificate's name (a missing file is said to be one).
+FILE_SUFFIXES = (".csr", ".req", ".crt", ".cer", ".pem", ".der")
+
+
 def cmd_show(args: argparse.Namespace) -> int:
-    if Path(args.target).is_file():  # a file someone sent: a CSR (or a certificate) to read before signing
+    looks_like_a_file = Path(args.target).suffix.lower() in FILE_SUFFIXES or "/" in args.target
+    if Path(args.target).is_file() or looks_like_a_file:  # a file someone sent: a CSR (or a certificate) to read
         data = read_input(Path(args.target), "certificate or CSR")
         summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
     else:

@@ -20,6 +20,7 @@ from .options import (
     add_deploy_hook,
     add_json,
     command_line_fix,
+    duration,
     ca_passphrase,
     echo,
     emit,
@@ -195,7 +196,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.set_defaults(handler=cmd_publish)
 
     expiring = subparsers.add_parser("expiring", help="what expires soon (or has) and needs renewing")
-    expiring.add_argument("--within", default="30d", metavar="30d",
+    expiring.add_argument("--within", type=duration, default="30d", metavar="30d",
                           help="a time such as 30d, 12h or 2w (default 30d)")
     expiring.add_argument("--check", action="store_true",
                           help="for monitoring: one line, and exit 1 when something is due (0 when nothing is)")
@@ -206,7 +207,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     renew.add_argument("names", nargs="*", metavar="NAME")
     renew.add_argument("--new-key", action="store_true", help="make a new key too (default: keep the key)")
     renew.add_argument("--days", type=positive_int, default=None, help="validity (default: as before)")
-    renew.add_argument("--expiring", metavar="30d", help="also renew everything due within this time")
+    renew.add_argument("--expiring", type=duration, metavar="30d", help="also renew everything due within this time")
     renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
     renew.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
     renew.add_argument("--ca", metavar="NEW_CA", help="move to this CA (a rotation; default: the same CA as before)")

@@ -17,6 +17,7 @@ from ..errors import KittylabError
 from ..pki.files import read_password_file
 from ..pki.names import Subject
 from ..workspace import deploy
+from ..workspace.renewal import parse_duration
 from ..workspace.workspace import NAME_PATTERN, Workspace
 
 
@@ -39,6 +40,15 @@ def positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a positive whole number")
     return value
+
+
+def duration(text: str) -> str:
+    """A time such as ``30d``, ``12h`` or ``2w``, checked as the command line is read (a mistake is usage: exit 2)."""
+    try:
+        parse_duration(text)
+    except KittylabError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return text
 
 
 def port_number(text: str) -> int:

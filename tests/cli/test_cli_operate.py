@@ -97,7 +97,9 @@ def test_expiring_and_renew(tmp_path):
     assert [item["kind"] for item in as_json] == ["crl", "certificate", "certificate"]
     assert as_json[1]["seconds_left"] > 9 * 86400
     assert run_cli("expiring", "--within", "1h", home=home).out.startswith("nothing expires within 1h")
-    assert "bad duration" in run_cli("expiring", "--within", "soon", home=home).assert_one_line_error()
+    for wrong in (("expiring", "--within", "soon"), ("expiring", "--within", "7x"), ("renew", "--expiring", "7x")):
+        usage = run_cli(*wrong, home=home)
+        assert usage.code == 2 and "bad duration" in usage.assert_one_line_error()
     old = Workspace(home).find("soon")
     renewed = run_cli("renew", "soon", "--days", "90", home=home)
     assert renewed.code == 0 and "the same key" in renewed.out and "superseded" in renewed.out

@@ -27,6 +27,9 @@ def test_show_reads_a_csr_file(tmp_path):
     as_json = json.loads(run_cli("show", csr, "--json", home=tmp_path / "ws").out)
     assert as_json["requested_names"] == ["DNS:wiki.acme.example", "email:lena@acme.example", "email:ceo@acme.example"]
     assert not (tmp_path / "no-workspace").exists()
+    for missing in ("nope.csr", f"{tmp_path}/nope"):
+        line = run_cli("show", missing, home=tmp_path / "ws").assert_one_line_error()
+        assert "nope" in line and "no certificate named" not in line and "file" in line
 
 
 def test_sign_shows_what_it_grants_and_drops_or_replaces_requested_names(tmp_path):
