@@ -59,6 +59,8 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
     if args.json:
         emit({"issued": [{"name": name, "file": str(file)} for file, name in issued], "already": result.already,
               "summary": str(result.summary_csv), "handouts": str(result.handouts),
+              "continued": str(result.continued) if result.continued else None, "kept_settings": result.reused,
+              "elsewhere": [{"name": name, "folder": str(folder)} for name, folder in result.elsewhere],
               "errors": [{"line": line, "message": message} for line, message in result.errors]})
     return 1 if result.errors else 0
 

@@ -557,6 +557,7 @@ def issue_roster(
         raise KittylabError(f"unknown key type {key!r}: choose one of {', '.join(KEY_KINDS)}")
     p12 = p12 or legacy_p12
     url = check_url(url) if url is not None else None
+    workspace.ca.check_validity(utcnow(), days or WORKSHOP_DAYS)  # before anything is written (again below: a kept days)
     path, rows, source = _rows_of(roster)
     # What a killed run left in the workspace (a committed certificate's staged p12) takes its place
     # first, so that what this run finds on disk is what the store says.

@@ -488,3 +488,10 @@ def test_a_workshop_folder_outside_the_workspace_is_found_again(workspace, tmp_p
     assert again.issued == [("late-arrival", "Late Arrival")] and again.reused["url"] == URL
     assert summary_rows(first.summary_csv)["ada-lovelace"]["p12_password"] == password
     assert revoke_roster(workspace, who=["Late Arrival"]).summaries == [first.summary_csv]
+
+
+def test_days_beyond_the_ca_are_refused_before_anything_is_written(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    with pytest.raises(KittylabError):
+        issue_roster(workspace, roster, url=URL, days=100000, progress=False)
+    assert not (workspace.home / "roster-r").exists()
