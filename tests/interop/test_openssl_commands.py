@@ -33,6 +33,7 @@ from kittylab import (
 )
 from kittylab.pki import openssl
 from kittylab.pki.constraints import build_name_constraints
+from kittylab.pki.extensions import extension_value
 from kittylab.ui.tutorial import REVOCATION, STEPS, prepare
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
@@ -43,13 +44,6 @@ MAKES = re.compile(r"-out (\S+\.(?:crt|csr))\b")
 # -- what a certificate or request says ------------------------------------------------------------
 
 
-def _value(item, kind):
-    try:
-        return item.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
-
-
 def facts(path: Path) -> dict:
     """What must agree: subject, lifetime and the extensions that decide what the certificate may do."""
     data = path.read_bytes()
@@ -57,15 +51,15 @@ def facts(path: Path) -> dict:
         item = x509.load_pem_x509_csr(data)
         return {"subject": item.subject.rfc4514_string(), "san": sorted(openssl.sans_of(item))}
     item = x509.load_pem_x509_certificate(data)
-    basic = _value(item, x509.BasicConstraints)
-    usage = _value(item, x509.KeyUsage)
+    basic = extension_value(item, x509.BasicConstraints)
+    usage = extension_value(item, x509.KeyUsage)
     flags = {
         name for name in ("digital_signature", "key_encipherment", "key_cert_sign", "crl_sign", "content_commitment",
                           "data_encipherment", "key_agreement")
         if usage is not None and getattr(usage, name)
     }
-    eku = _value(item, x509.ExtendedKeyUsage)
-    constraints = _value(item, x509.NameConstraints)
+    eku = extension_value(item, x509.ExtendedKeyUsage)
+    constraints = extension_value(item, x509.NameConstraints)
     return {
         "subject": item.subject.rfc4514_string(),
         "days": (item.not_valid_after_utc - item.not_valid_before_utc).days,
