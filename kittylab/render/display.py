@@ -159,13 +159,18 @@ def record_card(record: Record, *, now: dt.datetime | None = None) -> Card:
     return certificate_card(record.certificate, record, now=now)
 
 
-def issued_card(issued: Issued, *, now: dt.datetime | None = None) -> Card:
-    """The new certificate, and the files written for it (named, never shown)."""
+#: Where a generated p12 password is read, in code (the workbench shows it once, below its card).
+P12_PASSWORD_IN_CODE = "generated: read it once from .p12_password"
+
+
+def issued_card(issued: Issued, *, now: dt.datetime | None = None, password_note: str = P12_PASSWORD_IN_CODE) -> Card:
+    """The new certificate, and the files written for it (named, never shown); ``password_note``
+    says where a generated p12 password is shown."""
     card = certificate_card(issued.certificate, issued.record, now=now)
     files = ", ".join(path.name for _, path in sorted(issued.files.items()))
     card.rows.insert(1, ("Files", files))
     if issued.p12_password:
-        card.rows.insert(2, ("p12 password", "generated: read it once from .p12_password"))
+        card.rows.insert(2, ("p12 password", password_note))
     return card
 
 

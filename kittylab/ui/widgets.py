@@ -286,6 +286,7 @@ class _Form(widgets.VBox, _Refreshable):
         finally:
             self.button.disabled = False
         if refused is not None:
+            self.progress_area.outputs = ()  # no bar stuck at 0 under the message
             self._say(str(refused), error=True)
             return
         self.card.value = card.html()
@@ -453,7 +454,7 @@ class IssueClientForm(_IssueForm):
         )
         if "p12" in issued.files:
             self.downloads.value += p12_links(issued.files["p12"], issued.p12_password)
-        return issued_card(issued)
+        return issued_card(issued, password_note="generated: shown once below, next to the p12's download link")
 
 
 class SignCSRForm(_Form):
@@ -695,6 +696,11 @@ class Dashboard(widgets.VBox, _Refreshable):
             )
             links += p12_links(path, generated)
             said += f" and {path.name}"
+        elif record.revoked_at is not None:
+            said += (f"; no p12: {record.name}'s certificate is revoked ({record.reason or 'unspecified'}), so servers"
+                     " refuse it: issue a new one")
+        elif record.superseded_by is not None:
+            said += f"; no p12: this certificate of {record.name} is superseded: export its current one"
         elif record.profile != "ca" and not self.workspace.path(record.name, "key").exists():
             said += (f"; no p12: kittylab does not hold {record.name}'s private key (it signed a request),"
                      " so only its owner can bundle key and certificate")
@@ -721,8 +727,12 @@ class Dashboard(widgets.VBox, _Refreshable):
                 f" {renewed.record.not_after:%Y-%m-%d}; the old certificate is superseded")
 
     def publish_crl(self) -> str:
+        """Sign a new CRL; a link downloads it and the message says where the file is."""
         crl = self.workspace.publish_crl()
-        return f"published a new CRL, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC: reload the servers"
+        path = self.workspace.crl_path
+        self.downloads.value = download_link(path, mime="application/x-pem-file")
+        return (f"published a new CRL in {path}, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC:"
+                " reload the servers")
 
 
 def _table_html(rows: Iterable[Record]) -> str:

@@ -12,8 +12,10 @@ import subprocess
 import pytest
 from cryptography import x509
 from support.system import PASSWORD
+from tqdm import tqdm
 
 from kittylab import KEY_KINDS, Workspace, load_p12
+from kittylab.ui import widgets as widgets_module
 from kittylab.ui.widgets import (
     CreateCAForm,
     Dashboard,
@@ -173,6 +175,21 @@ def test_a_second_certificate_for_a_name_is_refused_in_one_line(workspace):
     assert not form.button.disabled
 
 
+def test_a_refusal_leaves_no_progress_bar_under_its_message(workspace, monkeypatch):
+    """In JupyterLab the bar is drawn into the form's progress area: a refusal clears it (it stayed at 0/?)."""
+    form = IssueServerForm(workspace, key="p256")
+    form.button.click()
+
+    def drawn_bar(total, description):
+        form.progress_area.outputs = ({"output_type": "stream", "name": "stderr", "text": f"{description}: 0/?"},)
+        return tqdm(disable=True)
+
+    monkeypatch.setattr(widgets_module, "progress_bar", drawn_bar)
+    form.button.click()  # refused: picture-server already has a current certificate
+    assert "already has a current certificate" in form.message.value
+    assert form.progress_area.outputs == ()
+
+
 def test_file_name_field(workspace):
     form = IssueClientForm(workspace, key="p256")
     form.p12.value = False
@@ -215,6 +232,8 @@ def test_client_form_generates_a_password_and_shows_it_once(workspace):
     assert shown
     load_p12(workspace.path("eager-client", "p12"), password=shown.group(1))
     assert shown.group(1) not in form.card.value
+    # the no-code tool says where the password is, not a Python attribute
+    assert "shown once below" in form.card.value and ".p12_password" not in form.card.value
 
 
 def test_forms_need_a_ca_first(tmp_path):
@@ -348,7 +367,19 @@ def test_publish_crl_from_the_dashboard(story):
     before = number()
     dashboard.crl_button.click()
     assert number() == before + 1
-    assert "published a new CRL" in dashboard.message.value
+    assert f"published a new CRL in {workspace.crl_path}" in dashboard.message.value
+    assert link_data(dashboard.downloads.value, "kitty-ca.crl") == workspace.crl_path.read_bytes()
+
+
+def test_exporting_a_revoked_certificate_says_why_there_is_no_p12(story):
+    workspace, _, _ = story
+    workspace.revoke("eager-client", reason="key-compromise")
+    dashboard = Dashboard(workspace)
+    choose(dashboard, "eager-client")
+    dashboard.export_button.click()
+    assert dashboard.message.value == ("exported eager-client.crt; no p12: eager-client's certificate is revoked"
+                                       " (key-compromise), so servers refuse it: issue a new one")
+    assert "eager-client.p12" not in dashboard.downloads.value
 
 
 def test_the_dashboard_refreshes_after_a_form_acts(workspace):
