@@ -53,7 +53,7 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
              "modern-p12": f" (kittylab roster export-p12 {args.roster} --legacy [--who NAME])",
              "elsewhere": f" (kittylab roster export-p12 {args.roster} --legacy)",
              "constraints": " (kittylab --home NEW init --cn workshop-ca --permit-dns HOST; or in this workspace add --another-root)",
-             "host": " (kittylab issue server picture-server --dns HOST)"}
+             "host": " (kittylab issue server workshop-server --dns HOST, then kittylab serve --name workshop-server)"}
     for kind, warning in result.warnings.items():
         note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
     if args.json:

@@ -701,9 +701,9 @@ def _workshop_warnings(workspace: Workspace, url: str | None) -> dict[str, str]:
                    if record.profile == "server" and record.revoked_at is None and record.superseded_by is None]
         if servers and not any(_names_host(record, host) for record in servers):
             warnings["host"] = (
-                f"no server certificate in {workspace.home} names {host} ({', '.join(r.name for r in servers)}"
-                f" name {', '.join(sorted({n for r in servers for n in _host_names(r)})) or 'no host'}):"
-                f" browsers will refuse the workshop's server"
+                f"no server certificate in {workspace.home} names {host} ("
+                + "; ".join(f"{r.name}: {', '.join(_host_names(r)) or 'no host'}" for r in servers)
+                + "): browsers will refuse the workshop's server"
             )
     if name_constraints_of(workspace.ca_record().certificate) is None:
         warnings["constraints"] = (
