@@ -118,8 +118,9 @@ def _check_iterations(data: bytes) -> None:
     """Refuse a p12 that asks for more iterations than :data:`MAX_ITERATIONS`, before deriving any key."""
     try:
         counts = _iteration_counts(data)
-    except (ValueError, IndexError):
-        return  # not DER that this reader follows: cryptography says what is wrong with it
+    except (ValueError, IndexError, RecursionError) as exc:
+        # Fail closed: what this walk cannot follow is not handed to a key derivation it could not bound.
+        raise KittylabError(f"not a PKCS#12 file, or it is damaged ({exc or 'truncated'}): nothing was derived") from None
     if counts and max(counts) > MAX_ITERATIONS:
         raise KittylabError(
             f"the p12 file asks for {max(counts):,} key-derivation iterations (at most {MAX_ITERATIONS:,}):"

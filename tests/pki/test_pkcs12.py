@@ -125,6 +125,18 @@ def test_a_p12_asking_for_billions_of_iterations_is_refused_before_deriving(lega
     assert time.monotonic() - started < 1
 
 
+@pytest.mark.parametrize("tail", [b"\x00", b"\x30", b"\x30\x85", b"\x04\x05ab"])
+def test_what_the_iteration_walk_cannot_follow_is_refused(tail):
+    """A crafted 2^31-1-iteration p12 with a trailing byte made the walk give up and let it through (a hang)."""
+    import time
+
+    data = with_mac_iterations(export_p12(KEY, CERT, password="kitty-pass"), 2**31 - 1) + tail
+    started = time.monotonic()
+    with pytest.raises(KittylabError, match="^not a PKCS#12 file, or it is damaged .*nothing was derived$"):
+        load_p12(data, password="kitty-pass")
+    assert time.monotonic() - started < 1
+
+
 def test_every_iteration_count_is_found():
     """The key bag's and the certificate bag's PBE iterations and the MAC's, in kittylab's and OpenSSL's p12."""
     from kittylab.pki.pkcs12 import _iteration_counts
