@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from typing import NoReturn
 
 import pytest
 
@@ -30,9 +31,14 @@ def require_binary(name: str, *candidates: str) -> str:
         if path:
             return path
     package = APT_HINT.get(name, name)
-    message = f"{name} is not installed (apt-get install {package})"
+    unavailable(f"{name} is not installed (apt-get install {package})", ci=": CI must install it")
+
+
+def unavailable(message: str, *, ci: str = "") -> NoReturn:
+    """Skip: the system lacks what ``message`` says; or, in CI (KITTYLAB_REQUIRE_SYSTEM=1), fail
+    (``ci`` adds what CI must do)."""
     if os.environ.get("KITTYLAB_REQUIRE_SYSTEM"):
-        pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set: CI must install it")
+        pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set{ci}")
     pytest.skip(message)
 
 
