@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days, load_certificate
-from ..pki.constraints import build_name_constraints, describe_constraints
+from ..pki.constraints import ALL_IP, build_name_constraints, describe_constraints
 from ..pki.crl import REASONS
 from ..pki.csr import load_csr
 from ..pki.facts import format_summary, summarize
@@ -53,7 +53,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
     subject = subject_from(args, args.cn, defaults, email=args.email or "")
     constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),
-                                         permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or ())
+                                         permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or (),
+                                         exclude_ip=args.exclude_ip)
     if args.key == "rsa4096" and (args.intermediate_of or args.another_root or not workspace.has_ca):
         note("making an RSA 4096 key (this takes about a second)...")
     ca = workspace.init_ca(subject, key=args.key, days=args.days, passphrase=passphrase,
@@ -66,6 +67,9 @@ def cmd_init(args: argparse.Namespace) -> int:
         echo(f"  signed by {args.intermediate_of}; the chain for servers and p12 files: {workspace.chain_path(subject.cn)}")
     if constraints is not None:
         echo(f"  name constraints: {describe_constraints(constraints)}")
+        if args.exclude_ip is None and not args.permit_ip and constraints.permitted_subtrees:
+            echo(f"  IP addresses excluded ({', '.join(ALL_IP)}): constraints bind only the name types they list,"
+                 " so without them this CA could still certify any IP address (--permit-ip or --exclude-ip to choose)")
     for label, url in _url_lines(workspace.ca_urls(subject.cn)):
         echo(f"  what it issues carries its {label}: {url}")
     echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
@@ -345,6 +349,9 @@ def register(commands: argparse._SubParsersAction) -> None:
                            help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
     hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
                            help="name constraint: never this domain or below (repeatable)")
+    hierarchy.add_argument("--exclude-ip", action="append", metavar="NET",
+                           help="name constraint: never IP addresses in this network (repeatable); with --permit-dns"
+                                " or --permit-email and no --permit-ip, every IP address (0.0.0.0/0, ::/0) is excluded")
     hierarchy.add_argument("--replaces", metavar="OLD_CA",
                            help="a rotation: inherit OLD_CA's name constraints, path length and URLs (what is not"
                                 " given); OLD_CA keeps publishing its CRL; move certificates with renew --ca")

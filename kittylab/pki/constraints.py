@@ -4,9 +4,12 @@
 cannot make a certificate that browsers or nginx accept for ``bank.test``. kittylab refuses to
 sign such a name itself; OpenSSL and every TLS stack refuse it too (error 47, "permitted subtree
 violation"), which the tests check with certificates made behind kittylab's back. Constraints bind
-only the kinds of name they list: without a directoryName subtree, a leaked key still signs client
-certificates with any subject. RFC 5280 has no wildcard syntax: ``*.example.test`` is read as
-``example.test``, which already covers every name below it.
+only the kinds of name they list: a CA permitted only DNS and email names may still certify any
+IP address, so ``build_name_constraints`` then excludes every IPv4 and IPv6 address
+(``0.0.0.0/0``, ``::/0``) unless told otherwise, as the CA/Browser Forum requires of technically
+constrained CAs (Baseline Requirements 7.1.2.5). Without a directoryName subtree, a leaked key
+still signs client certificates with any subject. RFC 5280 has no wildcard syntax:
+``*.example.test`` is read as ``example.test``, which already covers every name below it.
 """
 
 from __future__ import annotations
@@ -22,25 +25,36 @@ from .extensions import extension_value
 from .names import check_dns_name, check_email, describe_san, readable_name
 
 
+#: Every IPv4 and IPv6 address: what a CA permitted only DNS and email names excludes by default.
+ALL_IP = ("0.0.0.0/0", "::/0")
+
+
 def build_name_constraints(
     *,
     permit_dns: Iterable[str] = (),
     permit_email: Iterable[str] = (),
     permit_ip: Iterable[str] = (),
     exclude_dns: Iterable[str] = (),
+    exclude_ip: Iterable[str] | None = None,
 ) -> x509.NameConstraints | None:
     """The extension for the given subtrees, or None if none is given.
 
     DNS: ``example.test`` or ``*.example.test`` (both mean the domain and every name below it).
     Email: a domain (``kitty.test``), ``.kitty.test`` for its subdomains, or one mailbox.
     IP: a network such as ``10.0.0.0/8``.
+    ``exclude_ip=None`` (the default) excludes every IP address (:data:`ALL_IP`) when DNS or email
+    names are permitted and no IP network is: constraints bind only the name types they list, so
+    without it such a CA could still certify any IP address. Give ``exclude_ip=()`` to leave them open.
     """
+    permit_ip = list(permit_ip)
     permitted = (
         [_dns_subtree(name) for name in permit_dns]
         + [_email_subtree(value) for value in permit_email]
         + [_ip_subtree(value) for value in permit_ip]
     )
-    excluded = [_dns_subtree(name) for name in exclude_dns]
+    if exclude_ip is None:
+        exclude_ip = ALL_IP if permitted and not permit_ip else ()
+    excluded = [_dns_subtree(name) for name in exclude_dns] + [_ip_subtree(value) for value in exclude_ip]
     if not permitted and not excluded:
         return None
     return x509.NameConstraints(permitted_subtrees=permitted or None, excluded_subtrees=excluded or None)

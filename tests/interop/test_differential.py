@@ -50,8 +50,11 @@ DOCUMENTED = {
         " pyhanko-certvalidator refuse it, as kittylab does"
     ),
     ("name constraint violated by IP", "pyhanko"): (
-        "pyhanko-certvalidator does not implement iPAddress name constraints (RFC 5280 4.2.1.10): it raises"
-        " NotImplementedError instead of judging the path; OpenSSL and cryptography refuse the address"
+        "pyhanko-certvalidator does not implement iPAddress name constraints (RFC 5280 4.2.1.10): when a"
+        " certificate's IP address meets a CA's iPAddress subtrees it raises NotImplementedError instead of"
+        " judging the path; OpenSSL and cryptography refuse the address. It does judge the DNS and email cases,"
+        " whose CA also carries iPAddress subtrees (build_name_constraints excludes 0.0.0.0/0 and ::/0 when"
+        " only DNS and email names are permitted), because their leaves hold no IP address"
     ),
 }
 
@@ -175,8 +178,11 @@ def build_case(maker: Maker, defect: str, purpose: str | None, below: bool) -> C
     if below:
         constraints = None
         if defect.startswith("name constraint"):
+            # Without permit_ip, every IP address is excluded (the default): the DNS and email cases
+            # check that a CA with iPAddress subtrees still has its other constraints judged by all three.
             constraints = build_name_constraints(permit_dns=["kitty.test"], permit_email=["kitty.test"],
                                                  permit_ip=["10.0.0.0/8"] if "IP" in defect else ())
+            assert constraints.excluded_subtrees if "IP" not in defect else not constraints.excluded_subtrees
         inter = maker.certificate("diff-issuing", inter_key, root, root_key, ca=True, path_length=0,
                                   constraints=constraints)
         chain.append((inter, inter_key))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ipaddress
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -70,6 +71,7 @@ def forged_leaf(
     *,
     dns: list[str] = (),
     email: str | None = None,
+    ip: list[str] = (),
     profile: str = "server",
     folder: Path,
 ) -> tuple[Path, Path]:
@@ -77,7 +79,8 @@ def forged_leaf(
     subject = [x509.NameAttribute(x509.NameOID.COMMON_NAME, name)]
     if email:
         subject.append(x509.NameAttribute(x509.NameOID.EMAIL_ADDRESS, email))
-    names = [x509.DNSName(d) for d in dns] + ([x509.RFC822Name(email)] if email else [])
+    names = ([x509.DNSName(d) for d in dns] + ([x509.RFC822Name(email)] if email else [])
+             + [x509.IPAddress(ipaddress.ip_address(address)) for address in ip])
     key, certificate = _forge(issuer_certificate, issuer_key, subject, days=30, extensions=lambda public_key: (
         PROFILES[profile].extensions(public_key, issuer_certificate, names)))
     return _write_pair(folder, name, key, certificate)
