@@ -74,13 +74,25 @@ lab: setup lessons
 	$(PY) -m jupyter trust $(MY_NOTEBOOKS)/*.ipynb
 	$(PY) -m jupyter lab --notebook-dir=$(MY_NOTEBOOKS) $(ALLOW_ROOT) $(LAB_ARGS)
 
-# Copy the lessons (and their data files) that are not in $(MY_NOTEBOOKS)/ yet; never overwrites.
+# Copy the lessons (and their data files) that are not in $(MY_NOTEBOOKS)/ yet; never overwrites,
+# but names the copies older than the repository's lesson (after a `git pull`) and how to update them.
 lessons:
-	mkdir -p $(MY_NOTEBOOKS)
-	for f in notebooks/*; do [ -e "$(MY_NOTEBOOKS)/$${f##*/}" ] || cp "$$f" $(MY_NOTEBOOKS)/; done
+	@mkdir -p $(MY_NOTEBOOKS); \
+	older=; \
+	for f in notebooks/*; do \
+	  copy="$(MY_NOTEBOOKS)/$${f##*/}"; \
+	  if [ ! -e "$$copy" ]; then cp "$$f" $(MY_NOTEBOOKS)/; \
+	  elif [ "$$f" -nt "$$copy" ] && ! cmp -s "$$f" "$$copy"; then older="$$older $${f##*/}"; fi; \
+	done; \
+	for n in $$older; do \
+	  echo "make lessons: $(MY_NOTEBOOKS)/$$n is older than the repository's lesson (it changed since your copy):" \
+	       "make reset-lesson LESSON=$${n%%-*} takes the new one (your saved runs in it are replaced)"; \
+	done
 
 # Start a lesson afresh: `make reset-lesson LESSON=03` puts 03's notebook back as committed
-# (`LESSON=all` every one). Each lesson remakes the workspace it needs when it runs.
+# (`LESSON=all` every one). A lesson with a workspace of its own (08, 80-83, 90) has it moved aside
+# to kitty-workspace/earlier-runs/ (one kept per workspace), so it starts over; 01-07 share the
+# story's workspace, which each lesson's first cell prepares.
 reset-lesson:
 	@case "$(LESSON)" in \
 	  all) set -- notebooks/*.ipynb ;; \
@@ -89,7 +101,19 @@ reset-lesson:
 	esac; \
 	[ -e "$$1" ] || { echo "make reset-lesson: there is no lesson $(LESSON) in notebooks/" >&2; exit 2; }; \
 	mkdir -p $(MY_NOTEBOOKS); \
-	for f in "$$@"; do cp "$$f" $(MY_NOTEBOOKS)/ && echo "reset $(MY_NOTEBOOKS)/$${f##*/}"; done
+	runs=$(MY_NOTEBOOKS)/kitty-workspace/earlier-runs; \
+	for f in "$$@"; do \
+	  cp "$$f" $(MY_NOTEBOOKS)/ && echo "reset $(MY_NOTEBOOKS)/$${f##*/}"; \
+	  case "$${f##*/}" in \
+	    08-*) own=workbench ;; 80-*) own=two-cas ;; 81-*) own=ocsp ;; 82-*) own=renewal ;; \
+	    83-*) own=migration ;; 90-*) own="workshop workshop-ca" ;; *) own= ;; \
+	  esac; \
+	  for w in $$own; do \
+	    [ -d "$(MY_NOTEBOOKS)/kitty-workspace/$$w" ] || continue; \
+	    mkdir -p "$$runs" && rm -rf "$$runs/$$w" && mv "$(MY_NOTEBOOKS)/kitty-workspace/$$w" "$$runs/$$w" && \
+	    echo "  its workspace kitty-workspace/$$w/ was moved aside to $$runs/$$w/ (replacing the one set aside before): the lesson starts over"; \
+	  done; \
+	done
 
 test: setup
 	$(PY) -m pytest $(XDIST) $(PYTEST_ARGS)

@@ -291,7 +291,7 @@ def _set_aside(ws: Workspace, folder: str) -> str:
     for entry in ws.home.iterdir():
         if entry.name != "earlier-runs" and not (entry / STORE_FILE).exists():
             entry.rename(ws.home / target / entry.name)
-    older = sorted(runs.iterdir())[:-EARLIER_RUNS_KEPT]
+    older = sorted(runs.glob("run-*"))[:-EARLIER_RUNS_KEPT]  # `make reset-lesson` sets lesson workspaces aside there too
     for run in older:
         shutil.rmtree(run)
     deleted = f"; deleted {len(older)} older earlier run(s) with their private keys" if older else ""

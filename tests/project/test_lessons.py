@@ -4,6 +4,7 @@ the committed ones, and `make reset-lesson` puts a lesson back in one command.""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -66,3 +67,39 @@ def test_the_suite_never_collects_the_working_copies():
     assert ignored.returncode == 0
     makefile = (ROOT / "Makefile").read_text()
     assert "--notebook-dir=$(MY_NOTEBOOKS)" in makefile and "MY_NOTEBOOKS ?= my-notebooks" in makefile
+
+
+def test_resetting_a_lesson_with_its_own_workspace_moves_it_aside(tmp_path):
+    """08's workbench (and 80-83, 90) keep their state in a workspace of their own: resetting the lesson
+    moves it aside (one kept), so the lesson starts over; the story's workspace (01-07) stays."""
+    mine = tmp_path / "my-notebooks"
+    workspaces = mine / "kitty-workspace"
+    for name in ("workbench", "workshop", "workshop-ca"):
+        (workspaces / name).mkdir(parents=True)
+        (workspaces / name / "kittylab.sqlite3").write_text(f"{name} run 1")
+    (workspaces / "kitty-ca.crt").write_text("the story's CA")
+    done = make("reset-lesson", "LESSON=08", f"MY_NOTEBOOKS={mine}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1] == (f"  its workspace kitty-workspace/workbench/ was moved aside to {workspaces}/earlier-runs/"
+                                           "workbench/ (replacing the one set aside before): the lesson starts over")
+    assert not (workspaces / "workbench").exists() and (workspaces / "workshop").is_dir()
+    (workspaces / "workbench").mkdir()
+    (workspaces / "workbench" / "kittylab.sqlite3").write_text("workbench run 2")
+    assert make("reset-lesson", "LESSON=all", f"MY_NOTEBOOKS={mine}").returncode == 0
+    runs = workspaces / "earlier-runs"
+    assert sorted(path.name for path in runs.iterdir()) == ["workbench", "workshop", "workshop-ca"]
+    assert (runs / "workbench" / "kittylab.sqlite3").read_text() == "workbench run 2"  # one kept, no pile of keys
+    assert (workspaces / "kitty-ca.crt").is_file()
+
+
+def test_make_lessons_names_the_copies_older_than_the_repository(tmp_path):
+    """After a `git pull`, `make lessons` keeps the learner's copies but says which lessons changed since."""
+    mine = tmp_path / "my-notebooks"
+    assert make("lessons", f"MY_NOTEBOOKS={mine}").stdout == ""
+    copy = mine / "03-web-server.ipynb"
+    _saved_by_a_learner(copy)
+    os.utime(copy, (0, 0))  # saved before the repository's lesson changed
+    done = make("lessons", f"MY_NOTEBOOKS={mine}")
+    assert done.returncode == 0 and b"my own run" in copy.read_bytes()
+    assert done.stdout == (f"make lessons: {copy} is older than the repository's lesson (it changed since your copy):"
+                           " make reset-lesson LESSON=03 takes the new one (your saved runs in it are replaced)\n")
