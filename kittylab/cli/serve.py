@@ -61,10 +61,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def client_p12(workspace: Workspace) -> Path | None:
-    """A p12 of a current client certificate in the workspace, for the ``try:`` hint: eager-client's, else the first."""
-    names = [record.name for record in workspace.records(include_ca=False)
-             if record.profile == "client" and record.revoked_at is None and record.superseded_by is None]
-    for name in sorted(names, key=lambda name: name != "eager-client"):
+    """A p12 of a current client certificate in the workspace, for the ``try:`` hint: eager-client's, else an early one."""
+    story = ["eager-client"] if workspace.current("eager-client") is not None else []
+    for name in [*story, *(record.name for record in workspace.current_of("client", limit=64))]:
         if workspace.path(name, "p12").exists():
             return workspace.path(name, "p12")
     return None

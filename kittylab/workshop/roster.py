@@ -697,8 +697,7 @@ def _workshop_warnings(workspace: Workspace, url: str | None) -> dict[str, str]:
     warnings = {}
     if url:
         host = urlsplit(url).hostname or ""
-        servers = [record for record in workspace.records(include_ca=False)
-                   if record.profile == "server" and record.revoked_at is None and record.superseded_by is None]
+        servers = workspace.current_of("server")
         if servers and not any(_names_host(record, host) for record in servers):
             warnings["host"] = (
                 f"no server certificate in {workspace.home} names {host} ("

@@ -300,6 +300,14 @@ class Store:
         rows = self._rows(f"SELECT {_COLUMNS} FROM certificates ORDER BY issued_at, rowid")
         return [_record(row) for row in rows]
 
+    def current_of(self, profile: str, *, limit: int = -1) -> list[Record]:
+        """The current certificates (neither revoked nor superseded) of one profile, oldest first, at most ``limit``."""
+        rows = self._rows(
+            f"SELECT {_COLUMNS} FROM certificates WHERE profile = ? AND revoked_at IS NULL AND superseded_by IS NULL"
+            " ORDER BY issued_at, rowid LIMIT ?", (profile, limit),
+        )
+        return [_record(row) for row in rows]
+
     def revoked(self, issuer: str) -> list[Record]:
         """The revoked certificates of one CA, for its CRL."""
         rows = self._rows(

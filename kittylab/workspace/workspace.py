@@ -1225,6 +1225,10 @@ class Workspace:
         """The certificate ``name`` holds now (neither revoked nor superseded), or None."""
         return self.store.current(name)
 
+    def current_of(self, profile: str, *, limit: int = -1) -> list[Record]:
+        """The current certificates of a profile (``server``, ``client``...), oldest first, at most ``limit``."""
+        return self.store.current_of(profile, limit=limit)
+
     def by_serial(self, serial: int) -> Record | None:
         """The certificate with this serial, or None if the workspace never issued it."""
         return self.store.by_serial(serial)

@@ -153,3 +153,5 @@ def test_the_try_hint_names_a_p12_the_workspace_holds(workspace, tmp_path):
     assert client_p12(workspace) == workspace.path("ada-lovelace", "p12") and client_p12(workspace).exists()
     workspace.issue("eager-client", profile="client", key="p256", p12=True, p12_password="pw-pw-pw-pw")
     assert client_p12(workspace) == workspace.path("eager-client", "p12")
+    workspace.revoke("eager-client")
+    assert client_p12(workspace) == workspace.path("ada-lovelace", "p12")  # never a revoked one
