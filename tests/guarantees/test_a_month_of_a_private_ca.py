@@ -151,7 +151,7 @@ def test_a_month_of_a_private_ca(tmp_path):
     shutil.rmtree(site_dir)
 
     # A quiet night: nothing due, exit 0, nothing renewed.
-    assert _json(home, *issuing, "renew", "--expiring", "30d") == {"renewed": [], "deployed": []}
+    assert _json(home, *issuing, "renew", "--expiring", "30d") == {"renewed": [], "failed": [], "deployed": []}
 
     # The audit log holds every step, with who and which command.
     log = _json(home, "log")
