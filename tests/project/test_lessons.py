@@ -103,3 +103,10 @@ def test_make_lessons_names_the_copies_older_than_the_repository(tmp_path):
     assert done.returncode == 0 and b"my own run" in copy.read_bytes()
     assert done.stdout == (f"make lessons: {copy} is older than the repository's lesson (it changed since your copy):"
                            " make reset-lesson LESSON=03 takes the new one (your saved runs in it are replaced)\n")
+
+
+@pytest.mark.parametrize("route", ["### With Miniconda, by hand", "### With pip, by hand"])
+def test_every_install_route_of_the_readme_says_to_work_on_copies(route):
+    """A learner following a by-hand route saved runs into notebooks/ and `pytest` failed 20 notebook tests."""
+    section = (ROOT / "README.md").read_text().split(route, 1)[1].split("\n### ", 1)[0]
+    assert "make lessons" in section and "jupyter lab my-notebooks/" in section and "never in `notebooks/`" in section
