@@ -988,25 +988,23 @@ class Workspace:
     def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False) -> tuple[Path, str | None]:
         """Step 14: bundle ``NAME.key`` and the current certificate into ``NAME.p12``.
 
-        Returns the path and the generated password (None when ``password`` was given).
+        Returns the path and the generated password (None when ``password`` was given). The key is read
+        under the lock, after what a crash left is settled (a staged key of a committed renewal in place).
         """
-        record = self.find(name)
-        key_path = self.path(record.name, "key")
-        if not key_path.exists():
-            raise KittylabError(f"{key_path} is missing: the CA only has the certificate, the key stays with its owner")
-        key = load_key(key_path)
-        generated = None if password else generate_password()
-        data = export_p12(
-            key,
-            record.certificate,
-            password=password or generated,
-            chain=self.chain(record.issuer),
-            name=record.name,
-            legacy=legacy,
-        )
         with self._writing():
-            if self.store.current(record.name) != record:
-                raise KittylabError(f"{record.name} changed while its p12 was made: export it again")
+            record = self.find(name)
+            key_path = self.path(record.name, "key")
+            if not key_path.exists():
+                raise KittylabError(f"{key_path} is missing: the CA only has the certificate, the key stays with its owner")
+            generated = None if password else generate_password()
+            data = export_p12(
+                load_key(key_path),
+                record.certificate,
+                password=password or generated,
+                chain=self.chain(record.issuer),
+                name=record.name,
+                legacy=legacy,
+            )
             return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
 
     def renew(
@@ -1028,8 +1026,14 @@ class Workspace:
         ``new_key`` makes a fresh key of the same kind (and removes ``NAME.p12``, which holds the old key,
         unless ``p12`` makes a new one). ``days`` defaults to the old validity.
         A CA is renewed with its own key (its parent signs again, a root signs itself): what it
-        issued stays valid under the new certificate.
+        issued stays valid under the new certificate. It reads ``NAME.key`` under the lock, after what a
+        crash left is settled.
         """
+        with self._writing():
+            return self._renew(name, new_key=new_key, days=days, p12=p12, p12_password=p12_password, now=now, ca=ca)
+
+    def _renew(self, name: str, *, new_key: bool, days: int | None, p12: bool, p12_password: str | None,
+               now: dt.datetime | None, ca: str | None) -> Issued:
         old = self.store.current(check_name(name))
         if old is None:
             raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")

@@ -113,6 +113,29 @@ def test_a_store_whose_certificates_were_deleted_is_not_fine(story):
     assert run_cli("revoke", "eager-client", home=workspace.home).code == 0
 
 
+@pytest.mark.parametrize("then", [("export-p12", "eager-client"), ("renew", "eager-client")])
+def test_commands_reading_a_key_settle_a_crashed_renewal_first(story, monkeypatch, then):
+    """Killed between renew --new-key's commit and its moves: export-p12 and renew read NAME.key before the
+    lock and failed for good ("the key does not belong"); they take the write protocol's path first."""
+    workspace, _, _ = story
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed after the commit")
+
+    monkeypatch.setattr(Workspace, "_promote", killed)
+    with pytest.raises(SystemExit):
+        workspace.renew("eager-client", new_key=True)
+    monkeypatch.undo()
+    workspace.close()
+    staged = list((workspace.home / ".staging").iterdir())
+    assert sorted(p.name.split(".")[1] for p in staged) == ["csr", "key"]  # the new key waits, the old one in place
+    result = run_cli(*then, home=workspace.home)
+    assert result.code == 0, result.err
+    with Workspace(workspace.home) as again:
+        current = again.find("eager-client")
+        assert load_key(again.path("eager-client", "key")).public_key() == current.certificate.public_key()
+
+
 def test_a_damaged_store_is_reported_moved_aside_and_rebuilt(story):
     workspace, _, _ = story
     workspace.close()
