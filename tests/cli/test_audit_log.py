@@ -34,18 +34,19 @@ def test_every_change_is_logged_with_who_and_which_command(tmp_path):
         assert run_cli(*step, home=home).code == 0, step
     assert run_cli("revoke", "lena", home=home).code == 1  # refused: nothing happened, nothing logged
     entries = json.loads(run_cli("log", "--json", home=home).out)
-    assert [e["action"] for e in entries] == ["init", "crl", "issue", "sign", "renew", "revoke", "crl", "profile",
-                                               "passphrase"]
+    # Revoking lena revokes her current certificate and the one the renewal superseded: one entry each.
+    assert [e["action"] for e in entries] == ["init", "crl", "issue", "sign", "renew", "revoke", "revoke", "crl",
+                                               "profile", "passphrase"]
     assert {e["user"] for e in entries} == {getpass.getuser()} and {e["host"] for e in entries} == {socket.gethostname()}
     revoked = entries[5]
     assert revoked["reason"] == "key-compromise" and revoked["subject"].startswith("CN=lena")
     assert revoked["command"] == f"kittylab --home {home} revoke lena --reason key-compromise"
     renewed, issued = entries[4], entries[2]
     assert renewed["name"] == issued["name"] == "lena" and renewed["serial"] != issued["serial"]
-    assert revoked["serial"] == renewed["serial"]
-    assert entries[6]["details"]["next_update"] and "s3cret-cat" not in json.dumps(entries)
+    assert revoked["serial"] == renewed["serial"] and entries[6]["serial"] == issued["serial"]
+    assert entries[7]["details"]["next_update"] and "s3cret-cat" not in json.dumps(entries)
     text = run_cli("log", "--name", "lena", home=home).out.splitlines()
-    assert len(text) == 3 and "revoke lena serial " in text[2] and "(key-compromise)" in text[2]
+    assert len(text) == 4 and "revoke lena serial " in text[2] and "(key-compromise)" in text[2]
     # The log lives in the store, in the same transaction as the change it records.
     with sqlite3.connect(home / "kittylab.sqlite3") as db:
         assert db.execute("SELECT count(*) FROM audit").fetchone()[0] == len(entries)
