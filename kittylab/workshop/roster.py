@@ -101,6 +101,11 @@ def handout_password() -> str:
     return "-".join("".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(4)) for _ in range(4))
 
 
+
+def _csv_problem(exc: csv.Error) -> str:
+    """What the csv module's error means for a roster, in one line."""
+    return f"a cell is longer than {MAX_CELL:,} characters" if "field larger" in str(exc) else str(exc)
+
 def tidy(text: str) -> str:
     """A name or cell as a person meant it: Unicode NFC, runs of whitespace as one space, no edges."""
     return " ".join(unicodedata.normalize("NFC", text).split())
@@ -187,7 +192,12 @@ class _Source:
         lines = self.lines()
         first = next(lines, "")
         self.delimiter = ";" if first.count(";") > first.count(",") else ","
-        columns = [tidy(cell).lower() for cell in next(csv.reader([first], delimiter=self.delimiter), [])]
+        csv.field_size_limit(MAX_CELL)
+        try:
+            header = next(csv.reader([first], delimiter=self.delimiter), [])
+        except csv.Error as exc:
+            raise KittylabError(f"{self.path} line 1: {_csv_problem(exc)}") from None
+        columns = [tidy(cell).lower() for cell in header]
         missing = [name for name in REQUIRED_COLUMNS if name not in columns]
         if missing:
             raise KittylabError(
@@ -197,14 +207,12 @@ class _Source:
         position = {name: columns.index(name) for name in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if name in columns}
         counter = _LineCounter(lines)
         reader = csv.reader(counter, delimiter=self.delimiter)
-        csv.field_size_limit(MAX_CELL)
         while True:
             start = counter.number + 1
             try:
                 row = next(reader, None)
             except csv.Error as exc:
-                problem = f"a cell is longer than {MAX_CELL:,} characters" if "field larger" in str(exc) else str(exc)
-                raise KittylabError(f"{self.path} line {start}: {problem}") from None
+                raise KittylabError(f"{self.path} line {start}: {_csv_problem(exc)}") from None
             if row is None:
                 return
             if not any(cell.strip() for cell in row):

@@ -224,10 +224,15 @@ class Store:
             yield
             self._commit()
         except BaseException as exc:
-            # A full disk makes SQLite roll back by itself: only roll back what is still open.
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            self._empty = not db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # A full disk makes SQLite roll back by itself: only roll back what is still open. The
+            # rollback itself can fail the same way (a file size limit): the first error is the one said.
+            try:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                self._empty = not db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            except sqlite3.DatabaseError as again:
+                if not isinstance(exc, sqlite3.DatabaseError):
+                    exc = again
             if isinstance(exc, sqlite3.DatabaseError):
                 raise KittylabError(f"cannot save to the certificate store {self.path}: {exc}") from None
             raise

@@ -128,3 +128,22 @@ def test_a_file_size_limit(tmp_path):
         assert "File too large" in line or "disk" in line or "I/O" in line, line
         assert snapshot(home) == before
     assert run_process(["issue", "client", "newcomer", "--key", "p256"], home).code == 0
+
+
+def test_a_store_commit_over_the_file_size_limit_is_one_line(tmp_path):
+    """ulimit -f 32: the files fit, the store's commit does not, and SQLite's rollback fails the same way
+    (it raised again inside the store's error handler: a traceback)."""
+    home = tmp_path / "kitty-workspace"
+    make_workspace(home)
+    limit = 32 * 1024
+    assert (home / "kittylab.sqlite3").stat().st_size > limit
+
+    def limited() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    line = run_process(["revoke", "eager-client"], home, preexec_fn=limited).assert_one_line_error()
+    assert "certificate store" in line and "I/O" in line, line
+    assert run_process(["revoke", "eager-client"], home).code == 0  # without the limit, it goes through
+    with Workspace(home) as workspace:
+        assert workspace.find("eager-client").revoked_at is not None

@@ -136,6 +136,9 @@ def test_field_limits_and_devices_are_one_line_errors(tmp_path):
     huge = write(tmp_path / "huge.csv", "name,email\n" + "A" * 131_073 + ",a@kitty.test\n")
     with pytest.raises(KittylabError, match="line 2: a cell is longer than 131,072 characters"):
         read_roster(huge)
+    header = write(tmp_path / "header.csv", "name,email," + "B" * 131_073 + "\nAda,ada@kitty.test,x\n")
+    with pytest.raises(KittylabError, match="line 1: a cell is longer than 131,072 characters"):
+        read_roster(header)
     with pytest.raises(KittylabError, match="line 1 holds NUL bytes|longer than"):
         read_roster("/dev/zero")
     cp1252 = tmp_path / "cp.csv"
