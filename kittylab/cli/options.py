@@ -213,11 +213,13 @@ def run_deploy_hook(args: argparse.Namespace, workspace: Workspace) -> list[str]
     where = deploy.folder(workspace)
     if changed:
         echo(f"deployed to {where}: {', '.join(Path(path).name for path in changed)}")
-    if retried:
-        echo(f"the deploy hook failed last time for {', '.join(Path(path).name for path in retried)}: running it again")
-    changed = sorted(changed + retried)
     command = getattr(args, "deploy_hook", None) or deploy.hook(workspace)
-    if command:
+    if retried and command:
+        echo(f"the deploy hook failed last time for {', '.join(Path(path).name for path in retried)}: running it again")
+    changed = sorted(changed + retried) if command else changed
+    if not command:
+        deploy.remember_hook_run(workspace, [], ok=True)  # no hook (any more): nothing is waiting to run
+    else:
         env = dict(os.environ, KITTYLAB_DEPLOY_DIR=str(where), KITTYLAB_DEPLOY_CHANGED=" ".join(changed),
                    KITTYLAB_COMMAND=str(args.command))
         done = subprocess.run(command, shell=True, env=env, capture_output=True, text=True)  # noqa: S602 - the user's own

@@ -81,3 +81,13 @@ def test_repair_brings_a_stale_deploy_folder_up_to_date(tmp_path):
     repaired = run_cli("repair", "--json", home=home)
     assert repaired.code == 0 and "deployed clients-of-acme-ca.crl again" in json.loads(repaired.out)["done"]
     assert stale.read_bytes() == (home / "acme-ca.crl").read_bytes()
+
+
+def test_a_failed_hook_forgotten_with_no_hook_is_not_run_again(tmp_path):
+    home, out = tmp_path / "ws", tmp_path / "web-host"
+    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+    run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", home=home)
+    assert run_cli("crl", "--deploy-hook", "exit 3", home=home).code == 1
+    forgotten = run_cli("deploy", "--no-hook", home=home)
+    assert forgotten.code == 0 and "failed last time" not in forgotten.out
+    assert run_cli("deploy", "--hook", "exit 4", home=home).out.startswith(f"{out.resolve()} is up to date")
