@@ -25,6 +25,7 @@ from ..pki.files import write_atomically
 from ..render.gallery import gallery_page, picture_bytes, pictures
 from ..render.templates import render
 from ..workspace import deploy
+from ..workspace.protocol import make_private_folder
 from ..workspace.workspace import PUBLISHED, Workspace
 from .server import DEFAULT_NAME, ServerFiles
 
@@ -261,12 +262,13 @@ def write_webroot(webroot: str | os.PathLike, *, kind: str, server_name: str, ca
     ``whoami.json`` and the pictures under ``static/``. Readable by everyone, as web roots are."""
     check_kind(kind)
     root = Path(webroot)
-    (root / "static").mkdir(parents=True, exist_ok=True)
+    make_private_folder(root)
+    make_private_folder(root / "static")
     greeting = _NGINX_GREETING if kind == "nginx" else _APACHE_GREETING
     page = gallery_page(greeting, server_name=server_name, ca_name=ca_name, directives=True)
     write_atomically(root / "index.html", page.encode())
     if kind == "nginx":
-        (root / ".kittylab").mkdir(exist_ok=True)
+        make_private_folder(root / ".kittylab")
         write_atomically(root / ".kittylab" / NGINX_NAMES_FILE, nginx_bytes_rules())
         (root / ".kittylab").chmod(0o755)
         greeting = _NGINX_WHOAMI
@@ -299,11 +301,11 @@ def write_site(
     check_kind(kind)
     site = SiteOptions(**options)
     folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private_folder(folder)  # never group- or world-writable, whatever the umask; never through a link
     root = Path(webroot) if webroot is not None else folder / "www"
     if kind == "nginx":
         text = nginx_config(workspace, webroot=root, **options)
-        (folder / "tmp").mkdir(exist_ok=True)
+        make_private_folder(folder / "tmp")
     else:
         text = apache_config(workspace, webroot=root, server_root=folder, **options)
     write_webroot(root, kind=kind, server_name=site.server_name, ca_name=site.client_ca or workspace.ca_name)

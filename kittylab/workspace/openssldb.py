@@ -29,6 +29,7 @@ from ..pki.crl import OPENSSL_REASONS
 from ..pki.facts import Record, is_ca, profile_of, serial_hex
 from ..pki.files import read_input, write_atomically
 from ..pki.keys import PrivateKey, key_to_pem, load_key
+from .protocol import make_private_folder
 from .workspace import Draft, Workspace, check_name
 
 #: ``openssl ca -crl_reason`` knows only these; RFC 5280's other two are written without a reason.
@@ -90,10 +91,8 @@ def export_openssl_db(workspace: Workspace, folder: str | os.PathLike, *, ca: st
     ca_record = workspace.ca_record(ca)
     name = ca_record.name
     out = Path(folder).absolute()
-    try:
-        (out / "newcerts").mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise KittylabError(f"cannot create {out}: {exc.strerror}") from None
+    make_private_folder(out)  # never group- or world-writable, whatever the umask; never through a link
+    make_private_folder(out / "newcerts")
     records = [r for r in workspace.records() if r.issuer == name and r.name != name]
     notes = []
     lines = []

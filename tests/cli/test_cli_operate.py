@@ -3,6 +3,7 @@ export-openssl-db and import."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -16,7 +17,8 @@ from support.pki import openssl
 from kittylab import Workspace
 from kittylab.errors import KittylabError
 from kittylab.pki.facts import serial_hex
-from kittylab.pki.csr import make_csr, save_csr
+from kittylab.pki.ca import utcnow
+from kittylab.pki.csr import make_csr
 from kittylab.pki.keys import generate_key, load_key
 
 
@@ -122,12 +124,13 @@ def test_a_nightly_renewal_renews_what_it_can_and_reports_each_failure(tmp_path)
     home = tmp_path / "ws"
     run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
     key = generate_key("p256")
-    save_csr(make_csr(key, "lena", email=["lena@acme.example"]), tmp_path / "lena.csr")
-    assert run_cli("sign", tmp_path / "lena.csr", "--profile", "client", "--days", "10", home=home).code == 0
+    eight_days_ago = utcnow() - dt.timedelta(days=8)  # 10-day certificates with 2 days left: due
+    workspace = Workspace(home)
+    workspace.sign_csr(make_csr(key, "lena", email=["lena@acme.example"]), profile="client", days=10, now=eight_days_ago)
     for name in ("anna", "zoe"):
-        run_cli("issue", "client", name, "--key", "p256", "--days", "10", home=home)
+        workspace.issue(name, profile="client", key="p256", days=10, now=eight_days_ago)
     (home / "anna.key").write_bytes((home / "zoe.key").read_bytes())  # anna's key no longer matches her certificate
-    nightly = run_cli("renew", "lena", "anna", "zoe", "--json", home=home)  # as --expiring lists them
+    nightly = run_cli("renew", "--expiring", "30d", "--json", home=home)
     assert nightly.code == 1
     result = json.loads(nightly.out)
     assert sorted(r["name"] for r in result["renewed"]) == ["lena", "zoe"]
