@@ -285,6 +285,30 @@ def test_a_store_or_folder_writable_by_others_is_refused_for_signing(story):
     assert run_cli("issue", "client", "x", "--key", "p256", home=workspace.home).code == 0
 
 
+def test_exports_make_no_open_folder_and_write_through_no_link(story, tmp_path):
+    """export-openssl-db made 0777 folders under umask 000 and wrote through a linked --out; so did webconfig."""
+    workspace, _, _ = story
+    workspace.close()
+    old = os.umask(0)
+    try:
+        assert run_cli("export-openssl-db", "--out", tmp_path / "db" / "kitty-ca", home=workspace.home).code == 0
+        assert run_cli("webconfig", "nginx", "--out", tmp_path / "site" / "nginx.conf", home=workspace.home).code == 0
+    finally:
+        os.umask(old)
+    for top in (tmp_path / "db", tmp_path / "site"):
+        for folder in (top, *[p for p in top.rglob("*") if p.is_dir()]):
+            assert mode(folder) & 0o022 == 0, f"{folder} is {oct(mode(folder))}"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "link").symlink_to(elsewhere)
+    for argv in (("export-openssl-db", "--out", tmp_path / "link"),
+                 ("webconfig", "nginx", "--out", tmp_path / "link" / "x.conf"),
+                 ("webconfig", "nginx", "--out", tmp_path / "site2" / "x.conf", "--webroot", tmp_path / "link")):
+        line = run_cli(*argv, home=workspace.home).assert_one_line_error()
+        assert "symbolic link" in line, line
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_no_write_goes_through_a_planted_link(workspace, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
