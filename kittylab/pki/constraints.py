@@ -73,6 +73,21 @@ def name_constraints_of(certificate: x509.Certificate) -> x509.NameConstraints |
     return extension_value(certificate, x509.NameConstraints)
 
 
+def website_scope(constraints: x509.NameConstraints | None) -> tuple[str, ...]:
+    """The names a CA with ``constraints`` can vouch for as a website, or () if they leave websites open.
+
+    A website is named by a DNS name or an IP address: both types must be bound (a permitted
+    subtree, or for IP addresses every address excluded) for the scope to be limited.
+    """
+    if constraints is None:
+        return ()
+    permitted, excluded = constraints.permitted_subtrees or [], constraints.excluded_subtrees or []
+    dns = [str(tree.value) for tree in permitted if isinstance(tree, x509.DNSName)]
+    ips = [str(tree.value) for tree in permitted if isinstance(tree, x509.IPAddress)]
+    ip_closed = bool(ips) or set(ALL_IP) <= {str(tree.value) for tree in excluded if isinstance(tree, x509.IPAddress)}
+    return tuple(dns + ips) if dns and ip_closed else ()
+
+
 def check_name_constraints(
     chain: Iterable[x509.Certificate], subject: x509.Name, names: Iterable[x509.GeneralName]
 ) -> None:

@@ -46,7 +46,7 @@ from cryptography import x509
 
 from ..errors import KittylabError
 from ..pki.ca import utcnow
-from ..pki.constraints import name_constraints_of
+from ..pki.constraints import name_constraints_of, website_scope
 from ..pki.facts import Record
 from ..pki.files import open_input, write_atomically
 from ..pki.keys import KEY_KINDS
@@ -712,10 +712,17 @@ def _workshop_warnings(workspace: Workspace, url: str | None) -> dict[str, str]:
                 + "; ".join(f"{r.name}: {', '.join(_host_names(r)) or 'no host'}" for r in servers)
                 + "): browsers will refuse the workshop's server"
             )
-    if name_constraints_of(workspace.ca_record().certificate) is None:
+    constraints = name_constraints_of(workspace.ca_record().certificate)
+    if constraints is None:
         warnings["constraints"] = (
             f"the issuing CA {workspace.ca_name} has no name constraints: a participant who trusts it trusts it for"
             " every website; for a workshop, make a CA limited to the workshop's host"
+        )
+    elif not website_scope(constraints):
+        warnings["constraints"] = (
+            f"the name constraints of the issuing CA {workspace.ca_name} leave DNS names or IP addresses open: a"
+            " participant who trusts it trusts it for such websites; for a workshop, make a CA limited to the"
+            " workshop's host (init --permit-dns HOST also excludes every IP address)"
         )
     return warnings
 
@@ -823,8 +830,7 @@ class _Handouts:
         ca = workspace.ca_record()
         self.ca_fingerprint = ca.fingerprint
         constraints = name_constraints_of(ca.certificate)
-        self.ca_permitted = tuple(str(subtree.value) for subtree in (constraints.permitted_subtrees or ())
-                                  if isinstance(subtree, x509.DNSName)) if constraints else ()
+        self.ca_permitted = website_scope(constraints)
         self.workspace = workspace
         self._pool = ThreadPoolExecutor(max_workers=WRITER_THREADS)
         self._pending: list[tuple[str, Future]] = []

@@ -20,6 +20,7 @@ from kittylab.pki.constraints import (
     build_name_constraints,
     check_name_constraints,
     describe_constraints,
+    website_scope,
 )
 from kittylab.pki.csr import make_csr
 from kittylab.pki.keys import generate_key
@@ -90,6 +91,21 @@ def test_excluded_subtrees_win():
     check_name_constraints([ca], x509.Name([]), [x509.DNSName("www.example.test")])
     with pytest.raises(KittylabError, match="DNS:db.secret.example.test is excluded"):
         check_name_constraints([ca], x509.Name([]), [x509.DNSName("db.secret.example.test")])
+
+
+@pytest.mark.parametrize("given, excluded, scope", [
+    ({"permit_dns": ["workshop.test"]}, "IP:0.0.0.0/0, IP:::/0", ("workshop.test",)),
+    ({"permit_email": ["kitty.test"]}, "IP:0.0.0.0/0, IP:::/0", ()),  # DNS names stay open
+    ({"permit_dns": ["workshop.test"], "permit_ip": ["10.0.0.0/8"]}, None, ("workshop.test", "10.0.0.0/8")),
+    ({"permit_dns": ["workshop.test"], "exclude_ip": ()}, None, ()),  # IP addresses left open on purpose
+    ({"permit_dns": ["workshop.test"], "exclude_ip": ["0.0.0.0/0"]}, "IP:0.0.0.0/0", ()),  # IPv6 still open
+    ({"exclude_dns": ["bank.test"]}, "DNS:bank.test", ()),
+])
+def test_ip_addresses_are_excluded_unless_permitted_or_chosen(given, excluded, scope):
+    """Constraints bind only the name types they list (RFC 5280 4.2.1.10): DNS/email alone would leave IPs open."""
+    constraints = build_name_constraints(**given)
+    assert describe_constraints(constraints).partition("excluded: ")[2] == (excluded or "")
+    assert website_scope(constraints) == scope
 
 
 @pytest.mark.parametrize("bad, message", [

@@ -479,6 +479,16 @@ def test_a_name_constrained_workshop_ca_is_harmless_to_trust_and_says_so(tmp_pat
         assert "browsers accept it only for kitty.test" in page and "no name constraints" not in page
 
 
+def test_a_workshop_ca_with_ip_addresses_left_open_is_not_called_harmless(tmp_path):
+    with Workspace(tmp_path / "ws") as workspace:
+        workspace.init_ca("/CN=workshop-ca", key="p256",
+                          name_constraints=build_name_constraints(permit_dns=["kitty.test"], exclude_ip=()))
+        result = issue_roster(workspace, write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
+                              url=URL, workers=1, progress=False)
+        assert "leave DNS names or IP addresses open" in result.warnings["constraints"]
+        assert "browsers accept it only for" not in handout(result, "ada-lovelace").read_text()
+
+
 def test_a_workshop_folder_outside_the_workspace_is_found_again(workspace, tmp_path):
     """`--out DIR` on the first day: the roster saved again (no --out) continues DIR, nobody gets a new password."""
     first = issue_roster(workspace, write(tmp_path / "class.csv", "name,email\nAda Lovelace,ada@kitty.test\n"),
