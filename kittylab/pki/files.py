@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 import warnings
 from contextlib import contextmanager
@@ -80,15 +81,22 @@ def _size(count: int) -> str:
 
 
 def open_input(path: str | os.PathLike, what: str) -> BinaryIO:
-    """Open an input file for reading bytes; a missing file or a folder is a one-line error."""
+    """Open an input file for reading bytes; a missing file, a folder or anything but a regular file
+    (a FIFO would block for ever, a device never ends) is a one-line error."""
     try:
-        return open(path, "rb")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # opening a FIFO does not wait
     except FileNotFoundError:
         raise KittylabError(f"{what} file not found: {path}") from None
-    except IsADirectoryError:
-        raise KittylabError(f"{what} path is a directory, not a file: {path}") from None
     except OSError as exc:
         raise KittylabError(f"cannot read {what} file {path}: {exc.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise KittylabError(f"{what} path is a directory, not a file: {path}")
+        raise KittylabError(f"{what} file {path} is not a regular file (a pipe or a device): give a file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def read_password_file(path: str | os.PathLike) -> str:

@@ -139,7 +139,7 @@ def test_field_limits_and_devices_are_one_line_errors(tmp_path):
     header = write(tmp_path / "header.csv", "name,email," + "B" * 131_073 + "\nAda,ada@kitty.test,x\n")
     with pytest.raises(KittylabError, match="line 1: a cell is longer than 131,072 characters"):
         read_roster(header)
-    with pytest.raises(KittylabError, match="line 1 holds NUL bytes|longer than"):
+    with pytest.raises(KittylabError, match="not a regular file"):
         read_roster("/dev/zero")
     cp1252 = tmp_path / "cp.csv"
     cp1252.write_bytes("name,email\nJosé,jose@kitty.test\n".encode("cp1252"))
