@@ -38,16 +38,22 @@ _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\x00-\x1f\x7f]+\Z")
 MAX_SANS = 100
 
 
+#: Letters and symbols that show nothing (Hangul fillers, the blank Braille pattern): a name made of
+#: them looks empty, and one with them looks like a name without them.
+INVISIBLE_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def _has_control(text: str) -> bool:
-    """Control (Cc) or invisible format (Cf) characters: U+202E turns ``evil\u202egpj.exe`` around,
-    zero-width spaces make two names that look the same differ.
+    """Control (Cc) or invisible format (Cf) characters, line and paragraph separators (Zl, Zp) and
+    invisible fillers: U+202E turns ``evil\u202egpj.exe`` around, zero-width spaces make two names
+    that look the same differ, U+2028 breaks a line wherever the name is shown.
 
     The zero-width (non-)joiner is part of how Persian, Arabic and Indic names are written: it is
     kept between two letters (or a letter and its mark) of a script other than Latin, as IDNA's
     CONTEXTJ rule keeps it, and refused elsewhere.
     """
     for index, ch in enumerate(text):
-        if unicodedata.category(ch) == "Cc":
+        if unicodedata.category(ch) in ("Cc", "Zl", "Zp") or ch in INVISIBLE_FILLERS:
             return True
         if unicodedata.category(ch) == "Cf" and not (ch in "\u200c\u200d" and _joins(text, index)):
             return True

@@ -172,7 +172,8 @@ def test_make_sans_drops_duplicates():
 
 
 @pytest.mark.parametrize("cn", ["evil\u202egpj.exe", "zero\u200bwidth", "adm\u200din", "\u200cleading", "soft\u00adhyphen",
-                                "bell\x07", "\ufeffbom"])
+                                "bell\x07", "\ufeffbom", "line\u2028break", "para\u2029graph", "\u3164",
+                                "hangul\u3164filler", "half\uffa0width", "braille\u2800blank"])
 def test_invisible_and_control_characters_are_refused(cn):
     """Issue 11: U+202E, zero-width characters and other Cc/Cf characters make a name lie about itself."""
     with pytest.raises(KittylabError, match="control characters or invisible format characters"):
