@@ -2,7 +2,7 @@
 
 Two flavours: ``modern`` (AES-256-CBC, PBKDF2-SHA256, SHA-256 MAC) for current browsers and
 OpenSSL 3, and ``legacy`` (3DES, SHA-1 MAC) for Apple keychains (macOS and iOS), Windows before
-10 1709 and Android 12-13 (Java reads modern files since 8u301, 11.0.12 and 17).
+10 1709 and Android 13 and earlier (older Java; Java reads modern files since 8u301, 11.0.12 and 17).
 """
 
 from __future__ import annotations
