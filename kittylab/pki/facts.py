@@ -20,7 +20,7 @@ from cryptography.x509.oid import (
 
 from .extensions import extension_value, is_ca
 from .keys import describe_key
-from .names import describe_san, readable_name
+from .names import describe_san, readable_name, visible
 
 #: A certificate counts as expiring within this many days of its end.
 EXPIRING_DAYS = 30
@@ -238,5 +238,5 @@ def format_summary(summary: dict) -> str:
             value = ", ".join(value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())
-        lines.append(f"{label + ':':<{width + 1}} {value}")
+        lines.append(f"{label + ':':<{width + 1}} {visible(str(value))}")
     return "\n".join(lines)

@@ -43,6 +43,13 @@ MAX_SANS = 100
 INVISIBLE_FILLERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 
+def visible(text: str) -> str:
+    """``text`` for a terminal: what would not show as itself (controls, format characters such as U+202E,
+    line separators, invisible fillers) as its ``\\uXXXX`` escape, so a name someone sent cannot lie."""
+    return "".join(ch if (ch.isprintable() or ch == " ") and ch not in INVISIBLE_FILLERS
+                   else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}" for ch in text)
+
+
 def _has_control(text: str) -> bool:
     """Control (Cc) or invisible format (Cf) characters, line and paragraph separators (Zl, Zp) and
     invisible fillers: U+202E turns ``evil\u202egpj.exe`` around, zero-width spaces make two names

@@ -32,6 +32,24 @@ def test_show_reads_a_csr_file(tmp_path):
         assert "nope" in line and "no certificate named" not in line and "file" in line
 
 
+def test_show_escapes_what_would_not_show_as_itself(tmp_path):
+    """A CSR someone sent with U+202E in its CN was printed raw: the terminal turned the name around."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = generate_key("p256")
+    cn = "evil\u202egpj.exe\u2028\u3164\x1b[2J"
+    request = x509.CertificateSigningRequestBuilder().subject_name(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])).sign(key, hashes.SHA256())
+    path = tmp_path / "x.csr"
+    save_csr(request, path)
+    shown = run_cli("show", path, home=tmp_path / "ws")
+    assert shown.code == 0
+    assert not any(ch in shown.out for ch in "\u202e\u2028\u3164\x1b")
+    assert "evil\\u202egpj.exe\\u2028\\u3164\\u001b[2J" in shown.out
+
+
 def test_sign_shows_what_it_grants_and_drops_or_replaces_requested_names(tmp_path):
     home, csr = tmp_path / "ws", _lena_csr(tmp_path)
     run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
