@@ -140,7 +140,7 @@ def extended_key_usages(certificate: x509.Certificate) -> list[str]:
     return [oid._name for oid in extension_value(certificate, x509.ExtendedKeyUsage) or []]
 
 
-def alternative_names(certificate: x509.Certificate) -> list[str]:
+def alternative_names(certificate: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
     return [describe_san(name) for name in extension_value(certificate, x509.SubjectAlternativeName) or []]
 
 

@@ -281,6 +281,17 @@ class AltNames:
         for field in fields(self):
             object.__setattr__(self, field.name, tuple(_as_list(getattr(self, field.name))))
 
+    @classmethod
+    def of(cls, names: Iterable[x509.GeneralName]) -> "AltNames":
+        """The text of granted names (a certificate's), to ask for the same again."""
+        sans = x509.SubjectAlternativeName(list(names))
+        return cls(
+            dns=sans.get_values_for_type(x509.DNSName),
+            ip=[str(address) for address in sans.get_values_for_type(x509.IPAddress)],
+            email=sans.get_values_for_type(x509.RFC822Name),
+            uri=sans.get_values_for_type(x509.UniformResourceIdentifier),
+        )
+
     def general_names(self, *, wildcard: bool = True) -> list[x509.GeneralName]:
         """The validated names, each once; ``wildcard=False`` refuses ``*.`` host names."""
         names: list[x509.GeneralName] = [x509.DNSName(check_dns_name(d, wildcard=wildcard)) for d in self.dns]

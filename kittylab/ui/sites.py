@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from ..errors import KittylabError
+from ..net.http_service import Background
 from ..net.webconfig import Site, check_kind
 
 APACHE_BINARIES = ("apache2", "httpd")
@@ -29,7 +30,7 @@ def web_server_binary(kind: str) -> str:
     raise KittylabError(f"{names[0]} is not installed (apt-get install {package})")
 
 
-class RunningSite:
+class RunningSite(Background):
     """A private nginx or Apache serving a :class:`Site` in the foreground, as a child process.
 
     ``with RunningSite(site) as web:`` starts it and waits until it accepts connections;
@@ -106,12 +107,6 @@ class RunningSite:
             if path.exists():
                 texts += path.read_text(errors="replace").splitlines()[-lines:]
         return " | ".join(texts[-lines:])
-
-    def __enter__(self) -> "RunningSite":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -33,7 +33,7 @@ from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CertificateAuthority
 from ..pki.csr import load_csr, make_csr, save_csr
-from ..pki.facts import Record
+from ..pki.facts import Record, alternative_names
 from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, load_key, save_key
 from ..pki.names import Subject
@@ -873,18 +873,6 @@ def _is_ca_subject(subject: Any) -> bool:
     return isinstance(subject, Subject) and (subject.cn, subject.o, subject.c) == (CA_SUBJECT.cn, CA_SUBJECT.o, CA_SUBJECT.c)
 
 
-def _csr_sans(csr: Any) -> list[str]:
-    from cryptography import x509
-
-    from ..pki.names import describe_san
-
-    try:
-        names = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return [describe_san(name) for name in names]
-
-
 def _verified_as_client(result: Any) -> bool:
     return isinstance(result, Verification) and result.ok and any(c.name == "purpose client" for c in result.checks)
 
@@ -911,7 +899,7 @@ EXERCISES = {
         "the host names a server answers to go in dns=[...], a list; keep localhost in it too.",
         'make_csr(server_key, "/CN=picture-server", dns=...)',
         'make_csr(server_key, "/CN=picture-server", dns=["localhost", "pictures.kitty.test"])',
-        lambda csr: {"DNS:localhost", "DNS:pictures.kitty.test"} <= set(_csr_sans(csr)),
+        lambda csr: {"DNS:localhost", "DNS:pictures.kitty.test"} <= set(alternative_names(csr)),
         "Right: a browser accepts the certificate for every name in its subject alternative names.",
         more='dns=["localhost", "pictures.kitty.test"]: both names, in one list.',
     ),

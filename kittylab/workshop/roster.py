@@ -44,9 +44,10 @@ from typing import Iterable, Iterator
 from anyascii import anyascii
 from cryptography import x509
 
-from ..errors import KittylabError
+from ..errors import KittylabError, check_choice
 from ..pki.ca import utcnow
 from ..pki.constraints import name_constraints_of, website_scope
+from ..pki.extensions import extension_value
 from ..pki.facts import Record
 from ..pki.files import open_input, write_atomically
 from ..pki.keys import KEY_KINDS
@@ -370,11 +371,8 @@ def _is_theirs(record: Record, person: Participant) -> bool:
 
 
 def _emails(record: Record) -> set[str]:
-    try:
-        names = record.certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return set()
-    return {email.casefold() for email in names.get_values_for_type(x509.RFC822Name)}
+    names = extension_value(record.certificate, x509.SubjectAlternativeName)
+    return {email.casefold() for email in names.get_values_for_type(x509.RFC822Name)} if names else set()
 
 
 # -- issuing -------------------------------------------------------------------------------------
@@ -561,8 +559,7 @@ def issue_roster(
     the workspace continues that workshop (``result.continued``). ``workers`` processes share the
     work (default: one per core). ``kdf_rounds`` changes the p12's PBKDF2 rounds.
     """
-    if key not in KEY_KINDS:
-        raise KittylabError(f"unknown key type {key!r}: choose one of {', '.join(KEY_KINDS)}")
+    check_choice(key, KEY_KINDS, "key type")
     p12 = p12 or legacy_p12
     url = check_url(url) if url is not None else None
     workspace.ca.check_validity(utcnow(), days or WORKSHOP_DAYS)  # before anything is written (again below: a kept days)

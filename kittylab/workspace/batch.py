@@ -31,6 +31,7 @@ from ..errors import KittylabError
 from ..pki.ca import LEAF_DAYS, CertificateAuthority
 from ..pki.keys import key_to_pem
 from ..pki.names import Subject
+from ..pki.names import AltNames
 from .workspace import Draft, Issued, draft_issue
 
 if TYPE_CHECKING:
@@ -143,7 +144,7 @@ def _draft(ca: CertificateAuthority, request: Request) -> Draft | str:
     try:
         draft = draft_issue(
             ca, request.name, profile=request.profile, subject=request.subject, key=request.key, days=request.days,
-            email=request.email, p12=request.p12_password is not None, p12_password=request.p12_password,
+            names=AltNames(email=request.email), p12=request.p12_password is not None, p12_password=request.p12_password,
             legacy_p12=request.legacy_p12, kdf_rounds=request.kdf_rounds,
         )
     except KittylabError as exc:

@@ -26,7 +26,7 @@ import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from dataclasses import replace as replace_field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
@@ -46,13 +46,14 @@ from ..pki.ca import (
     utcnow,
 )
 from ..pki.constraints import name_constraints_of
-from ..pki.crl import REASONS, check_reason, crl_expiry_warning, load_crl
+from ..pki.crl import check_reason, crl_expiry_warning, entry_reason, load_crl
 from ..pki.csr import check_csr_signature, load_csr, make_csr
+from ..pki.extensions import extension_value
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
 from ..pki.files import write_atomically
 from ..pki.grant import Grant, review
 from ..pki.keys import PrivateKey, check_new_passphrase, generate_key, key_kind, key_to_pem, load_key
-from ..pki.names import Subject, subject_of
+from ..pki.names import AltNames, Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
 from ..pki.profiles import PROFILES, AccessUrls, Profile, get_profile
 from ..pki.verify import Verification, verify_certificate
@@ -167,10 +168,7 @@ def draft_issue(
     subject: Subject,
     key: PrivateKey | str = "rsa2048",
     days: int = LEAF_DAYS,
-    dns: Iterable[str] = (),
-    ip: Iterable[str] = (),
-    email: Iterable[str] = (),
-    uri: Iterable[str] = (),
+    names: AltNames = AltNames(),
     p12: bool = False,
     p12_password: str | None = None,
     legacy_p12: bool = False,
@@ -182,7 +180,7 @@ def draft_issue(
     The p12 gets ``p12_password``, or a generated one returned in ``Draft.p12_password``.
     """
     private_key = generate_key(key) if isinstance(key, str) else key
-    csr = make_csr(private_key, subject, dns=dns, ip=ip, email=email, uri=uri)
+    csr = make_csr(private_key, subject, **asdict(names))
     certificate = ca.sign(csr, profile=profile, days=days, now=now)
     secrets = {"key": key_to_pem(private_key)}
     generated = None
@@ -622,11 +620,7 @@ class Workspace:
                 extra = []
                 for entry in crl:
                     when = entry.revocation_date_utc
-                    try:
-                        reason = next(k for k, v in REASONS.items()
-                                      if v == entry.extensions.get_extension_for_class(x509.CRLReason).value.reason)
-                    except x509.ExtensionNotFound:
-                        reason = "unspecified"
+                    reason = entry_reason(entry) or "unspecified"
                     record = self.store.by_serial(entry.serial_number)
                     if record is not None and record.issuer == name:
                         self.store.mark_revoked(entry.serial_number, when=when, reason=reason)
@@ -636,11 +630,9 @@ class Workspace:
                 if extra:
                     self.store.set_meta(f"crl_only:{name}", json.dumps(extra))
                     known_only[name] = len(extra)
-                try:
-                    number = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-                    self.store.set_meta(f"crl_number:{name}", str(number))
-                except x509.ExtensionNotFound:
-                    pass
+                number = extension_value(crl, x509.CRLNumber)
+                if number is not None:
+                    self.store.set_meta(f"crl_number:{name}", str(number.crl_number))
             newest = max(cas, key=lambda name: (cas[name].not_valid_before_utc, depth[name]))
             self.store.set_meta("ca", newest)
         leaves = len([serial for serial in usable if not is_ca(found[serial][1])])
@@ -867,18 +859,16 @@ class Workspace:
         subject: Subject | str | None = None,
         key: PrivateKey | str = "rsa2048",
         days: int = LEAF_DAYS,
-        dns: Iterable[str] = (),
-        ip: Iterable[str] = (),
-        email: Iterable[str] = (),
-        uri: Iterable[str] = (),
         p12: bool = False,
         p12_password: str | None = None,
         legacy_p12: bool = False,
         now: dt.datetime | None = None,
         ca: str | None = None,
+        **names: Iterable[str],
     ) -> Issued:
         """Make a key, a CSR and a certificate for ``name`` in one go (steps 4-8 or 11-14).
 
+        ``names``: ``dns``, ``ip``, ``email`` and ``uri`` (the fields of :class:`~kittylab.pki.names.AltNames`).
         The subject defaults to ``CN=name`` with the CA's O, C, ST and L. With ``p12`` a
         PKCS#12 file is written too, with ``p12_password`` or a generated one (returned once).
         ``ca`` names the signing CA (default: the default issuing CA).
@@ -886,9 +876,8 @@ class Workspace:
         self._check_leaf_name(name)
         subject = subject_of(subject) if subject is not None else self.default_subject(name, ca=ca)
         draft = draft_issue(
-            self.ca_for(ca), name, profile=self.profile(profile), subject=subject, key=key, days=days, dns=dns, ip=ip,
-            email=email,
-            uri=uri, p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
+            self.ca_for(ca), name, profile=self.profile(profile), subject=subject, key=key, days=days,
+            names=AltNames(**names), p12=p12, p12_password=p12_password, legacy_p12=legacy_p12, now=now,
         )
         draft.issuer = ca
         issued = self.record_drafts([draft])[0]
@@ -1053,7 +1042,8 @@ class Workspace:
                 raise KittylabError(f"{key_path.name} does not belong to {name}'s certificate: renew with a new key")
             draft = draft_issue(
                 self.ca_for(issuer), name, profile=old.profile, subject=Subject.from_name(certificate.subject),
-                key=private_key, days=days, p12=p12, p12_password=p12_password, now=now, **_names_of(certificate),
+                key=private_key, days=days, p12=p12, p12_password=p12_password, now=now,
+                names=AltNames.of(_granted_names(certificate)),
             )
             if not new_key:
                 del draft.secrets["key"]
@@ -1446,18 +1436,4 @@ def _name_taken(name: str) -> KittylabError:
 
 def _granted_names(certificate: x509.Certificate) -> list[x509.GeneralName]:
     """The alternative names a certificate carries, as it carries them."""
-    try:
-        return list(certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-    except x509.ExtensionNotFound:
-        return []
-
-
-def _names_of(certificate: x509.Certificate) -> dict[str, list[str]]:
-    """A certificate's alternative names as ``make_csr`` takes them (dns, ip, email, uri)."""
-    names = x509.SubjectAlternativeName(_granted_names(certificate))
-    return {
-        "dns": names.get_values_for_type(x509.DNSName),
-        "ip": [str(address) for address in names.get_values_for_type(x509.IPAddress)],
-        "email": names.get_values_for_type(x509.RFC822Name),
-        "uri": names.get_values_for_type(x509.UniformResourceIdentifier),
-    }
+    return list(extension_value(certificate, x509.SubjectAlternativeName) or [])
