@@ -19,6 +19,7 @@ from .options import (
     UsageError,
     add_deploy_hook,
     add_json,
+    add_listen_options,
     command_line_fix,
     duration,
     ca_passphrase,
@@ -26,7 +27,6 @@ from .options import (
     emit,
     note,
     open_workspace,
-    port_number,
     positive_int,
     run_deploy_hook,
     show_command,
@@ -186,13 +186,11 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("ocsp-serve", help="answer OCSP requests for the workspace's CAs over HTTP")
-    serve.add_argument("--port", type=port_number, default=8888, help="the port (default 8888; 0 picks a free one)")
-    serve.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    add_listen_options(serve, port=8888)
     serve.set_defaults(handler=cmd_ocsp_serve)
 
     publish = subparsers.add_parser("publish", help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP")
-    publish.add_argument("--port", type=port_number, default=8080, help="the port (default 8080; 0 picks a free one)")
-    publish.add_argument("--host", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    add_listen_options(publish, port=8080)
     publish.set_defaults(handler=cmd_publish)
 
     expiring = subparsers.add_parser("expiring", help="what expires soon (or has) and needs renewing")

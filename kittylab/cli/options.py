@@ -197,6 +197,21 @@ def add_json(parser: argparse.ArgumentParser) -> None:
                         help="print the result as JSON on stdout (the human text goes to stderr)")
 
 
+def add_listen_options(parser: argparse.ArgumentParser, *, port: int, free: bool = True) -> None:
+    """``--port`` (``free``: 0 picks a free one) and ``--host`` of the server a command runs or configures."""
+    parser.add_argument("--port", type=port_number, default=port,
+                        help=f"the port (default {port}" + ("; 0 picks a free one)" if free else ")"))
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="the address to listen on (default 127.0.0.1, this machine only)")
+
+
+def add_client_checks(parser: argparse.ArgumentParser) -> None:
+    """``--client-ca`` and ``--ocsp``: whose clients a server lets in, and how it asks about revocation."""
+    parser.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
+    parser.add_argument("--ocsp", metavar="URL",
+                        help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+
+
 def add_deploy_hook(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--deploy-hook", metavar="CMD",
                         help="run CMD (with sh) when the deploy folder changed; $KITTYLAB_DEPLOY_CHANGED names the"

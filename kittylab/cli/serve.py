@@ -24,6 +24,8 @@ from ..net.webconfig import (
 from ..pki.files import read_password_file
 from ..workspace.workspace import Workspace
 from .options import (
+    add_client_checks,
+    add_listen_options,
     add_json,
     echo,
     emit,
@@ -125,11 +127,9 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     serve = subparsers.add_parser("serve", help="run the picture-server: HTTPS that requires a client certificate")
-    serve.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}; 0 picks a free one")
-    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine only)")
+    add_listen_options(serve, port=DEFAULT_PORT)
     serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
-    serve.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
-    serve.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+    add_client_checks(serve)
     serve.set_defaults(handler=cmd_serve)
 
     get = subparsers.add_parser("fetch", help="GET a URL with a client certificate and say why a server refuses")
@@ -146,13 +146,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     web = subparsers.add_parser("webconfig", help="write an nginx or Apache configuration that requires client certificates")
     web.add_argument("kind", choices=KINDS)
     web.add_argument("--out", metavar="FILE", help="write the configuration here (the gallery goes to www/ beside it)")
-    web.add_argument("--port", type=port_number, default=DEFAULT_PORT, help=f"default {DEFAULT_PORT}")
-    web.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    add_listen_options(web, port=DEFAULT_PORT, free=False)
     web.add_argument("--server-name", default=DEFAULT_NAME, help="the server certificate's name (default picture-server)")
     web.add_argument("--webroot", metavar="DIR", help="where to put the gallery pages and pictures")
     web.add_argument("--upstream", metavar="URL", help="an application to pass /app/ on to, with the client's identity")
-    web.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
-    web.add_argument("--ocsp", metavar="URL", help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+    add_client_checks(web)
     web.add_argument("--publish-port", type=port_number, metavar="P",
                      help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")
     add_json(web)

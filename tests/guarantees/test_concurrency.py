@@ -55,10 +55,8 @@ def start_together(commands: list[list[str]], go) -> list[subprocess.CompletedPr
     return results
 
 
-def test_processes_issuing_and_revoking_at_once(tmp_path):
-    home = tmp_path / "kitty-workspace"
-    with Workspace(home) as workspace:
-        workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+def test_processes_issuing_and_revoking_at_once(tmp_path, ca_home):
+    home = ca_home
     workers, count = 4, 8
     results = start_together(
         [[sys.executable, "-c", WORKER, str(home), f"w{n}", str(count)] for n in range(workers)], tmp_path / "go")
@@ -81,11 +79,9 @@ def test_processes_issuing_and_revoking_at_once(tmp_path):
         assert int(numbers) == 1 + len(revoked)  # one CRL per revocation, none lost to a race
 
 
-def test_two_command_line_processes_issue_at_once(tmp_path):
+def test_two_command_line_processes_issue_at_once(tmp_path, ca_home):
     """Issue 2's promise, through the real command: both succeed with distinct serials."""
-    home = tmp_path / "kitty-workspace"
-    with Workspace(home) as workspace:
-        workspace.init_ca("kitty-ca", key="p256")
+    home = ca_home
     commands = [[PYTHON, "-c", CLI_AFTER_GO, str(tmp_path / "go"), "--home", str(home), "issue", "client", name, "--key",
                  "p256", "--p12", "--legacy-p12"] for name in ("alice", "bob")]
     results = start_together(commands, tmp_path / "go")
@@ -98,11 +94,9 @@ def test_two_command_line_processes_issue_at_once(tmp_path):
         assert sorted(r.serial_hex for r in workspace.records(include_ca=False)) == sorted(serials)
 
 
-def test_two_processes_racing_for_one_name(tmp_path):
+def test_two_processes_racing_for_one_name(tmp_path, ca_home):
     """Exactly one wins; the other gets one line, and the files on disk are the winner's."""
-    home = tmp_path / "kitty-workspace"
-    with Workspace(home) as workspace:
-        workspace.init_ca("kitty-ca", key="p256")
+    home = ca_home
     command = [PYTHON, "-c", CLI_AFTER_GO, str(tmp_path / "go"), "--home", str(home), "issue", "client", "eager-client",
                "--key", "p256", "--p12", "--p12-password-file", str(tmp_path / "pass")]
     (tmp_path / "pass").write_text("kitty-pass\n")

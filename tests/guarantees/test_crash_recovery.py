@@ -152,10 +152,8 @@ def check_invariants(workspace: Workspace, reported: dict[str, int], revoked_nam
 
 
 @pytest.mark.slow
-def test_kill_9_in_the_middle_of_issuing(tmp_path):
-    home = tmp_path / "kitty-workspace"
-    with Workspace(home) as workspace:
-        workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+def test_kill_9_in_the_middle_of_issuing(ca_home):
+    home = ca_home
     rng = random.Random(os.environ.get("KITTYLAB_CRASH_SEED") or None)
     reported: dict[str, int] = {}
     revoked_names: set[str] = set()
