@@ -21,6 +21,18 @@ def mode(path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+
+def renew_killed_after_the_commit(workspace: Workspace, monkeypatch) -> None:
+    """``renew eager-client --new-key``, killed between the store's commit and moving its staged files in place."""
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed after the commit")
+
+    monkeypatch.setattr(Workspace, "_promote", killed)
+    with pytest.raises(SystemExit):
+        workspace.renew("eager-client", new_key=True)
+    monkeypatch.undo()
+
 def test_opening_for_reading_creates_nothing(tmp_path):
     typo = tmp_path / "typo"
     listed = run_cli("list", home=typo)
@@ -118,14 +130,7 @@ def test_commands_reading_a_key_settle_a_crashed_renewal_first(story, monkeypatc
     """Killed between renew --new-key's commit and its moves: export-p12 and renew read NAME.key before the
     lock and failed for good ("the key does not belong"); they take the write protocol's path first."""
     workspace, _, _ = story
-
-    def killed(*args, **kwargs):
-        raise SystemExit("killed after the commit")
-
-    monkeypatch.setattr(Workspace, "_promote", killed)
-    with pytest.raises(SystemExit):
-        workspace.renew("eager-client", new_key=True)
-    monkeypatch.undo()
+    renew_killed_after_the_commit(workspace, monkeypatch)
     workspace.close()
     staged = list((workspace.home / ".staging").iterdir())
     assert sorted(p.name.split(".")[1] for p in staged) == ["csr", "key"]  # the new key waits, the old one in place
@@ -196,14 +201,7 @@ def test_a_failed_commit_keeps_the_current_key(workspace, monkeypatch):
 def test_staged_files_of_a_committed_certificate_take_their_place(workspace, monkeypatch):
     """A crash between the commit and the move: the next change finishes it."""
     old = workspace.issue("eager-client", profile="client", key="p256")
-
-    def crash(self, moves, *, keep=False):
-        raise SystemExit("killed")
-
-    monkeypatch.setattr(Workspace, "_promote", crash)
-    with pytest.raises(SystemExit):
-        workspace.renew("eager-client", new_key=True)
-    monkeypatch.undo()
+    renew_killed_after_the_commit(workspace, monkeypatch)
     current = workspace.find("eager-client")
     assert current.serial != old.record.serial
     assert load_key(workspace.home / "eager-client.key").public_key() == old.certificate.public_key()
