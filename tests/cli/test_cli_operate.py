@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from support.cli import run_cli, run_cli_process
+from support.cli import run_cli, run_cli_process, run_cli_steps
 from support.pki import openssl
 
 from kittylab import Workspace
@@ -87,9 +87,12 @@ def test_another_root(tmp_path):
 
 def test_expiring_and_renew(tmp_path):
     home = tmp_path / "ws"
-    run_cli("init", "--cn", "kitty-ca", "--key", "p256", home=home)
-    run_cli("issue", "client", "soon", "--key", "p256", "--days", "10", home=home)
-    run_cli("issue", "client", "later", "--key", "p256", "--days", "200", home=home)
+    run_cli_steps(
+        ("init", "--cn", "kitty-ca", "--key", "p256"),
+        ("issue", "client", "soon", "--key", "p256", "--days", "10"),
+        ("issue", "client", "later", "--key", "p256", "--days", "200"),
+        home=home,
+    )
     listed = run_cli("expiring", "--within", "30d", home=home)
     assert listed.code == 0 and "\nsoon (client, serial " in listed.out and "later" not in listed.out
     assert listed.out.startswith("CRL of kitty-ca: expires in 30 days")  # a 30-day CRL is due within 30d

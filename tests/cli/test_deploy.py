@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from support.cli import run_cli
+from support.cli import run_cli, run_cli_steps
 
 
 def test_the_deploy_folder_and_its_hook(tmp_path):
@@ -73,9 +73,12 @@ def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path):
 def test_repair_brings_a_stale_deploy_folder_up_to_date(tmp_path):
     """A crash after a commit and before the deploy refresh: kittylab repair (or the next change) deploys again."""
     home = tmp_path / "ws"
-    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
-    run_cli("issue", "server", "intranet", "--key", "p256", "--dns", "localhost", home=home)
-    run_cli("deploy", "--server", "intranet", "--client-ca", "acme-ca", home=home)
+    run_cli_steps(
+        ("init", "--cn", "acme-ca", "--key", "p256"),
+        ("issue", "server", "intranet", "--key", "p256", "--dns", "localhost"),
+        ("deploy", "--server", "intranet", "--client-ca", "acme-ca"),
+        home=home,
+    )
     stale = home / "deploy" / "clients-of-acme-ca.crl"
     stale.write_bytes(b"an old CRL")
     repaired = run_cli("repair", "--json", home=home)
