@@ -79,6 +79,8 @@ def templates(scratch):
         for n in range(4):
             ws.issue(f"target-{n}", profile="client", key="p256")
     save_csr(make_csr(generate_key("p256"), "/CN=carol"), scratch / "carol.csr")
+    for n in range(4):
+        (scratch / f"class-{n}.csv").write_text(f"name,email\nRacer {n} A,r{n}a@kitty.test\nRacer {n} B,r{n}b@kitty.test\n")
     source = scratch / "source"
     with Workspace(scratch / "flat") as ws:
         ws.init_ca("/O=Old Corp/CN=old-ca", key="p256")
@@ -163,7 +165,7 @@ def _fresh(scratch: Path, templates: dict, template: str, case: str) -> Path:
 
 def _argv(home: Path, scratch: Path, templates: dict, argv: list[str]) -> list[str]:
     values = {"pw": scratch / "pw", "csr": scratch / "carol.csr", "source": templates["source"],
-              "out": home.parent / "out"}
+              "out": home.parent / "out", "scratch": scratch}
     return ["--home", str(home), *[a.format(**{k: str(v) for k, v in values.items()}) for a in argv]]
 
 
@@ -246,6 +248,10 @@ RACERS = {
     "revoke": lambda i: ["revoke", f"target-{i}"],
     "renew": lambda i: ["renew", "alice"],
     "crl": lambda i: ["crl"],
+    # Each racer its own class (distinct people, distinct workshop folders), one worker process; no p12
+    # (its generated password lives in the workshop ledger, which the invariants here do not read).
+    "roster issue": lambda i: ["roster", "issue", f"{{scratch}}/class-{i}.csv", "--workers", "1", "--no-p12",
+                               "--url", "https://localhost:8443/"],
 }
 RACE_ERRORS = ("already has a CA", "no CA in", "no workspace at", "no certificate named", "was renewed meanwhile")
 
@@ -269,7 +275,7 @@ def test_races(size, cutter, scratch, templates):
         if inits:
             assert inits.count(0) == 1, f"{where}: {inits.count(0)} inits won"
         if template == "hierarchy":
-            assert all(code == 0 for kind, _, _, code in results if kind in ("issue", "revoke", "crl")), where
+            assert all(code == 0 for kind, _, _, code in results if kind in ("issue", "revoke", "crl", "roster issue")), where
             assert "renew" not in kinds or [code for kind, _, _, code in results if kind == "renew"].count(0) >= 1, where
         check_instant(home, password=PASSWORD)
         check_settled(home, password=PASSWORD)
@@ -279,6 +285,8 @@ def test_races(size, cutter, scratch, templates):
             for i, kind in enumerate(kinds):
                 if kind == "revoke" and template == "hierarchy":
                     assert ws.find(f"target-{i}").revoked_at is not None
+                if kind == "roster issue" and template == "hierarchy":
+                    assert ws.find(f"racer-{i}-a").status() in ("valid", "expiring")
     print(f"\n{len(pairs)} pairs raced with {size} processes")
 
 
