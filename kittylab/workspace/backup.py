@@ -56,7 +56,7 @@ def backup(workspace: Workspace, destination: str | os.PathLike) -> list[Path]:
         make_private_folder(out)
         out.chmod(0o700)
         written = []
-        source = sqlite3.connect(f"file:{workspace.store.path}?mode=ro", uri=True)
+        source = sqlite3.connect(f"file:{workspace._store.path}?mode=ro", uri=True)
         target = sqlite3.connect(out / STORE_FILE)
         try:
             source.backup(target)
@@ -72,7 +72,7 @@ def backup(workspace: Workspace, destination: str | os.PathLike) -> list[Path]:
             written.append(copy)
         lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out)}\n" for p in written]
         written.append(write_atomically(out / MANIFEST, "".join(lines).encode()))
-        with workspace.store.transaction():  # logged in the workspace, after the copy (the copy does not hold it)
+        with workspace._store.transaction():  # logged in the workspace, after the copy (the copy does not hold it)
             workspace._audit("backup", name=str(out.resolve()), details={"files": len(written)})
     return written
 
@@ -105,7 +105,7 @@ def restore(source: str | os.PathLike, home: str | os.PathLike, **options) -> Wo
         else:
             write_atomically(copy, path.read_bytes(), secret=not path.stat().st_mode & 0o044)
     workspace = Workspace(target, **options)
-    with workspace._writing(), workspace.store.transaction():
+    with workspace._writing(), workspace._store.transaction():
         # The deploy folder and hook are the original's (production's): a restored copy must not deploy there.
         forgotten = deploy.suspend(workspace)
         workspace._audit("restore", name=str(target), details={"from": str(folder.resolve()), "files": len(entries),

@@ -43,12 +43,12 @@ def folder(workspace: Workspace) -> Path:
 
 
 def _settings(workspace: Workspace) -> dict:
-    return json.loads(workspace.store.get_meta("deploy", "{}") or "{}")
+    return json.loads(workspace._store.get_meta("deploy", "{}") or "{}")
 
 
 def configured(workspace: Workspace) -> bool:
     """True once a web configuration or ``kittylab deploy`` has used the deploy folder."""
-    return workspace.store.get_meta("deploy") is not None
+    return workspace._store.get_meta("deploy") is not None
 
 
 def trust_for(workspace: Workspace, client_ca: str | None = None, *, now: dt.datetime | None = None) -> Trust:
@@ -103,8 +103,8 @@ def configure(workspace: Workspace, *, directory: str | Path | None = None, serv
         settings["hook"] = hook or None
     if settings == before and configured(workspace):
         return settings
-    with workspace._writing(), workspace.store.transaction():
-        workspace.store.set_meta("deploy", json.dumps(settings, sort_keys=True))
+    with workspace._writing(), workspace._store.transaction():
+        workspace._store.set_meta("deploy", json.dumps(settings, sort_keys=True))
         workspace._audit("deploy", name=str(folder(workspace)), details=settings)
     return settings
 
@@ -124,15 +124,15 @@ def suspend(workspace: Workspace) -> dict:
     settings = _settings(workspace)
     forgotten = {key: settings.pop(key) for key in ("dir", "hook") if settings.get(key)}
     if configured(workspace):
-        workspace.store.set_meta("deploy", json.dumps(settings, sort_keys=True))
+        workspace._store.set_meta("deploy", json.dumps(settings, sort_keys=True))
     if forgotten:
-        workspace.store.set_meta("deploy_suspended", json.dumps(forgotten, sort_keys=True))
+        workspace._store.set_meta("deploy_suspended", json.dumps(forgotten, sort_keys=True))
     return forgotten
 
 
 def suspended(workspace: Workspace) -> dict:
     """The deploy folder and hook a restore left out (:func:`suspend`), if any."""
-    return json.loads(workspace.store.get_meta("deploy_suspended", "{}") or "{}")
+    return json.loads(workspace._store.get_meta("deploy_suspended", "{}") or "{}")
 
 
 def reenable_command(workspace: Workspace, forgotten: dict) -> str:
@@ -147,7 +147,7 @@ def reenable_command(workspace: Workspace, forgotten: dict) -> str:
 
 def pending(workspace: Workspace) -> list[str]:
     """The deploy files whose hook run failed (:func:`remember_hook_run`): the next run names them again."""
-    return json.loads(workspace.store.get_meta("deploy_pending", "[]") or "[]")
+    return json.loads(workspace._store.get_meta("deploy_pending", "[]") or "[]")
 
 
 def remember_hook_run(workspace: Workspace, changed: list[str], *, ok: bool) -> None:
@@ -156,8 +156,8 @@ def remember_hook_run(workspace: Workspace, changed: list[str], *, ok: bool) -> 
     files = [] if ok else sorted(set(pending(workspace)) | set(changed))
     if files == pending(workspace):
         return
-    with workspace._writing(), workspace.store.transaction():
-        workspace.store.set_meta("deploy_pending", json.dumps(files))
+    with workspace._writing(), workspace._store.transaction():
+        workspace._store.set_meta("deploy_pending", json.dumps(files))
 
 
 def refresh(workspace: Workspace) -> list[Path]:

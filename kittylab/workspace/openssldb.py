@@ -104,7 +104,7 @@ def export_openssl_db(workspace: Workspace, folder: str | os.PathLike, *, ca: st
     index = write_atomically(out / "index.txt", "".join(line + "\n" for line in lines).encode())
     write_atomically(out / "index.txt.attr", b"unique_subject = no\n")
     write_atomically(out / "serial", (serial_hex(x509.random_serial_number()) + "\n").encode())
-    next_crl = int(workspace.store.get_meta(f"crl_number:{name}", "0")) + 1
+    next_crl = int(workspace._store.get_meta(f"crl_number:{name}", "0")) + 1
     write_atomically(out / "crlnumber", (serial_hex(next_crl) + "\n").encode())
     certificate = workspace.path(name, "crt").absolute()
     key = workspace.path(name, "key").absolute()
@@ -295,7 +295,7 @@ def import_ca_directory(
     certificates = _certificates_in(folder)
     ca_certificate = _find_ca(certificates, entries)
     name = check_name(ca_name or _file_name(_common_name(ca_certificate), fallback="imported-ca"))
-    if workspace.store.latest(name) is not None:
+    if workspace._store.latest(name) is not None:
         raise KittylabError(f"{name!r} is already used in {workspace.home}: import the CA under another name", fix="ca-name")
     if callable(passphrase):
         passphrase = passphrase(name)
@@ -323,7 +323,7 @@ def import_ca_directory(
     current = {leaf: cert for entry, leaf, cert in chosen if entry.revoked_at is None}
     if name in current:
         raise KittylabError(f"a certificate is named like the CA ({name}): import the CA under another name", fix="ca-name")
-    taken = sorted({leaf for _, leaf, _ in chosen if workspace.store.latest(leaf) is not None})
+    taken = sorted({leaf for _, leaf, _ in chosen if workspace._store.latest(leaf) is not None})
     if taken:
         raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace", fix="home")
     keys = _leaf_keys(folder, current)
@@ -334,22 +334,22 @@ def import_ca_directory(
     with workspace._writing(create=True):  # the write protocol: keys staged until the store commits
         staged = workspace._stage([ca_draft, *leaf_drafts])
         try:
-            with workspace.store.transaction():
-                workspace.store.add(name, "ca", name, ca_certificate)
+            with workspace._store.transaction():
+                workspace._store.add(name, "ca", name, ca_certificate)
                 for entry, leaf, cert in chosen:
-                    previous = workspace.store.current(leaf)
+                    previous = workspace._store.current(leaf)
                     if previous is not None and entry.revoked_at is None:
-                        workspace.store.mark_superseded(previous.serial, by=cert.serial_number)
-                    workspace.store.add(leaf, profile_of(cert), name, cert)
+                        workspace._store.mark_superseded(previous.serial, by=cert.serial_number)
+                    workspace._store.add(leaf, profile_of(cert), name, cert)
                     if entry.revoked_at is not None:
-                        workspace.store.mark_revoked(cert.serial_number, when=entry.revoked_at, reason=entry.reason)
-                    result.certificates.append(workspace.store.by_serial(cert.serial_number))
+                        workspace._store.mark_revoked(cert.serial_number, when=entry.revoked_at, reason=entry.reason)
+                    result.certificates.append(workspace._store.by_serial(cert.serial_number))
                 crl_number = _read_hex(folder / "crlnumber")
                 if crl_number:
-                    workspace.store.set_meta(f"crl_number:{name}", str(crl_number - 1))
+                    workspace._store.set_meta(f"crl_number:{name}", str(crl_number - 1))
                 if not workspace.has_ca:
-                    workspace.store.set_meta("ca", name)
-                workspace._audit("import", workspace.store.current(name), details={
+                    workspace._store.set_meta("ca", name)
+                workspace._audit("import", workspace._store.current(name), details={
                     "source": str(folder), "certificates": len(result.certificates), "keys": len(secrets)})
         except BaseException:
             for path, _ in staged:
@@ -364,7 +364,7 @@ def import_ca_directory(
         workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
         for _, leaf, _ in chosen:
             if leaf not in current:
-                write_atomically(workspace.path(leaf, "crt"), workspace.store.latest(leaf).pem.encode())
+                write_atomically(workspace.path(leaf, "crt"), workspace._store.latest(leaf).pem.encode())
     return result
 
 

@@ -234,7 +234,7 @@ class Workspace:
         self.home = Path(home) if home is not None else default_home()
         if self.home.exists() and not self.home.is_dir():
             raise KittylabError(f"the workspace {self.home} is not a folder")
-        self.store = Store(self.home / STORE_FILE)
+        self._store = Store(self.home / STORE_FILE)
         self._lock = WorkspaceLock(self.home)
         self._ca_passphrase = ca_passphrase
         self._passphrases = passphrases
@@ -248,7 +248,7 @@ class Workspace:
         self._fixed: list[str] = []
 
     def close(self) -> None:
-        self.store.close()
+        self._store.close()
         self.closed = True
 
     def __enter__(self) -> "Workspace":
@@ -268,7 +268,7 @@ class Workspace:
 
     @property
     def ca_name(self) -> str:
-        name = self.store.get_meta("ca")
+        name = self._store.get_meta("ca")
         if name is None:
             found = self._ca_files_without_store()
             if found:
@@ -278,7 +278,7 @@ class Workspace:
 
     def _ca_files_without_store(self) -> list[str]:
         """Certificates, CRLs and keys in a workspace whose store knows no CA: what a lost store leaves."""
-        if self.store.get_meta("ca") is not None or not self.home.is_dir():
+        if self._store.get_meta("ca") is not None or not self.home.is_dir():
             return []
         return sorted(p.name for p in self.home.iterdir() if p.suffix in (".key", ".crt", ".crl")
                       and not p.name.startswith("."))
@@ -293,18 +293,18 @@ class Workspace:
     @property
     def exists(self) -> bool:
         """True once a workspace was made here (its store holds records); opening never makes one."""
-        return self.store.exists
+        return self._store.exists
 
     def _records_lost(self) -> bool:
         """True if the store names a CA but holds no certificate of it (its certificates were deleted)."""
-        ca = self.store.get_meta("ca")
-        return ca is not None and self.store.latest(ca) is None
+        ca = self._store.get_meta("ca")
+        return ca is not None and self._store.latest(ca) is None
 
     def check_exists(self) -> None:
         """A one-line error unless a workspace was made here; CA files left without their store say how to recover."""
         if self._records_lost():
             raise KittylabError(
-                f"the certificate store {self.store.path} names the CA {self.store.get_meta('ca')} but holds none of"
+                f"the certificate store {self._store.path} names the CA {self._store.get_meta('ca')} but holds none of"
                 " its certificates (its records were deleted): rebuild it from the workspace's files (repair the"
                 " workspace)", fix="repair")
         if self.exists:
@@ -316,7 +316,7 @@ class Workspace:
 
     @property
     def has_ca(self) -> bool:
-        return self.store.get_meta("ca") is not None
+        return self._store.get_meta("ca") is not None
 
     @property
     def ca_certificate_path(self) -> Path:
@@ -328,12 +328,12 @@ class Workspace:
 
     def ca_names(self) -> list[str]:
         """Every CA of the workspace (roots and intermediates, revoked ones too), oldest first."""
-        return list(dict.fromkeys(r.name for r in self.store.records() if r.profile == "ca"))
+        return list(dict.fromkeys(r.name for r in self._store.records() if r.profile == "ca"))
 
     def ca_record(self, name: str | None = None) -> Record:
         """The store's record of the CA ``name`` (default: the default issuing CA)."""
         name = name or self.ca_name
-        record = self.store.current(name) or self.store.latest(name)
+        record = self._store.current(name) or self._store.latest(name)
         if record is None or record.profile != "ca":
             known = ", ".join(self.ca_names()) or "none yet"
             raise KittylabError(f"no CA named {name!r} in {self.home} (its CAs: {known})")
@@ -407,7 +407,7 @@ class Workspace:
         crash left staged files); later changes only write their own.
         """
         fixed = self._settle_staged()
-        if self.store.exists and (full or fixed or not self._repaired):
+        if self._store.exists and (full or fixed or not self._repaired):
             fixed += self._repair_published()
             self._repaired = True
         return fixed
@@ -421,7 +421,7 @@ class Workspace:
         fixed = []
         for path in sorted(staging.iterdir()):
             parsed = parse_staged(path.name)
-            current = self.store.current(parsed[0]) if parsed and _is_name(parsed[0]) else None
+            current = self._store.current(parsed[0]) if parsed and _is_name(parsed[0]) else None
             if current is not None and current.serial == parsed[2]:
                 self._promote([(path, self.path(parsed[0], parsed[1]))], keep=current.profile == "ca")
                 fixed.append(f"moved the staged {parsed[0]}.{parsed[1]} into place")
@@ -471,7 +471,7 @@ class Workspace:
     def _repair_published(self) -> list[str]:
         """Rewrite every published file that differs from the store: certificates, CRLs, chain files."""
         fixed = []
-        records = self.store.records()
+        records = self._store.records()
         jobs = [job for record in records if record.revoked_at is None and record.superseded_by is None
                 for job in self._certificate_files(record)]
         jobs += [self._issued_file(record) for record in records if record.revoked_at or record.superseded_by]
@@ -480,7 +480,7 @@ class Workspace:
         fixed += [f"restored {path.name}" for path, _, _ in jobs]
         stale = [name for name in self.ca_names() if not self._crl_is_exact(name)]
         if stale:
-            with self.store.transaction():
+            with self._store.transaction():
                 for name in stale:
                     try:
                         self._sign_crl(name)
@@ -493,7 +493,7 @@ class Workspace:
 
     def _crl_is_exact(self, name: str) -> bool:
         """True if ``NAME.crl`` is signed by the CA and lists exactly the store's revoked serials."""
-        record = self.store.current(name) or self.store.latest(name)
+        record = self._store.current(name) or self._store.latest(name)
         try:
             crl = load_crl(self.path(name, "crl"))
         except KittylabError:
@@ -506,8 +506,8 @@ class Workspace:
 
     def _revocations(self, name: str) -> list[Revocation]:
         """What CA ``name``'s CRL lists: the store's revoked certificates, and serials known only from an old CRL."""
-        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self.store.revoked(name)]
-        extra = json.loads(self.store.get_meta(f"crl_only:{name}", "[]"))
+        revoked = [Revocation(r.serial, r.revoked_at, r.reason or "unspecified") for r in self._store.revoked(name)]
+        extra = json.loads(self._store.get_meta(f"crl_only:{name}", "[]"))
         return revoked + [Revocation(int(serial, 16), dt.datetime.fromisoformat(when), reason)
                           for serial, when, reason in extra]
 
@@ -524,17 +524,17 @@ class Workspace:
         done = []
         with self._writing(recover=False):
             try:
-                self.store.check()
+                self._store.check()
             except StoreDamaged as exc:
-                self.store.close()
+                self._store.close()
                 aside = self.home / f"{STORE_FILE}.damaged-{utcnow():%Y%m%dT%H%M%S}"
                 for suffix in ("", "-journal", "-wal", "-shm"):
                     source = self.home / (STORE_FILE + suffix)
                     if source.exists():
                         os.replace(source, aside.with_name(aside.name + suffix))
-                self.store = Store(self.home / STORE_FILE)
+                self._store = Store(self.home / STORE_FILE)
                 done.append(f"moved the damaged store aside to {aside.name} ({exc.reason})")
-            if not self.store.exists or self.store.get_meta("ca") is None or self._records_lost():
+            if not self._store.exists or self._store.get_meta("ca") is None or self._records_lost():
                 done += self._rebuild_store()
             self._repaired = False
             done += self._recover(full=True)
@@ -603,12 +603,12 @@ class Workspace:
             if name in last:
                 successor[last[name]] = serial
             last[name] = serial
-        with self.store.transaction():
+        with self._store.transaction():
             for serial in usable:
                 name, certificate = found[serial]
-                self.store.add(name, profile_of(certificate), issuers[serial], certificate)
+                self._store.add(name, profile_of(certificate), issuers[serial], certificate)
                 if serial in successor:
-                    self.store.mark_superseded(serial, by=successor[serial])
+                    self._store.mark_superseded(serial, by=successor[serial])
             for name in cas:
                 try:
                     crl = load_crl(self.path(name, "crl"))
@@ -621,20 +621,20 @@ class Workspace:
                 for entry in crl:
                     when = entry.revocation_date_utc
                     reason = entry_reason(entry) or "unspecified"
-                    record = self.store.by_serial(entry.serial_number)
+                    record = self._store.by_serial(entry.serial_number)
                     if record is not None and record.issuer == name:
-                        self.store.mark_revoked(entry.serial_number, when=when, reason=reason)
+                        self._store.mark_revoked(entry.serial_number, when=when, reason=reason)
                     else:
                         extra.append([f"{entry.serial_number:x}", when.isoformat(), reason])
                     revoked += 1
                 if extra:
-                    self.store.set_meta(f"crl_only:{name}", json.dumps(extra))
+                    self._store.set_meta(f"crl_only:{name}", json.dumps(extra))
                     known_only[name] = len(extra)
                 number = extension_value(crl, x509.CRLNumber)
                 if number is not None:
-                    self.store.set_meta(f"crl_number:{name}", str(number.crl_number))
+                    self._store.set_meta(f"crl_number:{name}", str(number.crl_number))
             newest = max(cas, key=lambda name: (cas[name].not_valid_before_utc, depth[name]))
-            self.store.set_meta("ca", newest)
+            self._store.set_meta("ca", newest)
         leaves = len([serial for serial in usable if not is_ca(found[serial][1])])
         done = [f"rebuilt the store from {len(cas)} CA certificates, {leaves} certificates and their CRLs"
                 f" ({revoked} revoked); the default issuing CA is {newest}"]
@@ -728,13 +728,13 @@ class Workspace:
             self._check_new_ca(name, added=intermediate_of is not None or another_root)
             staged = self._stage([draft])
             try:
-                with self.store.transaction():
-                    record = self.store.add(name, "ca", intermediate_of or name, ca.certificate)
-                    self.store.set_meta("ca", name)
+                with self._store.transaction():
+                    record = self._store.add(name, "ca", intermediate_of or name, ca.certificate)
+                    self._store.set_meta("ca", name)
                     self._audit("init", record, details={"issuer": intermediate_of or name,
                                                          "encrypted_key": bool(passphrase)})
                     if urls:
-                        self.store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
+                        self._store.set_meta(f"urls:{name}", json.dumps(urls.as_dict()))
             except BaseException:
                 _unlink(path for path, _ in staged)
                 raise
@@ -744,7 +744,7 @@ class Workspace:
             if passphrase:
                 self._known_passphrases[name] = passphrase
             self._cas[name] = ca
-            if intermediate_of is not None and self.store.get_meta(f"crl_days:{intermediate_of}") is None:
+            if intermediate_of is not None and self._store.get_meta(f"crl_days:{intermediate_of}") is None:
                 self.publish_crl(ca=intermediate_of)  # it now signs CAs: its CRL takes the long default
             self.publish_crl(ca=name)
         return ca
@@ -760,7 +760,7 @@ class Workspace:
         found = self._ca_files_without_store()
         if found:
             raise KittylabError(self._orphaned_files_message(found), fix="repair")
-        if self.store.latest(name) is not None:
+        if self._store.latest(name) is not None:
             raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
         for suffix in ("key", "crt"):
             path = self.path(name, suffix)
@@ -804,7 +804,7 @@ class Workspace:
 
     def ca_urls(self, name: str | None = None) -> AccessUrls:
         """Where CA ``name`` publishes its CRL, OCSP answers and certificate (``init --crl-url ...``)."""
-        return AccessUrls(**json.loads(self.store.get_meta(f"urls:{self.ca_record(name).name}", "{}")))
+        return AccessUrls(**json.loads(self._store.get_meta(f"urls:{self.ca_record(name).name}", "{}")))
 
     def ca_key_is_encrypted(self, name: str | None = None) -> bool:
         """True if CA ``name``'s key file (default: the issuing CA's) is protected by a passphrase."""
@@ -841,7 +841,7 @@ class Workspace:
         """Encrypt CA ``name``'s key with the passphrase ``new`` (None: store it unencrypted)."""
         check_new_passphrase(new)
         ca = self.ca_for(check_name(name))
-        with self._writing(), self.store.transaction():
+        with self._writing(), self._store.transaction():
             path = write_atomically(self.path(name, "key"), key_to_pem(ca.key, passphrase=new), secret=True)
             self._audit("passphrase", self.ca_record(name), details={"encrypted_key": bool(new)})
         self._known_passphrases.pop(name, None)
@@ -937,7 +937,7 @@ class Workspace:
         grant = review(request, self.profile(profile), **names)
         name = check_name(name if name is not None else grant.subject.cn)
         self._check_leaf_name(name, fix="name")
-        if self.store.current(name) is not None:
+        if self._store.current(name) is not None:
             raise _name_taken(name)
         check_issuance(self.chain(ca), grant.subject, grant.names, start=utcnow(), days=days)
         return grant
@@ -945,7 +945,7 @@ class Workspace:
     def profile(self, name: str) -> Profile:
         """The profile ``name`` as this workspace limits it (:meth:`limit_profile`)."""
         base = get_profile(name)
-        kinds = self.store.get_meta(f"profile_san_kinds:{base.name}")
+        kinds = self._store.get_meta(f"profile_san_kinds:{base.name}")
         return base if kinds is None else replace_field(base, san_kinds=tuple(filter(None, kinds.split(","))))
 
     def limit_profile(self, name: str, san_kinds: Iterable[str] | None) -> Profile:
@@ -957,8 +957,8 @@ class Workspace:
         if wrong:
             raise KittylabError(f"a {base.name} certificate never carries {', '.join(wrong)} names: choose among"
                                 f" {', '.join(base.san_kinds)}")
-        with self._writing(), self.store.transaction():
-            self.store.set_meta(f"profile_san_kinds:{base.name}", ",".join(kinds if kinds is not None else base.san_kinds))
+        with self._writing(), self._store.transaction():
+            self._store.set_meta(f"profile_san_kinds:{base.name}", ",".join(kinds if kinds is not None else base.san_kinds))
             self._audit("profile", name=base.name, details={"san_types": list(kinds or base.san_kinds)})
         return self.profile(base.name)
 
@@ -1023,7 +1023,7 @@ class Workspace:
 
     def _renew(self, name: str, *, new_key: bool, days: int | None, p12: bool, p12_password: str | None,
                now: dt.datetime | None, ca: str | None) -> Issued:
-        old = self.store.current(check_name(name))
+        old = self._store.current(check_name(name))
         if old is None:
             raise KittylabError(f"{name!r} has no current certificate to renew (unknown or revoked): issue a new one")
         days = days or max(1, (old.not_after - old.not_before).days)
@@ -1094,7 +1094,7 @@ class Workspace:
         now = now or utcnow()
         due = [
             record
-            for record in self.store.records()
+            for record in self._store.records()
             if record.revoked_at is None and record.superseded_by is None and record.not_after - now <= within
         ]
         return sorted(due, key=lambda record: record.not_after)
@@ -1113,7 +1113,7 @@ class Workspace:
         with self._writing():
             for draft in drafts:
                 check_name(draft.name)
-                current = self.store.current(draft.name)
+                current = self._store.current(draft.name)
                 if current is not None and draft.supersedes is not None and current.serial != draft.supersedes:
                     raise KittylabError(f"{draft.name} was renewed meanwhile (by another process): it is current again")
                 if current is not None and current.serial != draft.supersedes:
@@ -1122,12 +1122,12 @@ class Workspace:
             # a crash or a full disk never leaves a key that belongs to no current certificate.
             staged = self._stage(drafts)
             try:
-                with self.store.transaction():
+                with self._store.transaction():
                     for draft in drafts:
                         files = {suffix: self.path(draft.name, suffix) for suffix in (*draft.secrets, *draft.public)}
                         if draft.supersedes is not None:
-                            self.store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
-                        record = self.store.add(draft.name, draft.profile, draft.issuer or self.ca_name,
+                            self._store.mark_superseded(draft.supersedes, by=draft.certificate.serial_number)
+                        record = self._store.add(draft.name, draft.profile, draft.issuer or self.ca_name,
                                                 draft.certificate)
                         self._audit("renew" if draft.supersedes is not None else action, record,
                                     details={"issuer": record.issuer, "profile": record.profile,
@@ -1198,34 +1198,34 @@ class Workspace:
 
     def records(self, *, include_ca: bool = True) -> list[Record]:
         """Every certificate in the store, oldest first."""
-        return [r for r in self.store.records() if include_ca or r.profile != "ca"]
+        return [r for r in self._store.records() if include_ca or r.profile != "ca"]
 
     def find(self, name_or_serial: str | int) -> Record:
         """The current (else latest) certificate of a name, or the certificate with a serial."""
         if isinstance(name_or_serial, int):
-            record = self.store.by_serial(name_or_serial)
+            record = self._store.by_serial(name_or_serial)
         elif not str(name_or_serial).isascii():  # names and serials are ASCII (SQLite cannot bind surrogates)
             record = None
         else:
-            record = self.store.current(name_or_serial) or self.store.latest(name_or_serial)
+            record = self._store.current(name_or_serial) or self._store.latest(name_or_serial)
             serial = parse_serial(name_or_serial) if record is None else None
             if serial is not None:
-                record = self.store.by_serial(serial)
+                record = self._store.by_serial(serial)
         if record is None:
             raise KittylabError(f"no certificate named or numbered {name_or_serial!r} in {self.home}")
         return record
 
     def current(self, name: str) -> Record | None:
         """The certificate ``name`` holds now (neither revoked nor superseded), or None."""
-        return self.store.current(name)
+        return self._store.current(name)
 
     def current_of(self, profile: str, *, limit: int = -1) -> list[Record]:
         """The current certificates of a profile (``server``, ``client``...), oldest first, at most ``limit``."""
-        return self.store.current_of(profile, limit=limit)
+        return self._store.current_of(profile, limit=limit)
 
     def by_serial(self, serial: int) -> Record | None:
         """The certificate with this serial, or None if the workspace never issued it."""
-        return self.store.by_serial(serial)
+        return self._store.by_serial(serial)
 
     def signing_cas(self) -> list[str]:
         """The CAs that may sign now (not revoked), oldest first: what a form offers to choose from."""
@@ -1253,7 +1253,7 @@ class Workspace:
         record = self.find(target)
         if isinstance(target, int) or record.name != target:
             return [record]
-        valid = [r for r in self.store.named(record.name) if r.revoked_at is None and r.not_after > now]
+        valid = [r for r in self._store.named(record.name) if r.revoked_at is None and r.not_after > now]
         valid.sort(key=lambda r: r.superseded_by is not None)  # the current one first
         return valid or [record]
 
@@ -1282,9 +1282,9 @@ class Workspace:
                     f"{record.name} (serial {record.serial_hex}) was already revoked on {record.revoked_at:%Y-%m-%d}"
                     f" (its CRL {self.path(record.issuer, 'crl').name} is published again)"
                 )
-            with self.store.transaction():
+            with self._store.transaction():
                 for record in records:
-                    self.store.mark_revoked(record.serial, when=when, reason=reason)
+                    self._store.mark_revoked(record.serial, when=when, reason=reason)
                     self._audit("revoke", record, reason=reason)
                 # In the same transaction: a crash never leaves a committed revocation off a CRL.
                 for issuer in dict.fromkeys(record.issuer for record in records):
@@ -1304,7 +1304,7 @@ class Workspace:
         the CA whose CRL it is (default: the default issuing CA); each CA has its own.
         """
         with self._writing():
-            with self.store.transaction():
+            with self._store.transaction():
                 crl = self._sign_crl(ca or self.ca_name, next_update_days=next_update_days)
                 self._audit("crl", name=ca or self.ca_name, details={
                     "number": crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number,
@@ -1322,13 +1322,13 @@ class Workspace:
     def _audit(self, action: str, record: Record | None = None, *, name: str | None = None, reason: str | None = None,
                details: dict | None = None) -> None:
         """Append to the audit log; called inside the change's own store transaction."""
-        self.store.log(_actor(), action, name=record.name if record else name,
+        self._store.log(_actor(), action, name=record.name if record else name,
                        serial=record.serial_hex if record else None, subject=record.subject if record else None,
                        reason=reason, details=details)
 
     def audit_log(self) -> list[AuditEntry]:
         """Every change to this workspace, oldest first: time, user, host, command, what and to which certificate."""
-        return self.store.audit()
+        return self._store.audit()
 
     def crl_validity(self, name: str | None = None) -> tuple[float, str]:
         """How long CA ``name``'s next CRL is valid when no validity is given, and why (to be stated).
@@ -1337,10 +1337,10 @@ class Workspace:
         (an offline root publishes rarely), 30 for an issuing CA.
         """
         name = name or self.ca_name
-        remembered = self.store.get_meta(f"crl_days:{name}")
+        remembered = self._store.get_meta(f"crl_days:{name}")
         if remembered is not None:
             return float(remembered), f"remembered from an earlier choice of {float(remembered):g} days for {name}"
-        if any(r.profile == "ca" and r.issuer == name and r.name != name for r in self.store.records()):
+        if any(r.profile == "ca" and r.issuer == name and r.name != name for r in self._store.records()):
             return float(ROOT_CRL_DAYS), f"the default for a CA that signs CAs, {ROOT_CRL_DAYS} days"
         return float(CRL_DAYS), f"the default for an issuing CA, {CRL_DAYS} days"
 
@@ -1349,9 +1349,9 @@ class Workspace:
         has a valid certificate below it. A CA replaced by a new one keeps publishing until its last
         certificate expires."""
         now = now or utcnow()
-        records = self.store.records()
+        records = self._store.records()
         live = [r for r in records if r.revoked_at is None and r.superseded_by is None and r.not_after > now]
-        default = self.store.get_meta("ca")
+        default = self._store.get_meta("ca")
         return [r.name for r in live if r.profile == "ca" and (
             r.name == default or any(c.issuer == r.name and c.name != r.name for c in live))]
 
@@ -1359,13 +1359,13 @@ class Workspace:
         """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
         # Remembered per CA once given: an offline root publishes for months, its issuing CA for weeks.
         days = next_update_days if next_update_days is not None else self.crl_validity(name)[0]
-        number = int(self.store.get_meta(f"crl_number:{name}", "0")) + 1
+        number = int(self._store.get_meta(f"crl_number:{name}", "0")) + 1
         crl = self.ca_for(name).build_crl(self._revocations(name), number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
         write_atomically(self.published_path(name, "crl", create=True), crl.public_bytes(serialization.Encoding.DER))
-        self.store.set_meta(f"crl_number:{name}", str(number))
+        self._store.set_meta(f"crl_number:{name}", str(number))
         if next_update_days is not None:
-            self.store.set_meta(f"crl_days:{name}", repr(days))
+            self._store.set_meta(f"crl_days:{name}", repr(days))
         return crl
 
     def current_crl(self, ca: str | None = None) -> x509.CertificateRevocationList | None:

@@ -120,7 +120,7 @@ def check_invariants(workspace: Workspace, reported: dict[str, int], revoked_nam
                 assert stat.S_IMODE(path.stat().st_mode) == 0o600, f"{path.name} is readable by others"
             continue
         name, _, suffix = path.name.rpartition(".")
-        current = workspace.store.current(name)
+        current = workspace._store.current(name)
         seen = (path.name, hash(path.read_bytes()), current.serial if current else None)
         if seen in checked:
             continue

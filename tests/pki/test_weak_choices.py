@@ -125,9 +125,9 @@ def expired_workspace(home) -> Workspace:
     home.mkdir()
     workspace = Workspace(home)
     workspace.path("kitty-ca", "key").write_bytes(key_to_pem(ca.key))
-    with workspace.store.transaction():
-        workspace.store.add("kitty-ca", "ca", "kitty-ca", ca.certificate)
-        workspace.store.set_meta("ca", "kitty-ca")
+    with workspace._store.transaction():
+        workspace._store.add("kitty-ca", "ca", "kitty-ca", ca.certificate)
+        workspace._store.set_meta("ca", "kitty-ca")
     workspace.close()
     return Workspace(home)
 

@@ -100,7 +100,7 @@ def test_the_store_is_private_to_the_workspace():
     """Only the workspace package imports the store or reaches through ``Workspace.store``."""
     import re
 
-    reach = re.compile(r"\b(workspace|ws|self\.workspace)\.store\b")
+    reach = re.compile(r"\b(workspace|ws|self\.workspace)\._?store\b")
     through = [_module_name(p) for p in PACKAGE.rglob("*.py")
                if not _module_name(p).startswith("kittylab.workspace") and reach.search(p.read_text())]
     assert through == []

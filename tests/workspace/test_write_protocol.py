@@ -102,7 +102,7 @@ def test_repair_rebuilds_superseded_certificates_so_they_can_still_be_revoked(st
     repaired = run_cli("repair", home=workspace.home)
     assert repaired.code == 0 and "5 certificates" in repaired.out, repaired.out + repaired.err
     with Workspace(workspace.home) as again:
-        history = again.store.named("eager-client")
+        history = again._store.named("eager-client")
         assert [r.status() for r in history] == ["valid", "superseded", "superseded"]
         assert history[1].serial == renewed.record.serial and history[2].serial == client.record.serial
         assert history[2].superseded_by == renewed.record.serial
