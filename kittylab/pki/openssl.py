@@ -141,10 +141,7 @@ def sign(
 
     ``sans`` are the names kittylab checked and kept, ``rsa`` whether the request's key is RSA.
     """
-    return (
-        f"openssl req -in {_q(csr_file)} -CA {_q(ca_cert)} -CAkey {_q(ca_key)} -days {days} -sha256"
-        f" -copy_extensions none{_addext(leaf_extensions(profile, rsa=rsa, sans=sans))} -out {_q(out)}"
-    )
+    return _signed_by_ca(csr_file, out, ca_cert, ca_key, days, leaf_extensions(profile, rsa=rsa, sans=sans))
 
 
 def sign_intermediate(
@@ -158,10 +155,15 @@ def sign_intermediate(
     name_constraints: x509.NameConstraints | None = None,
 ) -> str:
     """``openssl req -CA``: the parent CA signs an issuing CA's request, with its path length and name constraints."""
-    lines = ca_extensions(path_length=path_length, name_constraints=name_constraints)
+    extensions = ca_extensions(path_length=path_length, name_constraints=name_constraints)
+    return _signed_by_ca(csr_file, out, ca_cert, ca_key, days, extensions)
+
+
+def _signed_by_ca(csr_file: str, out: str, ca_cert: str, ca_key: str, days: int, extensions: list[str]) -> str:
+    """``openssl req -CA`` with exactly ``extensions``: ``-copy_extensions none`` leaves the request's own out."""
     return (
         f"openssl req -in {_q(csr_file)} -CA {_q(ca_cert)} -CAkey {_q(ca_key)} -days {days} -sha256"
-        f" -copy_extensions none{_addext(lines)} -out {_q(out)}"
+        f" -copy_extensions none{_addext(extensions)} -out {_q(out)}"
     )
 
 

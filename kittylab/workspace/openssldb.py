@@ -295,7 +295,7 @@ def import_ca_directory(
     certificates = _certificates_in(folder)
     ca_certificate = _find_ca(certificates, entries)
     name = check_name(ca_name or _file_name(_common_name(ca_certificate), fallback="imported-ca"))
-    if workspace._store.latest(name) is not None:
+    if workspace.latest(name) is not None:
         raise KittylabError(f"{name!r} is already used in {workspace.home}: import the CA under another name", fix="ca-name")
     if callable(passphrase):
         passphrase = passphrase(name)
@@ -323,48 +323,20 @@ def import_ca_directory(
     current = {leaf: cert for entry, leaf, cert in chosen if entry.revoked_at is None}
     if name in current:
         raise KittylabError(f"a certificate is named like the CA ({name}): import the CA under another name", fix="ca-name")
-    taken = sorted({leaf for _, leaf, _ in chosen if workspace._store.latest(leaf) is not None})
+    taken = sorted({leaf for _, leaf, _ in chosen if workspace.latest(leaf) is not None})
     if taken:
         raise KittylabError(f"{', '.join(taken)} already in {workspace.home}: import into a new workspace", fix="home")
     keys = _leaf_keys(folder, current)
     secrets = {leaf: keys[_public_der(cert.public_key())] for leaf, cert in current.items() if _public_der(cert.public_key()) in keys}
     ca_draft = Draft(name, "ca", ca_certificate, secrets={"key": key_to_pem(ca_key, passphrase=passphrase)})
-    leaf_drafts = [Draft(leaf, profile_of(current[leaf]), current[leaf], secrets={"key": key_to_pem(key)})
-                   for leaf, key in secrets.items()]
-    with workspace._writing(create=True):  # the write protocol: keys staged until the store commits
-        staged = workspace._stage([ca_draft, *leaf_drafts])
-        try:
-            with workspace._store.transaction():
-                workspace._store.add(name, "ca", name, ca_certificate)
-                for entry, leaf, cert in chosen:
-                    previous = workspace._store.current(leaf)
-                    if previous is not None and entry.revoked_at is None:
-                        workspace._store.mark_superseded(previous.serial, by=cert.serial_number)
-                    workspace._store.add(leaf, profile_of(cert), name, cert)
-                    if entry.revoked_at is not None:
-                        workspace._store.mark_revoked(cert.serial_number, when=entry.revoked_at, reason=entry.reason)
-                    result.certificates.append(workspace._store.by_serial(cert.serial_number))
-                crl_number = _read_hex(folder / "crlnumber")
-                if crl_number:
-                    workspace._store.set_meta(f"crl_number:{name}", str(crl_number - 1))
-                if not workspace.has_ca:
-                    workspace._store.set_meta("ca", name)
-                workspace._audit("import", workspace._store.current(name), details={
-                    "source": str(folder), "certificates": len(result.certificates), "keys": len(secrets)})
-        except BaseException:
-            for path, _ in staged:
-                path.unlink(missing_ok=True)
-            raise
-        workspace._promote(staged[:1], keep=True)
-        workspace._promote(staged[1:])
-        result.keys = sorted(secrets)
-        if passphrase:
-            workspace._known_passphrases[name] = passphrase  # its key, as just written: no need to ask again
-        workspace.publish_crl(ca=name)
-        workspace.restore_missing_files()  # the current certificates' files; and of the names all revoked:
-        for _, leaf, _ in chosen:
-            if leaf not in current:
-                write_atomically(workspace.path(leaf, "crt"), workspace._store.latest(leaf).pem.encode())
+    leaf_drafts = []
+    for _, leaf, cert in chosen:
+        key = secrets.get(leaf) if current.get(leaf) is cert else None  # a key goes with its name's current certificate
+        leaf_drafts.append(Draft(leaf, profile_of(cert), cert, secrets={"key": key_to_pem(key)} if key else {}))
+    revoked = {cert.serial_number: (entry.revoked_at, entry.reason) for entry, _, cert in chosen if entry.revoked_at}
+    result.certificates = workspace.record_import(ca_draft, leaf_drafts, revoked=revoked, source=str(folder),
+                                                  crl_number=_read_hex(folder / "crlnumber"), passphrase=passphrase)
+    result.keys = sorted(secrets)
     return result
 
 

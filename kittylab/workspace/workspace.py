@@ -1145,6 +1145,64 @@ class Workspace:
             item.files["crt"] = self.path(item.name, "crt")
         return issued
 
+    def record_import(
+        self,
+        ca: Draft,
+        leaves: list[Draft],
+        *,
+        revoked: dict[int, tuple[dt.datetime, str | None]],
+        source: str,
+        crl_number: int | None = None,
+        passphrase: str | None = None,
+    ) -> list[Record]:
+        """Record an imported CA and the certificates it issued in one transaction, then write their files.
+
+        ``leaves`` in the order to record them (revoked ones first, so that none blocks a current
+        name), each with its key among its secrets where the import found it; ``revoked`` maps
+        serials to (time, reason). Keys wait under staged names until the store commits, and the
+        CA's never replaces a file. The CA's CRL numbering goes on from ``crl_number`` (the next one
+        its old database would have used); a fresh CRL is published. ``passphrase`` (the CA key's)
+        is remembered, as this object has just used it. Returns the leaves' records, in order.
+        """
+        with self._writing(create=True):
+            staged = self._stage([ca, *leaves])
+            ca_files = len(ca.secrets) + len(ca.public)
+            records = []
+            try:
+                with self._store.transaction():
+                    self._store.add(ca.name, "ca", ca.name, ca.certificate)
+                    for leaf in leaves:
+                        serial = leaf.certificate.serial_number
+                        previous = self._store.current(leaf.name)
+                        if previous is not None and serial not in revoked:
+                            self._store.mark_superseded(previous.serial, by=serial)
+                        self._store.add(leaf.name, leaf.profile, ca.name, leaf.certificate)
+                        if serial in revoked:
+                            when, reason = revoked[serial]
+                            self._store.mark_revoked(serial, when=when, reason=reason)
+                        records.append(self._store.by_serial(serial))
+                    if crl_number:
+                        self._store.set_meta(f"crl_number:{ca.name}", str(crl_number - 1))
+                    if not self.has_ca:
+                        self._store.set_meta("ca", ca.name)
+                    self._audit("import", self._store.current(ca.name), details={
+                        "source": source, "certificates": len(records),
+                        "keys": sum("key" in leaf.secrets for leaf in leaves)})
+            except BaseException:
+                _unlink(path for path, _ in staged)
+                raise
+            self._promote(staged[:ca_files], keep=True)
+            self._promote(staged[ca_files:])
+            if passphrase:
+                self._known_passphrases[ca.name] = passphrase
+            self.publish_crl(ca=ca.name)
+            self.restore_missing_files()  # the current certificates' files; and of the names all revoked:
+            current = {leaf.name for leaf in leaves if leaf.certificate.serial_number not in revoked}
+            for leaf in leaves:
+                if leaf.name not in current:
+                    write_atomically(self.path(leaf.name, "crt"), self._store.latest(leaf.name).pem.encode())
+        return records
+
     def _write_certificate(self, record: Record) -> Path:
         _write_files(self._certificate_files(record))
         return self.path(record.name, "crt")
@@ -1218,6 +1276,10 @@ class Workspace:
     def current(self, name: str) -> Record | None:
         """The certificate ``name`` holds now (neither revoked nor superseded), or None."""
         return self._store.current(name)
+
+    def latest(self, name: str) -> Record | None:
+        """The newest certificate ever recorded under ``name`` (current, revoked or superseded), or None."""
+        return self._store.latest(name)
 
     def current_of(self, profile: str, *, limit: int = -1) -> list[Record]:
         """The current certificates of a profile (``server``, ``client``...), oldest first, at most ``limit``."""
