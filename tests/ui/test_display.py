@@ -33,12 +33,20 @@ def sanitize(text: str) -> str:
     return re.sub(r"\b[0-9A-F]{16,}\b", "SERIAL", text)
 
 
+def card_text(thing, first_line: str, *lines: str) -> str:
+    """The plain text of ``thing``'s card, which must start with ``first_line`` and show each of ``lines``."""
+    text = to_text(thing)
+    assert text.startswith(first_line), text
+    assert [line for line in lines if line not in text] == [], text
+    return text
+
+
 def test_certificate_card_shows_what_a_person_checks(story):
     workspace, server, _ = story
-    text = to_text(server.certificate)
     fingerprint = server.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
-    assert text.splitlines()[0] == "Certificate  [valid]"
-    for expected in (
+    card_text(
+        server.certificate,
+        "Certificate  [valid]\n",
         "Subject:            CN=picture-server,O=Kitty Inc,C=DE",
         "Issuer:             CN=kitty-ca,O=Kitty Inc,C=DE",
         "(0% of 375 days used)",
@@ -48,8 +56,7 @@ def test_certificate_card_shows_what_a_person_checks(story):
         "Alternative names:  DNS:localhost, IP:127.0.0.1",
         f"Serial:             {server.record.serial_hex}",
         f"SHA-256:            {fingerprint}",
-    ):
-        assert expected in text
+    )
     page = to_html(server.certificate)
     assert 'class="kl-card kl-card-certificate"' in page
     assert 'class="kl-status kl-status-valid"' in page and STATUS_COLOURS["valid"] in page
@@ -80,8 +87,7 @@ def test_status_by_dates_and_store(workspace, days, now, status):
 def test_a_revoked_record_is_red_with_reason_and_date(story):
     workspace, _, client = story
     record = workspace.revoke("eager-client", reason="key-compromise")
-    text = to_text(record)
-    assert text.startswith("Certificate eager-client  [revoked]")
+    text = card_text(record, "Certificate eager-client  [revoked]")
     assert re.search(r"Revoked: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(key-compromise\)", text)
     page = to_html(record)
     assert "kl-status-revoked" in page and STATUS_COLOURS["revoked"] in page
@@ -116,21 +122,16 @@ def test_a_private_key_is_never_shown(kind):
 def test_csr_card(workspace):
     key = generate_key("p256")
     csr = make_csr(key, Subject(cn="picture-server", o="Kitty Inc"), dns=["localhost"], ip=["127.0.0.1"])
-    text = to_text(csr)
-    assert text.startswith("Certificate signing request  [valid]")
-    assert "Subject:           CN=picture-server,O=Kitty Inc" in text
-    assert "DNS:localhost, IP:127.0.0.1" in text
-    assert "ECDSA P-256" in text
+    card_text(csr, "Certificate signing request  [valid]", "Subject:           CN=picture-server,O=Kitty Inc",
+              "DNS:localhost, IP:127.0.0.1", "ECDSA P-256")
 
 
 def test_crl_card_lists_revocations_and_next_update(story):
     workspace, _, client = story
     workspace.revoke("eager-client", reason="superseded")
     crl = workspace.current_crl()
-    text = to_text(crl)
-    assert text.startswith("Certificate revocation list  [valid]")
-    assert f"Next update: {crl.next_update_utc:%Y-%m-%d %H:%M} UTC" in text
-    assert "Revoked:     1 certificate" in text
+    text = card_text(crl, "Certificate revocation list  [valid]",
+                     f"Next update: {crl.next_update_utc:%Y-%m-%d %H:%M} UTC", "Revoked:     1 certificate")
     assert re.search(rf"{client.record.serial_hex} on .* UTC \(superseded\)", text)
     assert crl_card(crl, now=crl.next_update_utc - dt.timedelta(days=2)).status == "expiring"
     assert crl_card(crl, now=crl.next_update_utc + dt.timedelta(seconds=1)).status == "expired"
@@ -139,12 +140,14 @@ def test_crl_card_lists_revocations_and_next_update(story):
 def test_p12_card_shows_the_bundle_without_its_key(story):
     workspace, _, client = story
     contents = load_p12(client.files["p12"], password=PASSWORD)
-    text = to_text(contents)
-    assert text.startswith("PKCS#12 bundle")
-    assert "Friendly name: eager-client" in text
-    assert "Private key:   ECDSA P-256 (private key, not shown)" in text
-    assert "Chain:         CN=kitty-ca,O=Kitty Inc,C=DE" in text
-    assert "    Subject:            CN=eager-client,O=Kitty Inc,C=DE" in text
+    card_text(
+        contents,
+        "PKCS#12 bundle",
+        "Friendly name: eager-client",
+        "Private key:   ECDSA P-256 (private key, not shown)",
+        "Chain:         CN=kitty-ca,O=Kitty Inc,C=DE",
+        "    Subject:            CN=eager-client,O=Kitty Inc,C=DE",
+    )
     assert to_html(contents).count('class="kl-card ') == 2
 
 

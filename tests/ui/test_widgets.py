@@ -47,6 +47,13 @@ def one_line(text: str) -> bool:
     return bool(text) and "\n" not in text and "Traceback" not in text
 
 
+@pytest.fixture
+def new_workspace(tmp_path) -> Workspace:
+    """A workspace without a CA yet (the forms' first step)."""
+    with Workspace(tmp_path / "ws") as workspace:
+        yield workspace
+
+
 # -- the subject form and the key choice ---------------------------------------------------
 
 
@@ -101,34 +108,32 @@ def test_key_choice_offers_every_kind_with_its_trade_off():
 # -- creating the CA -----------------------------------------------------------------------
 
 
-def test_create_ca_form(tmp_path):
-    with Workspace(tmp_path / "ws") as workspace:
-        form = CreateCAForm(workspace, key="p256")
-        form.subject.fields["o"].value = "Kitty Inc"
-        form.subject.fields["c"].value = "DE"
-        form.passphrase.value = "ca-secret"
-        form.button.click()
-        assert workspace.has_ca and workspace.ca_name == "kitty-ca"
-        assert workspace.ca_key_is_encrypted()
-        assert stat.S_IMODE((workspace.home / "kitty-ca.key").stat().st_mode) == 0o600
-        assert (workspace.home / "kitty-ca.crt").exists() and workspace.crl_path.exists()
-        assert "created the CA kitty-ca" in form.message.value
-        assert 'class="kl-card kl-card-certificate"' in form.card.value and "CA certificate kitty-ca" in form.card.value
-        assert "CN=kitty-ca,O=Kitty Inc,C=DE" in form.card.value
-        assert form.button.disabled
-        again = CreateCAForm(workspace)
-        assert again.button.disabled and "already has a CA (kitty-ca)" in again.message.value
+def test_create_ca_form(new_workspace):
+    form = CreateCAForm(new_workspace, key="p256")
+    form.subject.fields["o"].value = "Kitty Inc"
+    form.subject.fields["c"].value = "DE"
+    form.passphrase.value = "ca-secret"
+    form.button.click()
+    assert new_workspace.has_ca and new_workspace.ca_name == "kitty-ca"
+    assert new_workspace.ca_key_is_encrypted()
+    assert stat.S_IMODE((new_workspace.home / "kitty-ca.key").stat().st_mode) == 0o600
+    assert (new_workspace.home / "kitty-ca.crt").exists() and new_workspace.crl_path.exists()
+    assert "created the CA kitty-ca" in form.message.value
+    assert 'class="kl-card kl-card-certificate"' in form.card.value and "CA certificate kitty-ca" in form.card.value
+    assert "CN=kitty-ca,O=Kitty Inc,C=DE" in form.card.value
+    assert form.button.disabled
+    again = CreateCAForm(new_workspace)
+    assert again.button.disabled and "already has a CA (kitty-ca)" in again.message.value
 
 
-def test_create_ca_form_refuses_bad_input_in_one_line(tmp_path):
-    with Workspace(tmp_path / "ws") as workspace:
-        form = CreateCAForm(workspace, key="p256")
-        form.subject.fields["c"].value = "Deutschland"
-        form.button.click()
-        assert one_line(form.message.value) and "country (C)" in form.message.value
-        assert not workspace.has_ca
-        assert not workspace.home.exists()  # bad input creates nothing
-        assert form.card.value == "" and not form.button.disabled
+def test_create_ca_form_refuses_bad_input_in_one_line(new_workspace):
+    form = CreateCAForm(new_workspace, key="p256")
+    form.subject.fields["c"].value = "Deutschland"
+    form.button.click()
+    assert one_line(form.message.value) and "country (C)" in form.message.value
+    assert not new_workspace.has_ca
+    assert not new_workspace.home.exists()  # bad input creates nothing
+    assert form.card.value == "" and not form.button.disabled
 
 
 # -- issuing -------------------------------------------------------------------------------
@@ -236,22 +241,20 @@ def test_client_form_generates_a_password_and_shows_it_once(workspace):
     assert "shown once below" in form.card.value and ".p12_password" not in form.card.value
 
 
-def test_forms_need_a_ca_first(tmp_path):
-    with Workspace(tmp_path / "ws") as workspace:
-        form = IssueClientForm(workspace, key="p256")
-        form.button.click()
-        assert one_line(form.message.value) and "no CA" in form.message.value
+def test_forms_need_a_ca_first(new_workspace):
+    form = IssueClientForm(new_workspace, key="p256")
+    form.button.click()
+    assert one_line(form.message.value) and "no CA" in form.message.value
 
 
-def test_forms_take_the_ca_defaults_once_the_ca_exists(tmp_path):
-    with Workspace(tmp_path / "ws") as workspace:
-        server = IssueServerForm(workspace, key="p256")
-        assert server.subject.fields["o"].value == ""
-        ca = CreateCAForm(workspace, key="p256")
-        ca.subject.fields["o"].value = "Kitty Inc"
-        ca.subject.fields["l"].value = "Kiel"
-        ca.button.click()
-        assert (server.subject.fields["o"].value, server.subject.fields["l"].value) == ("Kitty Inc", "Kiel")
+def test_forms_take_the_ca_defaults_once_the_ca_exists(new_workspace):
+    server = IssueServerForm(new_workspace, key="p256")
+    assert server.subject.fields["o"].value == ""
+    ca = CreateCAForm(new_workspace, key="p256")
+    ca.subject.fields["o"].value = "Kitty Inc"
+    ca.subject.fields["l"].value = "Kiel"
+    ca.button.click()
+    assert (server.subject.fields["o"].value, server.subject.fields["l"].value) == ("Kitty Inc", "Kiel")
 
 
 # -- the dashboard -------------------------------------------------------------------------
@@ -270,10 +273,30 @@ def choose(dashboard: Dashboard, name: str) -> None:
     dashboard.choice.value = next(value for label, value in dashboard.choice.options if label.startswith(name + " "))
 
 
-def test_dashboard_lists_everything_with_status_and_expiry(story):
-    workspace, server, _ = story
+def revoke_from(dashboard: Dashboard, name: str) -> None:
+    """Choose ``name``, click Revoke and confirm."""
+    choose(dashboard, name)
+    dashboard.revoke_button.click()
+    dashboard.confirm_button.click()
+
+
+@pytest.fixture
+def dashboard(story) -> Dashboard:
+    """The story's dashboard: kitty-ca, picture-server and eager-client."""
+    return Dashboard(story[0])
+
+
+@pytest.fixture
+def dashboard_with_short_lived(story) -> Dashboard:
+    """The story's dashboard with a fourth certificate, short-lived (5 days: expiring)."""
+    workspace, _, _ = story
     workspace.issue("short-lived", profile="client", key="p256", days=5)
-    dashboard = Dashboard(workspace)
+    return Dashboard(workspace)
+
+
+def test_dashboard_lists_everything_with_status_and_expiry(story, dashboard_with_short_lived):
+    workspace, server, _ = story
+    dashboard = dashboard_with_short_lived
     assert rows(dashboard) == ["eager-client", "kitty-ca", "picture-server", "short-lived"]
     assert status_of(dashboard, "picture-server") == "valid" and status_of(dashboard, "short-lived") == "expiring"
     assert f"{server.record.not_after:%Y-%m-%d}" in dashboard.table.value
@@ -283,10 +306,8 @@ def test_dashboard_lists_everything_with_status_and_expiry(story):
     assert "<svg" in dashboard.diagram.value and 'data-name="short-lived"' in dashboard.diagram.value
 
 
-def test_dashboard_sorts_and_filters(story):
-    workspace, _, _ = story
-    workspace.issue("short-lived", profile="client", key="p256", days=5)
-    dashboard = Dashboard(workspace)
+def test_dashboard_sorts_and_filters(dashboard_with_short_lived):
+    dashboard = dashboard_with_short_lived
     dashboard.sort.value = "expiry"
     assert rows(dashboard) == ["short-lived", "picture-server", "eager-client", "kitty-ca"]
     dashboard.descending.value = True
@@ -311,14 +332,11 @@ def test_dashboard_filter_preset_by_a_notebook(story):
     assert rows(kept) == ["ws7-alice"] and kept.filter.value == ""
 
 
-def test_revoking_from_the_dashboard(story, require):
+def test_revoking_from_the_dashboard(story, dashboard, require):
     openssl = require("openssl")
     workspace, _, client = story
-    dashboard = Dashboard(workspace)
-    choose(dashboard, "eager-client")
     dashboard.reason.value = "key-compromise"
-    dashboard.revoke_button.click()
-    dashboard.confirm_button.click()
+    revoke_from(dashboard, "eager-client")
     record = workspace.find("eager-client")
     assert record.status() == "revoked" and record.reason == "key-compromise"
     assert status_of(dashboard, "eager-client") == "revoked"
@@ -331,15 +349,12 @@ def test_revoking_from_the_dashboard(story, require):
         capture_output=True, text=True,
     )  # fmt: skip
     assert check.returncode != 0 and "certificate revoked" in check.stdout + check.stderr
-    choose(dashboard, "eager-client")
-    dashboard.revoke_button.click()
-    dashboard.confirm_button.click()
+    revoke_from(dashboard, "eager-client")
     assert one_line(dashboard.message.value) and "already revoked" in dashboard.message.value
 
 
-def test_export_from_the_dashboard(story):
+def test_export_from_the_dashboard(story, dashboard):
     workspace, _, _ = story
-    dashboard = Dashboard(workspace)
     choose(dashboard, "eager-client")
     dashboard.p12_options.password.value = "new-pass"
     dashboard.p12_options.flavour.value = "legacy"
@@ -350,17 +365,14 @@ def test_export_from_the_dashboard(story):
     assert link_data(dashboard.downloads.value, "eager-client.crt") == workspace.path("eager-client", "crt").read_bytes()
 
 
-def test_export_without_a_choice_says_so(tmp_path):
-    with Workspace(tmp_path / "ws") as workspace:
-        workspace.init_ca(key="p256")
-        dashboard = Dashboard(workspace)
-        dashboard.export_button.click()
-        assert dashboard.message.value == "choose a certificate first"
-
-
-def test_publish_crl_from_the_dashboard(story):
-    workspace, _, _ = story
+def test_export_without_a_choice_says_so(workspace):
     dashboard = Dashboard(workspace)
+    dashboard.export_button.click()
+    assert dashboard.message.value == "choose a certificate first"
+
+
+def test_publish_crl_from_the_dashboard(story, dashboard):
+    workspace, _, _ = story
     def number() -> int:
         return workspace.current_crl().extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
 
@@ -390,9 +402,7 @@ def test_the_dashboard_refreshes_after_a_form_acts(workspace):
     form.button.click()
     assert rows(dashboard) == ["eager-client", "kitty-ca"]
     other = Dashboard(workspace)
-    choose(other, "eager-client")
-    other.revoke_button.click()
-    other.confirm_button.click()
+    revoke_from(other, "eager-client")
     assert status_of(dashboard, "eager-client") == "revoked"
 
 
@@ -420,8 +430,7 @@ def test_intermediate_cas_in_forms_and_dashboard(story):
     choose(dashboard, "kitty-issuing")
     dashboard.export_button.click()
     assert dashboard.message.value == "exported kitty-issuing.crt"  # never a p12 of a CA key
-    dashboard.revoke_button.click()
-    dashboard.confirm_button.click()
+    revoke_from(dashboard, "kitty-issuing")
     assert workspace.find("kitty-issuing").status() == "revoked"
     assert form.signer.options == ("kitty-ca",) and form.signer.value == "kitty-ca"
     assert 'data-name="kitty-issuing" data-status="revoked"' in dashboard.diagram.value
@@ -452,9 +461,8 @@ def test_workbench_puts_the_moves_in_tabs(workspace):
         "CreateCAForm", "IssueServerForm", "IssueClientForm", "SignCSRForm", "Dashboard"]
 
 
-def test_revoking_asks_first(story):
+def test_revoking_asks_first(story, dashboard):
     workspace, _, _ = story
-    dashboard = Dashboard(workspace)
     choose(dashboard, "eager-client")
     dashboard.revoke_button.click()
     assert workspace.find("eager-client").status() == "valid"
@@ -466,8 +474,7 @@ def test_revoking_asks_first(story):
     dashboard.revoke_button.click()
     choose(dashboard, "picture-server")  # the question was about another certificate: it goes away
     assert dashboard.confirmation.layout.display == "none"
-    dashboard.revoke_button.click()
-    dashboard.confirm_button.click()
+    revoke_from(dashboard, "picture-server")
     assert workspace.find("picture-server").status() == "revoked"
     assert workspace.find("eager-client").status() == "valid"
 
@@ -504,10 +511,9 @@ def test_signing_an_uploaded_csr_and_exporting_it_without_its_key(workspace, tmp
     assert 'download="my-laptop.crt"' in dashboard.downloads.value and ".p12" not in dashboard.downloads.value
 
 
-def test_renewing_from_the_dashboard(story):
+def test_renewing_from_the_dashboard(story, dashboard):
     workspace, _, _ = story
     old = workspace.find("picture-server")
-    dashboard = Dashboard(workspace)
     choose(dashboard, "picture-server")
     dashboard.renew_button.click()
     assert dashboard.message.value.startswith("renewed picture-server: serial ")
