@@ -42,7 +42,7 @@ def card_text(thing, first_line: str, *lines: str) -> str:
 
 
 def test_certificate_card_shows_what_a_person_checks(story):
-    workspace, server, _ = story
+    _, server, _ = story
     fingerprint = server.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
     card_text(
         server.certificate,
@@ -138,7 +138,7 @@ def test_crl_card_lists_revocations_and_next_update(story):
 
 
 def test_p12_card_shows_the_bundle_without_its_key(story):
-    workspace, _, client = story
+    _, _, client = story
     contents = load_p12(client.files["p12"], password=PASSWORD)
     card_text(
         contents,
