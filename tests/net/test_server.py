@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from support.pki import build_two_roots
 from support.system import PASSWORD
 
 from kittylab import KittylabError
@@ -248,13 +249,8 @@ def test_below_an_intermediate_ca(tmp_path):
 
 def test_clients_of_another_ca(tmp_path):
     """Two roots, one for servers and one for clients: client_ca names the one whose clients get in."""
-    from kittylab import Workspace
-
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
-    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
-    workspace.issue("picture-server", profile="server", key="p256", ip=["127.0.0.1"], ca="server-ca")
-    client = workspace.issue("eager-client", profile="client", key="p256", ca="client-ca")
+    roots = build_two_roots(tmp_path / "ws")
+    workspace, client = roots.workspace, roots.client
     credentials = {"key": client.files["key"], "cert": client.files["crt"]}
     server_ca = workspace.path("server-ca", "crt")
     with PictureServer(workspace, client_ca="client-ca") as server:

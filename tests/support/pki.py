@@ -28,7 +28,8 @@ from support.system import PASSWORD, free_port, require_binary
 
 @dataclass
 class Hierarchy:
-    """kitty-root (offline-able) above kitty-issuing, which issued picture-server and eager-client."""
+    """A workspace's CAs with picture-server and eager-client: kitty-root (offline-able) above kitty-issuing
+    (build_hierarchy), or server-ca beside client-ca (build_two_roots)."""
 
     workspace: Workspace
     server: Issued
@@ -56,6 +57,29 @@ def build_hierarchy(home: Path, *, constraints: bool = False) -> Hierarchy:
         p12_password=PASSWORD,
     )
     return Hierarchy(workspace, server, client)
+
+
+def build_two_roots(home: Path) -> Hierarchy:
+    """Two independent roots, server-ca and then client-ca (the current CA since): picture-server (localhost,
+    127.0.0.1) from server-ca, eager-client (a p12 with PASSWORD) from the current CA."""
+    workspace = Workspace(home)
+    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
+    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
+    server = workspace.issue(
+        "picture-server", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"], ca="server-ca"
+    )
+    client = workspace.issue("eager-client", profile="client", key="p256", p12=True, p12_password=PASSWORD)
+    return Hierarchy(workspace, server, client)
+
+
+def encrypted_ca(home: Path, passphrase: str) -> Path:
+    """A workspace at ``home`` whose CA kitty-ca (P-256) has its key file encrypted with ``passphrase``, closed
+    again (to be opened with or without the passphrase): the key file's path."""
+    with Workspace(home) as workspace:
+        workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256", passphrase=passphrase)
+    key = home / "kitty-ca.key"
+    assert b"ENCRYPTED" in key.read_bytes()
+    return key
 
 
 def openssl(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess:

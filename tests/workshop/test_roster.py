@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from support.pki import encrypted_ca
 
 from kittylab import KittylabError, Workspace, load_crl, load_p12
 from kittylab.pki.constraints import build_name_constraints
@@ -342,16 +343,13 @@ def test_a_new_workshop_after_the_end_replaces_the_handed_out_files(workspace, t
 
 def test_workers_sign_with_an_encrypted_ca_key(tmp_path):
     """The passphrase stays in the parent: the workers get the CA key already unlocked, through a pipe."""
-    setup = Workspace(tmp_path / "ws")
-    setup.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256", passphrase="ca-secret")
-    setup.close()
-    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    key = encrypted_ca(tmp_path / "ws", "ca-secret")
     with Workspace(tmp_path / "ws", ca_passphrase="ca-secret") as workspace:
         roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\nAlan Turing,alan@kitty.test\n")
         result = issue_roster(workspace, roster, workers=2, progress=False)
         assert issued_names(result) == ["ada-lovelace", "alan-turing"]
         assert all(workspace.verify(workspace.find(name).certificate, purpose="client").ok for name, _ in result.issued)
-    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    assert b"ENCRYPTED" in key.read_bytes()
 
 
 def test_the_mac_users_get_legacy_p12_files_after_the_first_run(workspace, tmp_path, require):

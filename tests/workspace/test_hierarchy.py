@@ -9,6 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from support.pki import (
     build_hierarchy,
+    build_two_roots,
     curl_status,
     forged_leaf,
     forged_sub_ca,
@@ -174,12 +175,9 @@ def test_bad_hierarchies_are_refused(tmp_path):
 
 
 def test_two_independent_roots_one_for_servers_one_for_clients(tmp_path):
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
-    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
+    roots = build_two_roots(tmp_path / "ws")
+    workspace, server, client = roots.workspace, roots.server, roots.client
     assert workspace.ca_name == "client-ca"
-    server = workspace.issue("picture-server", profile="server", key="p256", dns=["localhost"], ca="server-ca")
-    client = workspace.issue("eager-client", profile="client", key="p256")
     assert (server.record.issuer, client.record.issuer) == ("server-ca", "client-ca")
     assert workspace.chain_path("client-ca") == workspace.home / "client-ca.crt"
     # A client trusting only client-ca's certificate cannot be fooled by server-ca's leaves, and back.
@@ -233,12 +231,10 @@ def test_nginx_sends_the_chain_and_checks_every_level(tmp_path):
 
 
 def test_nginx_and_picture_server_trust_only_the_client_ca(tmp_path):
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init_ca("/O=Kitty Inc/CN=server-ca", key="p256")
-    workspace.issue("picture-server", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"])
-    insider = workspace.issue("insider", profile="client", key="p256", p12=True, p12_password=PASSWORD)
-    workspace.init_ca("/O=Kitty Inc/CN=client-ca", key="p256", another_root=True)
-    badge = workspace.issue("badge-client", profile="client", key="p256", p12=True, p12_password=PASSWORD)
+    roots = build_two_roots(tmp_path / "ws")
+    workspace, badge = roots.workspace, roots.client
+    insider = workspace.issue("insider", profile="client", key="p256", p12=True, p12_password=PASSWORD,
+                              ca="server-ca")
     server_ca = workspace.path("server-ca", "crt")
     with web_site(workspace, client_ca="client-ca") as web:
         deployed = workspace.home.resolve() / "deploy"

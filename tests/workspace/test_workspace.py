@@ -8,6 +8,7 @@ import stat
 import pytest
 from cryptography import x509
 from support.cli import snapshot
+from support.pki import encrypted_ca
 from support.system import PASSWORD
 
 from kittylab import (
@@ -142,10 +143,7 @@ def test_verify_says_which_check_failed(story, tmp_path):
 
 
 def test_encrypted_ca_key(tmp_path):
-    workspace = Workspace(tmp_path / "ws")
-    workspace.init_ca("kitty-ca", key="p256", passphrase="secret cat")
-    workspace.close()
-    assert b"ENCRYPTED" in (tmp_path / "ws" / "kitty-ca.key").read_bytes()
+    encrypted_ca(tmp_path / "ws", "secret cat")
     with Workspace(tmp_path / "ws") as locked, pytest.raises(KittylabError, match="encrypted: give its passphrase"):
         locked.issue("a", profile="client", key="p256")
     with Workspace(tmp_path / "ws", ca_passphrase="secret cat") as unlocked:
