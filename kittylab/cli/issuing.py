@@ -20,12 +20,12 @@ from ..pki.profiles import AccessUrls
 from ..workspace import deploy
 from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
 from .options import (
-    Parser,
     Passphrases,
-    add_deploy_hook,
-    add_json,
-    command_line_fix,
+    add_commands,
+    add_p12_password_file,
     add_subject_options,
+    command,
+    command_line_fix,
     echo,
     emit,
     note,
@@ -323,127 +323,112 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
+#: ``init``'s name constraints (repeatable): flag, metavar, what the constraint says.
+NAME_CONSTRAINTS = (
+    ("--permit-dns", "D", "only this domain and below, e.g. *.example.test (repeatable)"),
+    ("--permit-email", "E", "only email addresses of this domain (repeatable)"),
+    ("--permit-ip", "NET", "only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)"),
+    ("--exclude-dns", "D", "never this domain or below (repeatable)"),
+    ("--exclude-ip", "NET", ("never IP addresses in this network (repeatable); with --permit-dns or --permit-email"
+                             " and no --permit-ip, every IP address (0.0.0.0/0, ::/0) is excluded")),
+)
+
+
+def add_signing_ca(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
+
 
 def register(commands: argparse._SubParsersAction) -> None:
+    with command(commands, "init", cmd_init, help="create the CA (steps 1-3)") as init:
+        init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
+        init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
+        init.add_argument("--days", type=positive_int, default=None,
+                          help=f"validity (default {CA_DAYS}, an intermediate {INTERMEDIATE_DAYS})")
+        init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
+        add_subject_options(init)
+        init.add_argument("--email", help="the CA's email address")
+        hierarchy = init.add_argument_group("more CAs in one workspace")
+        hierarchy.add_argument("--intermediate-of", metavar="ROOT",
+                               help="make an issuing CA signed by the CA named ROOT (which can then go offline)")
+        hierarchy.add_argument("--another-root", action="store_true",
+                               help="make a second, independent root (the two-CAs setup: one for servers, one for clients)")
+        hierarchy.add_argument("--path-length", type=int, metavar="N",
+                               help="how many CAs may sit below this one (an intermediate defaults to 0)")
+        for flag, metavar, constraint in NAME_CONSTRAINTS:
+            hierarchy.add_argument(flag, action="append", metavar=metavar, help=f"name constraint: {constraint}")
+        hierarchy.add_argument("--replaces", metavar="OLD_CA",
+                               help="a rotation: inherit OLD_CA's name constraints, path length and URLs (what is not"
+                                    " given); OLD_CA keeps publishing its CRL; move certificates with renew --ca")
+        urls = init.add_argument_group("where clients find revocation (carried by everything this CA issues)")
+        urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
+        urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
+        urls.add_argument("--ca-issuers-url", metavar="URL", help="its certificate, e.g. http://pki.kitty.test/kitty-ca.crt")
 
-    init = commands.add_parser("init", help="create the CA (steps 1-3)")
-    init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
-    init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
-    init.add_argument("--days", type=positive_int, default=None,
-                      help=f"validity (default {CA_DAYS}, an intermediate {INTERMEDIATE_DAYS})")
-    init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
-    add_subject_options(init)
-    init.add_argument("--email", help="the CA's email address")
-    hierarchy = init.add_argument_group("more CAs in one workspace")
-    hierarchy.add_argument("--intermediate-of", metavar="ROOT",
-                           help="make an issuing CA signed by the CA named ROOT (which can then go offline)")
-    hierarchy.add_argument("--another-root", action="store_true",
-                           help="make a second, independent root (the two-CAs setup: one for servers, one for clients)")
-    hierarchy.add_argument("--path-length", type=int, metavar="N",
-                           help="how many CAs may sit below this one (an intermediate defaults to 0)")
-    hierarchy.add_argument("--permit-dns", action="append", metavar="D",
-                           help="name constraint: only this domain and below, e.g. *.example.test (repeatable)")
-    hierarchy.add_argument("--permit-email", action="append", metavar="E",
-                           help="name constraint: only email addresses of this domain (repeatable)")
-    hierarchy.add_argument("--permit-ip", action="append", metavar="NET",
-                           help="name constraint: only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)")
-    hierarchy.add_argument("--exclude-dns", action="append", metavar="D",
-                           help="name constraint: never this domain or below (repeatable)")
-    hierarchy.add_argument("--exclude-ip", action="append", metavar="NET",
-                           help="name constraint: never IP addresses in this network (repeatable); with --permit-dns"
-                                " or --permit-email and no --permit-ip, every IP address (0.0.0.0/0, ::/0) is excluded")
-    hierarchy.add_argument("--replaces", metavar="OLD_CA",
-                           help="a rotation: inherit OLD_CA's name constraints, path length and URLs (what is not"
-                                " given); OLD_CA keeps publishing its CRL; move certificates with renew --ca")
-    urls = init.add_argument_group("where clients find revocation (carried by everything this CA issues)")
-    urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
-    urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
-    urls.add_argument("--ca-issuers-url", metavar="URL", help="its certificate, e.g. http://pki.kitty.test/kitty-ca.crt")
-    add_json(init)
-    init.set_defaults(handler=cmd_init)
-
-    issue = commands.add_parser("issue", help="make a key, a CSR and a certificate in one go")
-    kinds = issue.add_subparsers(dest="profile", metavar="PROFILE", parser_class=Parser)
-    kinds.required = True
+    kinds = add_commands(commands.add_parser("issue", help="make a key, a CSR and a certificate in one go"),
+                         "profile", "PROFILE")
     for profile, help_text in (("server", "a server certificate (steps 4-8)"),
                                ("client", "a client certificate (steps 11-14)")):
-        sub = kinds.add_parser(profile, help=help_text)
-        sub.add_argument("name", help="names the files NAME.key, NAME.csr, NAME.crt and the CN")
-        if profile == "server":
-            sub.add_argument("--dns", action="extend", nargs="+", metavar="D", help="host names (repeatable)")
-            sub.add_argument("--ip", action="extend", nargs="+", metavar="I", help="IP addresses (repeatable)")
-            sub.add_argument("--email", help="an email address for the subject (emailAddress)")
-        else:
-            sub.add_argument("--email", help="the client's email address (as a SAN)")
-            sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
-            sub.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
-            sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for Apple keychains, old Windows and Android")
-        sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
-        sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
-        sub.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
-        add_subject_options(sub)
-        add_json(sub)
-        add_deploy_hook(sub)
-        sub.set_defaults(handler=cmd_issue)
+        with command(kinds, profile, cmd_issue, deploy_hook=True, help=help_text) as sub:
+            sub.add_argument("name", help="names the files NAME.key, NAME.csr, NAME.crt and the CN")
+            if profile == "server":
+                sub.add_argument("--dns", action="extend", nargs="+", metavar="D", help="host names (repeatable)")
+                sub.add_argument("--ip", action="extend", nargs="+", metavar="I", help="IP addresses (repeatable)")
+                sub.add_argument("--email", help="an email address for the subject (emailAddress)")
+            else:
+                sub.add_argument("--email", help="the client's email address (as a SAN)")
+                sub.add_argument("--p12", action="store_true", help="also write NAME.p12 for browsers")
+                add_p12_password_file(sub)
+                sub.add_argument("--legacy-p12", action="store_true", help="3DES/SHA-1 p12 for Apple keychains, old Windows and Android")
+            sub.add_argument("--key", default="rsa2048", choices=KEY_KINDS, help="key type (default rsa2048)")
+            sub.add_argument("--days", type=positive_int, default=LEAF_DAYS, help=f"validity (default {LEAF_DAYS})")
+            add_signing_ca(sub)
+            add_subject_options(sub)
 
-    sign = commands.add_parser("sign", help="sign a CSR someone sent (steps 7-8)")
-    sign.add_argument("csr", type=Path, metavar="CSR_FILE")
-    sign.add_argument("--profile", required=True, choices=("client", "server"))
-    sign.add_argument("--days", type=positive_int, default=LEAF_DAYS)
-    sign.add_argument("--out", metavar="FILE", help="also write the certificate here")
-    sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
-    sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
-    sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
-    sign.add_argument("--email", action="extend", nargs="+", metavar="E", help="add email addresses (repeatable)")
-    sign.add_argument("--uri", action="extend", nargs="+", metavar="U", help="add URIs (repeatable)")
-    review = sign.add_argument_group("review (what it will grant is printed before signing)")
-    review.add_argument("--drop-san", action="append", metavar="SAN",
-                        help="leave out a requested name, e.g. email:ceo@acme.example or DNS:wiki.acme.example")
-    review.add_argument("--replace-sans", action="store_true",
-                        help="leave out every requested name: grant only --dns/--ip/--email/--uri")
-    review.add_argument("--confirm", action="store_true", help="ask before signing (on a terminal)")
-    review.add_argument("--dry-run", action="store_true", help="only show what it would grant; sign nothing")
-    sign.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
-    add_json(sign)
-    add_deploy_hook(sign)
-    sign.set_defaults(handler=cmd_sign)
+    with command(commands, "sign", cmd_sign, deploy_hook=True, help="sign a CSR someone sent (steps 7-8)") as sign:
+        sign.add_argument("csr", type=Path, metavar="CSR_FILE")
+        sign.add_argument("--profile", required=True, choices=("client", "server"))
+        sign.add_argument("--days", type=positive_int, default=LEAF_DAYS)
+        sign.add_argument("--out", metavar="FILE", help="also write the certificate here")
+        sign.add_argument("--name", help="the name to record it under (default: the CSR's CN)")
+        sign.add_argument("--dns", action="extend", nargs="+", metavar="D", help="add host names (repeatable)")
+        sign.add_argument("--ip", action="extend", nargs="+", metavar="I", help="add IP addresses (repeatable)")
+        sign.add_argument("--email", action="extend", nargs="+", metavar="E", help="add email addresses (repeatable)")
+        sign.add_argument("--uri", action="extend", nargs="+", metavar="U", help="add URIs (repeatable)")
+        review = sign.add_argument_group("review (what it will grant is printed before signing)")
+        review.add_argument("--drop-san", action="append", metavar="SAN",
+                            help="leave out a requested name, e.g. email:ceo@acme.example or DNS:wiki.acme.example")
+        review.add_argument("--replace-sans", action="store_true",
+                            help="leave out every requested name: grant only --dns/--ip/--email/--uri")
+        review.add_argument("--confirm", action="store_true", help="ask before signing (on a terminal)")
+        review.add_argument("--dry-run", action="store_true", help="only show what it would grant; sign nothing")
+        add_signing_ca(sign)
 
-    export = commands.add_parser("export-p12", help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)")
-    export.add_argument("name")
-    export.add_argument("--password-file", metavar="F", help="the p12 password (else one is generated)")
-    export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for Apple keychains, old Windows and Android")
-    add_json(export)
-    export.set_defaults(handler=cmd_export_p12)
+    with command(commands, "export-p12", cmd_export_p12,
+                 help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)") as export:
+        export.add_argument("name")
+        add_p12_password_file(export, "--password-file")
+        export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for Apple keychains, old Windows and Android")
 
-    revoke = commands.add_parser("revoke", help="revoke a certificate and publish the CRL")
-    revoke.add_argument("target", metavar="NAME_OR_SERIAL")
-    revoke.add_argument("--reason", default="unspecified", choices=REASONS)
-    add_json(revoke)
-    add_deploy_hook(revoke)
-    revoke.set_defaults(handler=cmd_revoke)
+    with command(commands, "revoke", cmd_revoke, deploy_hook=True, help="revoke a certificate and publish the CRL") as revoke:
+        revoke.add_argument("target", metavar="NAME_OR_SERIAL")
+        revoke.add_argument("--reason", default="unspecified", choices=REASONS)
 
-    crl = commands.add_parser("crl", help="publish a fresh CRL and show when it expires")
-    crl.add_argument("--days", type=positive_int, default=None,
-                     help="valid for this many days, remembered for this CA (default: as last given, else 30;"
-                          " 365 for a CA that signs CAs)")
-    crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
-    crl.add_argument("--all", action="store_true",
-                     help="every CA that still answers for certificates it issued (a replaced CA too, until its"
-                          " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
-    add_json(crl)
-    add_deploy_hook(crl)
-    crl.set_defaults(handler=cmd_crl)
+    with command(commands, "crl", cmd_crl, deploy_hook=True, help="publish a fresh CRL and show when it expires") as crl:
+        crl.add_argument("--days", type=positive_int, default=None,
+                         help="valid for this many days, remembered for this CA (default: as last given, else 30;"
+                              " 365 for a CA that signs CAs)")
+        crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
+        crl.add_argument("--all", action="store_true",
+                         help="every CA that still answers for certificates it issued (a replaced CA too, until its"
+                              " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
 
-    listing = commands.add_parser("list", help="everything the CA issued, with status")
-    add_json(listing)
-    listing.set_defaults(handler=cmd_list)
+    with command(commands, "list", cmd_list, help="everything the CA issued, with status"):
+        pass
 
-    show = commands.add_parser("show", help="what a certificate (or a CSR file, before signing it) says")
-    show.add_argument("target", metavar="NAME_OR_SERIAL_OR_FILE")
-    add_json(show)
-    show.set_defaults(handler=cmd_show)
+    with command(commands, "show", cmd_show, help="what a certificate (or a CSR file, before signing it) says") as show:
+        show.add_argument("target", metavar="NAME_OR_SERIAL_OR_FILE")
 
-    verify = commands.add_parser("verify", help="check a certificate against the CA and its CRL")
-    verify.add_argument("cert", type=Path, metavar="CERT_FILE")
-    verify.add_argument("--purpose", choices=("client", "server"))
-    verify.set_defaults(handler=cmd_verify)
+    with command(commands, "verify", cmd_verify, json=False,
+                 help="check a certificate against the CA and its CRL") as verify:
+        verify.add_argument("cert", type=Path, metavar="CERT_FILE")
+        verify.add_argument("--purpose", choices=("client", "server"))

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from ..errors import KittylabError
 from ..workspace.workspace import default_home, set_audit_command
 from . import issuing, operate, serve, upkeep, workshop
-from .options import Parser, UsageError, command_line_fix, note, set_json_output
+from .options import Parser, UsageError, add_commands, command_line_fix, note, set_json_output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-passphrase-file", metavar="[CA=]F", action="append",
                         help="read a CA key's passphrase from F's first line: CA=F for the CA named CA alone,"
                              " F for any CA (repeatable; or set KITTYLAB_CA_PASSPHRASE_CA or KITTYLAB_CA_PASSPHRASE)")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    commands.required = True
-
+    commands = add_commands(parser, "command", "COMMAND")
     for module in (issuing, workshop, serve, operate, upkeep):
         module.register(commands)
     return parser

@@ -17,12 +17,12 @@ from .issuing import issued_json
 from .options import (
     Passphrases,
     UsageError,
-    add_deploy_hook,
-    add_json,
     add_listen_options,
+    add_p12_password_file,
+    ca_passphrase,
+    command,
     command_line_fix,
     duration,
-    ca_passphrase,
     echo,
     emit,
     note,
@@ -185,47 +185,40 @@ def cmd_repair(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    serve = subparsers.add_parser("ocsp-serve", help="answer OCSP requests for the workspace's CAs over HTTP")
-    add_listen_options(serve, port=8888)
-    serve.set_defaults(handler=cmd_ocsp_serve)
+    with command(subparsers, "ocsp-serve", cmd_ocsp_serve, json=False,
+                 help="answer OCSP requests for the workspace's CAs over HTTP") as serve:
+        add_listen_options(serve, port=8888)
 
-    publish = subparsers.add_parser("publish", help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP")
-    add_listen_options(publish, port=8080)
-    publish.set_defaults(handler=cmd_publish)
+    with command(subparsers, "publish", cmd_publish, json=False,
+                 help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP") as publish:
+        add_listen_options(publish, port=8080)
 
-    expiring = subparsers.add_parser("expiring", help="what expires soon (or has) and needs renewing")
-    expiring.add_argument("--within", type=duration, default="30d", metavar="30d",
-                          help="a time such as 30d, 12h or 2w (default 30d)")
-    expiring.add_argument("--check", action="store_true",
-                          help="for monitoring: one line, and exit 1 when something is due (0 when nothing is)")
-    add_json(expiring)
-    expiring.set_defaults(handler=cmd_expiring)
+    with command(subparsers, "expiring", cmd_expiring, help="what expires soon (or has) and needs renewing") as expiring:
+        expiring.add_argument("--within", type=duration, default="30d", metavar="30d",
+                              help="a time such as 30d, 12h or 2w (default 30d)")
+        expiring.add_argument("--check", action="store_true",
+                              help="for monitoring: one line, and exit 1 when something is due (0 when nothing is)")
 
-    renew = subparsers.add_parser("renew", help="a new certificate for the same key (or a new key); the old one is superseded")
-    renew.add_argument("names", nargs="*", metavar="NAME")
-    renew.add_argument("--new-key", action="store_true", help="make a new key too (default: keep the key)")
-    renew.add_argument("--days", type=positive_int, default=None, help="validity (default: as before)")
-    renew.add_argument("--expiring", type=duration, metavar="30d", help="also renew everything due within this time")
-    renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
-    renew.add_argument("--p12-password-file", metavar="F", help="the p12 password (else one is generated)")
-    renew.add_argument("--ca", metavar="NEW_CA", help="move to this CA (a rotation; default: the same CA as before)")
-    add_json(renew)
-    add_deploy_hook(renew)
-    renew.set_defaults(handler=cmd_renew)
+    with command(subparsers, "renew", cmd_renew, deploy_hook=True,
+                 help="a new certificate for the same key (or a new key); the old one is superseded") as renew:
+        renew.add_argument("names", nargs="*", metavar="NAME")
+        renew.add_argument("--new-key", action="store_true", help="make a new key too (default: keep the key)")
+        renew.add_argument("--days", type=positive_int, default=None, help="validity (default: as before)")
+        renew.add_argument("--expiring", type=duration, metavar="30d", help="also renew everything due within this time")
+        renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
+        add_p12_password_file(renew)
+        renew.add_argument("--ca", metavar="NEW_CA", help="move to this CA (a rotation; default: the same CA as before)")
 
-    export = subparsers.add_parser("export-openssl-db", help="write index.txt, serial and openssl.cnf for openssl ca")
-    export.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: HOME/openssl-db/CA)")
-    export.add_argument("--ca", metavar="NAME", help="the CA to export (default: the issuing CA)")
-    add_json(export)
-    export.set_defaults(handler=cmd_export_openssl_db)
+    with command(subparsers, "export-openssl-db", cmd_export_openssl_db,
+                 help="write index.txt, serial and openssl.cnf for openssl ca") as export:
+        export.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: HOME/openssl-db/CA)")
+        export.add_argument("--ca", metavar="NAME", help="the CA to export (default: the issuing CA)")
 
-    repair = subparsers.add_parser(
-        "repair", help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files")
-    add_json(repair)
-    repair.set_defaults(handler=cmd_repair)
+    with command(subparsers, "repair", cmd_repair,
+                 help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files"):
+        pass
 
-    importer = subparsers.add_parser("import", help="bring in an openssl ca directory or an easy-rsa pki folder")
-    importer.add_argument("source", type=Path, metavar="DIR")
-    importer.add_argument("--ca-name", metavar="NAME", help="name the CA in the workspace (default: from its CN)")
-    add_json(importer)
-    importer.set_defaults(handler=cmd_import)
+    with command(subparsers, "import", cmd_import,
+                 help="bring in an openssl ca directory or an easy-rsa pki folder") as importer:
+        importer.add_argument("source", type=Path, metavar="DIR")
+        importer.add_argument("--ca-name", metavar="NAME", help="name the CA in the workspace (default: from its CN)")

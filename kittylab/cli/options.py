@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, NoReturn
 
@@ -32,11 +33,16 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
+def _whole_number(text: str, what: str) -> int:
+    """``text`` as a number, or the usage mistake ``'x' is not a WHAT``."""
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {what}") from None
+
+
+def positive_int(text: str) -> int:
+    value = _whole_number(text, "whole number")
     if value <= 0:
         raise argparse.ArgumentTypeError(f"{value} must be a positive whole number")
     return value
@@ -52,10 +58,7 @@ def duration(text: str) -> str:
 
 
 def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    value = _whole_number(text, "port number")
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535)")
     return value
@@ -95,6 +98,14 @@ def passphrase_variable(name: str) -> str:
     return "KITTYLAB_CA_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
+def given_secrets(file: str | None, variable: str) -> Iterator[str]:
+    """The secrets given for one use, in this order: ``file``'s first line, ``$variable`` (each only if given)."""
+    if file:
+        yield read_password_file(file)
+    if os.environ.get(variable):
+        yield os.environ[variable]
+
+
 class Passphrases:
     """Each CA key's passphrase, as the command line gives them.
 
@@ -122,10 +133,7 @@ class Passphrases:
 
     def generic(self) -> Iterator[str]:
         """The passphrases given for any CA."""
-        if self.generic_file:
-            yield read_password_file(self.generic_file)
-        if os.environ.get("KITTYLAB_CA_PASSPHRASE"):
-            yield os.environ["KITTYLAB_CA_PASSPHRASE"]
+        return given_secrets(self.generic_file, "KITTYLAB_CA_PASSPHRASE")
 
     def __call__(self, name: str) -> Iterator[str]:
         given = False
@@ -197,6 +205,31 @@ def add_json(parser: argparse.ArgumentParser) -> None:
                         help="print the result as JSON on stdout (the human text goes to stderr)")
 
 
+def add_commands(parser: argparse.ArgumentParser, dest: str, metavar: str) -> argparse._SubParsersAction:
+    """The subcommands of ``parser`` (one of them must be given), named in ``args.<dest>``."""
+    commands = parser.add_subparsers(dest=dest, metavar=metavar, parser_class=Parser)
+    commands.required = True
+    return commands
+
+
+@contextmanager
+def command(commands: argparse._SubParsersAction, name: str, handler: Callable[[argparse.Namespace], int], *,
+            json: bool = True, deploy_hook: bool = False, **kwargs: str) -> Iterator[argparse.ArgumentParser]:
+    """Register the subcommand ``name`` (``kwargs``: its help, description) that ``handler`` runs.
+
+    The ``with`` block adds the command's own options; after them come the ones commands share, last in
+    its ``--help``: ``--json`` (``json``: it prints a result) and ``--deploy-hook`` (``deploy_hook``: it changes
+    what the deploy folder holds).
+    """
+    parser = commands.add_parser(name, **kwargs)
+    yield parser
+    if json:
+        add_json(parser)
+    if deploy_hook:
+        add_deploy_hook(parser)
+    parser.set_defaults(handler=handler)
+
+
 def add_listen_options(parser: argparse.ArgumentParser, *, port: int, free: bool = True) -> None:
     """``--port`` (``free``: 0 picks a free one) and ``--host`` of the server a command runs or configures."""
     parser.add_argument("--port", type=port_number, default=port,
@@ -210,6 +243,10 @@ def add_client_checks(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--client-ca", metavar="CA", help="let in the clients of this CA (default: the issuing CA)")
     parser.add_argument("--ocsp", metavar="URL",
                         help="ask this OCSP responder (kittylab ocsp-serve) instead of reading the CRL")
+
+
+def add_p12_password_file(parser: argparse.ArgumentParser, flag: str = "--p12-password-file") -> None:
+    parser.add_argument(flag, metavar="F", help="the p12 password (else one is generated)")
 
 
 def add_deploy_hook(parser: argparse.ArgumentParser) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import logging
-import os
 import sys
 import threading
 from pathlib import Path
@@ -21,14 +20,14 @@ from ..net.webconfig import (
     write_site,
     write_webroot,
 )
-from ..pki.files import read_password_file
 from ..workspace.workspace import Workspace
 from .options import (
     add_client_checks,
     add_listen_options,
-    add_json,
+    command,
     echo,
     emit,
+    given_secrets,
     note,
     open_workspace,
     port_number,
@@ -72,11 +71,9 @@ def client_p12(workspace: Workspace) -> Path | None:
 
 
 def _password(args: argparse.Namespace) -> str | None:
-    if args.password_file:
-        return read_password_file(args.password_file)
-    if os.environ.get("KITTYLAB_P12_PASSWORD"):
-        return os.environ["KITTYLAB_P12_PASSWORD"]
-    if args.p12 is None:
+    given = next(given_secrets(args.password_file, "KITTYLAB_P12_PASSWORD"), None)
+    if given is not None or args.p12 is None:
+        return given
         return None
     if not sys.stdin.isatty():
         raise KittylabError("the p12 needs its password: give --password-file or set KITTYLAB_P12_PASSWORD")
@@ -126,32 +123,31 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    serve = subparsers.add_parser("serve", help="run the picture-server: HTTPS that requires a client certificate")
-    add_listen_options(serve, port=DEFAULT_PORT)
-    serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
-    add_client_checks(serve)
-    serve.set_defaults(handler=cmd_serve)
+    with command(subparsers, "serve", cmd_serve, json=False,
+                 help="run the picture-server: HTTPS that requires a client certificate") as serve:
+        add_listen_options(serve, port=DEFAULT_PORT)
+        serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
+        add_client_checks(serve)
 
-    get = subparsers.add_parser("fetch", help="GET a URL with a client certificate and say why a server refuses")
-    get.add_argument("url", metavar="URL")
-    get.add_argument("--p12", metavar="F", help="the client's p12 file")
-    get.add_argument("--password-file", metavar="P", help="the p12 password (or the key's passphrase), first line")
-    get.add_argument("--key", metavar="F", help="the client's key (instead of --p12, with --cert)")
-    get.add_argument("--cert", metavar="F", help="the client's certificate (with --key)")
-    get.add_argument("--ca", metavar="F", help="the CA that signed the server's certificate (default: the workspace's)")
-    get.add_argument("--timeout", type=positive_int, default=10, help="seconds (default 10)")
-    get.add_argument("--tls-max", choices=("1.2", "1.3"), help="highest TLS version to offer")
-    get.set_defaults(handler=cmd_fetch)
+    with command(subparsers, "fetch", cmd_fetch, json=False,
+                 help="GET a URL with a client certificate and say why a server refuses") as get:
+        get.add_argument("url", metavar="URL")
+        get.add_argument("--p12", metavar="F", help="the client's p12 file")
+        get.add_argument("--password-file", metavar="P", help="the p12 password (or the key's passphrase), first line")
+        get.add_argument("--key", metavar="F", help="the client's key (instead of --p12, with --cert)")
+        get.add_argument("--cert", metavar="F", help="the client's certificate (with --key)")
+        get.add_argument("--ca", metavar="F", help="the CA that signed the server's certificate (default: the workspace's)")
+        get.add_argument("--timeout", type=positive_int, default=10, help="seconds (default 10)")
+        get.add_argument("--tls-max", choices=("1.2", "1.3"), help="highest TLS version to offer")
 
-    web = subparsers.add_parser("webconfig", help="write an nginx or Apache configuration that requires client certificates")
-    web.add_argument("kind", choices=KINDS)
-    web.add_argument("--out", metavar="FILE", help="write the configuration here (the gallery goes to www/ beside it)")
-    add_listen_options(web, port=DEFAULT_PORT, free=False)
-    web.add_argument("--server-name", default=DEFAULT_NAME, help="the server certificate's name (default picture-server)")
-    web.add_argument("--webroot", metavar="DIR", help="where to put the gallery pages and pictures")
-    web.add_argument("--upstream", metavar="URL", help="an application to pass /app/ on to, with the client's identity")
-    add_client_checks(web)
-    web.add_argument("--publish-port", type=port_number, metavar="P",
-                     help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")
-    add_json(web)
-    web.set_defaults(handler=cmd_webconfig)
+    with command(subparsers, "webconfig", cmd_webconfig,
+                 help="write an nginx or Apache configuration that requires client certificates") as web:
+        web.add_argument("kind", choices=KINDS)
+        web.add_argument("--out", metavar="FILE", help="write the configuration here (the gallery goes to www/ beside it)")
+        add_listen_options(web, port=DEFAULT_PORT, free=False)
+        web.add_argument("--server-name", default=DEFAULT_NAME, help="the server certificate's name (default picture-server)")
+        web.add_argument("--webroot", metavar="DIR", help="where to put the gallery pages and pictures")
+        web.add_argument("--upstream", metavar="URL", help="an application to pass /app/ on to, with the client's identity")
+        add_client_checks(web)
+        web.add_argument("--publish-port", type=port_number, metavar="P",
+                         help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")

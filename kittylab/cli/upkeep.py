@@ -14,7 +14,7 @@ from ..pki.keys import check_new_passphrase
 from ..workspace import deploy
 from ..workspace.backup import MANIFEST, backup, restore
 from ..workspace.workspace import Workspace
-from .options import Passphrases, add_json, echo, emit, note, open_workspace, run_deploy_hook
+from .options import Passphrases, command, echo, emit, note, open_workspace, run_deploy_hook
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -115,45 +115,38 @@ def cmd_log(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    passphrase = subparsers.add_parser("passphrase", help="change the passphrase of one CA's key")
-    passphrase.add_argument("name", metavar="CA", help="the CA whose key gets the new passphrase")
-    given = passphrase.add_mutually_exclusive_group()
-    given.add_argument("--new-passphrase-file", metavar="F", help="the new passphrase, F's first line (else asked for)")
-    given.add_argument("--remove", action="store_true", help="store the key unencrypted (e.g. on an HSM-less test box)")
-    add_json(passphrase)
-    passphrase.set_defaults(handler=cmd_passphrase)
+    with command(subparsers, "passphrase", cmd_passphrase, help="change the passphrase of one CA's key") as passphrase:
+        passphrase.add_argument("name", metavar="CA", help="the CA whose key gets the new passphrase")
+        given = passphrase.add_mutually_exclusive_group()
+        given.add_argument("--new-passphrase-file", metavar="F", help="the new passphrase, F's first line (else asked for)")
+        given.add_argument("--remove", action="store_true", help="store the key unencrypted (e.g. on an HSM-less test box)")
 
-    profile = subparsers.add_parser("profile", help="show or limit which kinds of names a profile's certificates carry")
-    profile.add_argument("name", choices=("client", "server"))
-    limits = profile.add_mutually_exclusive_group()
-    limits.add_argument("--san-types", metavar="KINDS",
-                        help="only these, comma-separated: email, dns, ip, uri (e.g. --san-types email)")
-    limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
-    add_json(profile)
-    profile.set_defaults(handler=cmd_profile)
+    with command(subparsers, "profile", cmd_profile,
+                 help="show or limit which kinds of names a profile's certificates carry") as profile:
+        profile.add_argument("name", choices=("client", "server"))
+        limits = profile.add_mutually_exclusive_group()
+        limits.add_argument("--san-types", metavar="KINDS",
+                            help="only these, comma-separated: email, dns, ip, uri (e.g. --san-types email)")
+        limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
 
-    deploying = subparsers.add_parser("deploy", help="refresh the deploy folder a web server reads, and run the hook")
-    deploying.add_argument("--dir", metavar="DIR", help="the deploy folder (default: HOME/deploy; remembered)")
-    deploying.add_argument("--server", metavar="NAME", help="also deploy this server certificate and its key")
-    deploying.add_argument("--client-ca", metavar="CA", help="also deploy the CA and CRL files for this CA's clients")
-    hooks = deploying.add_mutually_exclusive_group()
-    hooks.add_argument("--hook", metavar="CMD", help="remember CMD as the deploy hook (e.g. 'systemctl reload nginx')")
-    hooks.add_argument("--no-hook", action="store_true", help="forget the deploy hook")
-    add_json(deploying)
-    deploying.set_defaults(handler=cmd_deploy, deploy_hook=None)
+    with command(subparsers, "deploy", cmd_deploy,
+                 help="refresh the deploy folder a web server reads, and run the hook") as deploying:
+        deploying.add_argument("--dir", metavar="DIR", help="the deploy folder (default: HOME/deploy; remembered)")
+        deploying.add_argument("--server", metavar="NAME", help="also deploy this server certificate and its key")
+        deploying.add_argument("--client-ca", metavar="CA", help="also deploy the CA and CRL files for this CA's clients")
+        hooks = deploying.add_mutually_exclusive_group()
+        hooks.add_argument("--hook", metavar="CMD", help="remember CMD as the deploy hook (e.g. 'systemctl reload nginx')")
+        hooks.add_argument("--no-hook", action="store_true", help="forget the deploy hook")
+        deploying.set_defaults(deploy_hook=None)
 
-    saving = subparsers.add_parser("backup", help="copy the whole workspace into a new folder, consistent while"
-                                                  " other commands run (keys stay as they are)")
-    saving.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
-    add_json(saving)
-    saving.set_defaults(handler=cmd_backup)
+    with command(subparsers, "backup", cmd_backup, help="copy the whole workspace into a new folder, consistent while"
+                                                        " other commands run (keys stay as they are)") as saving:
+        saving.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
 
-    restoring = subparsers.add_parser("restore", help="make the workspace (--home, new or empty) from a backup folder")
-    restoring.add_argument("dir", type=Path, metavar="DIR", help="a folder kittylab backup wrote")
-    add_json(restoring)
-    restoring.set_defaults(handler=cmd_restore)
+    with command(subparsers, "restore", cmd_restore,
+                 help="make the workspace (--home, new or empty) from a backup folder") as restoring:
+        restoring.add_argument("dir", type=Path, metavar="DIR", help="a folder kittylab backup wrote")
 
-    log = subparsers.add_parser("log", help="the audit log: who issued, signed, renewed, revoked what, and when")
-    log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")
-    add_json(log)
-    log.set_defaults(handler=cmd_log)
+    with command(subparsers, "log", cmd_log,
+                 help="the audit log: who issued, signed, renewed, revoked what, and when") as log:
+        log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import KittylabError
 from ..pki.crl import REASONS
 from ..pki.keys import KEY_KINDS
 from ..render.handout import DEFAULT_URL
 from ..workshop.roster import END_REASON, WORKSHOP_DAYS, export_roster_p12, issue_roster, revoke_roster
-from .options import add_json, echo, emit, note, open_workspace, positive_int
+from ..workspace.workspace import Workspace
+from .options import add_commands, command, echo, emit, note, open_workspace, positive_int
 
 
 def cmd_roster_issue(args: argparse.Namespace) -> int:
@@ -61,13 +63,12 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
               "summary": str(result.summary_csv), "handouts": str(result.handouts),
               "continued": str(result.continued) if result.continued else None, "kept_settings": result.reused,
               "elsewhere": [{"name": name, "folder": str(folder)} for name, folder in result.elsewhere],
-              "errors": [{"line": line, "message": message} for line, message in result.errors]})
+              "errors": _errors_json(result.errors)})
     return 1 if result.errors else 0
 
 
 def cmd_roster_revoke(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    _need_someone(args)
+    workspace = _participants_workspace(args)
     result = revoke_roster(workspace, args.roster, who=args.who, reason=args.reason, out=args.out)
     # Only errors (an unknown or ambiguous name): the errors say it all, on stderr with the outcome.
     say = echo if result.revoked or result.not_current or not result.errors else note
@@ -77,35 +78,42 @@ def cmd_roster_revoke(args: argparse.Namespace) -> int:
         echo("  reload nginx or Apache so they read it (kittylab serve reads it by itself)")
         if args.reason is None and result.reason != END_REASON:
             note("kittylab: note: revoked with reason unspecified: a lost or stolen laptop is --reason key-compromise")
-    for path in result.summaries:
-        echo(f"  summary updated: {path}")
-    _report_bad_rows(args.roster, result.errors)
+    _report_summaries(args.roster, result.summaries, result.errors)
     if args.json:
         emit({"revoked": [{"name": r.name, "serial": r.serial_hex} for r in result.revoked], "summaries": [str(p) for p in result.summaries],
-              "errors": [{"line": line, "message": message} for line, message in result.errors]})
+              "errors": _errors_json(result.errors)})
     return 1 if result.errors else 0
 
 
 def cmd_roster_export_p12(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    _need_someone(args)
+    workspace = _participants_workspace(args)
     result = export_roster_p12(workspace, args.roster, who=args.who, legacy=args.legacy, out=args.out)
     for line in result.report():
         echo(line)
-    for path in result.summaries:
-        echo(f"  summary updated: {path}")
-    _report_bad_rows(args.roster, result.errors)
+    _report_summaries(args.roster, result.summaries, result.errors)
     if any(": revoked on " in message for _, message in result.errors):
         note("kittylab: hint: a revoked participant gets a new certificate (and p12) with"
              " kittylab roster issue ROSTER.csv --reissue EMAIL")
     return 1 if result.errors else 0
 
 
-def _need_someone(args: argparse.Namespace) -> None:
+def _participants_workspace(args: argparse.Namespace) -> Workspace:
+    """The workspace of a command for some participants, once it names them (a roster file or ``--who``)."""
+    workspace = open_workspace(args)
     if args.roster is None and not args.who:
-        from ..errors import KittylabError
-
         raise KittylabError("name the participants: a roster file, or --who NAME (a name, email or file name)")
+    return workspace
+
+
+def _report_summaries(roster: Path | None, summaries: list[Path], errors: list[tuple[int, str]]) -> None:
+    """The summary files a revocation or a p12 export updated, and the roster rows it skipped."""
+    for path in summaries:
+        echo(f"  summary updated: {path}")
+    _report_bad_rows(roster, errors)
+
+
+def _errors_json(errors: list[tuple[int, str]]) -> list[dict]:
+    return [{"line": line, "message": message} for line, message in errors]
 
 
 def _report_bad_rows(roster: Path | None, errors: list[tuple[int, str]]) -> None:
@@ -114,57 +122,56 @@ def _report_bad_rows(roster: Path | None, errors: list[tuple[int, str]]) -> None
         note(f"kittylab: error: {where}{message}" + (" (row skipped)" if line else ""))
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    roster = subparsers.add_parser("roster", help="a workshop: certificates and handouts for a class roster")
-    actions = roster.add_subparsers(dest="roster_action", metavar="ACTION", parser_class=type(roster))
-    actions.required = True
+def _add_participants(parser: argparse.ArgumentParser, roster_help: str) -> None:
+    """Whom a command is for: ``ROSTER.csv`` (optional) and ``--who NAME``."""
+    parser.add_argument("roster", type=Path, metavar="ROSTER.csv", nargs="?", help=roster_help)
+    parser.add_argument("--who", action="append", default=[], metavar="NAME",
+                        help="a participant by name, email or file name (repeat it)")
 
-    issue = actions.add_parser(
-        "issue",
+
+def _add_workshop_folder(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", type=Path, metavar="DIR", help="the workshop's folder (default: found in the workspace)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    actions = add_commands(subparsers.add_parser("roster", help="a workshop: certificates and handouts for a class roster"),
+                           "roster_action", "ACTION")
+
+    with command(
+        actions, "issue", cmd_roster_issue,
         help="a client certificate, p12 and handout per row of ROSTER.csv (header: name,email[,ou][,id])",
         description="Issue a client certificate with a p12 and a generated password for every participant, a"
         " handout per participant and a summary CSV for the teacher. Bad rows are reported with their line"
         " number and skipped. Run it again for late arrivals: only people who never had a certificate are"
         " issued; revoked ones stay revoked unless named with --reissue.",
-    )
-    issue.add_argument("roster", type=Path, metavar="ROSTER.csv")
-    issue.add_argument("--key", default="p256", choices=KEY_KINDS, help="key type (default p256: fast)")
-    issue.add_argument("--p12", action=argparse.BooleanOptionalAction, default=True,
-                       help="write a p12 with a generated password per participant (default: yes)")
-    issue.add_argument("--legacy-p12", action="store_true",
-                       help="3DES/SHA-1 p12 files for macOS Keychain, older Windows and Java")
-    issue.add_argument("--days", type=positive_int, default=None,
-                       help=f"validity: as long as the workshop (default {WORKSHOP_DAYS} days, or what this workshop used before)")
-    issue.add_argument("--out", type=Path, metavar="DIR",
-                       help="where the handouts and summary go (default: WORKSPACE/roster-NAME)")
-    issue.add_argument("--url", help=f"the https:// address participants open (give it: without it the handouts say"
-                                     f" {DEFAULT_URL} is a placeholder); a re-run keeps the workshop's")
-    issue.add_argument("--title", help="the workshop's title on the handouts (default: Workshop NAME, or the workshop's)")
-    issue.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
-    issue.add_argument("--reissue", action="append", default=[], metavar="NAME",
-                       help="issue a new certificate to this revoked participant (name, email or file name; repeat it)")
-    add_json(issue)
-    issue.set_defaults(handler=cmd_roster_issue)
+    ) as issue:
+        issue.add_argument("roster", type=Path, metavar="ROSTER.csv")
+        issue.add_argument("--key", default="p256", choices=KEY_KINDS, help="key type (default p256: fast)")
+        issue.add_argument("--p12", action=argparse.BooleanOptionalAction, default=True,
+                           help="write a p12 with a generated password per participant (default: yes)")
+        issue.add_argument("--legacy-p12", action="store_true",
+                           help="3DES/SHA-1 p12 files for macOS Keychain, older Windows and Java")
+        issue.add_argument("--days", type=positive_int, default=None,
+                           help=f"validity: as long as the workshop (default {WORKSHOP_DAYS} days, or what this workshop used before)")
+        issue.add_argument("--out", type=Path, metavar="DIR",
+                           help="where the handouts and summary go (default: WORKSPACE/roster-NAME)")
+        issue.add_argument("--url", help=f"the https:// address participants open (give it: without it the handouts say"
+                                         f" {DEFAULT_URL} is a placeholder); a re-run keeps the workshop's")
+        issue.add_argument("--title", help="the workshop's title on the handouts (default: Workshop NAME, or the workshop's)")
+        issue.add_argument("--workers", type=positive_int, metavar="N", help="worker processes (default: one per core)")
+        issue.add_argument("--reissue", action="append", default=[], metavar="NAME",
+                           help="issue a new certificate to this revoked participant (name, email or file name; repeat it)")
 
-    revoke = actions.add_parser(
-        "revoke", help="revoke participants (a roster, or --who NAME) and publish the CRL; the whole roster ends a workshop")
-    revoke.add_argument("roster", type=Path, metavar="ROSTER.csv", nargs="?",
-                        help="the participants to revoke (matched by email, else name)")
-    revoke.add_argument("--who", action="append", default=[], metavar="NAME",
-                        help="a participant by name, email or file name (repeat it)")
-    revoke.add_argument("--reason", choices=REASONS,
-                        help=f"default {END_REASON} when everyone left is revoked (the end), else unspecified")
-    revoke.add_argument("--out", type=Path, metavar="DIR",
-                        help="the workshop's folder (default: found in the workspace)")
-    add_json(revoke)
-    revoke.set_defaults(handler=cmd_roster_revoke)
+    with command(actions, "revoke", cmd_roster_revoke,
+                 help="revoke participants (a roster, or --who NAME) and publish the CRL; the whole roster ends a workshop") as revoke:
+        _add_participants(revoke, "the participants to revoke (matched by email, else name)")
+        revoke.add_argument("--reason", choices=REASONS,
+                            help=f"default {END_REASON} when everyone left is revoked (the end), else unspecified")
+        _add_workshop_folder(revoke)
 
-    export = actions.add_parser(
-        "export-p12", help="new p12 files (legacy by default) with new passwords for chosen participants, handouts updated")
-    export.add_argument("roster", type=Path, metavar="ROSTER.csv", nargs="?", help="the participants (e.g. the Mac users)")
-    export.add_argument("--who", action="append", default=[], metavar="NAME",
-                        help="a participant by name, email or file name (repeat it)")
-    export.add_argument("--legacy", action=argparse.BooleanOptionalAction, default=True,
-                        help="3DES with a SHA-1 MAC, for macOS Keychain (default); --no-legacy: modern AES-256")
-    export.add_argument("--out", type=Path, metavar="DIR", help="the workshop's folder (default: found in the workspace)")
-    export.set_defaults(handler=cmd_roster_export_p12)
+    with command(actions, "export-p12", cmd_roster_export_p12, json=False,
+                 help="new p12 files (legacy by default) with new passwords for chosen participants, handouts updated") as export:
+        _add_participants(export, "the participants (e.g. the Mac users)")
+        export.add_argument("--legacy", action=argparse.BooleanOptionalAction, default=True,
+                            help="3DES with a SHA-1 MAC, for macOS Keychain (default); --no-legacy: modern AES-256")
+        _add_workshop_folder(export)
