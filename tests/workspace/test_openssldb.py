@@ -13,6 +13,7 @@ from support.pki import openssl
 from support.system import require_binary
 
 from kittylab import KittylabError, Workspace, generate_key, load_crl
+from kittylab.pki.csr import save_csr
 from kittylab.pki.keys import key_to_pem
 from kittylab.workspace.openssldb import (
     export_openssl_db,
@@ -22,6 +23,9 @@ from kittylab.workspace.openssldb import (
     parse_index,
 )
 
+#: An old CA's openssl.cnf as its admin wrote it (serials counted up from the serial file, policy_any, v3_ca for
+#: the CA itself): the import test's folder is made with it, on purpose not with the configuration kittylab
+#: exports (openssldb's _config: random serials, made for a CA kittylab already holds).
 OPENSSL_CA_CONFIG = """\
 [ ca ]
 default_ca = CA_default
@@ -302,6 +306,13 @@ ALLOWED = {x509.BasicConstraints, x509.KeyUsage, x509.ExtendedKeyUsage, x509.Sub
            x509.AuthorityKeyIdentifier, x509.SubjectAlternativeName}
 
 
+def hostile_export(workspace: Workspace, folder, kind: str):
+    """The workspace exported for ``openssl ca`` into ``folder``/exported, and hostile.csr (a ``kind`` key) in ``folder``."""
+    export = export_openssl_db(workspace, folder / "exported")
+    save_csr(hostile_request(generate_key(kind)), folder / "hostile.csr")
+    return export
+
+
 def _sign_with_export(export, command: str, folder) -> x509.Certificate:
     import shlex
 
@@ -331,13 +342,9 @@ def test_the_exported_config_signs_a_hostile_request_without_granting_anything(s
     require("openssl")
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from kittylab import generate_key
-    from kittylab.pki.csr import save_csr
-
     workspace, _, _ = story
-    export = export_openssl_db(workspace, tmp_path / "exported")
+    export = hostile_export(workspace, tmp_path, kind)
     assert "copy_extensions = none" in export.config.read_text()
-    save_csr(hostile_request(generate_key(kind)), tmp_path / "hostile.csr")
     is_rsa = kind.startswith("rsa")
     server = _sign_with_export(export, export.sign_command("hostile.csr", "server.crt", profile="server", rsa=is_rsa,
                                                            sans=["DNS:www.kitty.test"]), tmp_path)
@@ -365,13 +372,9 @@ def test_the_exported_config_signs_a_hostile_request_without_granting_anything(s
 def test_copy_extensions_copy_would_have_granted_them(story, tmp_path, require):
     """The test above can fail: with the former `copy_extensions = copy`, the request's extensions get through."""
     require("openssl")
-    from kittylab import generate_key
-    from kittylab.pki.csr import save_csr
-
     workspace, _, _ = story
-    export = export_openssl_db(workspace, tmp_path / "exported")
+    export = hostile_export(workspace, tmp_path, "p256")
     export.config.write_text(export.config.read_text().replace("copy_extensions = none", "copy_extensions = copy"))
-    save_csr(hostile_request(generate_key("p256")), tmp_path / "hostile.csr")
     copied = _sign_with_export(export, export.sign_command("hostile.csr", "c.crt", profile="client", rsa=False), tmp_path)
     kinds = {type(extension.value) for extension in copied.extensions}
     assert {x509.NameConstraints, x509.CertificatePolicies, x509.TLSFeature} <= kinds
