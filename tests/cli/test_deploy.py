@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from support.cli import run_cli, run_cli_steps
 
 
-def test_the_deploy_folder_and_its_hook(tmp_path):
-    home, out = tmp_path / "ws", tmp_path / "web-host"
-    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+@pytest.fixture
+def home(tmp_path):
+    """A workspace with the CA acme-ca (P-256, for speed)."""
+    home = tmp_path / "ws"
+    run_cli_steps(("init", "--cn", "acme-ca", "--key", "p256"), home=home)
+    return home
+
+
+def test_the_deploy_folder_and_its_hook(tmp_path, home):
+    out = tmp_path / "web-host"
     run_cli("issue", "server", "intranet", "--key", "p256", "--dns", "localhost", home=home)
     log = tmp_path / "hook.log"
     made = run_cli("deploy", "--dir", out, "--server", "intranet", "--client-ca", "acme-ca", "--hook",
@@ -34,10 +42,9 @@ def test_the_deploy_folder_and_its_hook(tmp_path):
     assert "published" in failed.out
 
 
-def test_a_restored_copy_never_deploys_to_the_original_folder_nor_runs_its_hook(tmp_path):
-    home, out, copy = tmp_path / "ws", tmp_path / "web-host", tmp_path / "drill"
+def test_a_restored_copy_never_deploys_to_the_original_folder_nor_runs_its_hook(tmp_path, home):
+    out, copy = tmp_path / "web-host", tmp_path / "drill"
     log = tmp_path / "hook.log"
-    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
     run_cli("issue", "client", "lena", "--key", "p256", home=home)
     run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", "--hook", f"echo ran >> {log}", home=home)
     run_cli("backup", tmp_path / "backup", home=home)
@@ -53,9 +60,8 @@ def test_a_restored_copy_never_deploys_to_the_original_folder_nor_runs_its_hook(
     assert (copy / "deploy" / "clients-of-acme-ca.crl").is_file()
 
 
-def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path):
-    home, out, log = tmp_path / "ws", tmp_path / "web-host", tmp_path / "hook.log"
-    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path, home):
+    out, log = tmp_path / "web-host", tmp_path / "hook.log"
     run_cli("issue", "client", "lena", "--key", "p256", home=home)
     run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", "--hook", f'echo "$KITTYLAB_DEPLOY_CHANGED" >> {log}',
             home=home)
@@ -70,11 +76,9 @@ def test_a_failed_deploy_hook_runs_again_on_the_next_deploy(tmp_path):
     assert log.read_text() == runs
 
 
-def test_repair_brings_a_stale_deploy_folder_up_to_date(tmp_path):
+def test_repair_brings_a_stale_deploy_folder_up_to_date(home):
     """A crash after a commit and before the deploy refresh: kittylab repair (or the next change) deploys again."""
-    home = tmp_path / "ws"
     run_cli_steps(
-        ("init", "--cn", "acme-ca", "--key", "p256"),
         ("issue", "server", "intranet", "--key", "p256", "--dns", "localhost"),
         ("deploy", "--server", "intranet", "--client-ca", "acme-ca"),
         home=home,
@@ -86,9 +90,8 @@ def test_repair_brings_a_stale_deploy_folder_up_to_date(tmp_path):
     assert stale.read_bytes() == (home / "acme-ca.crl").read_bytes()
 
 
-def test_a_failed_hook_forgotten_with_no_hook_is_not_run_again(tmp_path):
-    home, out = tmp_path / "ws", tmp_path / "web-host"
-    run_cli("init", "--cn", "acme-ca", "--key", "p256", home=home)
+def test_a_failed_hook_forgotten_with_no_hook_is_not_run_again(tmp_path, home):
+    out = tmp_path / "web-host"
     run_cli("deploy", "--dir", out, "--client-ca", "acme-ca", home=home)
     assert run_cli("crl", "--deploy-hook", "exit 3", home=home).code == 1
     forgotten = run_cli("deploy", "--no-hook", home=home)
