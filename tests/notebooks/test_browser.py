@@ -15,35 +15,27 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from support.browser import ARTIFACTS, launch_chromium, sync_playwright
 from support.system import PASSWORD
 
 from kittylab.render.gallery import pictures
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
-
 
 @pytest.fixture(scope="module")
 def playwright(cast):
     """Playwright with Debian's Chromium; its Node side trusts kitty-ca for the proxy's connection."""
-    from support.system import require_binary
-
-    require_binary("chromium", "/usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NODE_EXTRA_CA_CERTS", str(cast.ca))
-        with sync_api.sync_playwright() as playwright:
+        with sync_playwright() as playwright:
             yield playwright
 
 
 @pytest.fixture(scope="module")
 def browser(playwright):
-    browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
+    with launch_chromium(playwright) as browser:
+        yield browser
 
 
 def p12_of(cast, flavour: str) -> Path:
@@ -76,13 +68,10 @@ def assert_not_shown(page, url: str) -> None:
 @contextlib.contextmanager
 def playwright_page(browser, server, p12: Path) -> Iterator:
     """A page in a fresh browser context whose requests to the server carry the p12's certificate."""
-    context = browser.new_context(client_certificates=[
+    with browser.new_context(client_certificates=[
         {"origin": server.url.rstrip("/"), "pfxPath": str(p12), "passphrase": PASSWORD}
-    ])
-    try:
+    ]) as context:
         yield context.new_page()
-    finally:
-        context.close()
 
 
 def show_gallery(page, server, cast, *, issued=None, screenshot: str | None = None) -> None:
@@ -143,13 +132,8 @@ def nss_profile(directory: Path, cast, origin: str, p12: Path | None) -> tuple[d
 def nss_page(playwright, directory: Path, cast, server, p12: Path | None) -> Iterator:
     """A page in Chromium launched with its own NSS database (in a private HOME) holding the p12."""
     env, profile = nss_profile(directory, cast, server.url.rstrip("/"), p12)
-    context = playwright.chromium.launch_persistent_context(
-        str(profile), executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, env=env, headless=True
-    )
-    try:
+    with launch_chromium(playwright, profile=profile, env=env) as context:
         yield context.new_page()
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("flavour", ["modern", "legacy"])

@@ -10,16 +10,15 @@ import re
 
 import pytest
 from support.lab import (
-    CHROMIUM,
+    click_and_read,
+    download,
     error_outputs,
-    launch_chromium,
-    open_notebook,
-    running_lab,
+    ran_notebook,
     screenshot,
     unrun_cells,
     write_notebook,
 )
-from support.system import PASSWORD, require_binary
+from support.system import PASSWORD
 
 from kittylab import Workspace, load_p12
 
@@ -46,21 +45,11 @@ TIMEOUT_MS = 90_000
 @pytest.fixture(scope="module")
 def lab_page(tmp_path_factory):
     """A page showing the workbench notebook, all its cells run, in a JupyterLab of its own."""
-    require_binary("chromium", CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
     folder = tmp_path_factory.mktemp("lab")
     write_notebook(folder / "workbench.ipynb", CELLS)
     write_notebook(folder / "failing.ipynb", ["1 / 0", "print('never runs')"])
-    with running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        page.set_default_timeout(TIMEOUT_MS)
-        try:
-            open_notebook(page, url, token, "workbench.ipynb")
-            assert unrun_cells(page) == []
-            yield page, folder / "kitty-workspace", (browser, url, token)
-        finally:
-            browser.close()
+    with ran_notebook(folder, "workbench.ipynb", timeout_ms=TIMEOUT_MS, accept_downloads=True) as (lab, page):
+        yield page, folder / "kitty-workspace", lab
 
 
 def _form(page, name: str):
@@ -116,10 +105,8 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
     assert error_outputs(page) == []
     screenshot(page, "01-forms")
 
-    ca_form.locator(".kl-create-ca-button").click()
-    ca_card = ca_form.locator(".kl-result .kl-card")
-    ca_card.wait_for()
-    assert "CA certificate kitty-ca" in ca_card.inner_text()
+    ca_card = click_and_read(ca_form.locator(".kl-create-ca-button"), ca_form.locator(".kl-result .kl-card"))
+    assert "CA certificate kitty-ca" in ca_card
     assert ca_form.locator(".kl-progress").count() == 1, "creating the CA shows a progress widget"
     assert ca_form.locator(".kl-create-ca-button").is_disabled()
 
@@ -134,22 +121,15 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
     country.fill("DE")
     page.wait_for_function("e => e.textContent.trim() === ''", arg=error.element_handle())
     client_form.locator(".kl-field-password input").fill(PASSWORD)
-    client_form.locator(".kl-issue-client-button").click()
-
     card = client_form.locator(".kl-result .kl-card")
-    card.wait_for()
-    text = card.inner_text()
+    text = click_and_read(client_form.locator(".kl-issue-client-button"), card)
     assert "Certificate browser-client" in text and "C=DE" in text and "clientAuth" in text
     assert card.locator(".kl-status-valid").count() == 1
     assert "PRIVATE KEY" not in page.content()
     screenshot(card, "03-issued")
 
     link = client_form.locator('.kl-download-link[download="browser-client.p12"]')
-    with page.expect_download() as download_info:
-        link.click()
-    saved = tmp_path / "downloaded.p12"
-    download_info.value.save_as(saved)
-    bundle = load_p12(saved, password=PASSWORD)
+    bundle = load_p12(download(page, link, tmp_path / "downloaded.p12"), password=PASSWORD)
     assert bundle.certificate.subject.rfc4514_string() == "CN=browser-client,C=DE"
 
     row = dashboard.locator('.kl-dashboard-row[data-name="browser-client"]')
@@ -173,11 +153,7 @@ def test_workbench_in_jupyterlab(lab_page, tmp_path):
 
 
 def test_a_failing_cell_stops_the_run_without_hanging_the_helper(lab_page):
-    _, _, (browser, url, token) = lab_page
-    page = browser.new_page()
-    try:
-        open_notebook(page, url, token, "failing.ipynb", timeout=60)
+    _, _, lab = lab_page
+    with lab.notebook("failing.ipynb", timeout=60) as page:
         assert unrun_cells(page) == [1]
         assert any("ZeroDivisionError" in text for text in error_outputs(page))
-    finally:
-        page.close()

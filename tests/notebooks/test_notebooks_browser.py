@@ -8,21 +8,13 @@ One JupyterLab for the module; a failing notebook leaves a screenshot in test-ar
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from pathlib import Path
 
 import pytest
-from support.lab import (
-    CHROMIUM,
-    error_outputs,
-    launch_chromium,
-    open_notebook,
-    run_cells,
-    running_lab,
-    screenshot,
-)
-from support.system import require_binary
+from support.lab import error_outputs, lab_in_chromium, run_cells, screenshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -69,28 +61,33 @@ def tutorial_folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def lab(tutorial_folder):
-    """A JupyterLab serving a copy of every notebook, Chromium to open them, and Playwright's timeout error."""
-    require_binary("chromium", CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with running_lab(tutorial_folder, trust=True) as (url, token), sync_api.sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            yield browser, url, token, sync_api.TimeoutError
-        finally:
-            browser.close()
+    """A JupyterLab serving a copy of every notebook, and Chromium to open them."""
+    with lab_in_chromium(tutorial_folder, trust=True) as lab:
+        yield lab
+
+
+@contextlib.contextmanager
+def notebook(lab, name: str, **options):
+    """A page showing the notebook (``options`` as for ``Lab.notebook``); once the checks passed,
+    its kernel is shut down (a failing test leaves it as it was)."""
+    with lab.notebook(name, timeout_ms=TIMEOUT_MS, **options) as page:
+        yield page
+        page.evaluate(_SHUT_DOWN)
+
+
+def wait_to_draw(page, condition: str, arg=None) -> None:
+    """Give the widgets up to 30 s to draw (``condition`` true); past that, the assertions after
+    this say which widget was not drawn."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    with contextlib.suppress(PlaywrightTimeout):
+        page.wait_for_function(condition, arg=arg, timeout=30_000, polling=500)
 
 
 @pytest.mark.parametrize("name", [path.name for path in NOTEBOOKS])
 def test_notebook_runs_in_jupyterlab_without_errors(lab, name):
-    browser, url, token, timeout_error = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    try:
-        open_notebook(page, url, token, name)
-        try:
-            page.wait_for_function(_ALL_WIDGETS_DRAWN, timeout=30_000, polling=500)
-        except timeout_error:
-            pass  # the assertions below say which widget was not drawn
+    with notebook(lab, name) as page:
+        wait_to_draw(page, _ALL_WIDGETS_DRAWN)
         outputs = page.evaluate(_OUTPUTS)
         broken = [w for w in outputs["widgets"] if not w["drawn"] or "Error displaying widget" in w["text"]]
         if outputs["errors"] or broken:
@@ -98,9 +95,6 @@ def test_notebook_runs_in_jupyterlab_without_errors(lab, name):
         assert not outputs["errors"], f"{name}: cells raised {outputs['errors']}"
         assert not broken, f"{name}: widgets not displayed: {broken}"
         assert "Error displaying widget" not in page.inner_text(".jp-NotebookPanel:not(.lm-mod-hidden)")
-        page.evaluate(_SHUT_DOWN)
-    finally:
-        page.close()
 
 
 
@@ -114,27 +108,17 @@ _CELL_WIDGET_DRAWN = """c => {
 def test_an_unrun_notebook_shows_its_widgets(lab, name):
     """Opened before any cell runs, the saved widget state draws the forms and dashboards
     instead of their text (``KeyChoice(children=(Dropdown...``)."""
-    browser, url, token, timeout_error = lab
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    try:
-        open_notebook(page, url, token, name, run_all=False)
+    with notebook(lab, name, run_all=False) as page:
         for widget in page.evaluate(_OUTPUTS)["widgets"]:  # bring each into view, then let it draw
             page.evaluate("async c => { await window.jupyterapp.shell.currentWidget.content.scrollToItem(c, 'start'); }",
                           widget["cell"])  # fmt: skip
-            try:
-                page.wait_for_function(_CELL_WIDGET_DRAWN, arg=widget["cell"], timeout=30_000, polling=500)
-            except timeout_error:
-                pass  # the assertions below say which widget was not drawn
+            wait_to_draw(page, _CELL_WIDGET_DRAWN, widget["cell"])
         widgets = page.evaluate(_OUTPUTS)["widgets"]
         if not widgets or not all(w["drawn"] for w in widgets):
             screenshot(page, f"unrun-{name.removesuffix('.ipynb')}", folder="notebooks")
         assert widgets, f"{name}: no widget output saved"
         assert all(w["drawn"] for w in widgets), f"{name}: widgets not drawn before running: {widgets}"
         assert not any("children=(" in w["text"] for w in widgets)
-        page.evaluate(_SHUT_DOWN)
-    finally:
-        page.close()
 
 
 _LABEL_LINES = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm-mod-hidden) .kl-greeting dt')].map(dt => {
@@ -146,20 +130,13 @@ _LABEL_LINES = """() => [...document.querySelectorAll('.jp-NotebookPanel:not(.lm
 
 def test_the_gallerys_labels_stay_on_one_line(lab):
     """Seen in 05-connect: the greeting's label wrapped ("Your / certificate") in JupyterLab's output."""
-    browser, url, token, _ = lab
-    page = browser.new_page(viewport={"width": 1000, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    try:
-        open_notebook(page, url, token, "05-connect.ipynb")
+    with notebook(lab, "05-connect.ipynb", width=1000) as page:
         greeting = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .kl-greeting").first
         greeting.scroll_into_view_if_needed()
         labels = page.evaluate(_LABEL_LINES)
         screenshot(greeting, "gallery-greeting", folder="notebooks")
         assert [label["text"] for label in labels] == ["Your certificate", "Serial", "Valid until", "Issued by"]
         assert all(label["lines"] == 1 for label in labels), labels
-        page.evaluate(_SHUT_DOWN)
-    finally:
-        page.close()
 
 
 _ALL_OUTPUT_TEXT = """() => window.jupyterapp.shell.currentWidget.content.widgets
@@ -179,12 +156,8 @@ def test_04_with_a_learners_own_values(lab, tutorial_folder):
     from kittylab.pki.ca import load_certificate
     from kittylab.pki.openssl import sans_of
 
-    browser, url, token, _ = lab
     started = time.time()
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.set_default_timeout(TIMEOUT_MS)
-    try:
-        open_notebook(page, url, token, "04-eager-client.ipynb", run_all=False)
+    with notebook(lab, "04-eager-client.ipynb", run_all=False) as page:
         run_cells(page, "notebook:run-all-above", containing="client_form = SubjectForm(")
         run_cells(page, "notebook:run-cell", containing="client_form = SubjectForm(")
         for field, wrong, value in (("cn", "", "my-laptop"), ("email", "no-address", "learner@example.org")):
@@ -212,6 +185,3 @@ def test_04_with_a_learners_own_values(lab, tutorial_folder):
         certificate = load_certificate(home / "my-laptop.crt")
         assert sans_of(load_csr(home / "my-laptop.csr")) == sans_of(certificate) == ["email:learner@example.org"]
         assert not certificate.subject.get_attributes_for_oid(x509.NameOID.EMAIL_ADDRESS)
-        page.evaluate(_SHUT_DOWN)
-    finally:
-        page.close()

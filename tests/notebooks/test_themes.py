@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pytest
 import support.lab as jupyter
-from support.system import require_binary
 
 from kittylab.render.gallery import gallery_page
 
@@ -93,20 +92,10 @@ _CONTRASTS = """async root => {
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    require_binary("chromium", jupyter.CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
     folder = tmp_path_factory.mktemp("themes")
     jupyter.write_notebook(folder / "outputs.ipynb", CELLS)
-    with jupyter.running_lab(folder) as (url, token), sync_api.sync_playwright() as playwright:
-        browser = jupyter.launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 4000})
-        page.set_default_timeout(120_000)
-        try:
-            jupyter.open_notebook(page, url, token, "outputs.ipynb")
-            assert jupyter.unrun_cells(page) == [], jupyter.error_outputs(page)
-            yield page
-        finally:
-            browser.close()
+    with jupyter.ran_notebook(folder, "outputs.ipynb", height=4000, timeout_ms=120_000) as (_, page):
+        yield page
 
 
 def _low(found: list[dict]) -> list[dict]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import support.lab as jupyter
-from support.system import PASSWORD, require_binary
+from support.system import PASSWORD
 
 from kittylab import Workspace, generate_key, load_p12, make_csr, save_csr
 
@@ -23,21 +23,13 @@ NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "08-workbench.ipy
 
 @pytest.fixture(scope="module")
 def workbench(tmp_path_factory):
-    require_binary("chromium", jupyter.CHROMIUM)
-    sync_api = pytest.importorskip("playwright.sync_api")
     folder = tmp_path_factory.mktemp("workbench")
     shutil.copy(NOTEBOOK, folder)
-    with jupyter.running_lab(folder, trust=True) as (url, token), sync_api.sync_playwright() as playwright:
-        browser = jupyter.launch_chromium(playwright)
-        page = browser.new_page(viewport={"width": 1400, "height": 1400}, accept_downloads=True)
-        page.set_default_timeout(90_000)
-        try:
-            jupyter.open_notebook(page, url, token, NOTEBOOK.name)
-            assert jupyter.unrun_cells(page) == [], jupyter.error_outputs(page)
-            page.locator(".kl-workbench").wait_for()
-            yield page, folder / "kitty-workspace" / "workbench"
-        finally:
-            browser.close()
+    with jupyter.ran_notebook(
+        folder, NOTEBOOK.name, trust=True, height=1400, timeout_ms=90_000, accept_downloads=True
+    ) as (_, page):
+        page.locator(".kl-workbench").wait_for()
+        yield page, folder / "kitty-workspace" / "workbench"
 
 
 def _tab(page, title: str):
@@ -51,16 +43,8 @@ def _submit(page, tab: str, form: str, button: str, fills: dict[str, str] | None
     shown.locator(".kl-field-key select").select_option(label="ECDSA P-256")
     for selector, value in (fills or {}).items():
         shown.locator(selector).fill(value)
-    shown.locator(button).click()
-    shown.locator(".kl-result .kl-card").wait_for()
+    jupyter.click_and_read(shown.locator(button), shown.locator(".kl-result .kl-card"))
     return shown
-
-
-def _download(page, link, target: Path) -> Path:
-    with page.expect_download() as download:
-        link.click()
-    download.value.save_as(target)
-    return target
 
 
 def _choose(dashboard, name: str) -> None:
@@ -86,7 +70,7 @@ def test_the_workbench_without_code(workbench, tmp_path):
     # eager-client soon to expire (the dashboard shows it), with a password of its own
     form = _submit(page, "eager-client", "issue-client", ".kl-issue-client-button",
                    {".kl-field-days input": "10", ".kl-field-password input": PASSWORD})  # fmt: skip
-    p12 = _download(page, form.locator('.kl-download-link[download="eager-client.p12"]'), tmp_path / "eager.p12")
+    p12 = jupyter.download(page, form.locator('.kl-download-link[download="eager-client.p12"]'), tmp_path / "eager.p12")
     assert load_p12(p12, password=PASSWORD).certificate.subject.rfc4514_string().startswith("CN=eager-client")
     jupyter.screenshot(form, "01-client-issued", folder="workbench")
 
@@ -99,10 +83,10 @@ def test_the_workbench_without_code(workbench, tmp_path):
         form.locator(".kl-csr-upload").click()
     chooser.value.set_files(str(request))
     page.wait_for_function("e => e.innerText.includes('(1)')", arg=form.locator(".kl-csr-upload").element_handle())
-    form.locator(".kl-sign-csr-button").click()
-    form.locator(".kl-result .kl-card").wait_for()
+    jupyter.click_and_read(form.locator(".kl-sign-csr-button"), form.locator(".kl-result .kl-card"))
     assert "signed my-laptop" in form.locator(".kl-form-message").inner_text()
-    crt = _download(page, form.locator('.kl-download-link[download="my-laptop.crt"]'), tmp_path / "my-laptop.crt")
+    link = form.locator('.kl-download-link[download="my-laptop.crt"]')
+    crt = jupyter.download(page, link, tmp_path / "my-laptop.crt")
     openssl = shutil.which("openssl")
     if openssl:  # the downloaded certificate holds the laptop's own key
         modulus = subprocess.run([openssl, "x509", "-in", str(crt), "-noout", "-pubkey"], capture_output=True, text=True)
@@ -126,10 +110,8 @@ def test_the_workbench_without_code(workbench, tmp_path):
     assert "kittylab does not hold my-laptop's private key" in message.inner_text()
 
     _choose(dashboard, "eager-client")
-    dashboard.locator(".kl-revoke-button").click()
-    question = dashboard.locator(".kl-revoke-question")
-    question.wait_for()
-    assert "Revoke eager-client" in question.inner_text() and "cannot be undone" in question.inner_text()
+    question = jupyter.click_and_read(dashboard.locator(".kl-revoke-button"), dashboard.locator(".kl-revoke-question"))
+    assert "Revoke eager-client" in question and "cannot be undone" in question
     jupyter.screenshot(dashboard, "03-revoke-asks", folder="workbench")
     with Workspace(home) as workspace:
         assert workspace.find("eager-client").status() == "expiring"  # asking revokes nothing

@@ -1,16 +1,19 @@
 """A real JupyterLab for browser tests: started on a loopback port with private Jupyter folders,
-opened in Debian's Chromium through Playwright.
+opened in Debian's Chromium through Playwright (support.browser).
 
 ``running_lab(notebook_dir)`` starts ``jupyter lab`` (the venv's, with a kernelspec ``kittylab``
-pointing at this interpreter) and yields ``(url, token)``; ``launch_chromium(playwright)`` starts
-the browser with the flags the house uses; ``open_notebook(page, url, token, path)`` opens a
-notebook, waits for a connected idle kernel (not the "Idle" label, which shows too early), runs
-all cells and waits until they ran. ``write_notebook`` writes a small notebook as JSON.
+pointing at this interpreter) and yields ``(url, token)``; ``lab_in_chromium(notebook_dir)`` adds
+Chromium and yields a ``Lab``, whose ``notebook(path)`` is a page showing that notebook;
+``ran_notebook`` is both, for a module's one notebook whose cells all ran.
+``open_notebook(page, url, token, path)`` opens a notebook, waits for a connected idle kernel (not
+the "Idle" label, which shows too early), runs all cells and waits until they ran.
+``write_notebook`` writes a small notebook as JSON.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -20,22 +23,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
+from typing import Any
 
+from support.browser import ARTIFACTS, chromium
 from support.system import free_port
 
 KERNEL_NAME = "kittylab"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 START_TIMEOUT = 120.0
 
 _KERNEL_READY = """() => {
@@ -177,9 +172,41 @@ def running_lab(notebook_dir: Path, *, trust: bool = False) -> Iterator[tuple[st
             _stop(process)
 
 
-def launch_chromium(playwright):
-    """Debian's Chromium, headless, with the house flags (never ``playwright install``)."""
-    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+@dataclasses.dataclass(frozen=True)
+class Lab:
+    """A running JupyterLab (``url`` ending in ``/``, ``token``) and a Chromium to open it in."""
+
+    browser: Any
+    url: str
+    token: str
+
+    @contextlib.contextmanager
+    def notebook(self, path: str, *, width: int = 1400, height: int = 1000, timeout_ms: float = 120_000,
+                 run_all: bool = True, timeout: float = 180.0, **options) -> Iterator:
+        """A new page (viewport ``width`` x ``height``, Playwright's default timeout ``timeout_ms``;
+        ``options`` such as ``accept_downloads`` go to ``new_page``) showing notebook ``path``, opened
+        as ``open_notebook`` does (with ``run_all`` and ``timeout``); closed on exit."""
+        with self.browser.new_page(viewport={"width": width, "height": height}, **options) as page:
+            page.set_default_timeout(timeout_ms)
+            open_notebook(page, self.url, self.token, path, run_all=run_all, timeout=timeout)
+            yield page
+
+
+@contextlib.contextmanager
+def lab_in_chromium(notebook_dir: Path, *, trust: bool = False) -> Iterator[Lab]:
+    """``running_lab(notebook_dir, trust=trust)`` and Debian's Chromium; skips (in CI: fails) as
+    ``support.browser.sync_playwright`` does, before the server starts."""
+    with chromium() as browser, running_lab(notebook_dir, trust=trust) as (url, token):
+        yield Lab(browser, url, token)
+
+
+@contextlib.contextmanager
+def ran_notebook(notebook_dir: Path, path: str, *, trust: bool = False, **page_options) -> Iterator[tuple[Lab, Any]]:
+    """A module's JupyterLab in Chromium and a page (``Lab.notebook`` with ``page_options``) where
+    the notebook ``path`` ran all its cells: the run fails unless every code cell ran."""
+    with lab_in_chromium(notebook_dir, trust=trust) as lab, lab.notebook(path, **page_options) as page:
+        assert unrun_cells(page) == [], error_outputs(page)
+        yield lab, page
 
 
 def wait_for_kernel(page, *, timeout: float = 90.0) -> None:
@@ -238,6 +265,21 @@ def error_outputs(page) -> list[str]:
     return page.locator(
         '[data-mime-type="application/vnd.jupyter.stderr"], [data-mime-type="application/vnd.jupyter.error"]'
     ).all_inner_texts()
+
+
+def click_and_read(button, shown) -> str:
+    """Click ``button`` (a Playwright locator), wait until ``shown`` (another) appears, and return its text."""
+    button.click()
+    shown.wait_for()
+    return shown.inner_text()
+
+
+def download(page, link, target: Path) -> Path:
+    """Click ``link`` (a locator) on ``page``, save what it downloads as ``target`` and return that path."""
+    with page.expect_download() as started:
+        link.click()
+    started.value.save_as(target)
+    return target
 
 
 def screenshot(target, name: str, *, folder: str = "lab") -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.browser import chromium
 
 from kittylab.workshop.roster import issue_roster
 
@@ -10,8 +11,6 @@ pytestmark = [pytest.mark.browser]
 
 #: The printable width in CSS pixels (96 per inch) once the handout's 15 mm page margins are taken off.
 PAPER = {"A4": (210 - 30) / 25.4 * 96, "Letter": (8.5 * 25.4 - 30) / 25.4 * 96}
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 # Every element that sticks out to the right of the page, or whose content is wider than itself.
 OVERFLOWING = """() => {
   const width = document.documentElement.clientWidth;
@@ -27,15 +26,10 @@ OVERFLOWING = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def handout(tmp_path_factory):
+@pytest.fixture
+def handout(workspace, tmp_path):
     """A handout with everything long: name, email, OU, URL and the two fingerprints."""
-    from kittylab import Workspace
-
-    home = tmp_path_factory.mktemp("print")
-    workspace = Workspace(home / "ws")
-    workspace.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
-    roster = home / "class.csv"
+    roster = tmp_path / "class.csv"
     roster.write_text(
         "name,email,ou\n"
         "Maximiliane Friederike Ødegård-Papadopoulou Wróbel,maximiliane.friederike.odegard@very-long-department"
@@ -44,21 +38,14 @@ def handout(tmp_path_factory):
     )
     result = issue_roster(workspace, roster, url="https://pictures.workshop.university.example.test:8443/gallery/",
                           workers=1, progress=False)
-    workspace.close()
     (file, _), = result.issued
     return result.out / "handouts" / file / f"{file}.html"
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from support.system import require_binary
-
-    chromium = require_binary("chromium", "/usr/bin/chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.mark.parametrize("paper", sorted(PAPER))
