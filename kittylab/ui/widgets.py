@@ -148,6 +148,17 @@ def _text(label: str, value: str = "", *, placeholder: str = "", password: bool 
     return kind(value=value, description=label, placeholder=placeholder, style=_STYLE, layout=widgets.Layout(width=_WIDTH))
 
 
+def _file_name_field(name: str, placeholder: str) -> Field:
+    """The optional file name a certificate is recorded under (empty: its CN)."""
+    return Field(name, _text("File name", placeholder=placeholder), lambda value: check_name(value) if value else None)
+
+
+def _days_field(name: str, days: int) -> Field:
+    """How many days a certificate is valid, checked as :func:`check_days` checks it."""
+    control = widgets.IntText(value=days, description="Valid for (days)", style=_STYLE, layout=widgets.Layout(width=_WIDTH))
+    return Field(name, control, check_days)
+
+
 def _check_subject_field(name: str) -> Callable[[str], object]:
     def check(value: str) -> object:
         if name == "cn":
@@ -231,11 +242,7 @@ class KeyChoice(widgets.VBox):
         )
         self.tradeoff = _classed(widgets.Label(value=KEY_KINDS[key]), "kl-key-tradeoff")
         self.key.observe(lambda change: setattr(self.tradeoff, "value", KEY_KINDS[change["new"]]), names="value")
-        self.days = Field(
-            "days",
-            widgets.IntText(value=days, description="Valid for (days)", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
-            check_days,
-        )
+        self.days = _days_field("days", days)
         super().__init__([self.key, self.tradeoff, self.days])
         self.add_class("kl-key-choice")
 
@@ -353,11 +360,7 @@ class _IssueForm(_Form):
         self, workspace: Workspace, *, name: str, key: str, extra: list[widgets.Widget],
         emails: Iterable[str] | None = None,
     ) -> None:
-        self.name = Field(
-            "name",
-            _text("File name", placeholder="the CN; names NAME.key, NAME.crt"),
-            lambda value: check_name(value) if value else None,
-        )
+        self.name = _file_name_field("name", "the CN; names NAME.key, NAME.crt")
         self.subject = SubjectForm(Subject(cn=name), emails=emails)
         self.signer = _classed(
             widgets.Dropdown(options=[], description="Signed by", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
@@ -473,16 +476,8 @@ class SignCSRForm(_Form):
             widgets.ToggleButtons(options=["client", "server"], value="client", description="Profile", style=_STYLE),
             "kl-field-profile",
         )
-        self.name = Field(
-            "csr-name",
-            _text("File name", placeholder="empty: the request's CN; names NAME.crt"),
-            lambda value: check_name(value) if value else None,
-        )
-        self.days = Field(
-            "csr-days",
-            widgets.IntText(value=LEAF_DAYS, description="Valid for (days)", style=_STYLE, layout=widgets.Layout(width=_WIDTH)),
-            check_days,
-        )
+        self.name = _file_name_field("csr-name", "empty: the request's CN; names NAME.crt")
+        self.days = _days_field("csr-days", LEAF_DAYS)
         super().__init__(workspace, [self.upload, self.profile, self.name, self.days])
         self.add_class("kl-sign-csr-form")
 

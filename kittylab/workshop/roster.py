@@ -974,14 +974,20 @@ def _targets(workspace: Workspace, roster, who: Iterable[str], out) -> tuple[lis
     return list(targets.values()), errors
 
 
-def _afterwards(summaries: list[Path], errors: list[tuple[int, str]]) -> list[str]:
-    """The report's last lines: summaries rewritten, then rows or names that were not found."""
-    return [f"summary updated: {path}" for path in summaries] + [
-        f"line {line}: {message}" if line else message for line, message in errors]
+class _ChosenResult:
+    """What the commands on chosen participants share: their :meth:`report`, then the lines for the
+    summaries rewritten and for the rows or names that were not found."""
+
+    errors: list[tuple[int, str]]
+    summaries: list[Path]
+
+    def __str__(self) -> str:
+        return "\n".join(self.report() + [f"summary updated: {path}" for path in self.summaries] + [
+            f"line {line}: {message}" if line else message for line, message in self.errors])
 
 
 @dataclass
-class RevokeResult:
+class RevokeResult(_ChosenResult):
     """What ``roster revoke`` did: revoked records, those without a current certificate (how), bad rows."""
 
     revoked: list[Record]
@@ -990,9 +996,6 @@ class RevokeResult:
     crl_path: Path
     reason: str
     summaries: list[Path] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "\n".join(self.report() + _afterwards(self.summaries, self.errors))
 
     def report(self) -> list[str]:
         """What was revoked (with the reason) or already was, and whether a CRL was published."""
@@ -1062,16 +1065,13 @@ def _everyone(workspace: Workspace, current: list[tuple[_Target, Record]]) -> bo
 
 
 @dataclass
-class P12Result:
+class P12Result(_ChosenResult):
     """What ``roster export-p12`` did: new p12 files (legacy or modern) with new passwords, by name."""
 
     exported: list[str]
     legacy: bool
     errors: list[tuple[int, str]]
     summaries: list[Path] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        return "\n".join(self.report() + _afterwards(self.summaries, self.errors))
 
     def report(self) -> list[str]:
         """Who got a new p12, and how many named participants did not (why: in ``errors``)."""

@@ -911,8 +911,7 @@ class Workspace:
         names, ``drop`` (``email:ceo@acme.example``) and ``replace`` leave requested ones out.
         """
         request = csr if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
-        name = check_name(name if name is not None else Subject.from_name(request.subject).cn)
-        self._check_leaf_name(name, fix="name")
+        name = self._check_leaf_name(name if name is not None else Subject.from_name(request.subject).cn, fix="name")
         signer = self.ca_for(ca)
         certificate = signer.sign(request, profile=self.profile(profile), days=days, now=now, **names)
         return self.record_drafts([Draft(name, profile, certificate, issuer=ca)], action="sign")[0]
@@ -935,8 +934,7 @@ class Workspace:
         """
         request = check_csr_signature(csr) if isinstance(csr, x509.CertificateSigningRequest) else load_csr(csr)
         grant = review(request, self.profile(profile), **names)
-        name = check_name(name if name is not None else grant.subject.cn)
-        self._check_leaf_name(name, fix="name")
+        name = self._check_leaf_name(name if name is not None else grant.subject.cn, fix="name")
         if self._store.current(name) is not None:
             raise _name_taken(name)
         check_issuance(self.chain(ca), grant.subject, grant.names, start=utcnow(), days=days)
@@ -962,10 +960,12 @@ class Workspace:
             self._audit("profile", name=base.name, details={"san_types": list(kinds or base.san_kinds)})
         return self.profile(base.name)
 
-    def _check_leaf_name(self, name: str, *, fix: str | None = None) -> None:
+    def _check_leaf_name(self, name: str, *, fix: str | None = None) -> str:
+        """Return ``name`` if it can name a leaf certificate's files: a good file name that no CA uses."""
         check_name(name)
         if name in self.ca_names():
             raise KittylabError(f"{name!r} is a CA's name: give the certificate another name", fix=fix)
+        return name
 
     def default_subject(self, name: str, *, ca: str | None = None) -> Subject:
         """``CN=name`` with the organization and place of the CA, as the article's subjects share them."""
