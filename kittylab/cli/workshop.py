@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from ..errors import KittylabError
 from ..pki.crl import REASONS
 from ..pki.keys import KEY_KINDS
 from ..render.handout import DEFAULT_URL
 from ..workshop.roster import END_REASON, WORKSHOP_DAYS, export_roster_p12, issue_roster, revoke_roster
-from ..workspace.workspace import Workspace
 from .options import add_commands, command, echo, emit, note, open_workspace, positive_int
+
+R = TypeVar("R")
 
 
 def cmd_roster_issue(args: argparse.Namespace) -> int:
@@ -58,18 +61,16 @@ def cmd_roster_issue(args: argparse.Namespace) -> int:
              "host": " (kittylab issue server workshop-server --dns HOST, then kittylab serve --name workshop-server)"}
     for kind, warning in result.warnings.items():
         note(f"kittylab: warning: {warning}{hints.get(kind, '')}")
-    if args.json:
-        emit({"issued": [{"name": name, "file": str(file)} for file, name in issued], "already": result.already,
-              "summary": str(result.summary_csv), "handouts": str(result.handouts),
-              "continued": str(result.continued) if result.continued else None, "kept_settings": result.reused,
-              "elsewhere": [{"name": name, "folder": str(folder)} for name, folder in result.elsewhere],
-              "errors": _errors_json(result.errors)})
-    return 1 if result.errors else 0
+    return _outcome(args, result.errors, {
+        "issued": [{"name": name, "file": str(file)} for file, name in issued], "already": result.already,
+        "summary": str(result.summary_csv), "handouts": str(result.handouts),
+        "continued": str(result.continued) if result.continued else None, "kept_settings": result.reused,
+        "elsewhere": [{"name": name, "folder": str(folder)} for name, folder in result.elsewhere],
+    })
 
 
 def cmd_roster_revoke(args: argparse.Namespace) -> int:
-    workspace = _participants_workspace(args)
-    result = revoke_roster(workspace, args.roster, who=args.who, reason=args.reason, out=args.out)
+    result = _for_participants(args, revoke_roster, reason=args.reason)
     # Only errors (an unknown or ambiguous name): the errors say it all, on stderr with the outcome.
     say = echo if result.revoked or result.not_current or not result.errors else note
     for line in result.report():
@@ -79,15 +80,12 @@ def cmd_roster_revoke(args: argparse.Namespace) -> int:
         if args.reason is None and result.reason != END_REASON:
             note("kittylab: note: revoked with reason unspecified: a lost or stolen laptop is --reason key-compromise")
     _report_summaries(args.roster, result.summaries, result.errors)
-    if args.json:
-        emit({"revoked": [{"name": r.name, "serial": r.serial_hex} for r in result.revoked], "summaries": [str(p) for p in result.summaries],
-              "errors": _errors_json(result.errors)})
-    return 1 if result.errors else 0
+    return _outcome(args, result.errors, {"revoked": [{"name": r.name, "serial": r.serial_hex} for r in result.revoked],
+                                          "summaries": [str(p) for p in result.summaries]})
 
 
 def cmd_roster_export_p12(args: argparse.Namespace) -> int:
-    workspace = _participants_workspace(args)
-    result = export_roster_p12(workspace, args.roster, who=args.who, legacy=args.legacy, out=args.out)
+    result = _for_participants(args, export_roster_p12, legacy=args.legacy)
     for line in result.report():
         echo(line)
     _report_summaries(args.roster, result.summaries, result.errors)
@@ -97,12 +95,13 @@ def cmd_roster_export_p12(args: argparse.Namespace) -> int:
     return 1 if result.errors else 0
 
 
-def _participants_workspace(args: argparse.Namespace) -> Workspace:
-    """The workspace of a command for some participants, once it names them (a roster file or ``--who``)."""
+def _for_participants(args: argparse.Namespace, action: Callable[..., R], **options: object) -> R:
+    """``action`` (revoke_roster, export_roster_p12) for the participants the command names (a roster file or
+    ``--who``), in the workshop folder of ``--out``."""
     workspace = open_workspace(args)
     if args.roster is None and not args.who:
         raise KittylabError("name the participants: a roster file, or --who NAME (a name, email or file name)")
-    return workspace
+    return action(workspace, args.roster, who=args.who, out=args.out, **options)
 
 
 def _report_summaries(roster: Path | None, summaries: list[Path], errors: list[tuple[int, str]]) -> None:
@@ -112,8 +111,11 @@ def _report_summaries(roster: Path | None, summaries: list[Path], errors: list[t
     _report_bad_rows(roster, errors)
 
 
-def _errors_json(errors: list[tuple[int, str]]) -> list[dict]:
-    return [{"line": line, "message": message} for line, message in errors]
+def _outcome(args: argparse.Namespace, errors: list[tuple[int, str]], result: dict) -> int:
+    """The exit code (1 when rows or names were skipped); with ``--json``, the result and what was skipped on stdout."""
+    if args.json:
+        emit({**result, "errors": [{"line": line, "message": message} for line, message in errors]})
+    return 1 if errors else 0
 
 
 def _report_bad_rows(roster: Path | None, errors: list[tuple[int, str]]) -> None:
