@@ -423,7 +423,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                               " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
 
     with command(commands, "list", cmd_list, help="everything the CA issued, with status"):
-        pass
+        pass  # no options of its own: only --json
 
     with command(commands, "show", cmd_show, help="what a certificate (or a CSR file, before signing it) says") as show:
         show.add_argument("target", metavar="NAME_OR_SERIAL_OR_FILE")

@@ -216,7 +216,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     with command(subparsers, "repair", cmd_repair,
                  help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files"):
-        pass
+        pass  # no options of its own: only --json
 
     with command(subparsers, "import", cmd_import,
                  help="bring in an openssl ca directory or an easy-rsa pki folder") as importer:

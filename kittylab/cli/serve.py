@@ -74,7 +74,6 @@ def _password(args: argparse.Namespace) -> str | None:
     given = next(given_secrets(args.password_file, "KITTYLAB_P12_PASSWORD"), None)
     if given is not None or args.p12 is None:
         return given
-        return None
     if not sys.stdin.isatty():
         raise KittylabError("the p12 needs its password: give --password-file or set KITTYLAB_P12_PASSWORD")
     return getpass.getpass(f"Password for {args.p12}: ")
