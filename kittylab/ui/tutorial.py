@@ -342,13 +342,20 @@ def own_key(workspace: Workspace, form: Any, kind: str = LEAF_KEY) -> PrivateKey
     return key
 
 
+def _made_before(workspace: Workspace, form: Any, suffix: str, rerun: str) -> tuple[str, Path]:
+    """The form's name and its ``NAME.suffix``, which an earlier step made: refused (``rerun`` says
+    what to run) when it is not there, as when the learner changed the CN since."""
+    name = own_name(form)
+    path = workspace.path(name, suffix)
+    if not path.exists():
+        raise KittylabError(f"there is no {name}.{suffix} yet: the CN is now {name}, so run {rerun}")
+    return name, path
+
+
 def own_csr(workspace: Workspace, form: Any) -> Any:
     """Step 12 for the form's values: ``NAME.csr`` with the form's subject, signed with
     ``NAME.key``, asking for the form's email addresses as alternative names."""
-    name = own_name(form)
-    key_path = workspace.path(name, "key")
-    if not key_path.exists():
-        raise KittylabError(f"there is no {name}.key yet: the CN is now {name}, so run step 11's cell again to make its key")
+    name, key_path = _made_before(workspace, form, "key", "step 11's cell again to make its key")
     csr = make_csr(load_key(key_path), form.subject, email=form.emails)
     save_csr(csr, workspace.path(name, "csr"))
     return csr
@@ -357,10 +364,7 @@ def own_csr(workspace: Workspace, form: Any) -> Any:
 def sign_own(workspace: Workspace, form: Any, *, profile: str = "client") -> Issued | Record:
     """Step 13: the CA signs ``NAME.csr`` as ``NAME.crt``. Run again for the same request, it
     shows the certificate already made instead of refusing to sign twice."""
-    name = own_name(form)
-    csr_path = workspace.path(name, "csr")
-    if not csr_path.exists():
-        raise KittylabError(f"there is no {name}.csr yet: the CN is now {name}, so run the cells of steps 11 and 12 again")
+    name, csr_path = _made_before(workspace, form, "csr", "the cells of steps 11 and 12 again")
     request = load_csr(csr_path)
     current = workspace.current(name)
     if current is not None:
@@ -882,6 +886,11 @@ def _checks_the_crl(command: Any) -> bool:
     return "-crl_check" in words and f"{CA_NAME}.crl" in words and f"{CLIENT_NAME}.crt" in words
 
 
+def _word_exercise(name: str, task: str, hint: str, word: str, praise: str, *, more: str) -> Exercise:
+    """An exercise answered with one word (a string): right if it is ``word``, spaces around it aside."""
+    return Exercise(name, task, hint, '"..."', f'"{word}"', lambda answer: str(answer).strip() == word, praise, more=more)
+
+
 EXERCISES = {
     "ca-subject": Exercise(
         "ca-subject",
@@ -953,13 +962,11 @@ EXERCISES = {
         "Right: curl shows the certificate inside the TLS handshake, then asks for the page.",
         more='p12="eager-client.p12", the file step 14 made.',
     ),
-    "private-file": Exercise(
+    "private-file": _word_exercise(
         "private-file",
         "Which one file of the workspace must never leave kitty-ca's machine?",
         "it is a private key, and the one everything else depends on.",
-        '"..."',
-        '"kitty-ca.key"',
-        lambda answer: str(answer).strip() == "kitty-ca.key",
+        "kitty-ca.key",
         "Right: whoever holds kitty-ca.key can make certificates picture-server accepts.",
         more="not picture-server.key or eager-client.key (each only speaks for its owner): the CA's, kitty-ca.key.",
     ),
@@ -996,13 +1003,11 @@ EXERCISES = {
         "Right: exit code 1 means it ends within that time, 0 that it does not.",
         more="a week is 7 x 86,400 seconds: 604800.",
     ),
-    "revoked-letter": Exercise(
+    "revoked-letter": _word_exercise(
         "revoked-letter",
         "Which letter does index.txt write first on the line of a revoked certificate?",
         "look at the first column of the index printed above.",
-        '"..."',
-        '"R"',
-        lambda answer: str(answer).strip() == "R",
+        "R",
         "Right: V valid, R revoked (with the time and reason in the third column), E expired.",
         more="V means valid; the revoked line is alice's.",
     ),
@@ -1016,13 +1021,11 @@ EXERCISES = {
         "Right: 32 bytes; the handout prints the same, and a participant compares it before trusting kitty-ca.",
         more="hashes.SHA256() (hashes.SHA1() gives 20 bytes: too weak to compare today).",
     ),
-    "stolen-laptop": Exercise(
+    "stolen-laptop": _word_exercise(
         "stolen-laptop",
         "my-laptop was stolen with its key on it. Which revocation reason does the dashboard's Reason list need?",
         "the key may now be in someone else's hands: the reasons are the keys of kittylab.pki.crl.REASONS.",
-        '"..."',
-        '"key-compromise"',
-        lambda answer: str(answer).strip() == "key-compromise",
+        "key-compromise",
         "Right: key-compromise tells every relying party that anything signed with that key is suspect.",
         more="not affiliation-changed nor cessation-of-operation: the key itself is compromised.",
     ),

@@ -270,11 +270,15 @@ class Workspace:
     def ca_name(self) -> str:
         name = self._store.get_meta("ca")
         if name is None:
-            found = self._ca_files_without_store()
-            if found:
-                raise KittylabError(self._orphaned_files_message(found), fix="repair")
+            self._refuse_orphaned_files()
             raise KittylabError(f"no CA in {self.home}: create one first", fix="init")
         return name
+
+    def _refuse_orphaned_files(self) -> None:
+        """Refuse to go on where a lost store left a CA's files: a new CA would orphan everything they issued."""
+        found = self._ca_files_without_store()
+        if found:
+            raise KittylabError(self._orphaned_files_message(found), fix="repair")
 
     def _ca_files_without_store(self) -> list[str]:
         """Certificates, CRLs and keys in a workspace whose store knows no CA: what a lost store leaves."""
@@ -309,9 +313,7 @@ class Workspace:
                 " workspace)", fix="repair")
         if self.exists:
             return
-        found = self._ca_files_without_store()
-        if found:
-            raise KittylabError(self._orphaned_files_message(found), fix="repair")
+        self._refuse_orphaned_files()
         raise KittylabError(f"no workspace at {self.home}", fix="no-workspace")
 
     @property
@@ -757,9 +759,7 @@ class Workspace:
                 " or make an intermediate or another root",
                 fix="another-ca",
             )
-        found = self._ca_files_without_store()
-        if found:
-            raise KittylabError(self._orphaned_files_message(found), fix="repair")
+        self._refuse_orphaned_files()
         if self._store.latest(name) is not None:
             raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
         for suffix in ("key", "crt"):
