@@ -116,10 +116,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         ca=args.ca,
     )
     echo(f"issued {profile} certificate {issued.name} (serial {issued.record.serial_hex})")
-    for kind, path in issued.files.items():
-        echo(f"  {kind}: {path}")
-    if issued.p12_password:
-        echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    echo_files(issued)
     deployed = run_deploy_hook(args, workspace)
     if args.json:
         emit(dict(issued_json(issued), deployed=deployed))
@@ -245,6 +242,14 @@ def issuing_cas(workspace: Workspace) -> list[str]:
     answerable = workspace.crl_answerable()
     signs_leaves = {r.issuer for r in workspace.records(include_ca=False)}
     return [name for name in answerable if name in signs_leaves or name == workspace.ca_name]
+
+
+def echo_files(issued: Issued) -> None:
+    """The files a certificate made wrote, and the p12 password it generated (shown this once)."""
+    for kind, path in issued.files.items():
+        echo(f"  {kind}: {path}")
+    if issued.p12_password:
+        echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
 
 
 def issued_json(issued: Issued) -> dict:

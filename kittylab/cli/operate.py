@@ -13,7 +13,7 @@ from ..pki.files import read_password_file
 from ..workspace.openssldb import export_openssl_db, import_ca_directory
 from ..workspace.renewal import due, due_crls, parse_duration
 from ..workspace.workspace import Workspace
-from .issuing import issued_json
+from .issuing import echo_files, issued_json
 from .options import (
     Passphrases,
     UsageError,
@@ -120,11 +120,8 @@ def cmd_renew(args: argparse.Namespace) -> int:
         renewed.append(dict(issued_json(issued), old_p12=old_p12))
         echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
              f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
-        for kind, path in issued.files.items():
-            echo(f"  {kind}: {path}")
-        if issued.p12_password:
-            echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
-        elif old_p12 == "stale":
+        echo_files(issued)
+        if old_p12 == "stale":
             note(f"warning: {name}.p12 still holds the superseded certificate: refresh it with kittylab export-p12"
                  f" {name} (or renew with --p12)")
         elif old_p12 == "removed":
