@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from support.cli import run_cli, run_cli_process
-from support.pki import curl_status
+from support.pki import curl_status, easy_rsa
 from support.system import free_port, require_binary
 
 from kittylab import KittylabError, Workspace, export_p12, generate_key, load_key, make_csr
@@ -185,13 +185,9 @@ def test_a_month_of_a_private_ca(tmp_path):
 
 
 def test_an_easy_rsa_import_that_fails_half_way_leaves_nothing(tmp_path, monkeypatch):
-    easyrsa = require_binary("easyrsa", "/usr/share/easy-rsa/easyrsa")
-    pki = tmp_path / "pki"
-    env = dict(os.environ, EASYRSA_BATCH="1", EASYRSA_PKI=str(pki), EASYRSA_ALGO="ec", EASYRSA_CURVE="prime256v1")
-    for step in (["init-pki"], ["--req-cn=Acme Old CA", "build-ca", "nopass"], ["build-client-full", "alice", "nopass"],
-                 ["build-client-full", "bob", "nopass"], ["build-server-full", "www", "nopass"]):
-        done = subprocess.run([easyrsa, *step], env=env, cwd=tmp_path, capture_output=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+    pki = easy_rsa(tmp_path, ["init-pki"], ["--req-cn=Acme Old CA", "build-ca", "nopass"],
+                   ["build-client-full", "alice", "nopass"], ["build-client-full", "bob", "nopass"],
+                   ["build-server-full", "www", "nopass"])
     home = tmp_path / "ws"
     added = []
     real_add = Store.add

@@ -43,26 +43,19 @@ COVERED: dict[str, int] = {}
 DONE = ("already has a CA", "already has a current certificate", "already revoked", "already used", "already in")
 
 
-def _scratch(tmp_path_factory) -> Path:
-    """A fast folder for the many copies (tmpfs when there is one: fsync costs nothing there)."""
-    shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
-        return Path(tempfile.mkdtemp(prefix="kittylab-crash-", dir=shm))
-    return tmp_path_factory.mktemp("crash")
-
-
 @pytest.fixture(scope="module")
-def scratch(tmp_path_factory):
-    folder = _scratch(tmp_path_factory)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+def scratch():
+    """A fast folder for the many copies (tmpfs when there is one: fsync costs nothing there), removed after."""
+    shm = Path("/dev/shm")
+    fast = shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+    with tempfile.TemporaryDirectory(prefix="kittylab-crash-", dir=fast, ignore_cleanup_errors=True) as folder:
+        yield Path(folder)
 
 
 @pytest.fixture(scope="module")
 def cutter(scratch):
-    cutter = Cutter(scratch)
-    yield cutter
-    cutter.close()
+    with Cutter(scratch) as cutter:
+        yield cutter
 
 
 @pytest.fixture(scope="module")

@@ -199,14 +199,6 @@ def test_subject_fields(target, case):
 
 
 @FEWER
-@given(case=bad_subject_fields.filter(lambda c: c[0] not in ("cn", "email") and c[1] and "\x00" not in c[1]))
-def test_subject_fields_on_the_command_line(target, case):
-    CASES["subject (cli)"] += 1
-    field, value = case
-    cli_refused(target, "issue", "client", "newcomer", "--key", "p256", f"--{field}={value}")
-
-
-@FEWER
 @given(case=bad_subject_fields.filter(lambda c: c[1] and "\x00" not in c[1] and not c[1].startswith("-")))
 def test_a_bad_ca_subject_creates_no_workspace(target, case):
     """``init`` with a bad subject must not leave an empty folder and store behind."""
@@ -240,58 +232,104 @@ def test_subjects_inside_a_csr(target, case):
     target.unchanged()
 
 
-# -- subject alternative names --------------------------------------------------------------------
+# -- every entry point a kind of input reaches, in the API and on the command line -----------------
 
 
-@HOSTILE
-@given(name=bad_dns)
-def test_bad_dns_names(target, name):
-    CASES["dns"] += 1
-    refused(check_dns_name, name, wildcard=True)
-    refused(make_sans, dns=[name])
-    refused(parse_san, f"DNS:{name}")
-    refused(make_csr, generate_key("p256"), "x", dns=[name])
-    refused(target.workspace.issue, "newcomer", profile="server", key="p256", dns=[name])
-    target.unchanged()
-
-
-@FEWER
-@given(name=bad_dns.filter(lambda n: "\x00" not in n and not n.startswith("-")))
-def test_bad_dns_names_on_the_command_line(target, name):
-    CASES["dns (cli)"] += 1
-    cli_refused(target, "issue", "server", "newcomer", "--key", "p256", "--dns", name)
-
-
-@FEWER
-@given(name=wildcards)
-def test_wildcards_where_not_allowed(target, name):
-    """Wildcards are for servers only: not in a client certificate, not in a plain name check."""
-    CASES["wildcard"] += 1
-    refused(check_dns_name, name)
-    refused(target.workspace.issue, "newcomer", profile="client", key="p256", dns=[name])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(
+def _request_naming(dns_name: str) -> x509.CertificateSigningRequest:
+    """newcomer's request for ``dns_name``, built without kittylab's checks."""
+    return x509.CertificateSigningRequestBuilder().subject_name(
         x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "newcomer")])
-    ).add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False).sign(
+    ).add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False).sign(
         generate_key("p256"), hashes.SHA256())
-    refused(target.workspace.sign_csr, csr, profile="client")
+
+
+#: kind -> (its hostile inputs, the entry points that must each refuse one: ``enter(target, value)``).
+ENTRY_POINTS = {
+    "dns": (bad_dns, [
+        lambda target, name: check_dns_name(name, wildcard=True),
+        lambda target, name: make_sans(dns=[name]),
+        lambda target, name: parse_san(f"DNS:{name}"),
+        lambda target, name: make_csr(generate_key("p256"), "x", dns=[name]),
+        lambda target, name: target.workspace.issue("newcomer", profile="server", key="p256", dns=[name]),
+    ]),
+    "ip": (bad_ips, [
+        lambda target, address: check_ip(address),
+        lambda target, address: make_sans(ip=[address]),
+        lambda target, address: target.workspace.issue("newcomer", profile="server", key="p256", dns=["ok.test"],
+                                                       ip=[address]),
+    ]),
+    # names that would escape the workspace
+    "name": (bad_names, [
+        lambda target, name: check_name(name),
+        lambda target, name: target.workspace.path(name, "key"),
+        lambda target, name: target.workspace.issue(name, profile="client", key="p256"),
+        lambda target, name: target.workspace.sign_csr(make_csr(generate_key("p256"), "fresh"), profile="client",
+                                                       name=name),
+        lambda target, name: target.workspace.export_p12(name, password="x"),
+    ]),
+    # wildcards are for servers only: not in a client certificate, not in a plain name check
+    "wildcard": (wildcards, [
+        lambda target, name: check_dns_name(name),
+        lambda target, name: target.workspace.issue("newcomer", profile="client", key="p256", dns=[name]),
+        lambda target, name: target.workspace.sign_csr(_request_naming(name), profile="client"),
+    ]),
+    # certificates and CRLs given where a certificate is expected
+    "certificate/crl": (st.binary(max_size=300), [
+        lambda target, blob: load_certificate(blob),
+        lambda target, blob: load_crl(blob),
+        lambda target, blob: target.workspace.verify(blob),
+    ]),
+}
+
+
+def refused_everywhere(target: Target, kind: str, data: st.DataObject) -> None:
+    inputs, entry_points = ENTRY_POINTS[kind]
+    value = data.draw(inputs, label=kind)
+    CASES[kind] += 1  # after the draw: one that hypothesis rejects is no case
+    for enter in entry_points:
+        refused(enter, target, value)
     target.unchanged()
 
 
 @HOSTILE
-@given(address=bad_ips)
-def test_bad_ips(target, address):
-    CASES["ip"] += 1
-    refused(check_ip, address)
-    refused(make_sans, ip=[address])
-    refused(target.workspace.issue, "newcomer", profile="server", key="p256", dns=["ok.test"], ip=[address])
-    target.unchanged()
+@pytest.mark.parametrize("kind", ["dns", "ip", "name"])
+@given(data=st.data())
+def test_refused_at_every_entry_point(target, kind, data):
+    refused_everywhere(target, kind, data)
 
 
 @FEWER
-@given(address=bad_ips.filter(lambda a: "\x00" not in a and not a.startswith("-")))
-def test_bad_ips_on_the_command_line(target, address):
-    CASES["ip (cli)"] += 1
-    cli_refused(target, "issue", "server", "newcomer", "--key", "p256", "--dns", "ok.test", "--ip", address)
+@pytest.mark.parametrize("kind", ["wildcard", "certificate/crl"])
+@given(data=st.data())
+def test_refused_at_every_entry_point_in_fewer_cases(target, kind, data):
+    refused_everywhere(target, kind, data)
+
+
+def arguable(text: str) -> bool:
+    """Whether ``text`` can stand alone in argv: no NUL, not taken for an option."""
+    return "\x00" not in text and not text.startswith("-")
+
+
+#: kind -> (its hostile inputs that argv can carry, the command line that must refuse one).
+ON_THE_COMMAND_LINE = {
+    "subject": (bad_subject_fields.filter(lambda c: c[0] not in ("cn", "email") and c[1] and "\x00" not in c[1]),
+                lambda case: ["issue", "client", "newcomer", "--key", "p256", f"--{case[0]}={case[1]}"]),
+    "dns": (bad_dns.filter(arguable), lambda name: ["issue", "server", "newcomer", "--key", "p256", "--dns", name]),
+    "ip": (bad_ips.filter(arguable),
+           lambda address: ["issue", "server", "newcomer", "--key", "p256", "--dns", "ok.test", "--ip", address]),
+    "name": (bad_names.filter(lambda name: name and arguable(name)),
+             lambda name: ["issue", "client", name, "--key", "p256"]),
+}
+
+
+@FEWER
+@pytest.mark.parametrize("kind", sorted(ON_THE_COMMAND_LINE))
+@given(data=st.data())
+def test_refused_on_the_command_line(target, kind, data):
+    inputs, argv = ON_THE_COMMAND_LINE[kind]
+    value = data.draw(inputs, label=kind)
+    CASES[f"{kind} (cli)"] += 1
+    cli_refused(target, *argv(value))
 
 
 # -- CSR bytes ------------------------------------------------------------------------------------
@@ -349,19 +387,6 @@ def test_csr_bytes_on_the_command_line(target, csr_cases, data):
 def test_the_der_of_a_certificate_is_not_a_csr(target):
     der = target.client.certificate.public_bytes(serialization.Encoding.DER)
     assert "not a certificate signing request" in refused(load_csr, der)
-
-
-# -- certificates and CRLs given where a certificate is expected -----------------------------------
-
-
-@FEWER
-@given(blob=st.binary(max_size=300))
-def test_certificate_and_crl_bytes(target, blob):
-    CASES["certificate/crl"] += 1
-    refused(load_certificate, blob)
-    refused(load_crl, blob)
-    refused(target.workspace.verify, blob)
-    target.unchanged()
 
 
 # -- p12 bytes and passwords -----------------------------------------------------------------------
@@ -441,27 +466,7 @@ def test_a_ca_key_that_does_not_match(target):
     refused(CertificateAuthority.load, target.client.certificate, key_to_pem(target.client.key))
 
 
-# -- names that would escape the workspace or collide -------------------------------------------------
-
-
-@HOSTILE
-@given(name=bad_names)
-def test_names_that_escape(target, name):
-    CASES["name"] += 1
-    refused(check_name, name)
-    refused(target.workspace.path, name, "key")
-    refused(target.workspace.issue, name, profile="client", key="p256")
-    csr = make_csr(generate_key("p256"), "fresh")
-    refused(target.workspace.sign_csr, csr, profile="client", name=name)
-    refused(target.workspace.export_p12, name, password="x")
-    target.unchanged()
-
-
-@FEWER
-@given(name=bad_names.filter(lambda n: "\x00" not in n and not n.startswith("-") and n))
-def test_names_that_escape_on_the_command_line(target, name):
-    CASES["name (cli)"] += 1
-    cli_refused(target, "issue", "client", name, "--key", "p256")
+# -- names that collide, and CNs that would escape ----------------------------------------------------
 
 
 @settings(max_examples=10, deadline=None)

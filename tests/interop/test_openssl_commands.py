@@ -157,29 +157,34 @@ def story_home(tmp_path_factory) -> Path:
     return home
 
 
-@pytest.fixture(scope="module")
-def two_cas_home(tmp_path_factory) -> Path:
-    """80-two-cas's workspace: an offline root, an issuing CA with name constraints, its server and client."""
-    home = tmp_path_factory.mktemp("two-cas") / "two-cas"
-    ws = Workspace(home)
+def _two_cas(ws: Workspace) -> None:
+    """80-two-cas: an offline root, an issuing CA with name constraints, its server and client."""
     ws.init_ca("/C=DE/O=Kitty Inc/CN=kitty-root", key="p384")
     ws.init_ca("kitty-issuing", key="p256", intermediate_of="kitty-root", name_constraints=build_name_constraints(
         permit_dns=["localhost", "example.test"], permit_email=["kitty.test"], permit_ip=["127.0.0.0/8"]))
     ws.issue("picture-server", profile="server", key="p256", dns=["localhost"], ip=["127.0.0.1"])
     ws.issue("eager-client", profile="client", key="p256", email=["eager-client@kitty.test"])
-    ws.close()
-    return home
+
+
+def _renewal(ws: Workspace) -> None:
+    """82-renewal: a P-256 kitty-ca and eager-client for 90 days."""
+    ws.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
+    ws.issue("eager-client", profile="client", key="p256", email=["eager-client@kitty.test"], days=90)
+
+
+#: The notebooks that make a workspace of their own (by number): its folder's name and how it is made.
+OWN_WORKSPACES = {"80": ("two-cas", _two_cas), "82": ("renewal", _renewal)}
 
 
 @pytest.fixture(scope="module")
-def renewal_home(tmp_path_factory) -> Path:
-    """82-renewal's workspace: a P-256 kitty-ca and eager-client for 90 days."""
-    home = tmp_path_factory.mktemp("renewal") / "renewal"
-    ws = Workspace(home)
-    ws.init_ca("/C=DE/O=Kitty Inc/CN=kitty-ca", key="p256")
-    ws.issue("eager-client", profile="client", key="p256", email=["eager-client@kitty.test"], days=90)
-    ws.close()
-    return home
+def own_homes(tmp_path_factory) -> dict[str, Path]:
+    """The workspace of each notebook in OWN_WORKSPACES, by number, made as that notebook makes it."""
+    homes = {}
+    for number, (folder, make) in OWN_WORKSPACES.items():
+        homes[number] = tmp_path_factory.mktemp(folder) / folder
+        with Workspace(homes[number]) as ws:
+            make(ws)
+    return homes
 
 
 def test_every_step_of_the_table_makes_what_kittylab_made(story_home, tmp_path, require):
@@ -197,10 +202,9 @@ def test_the_articles_own_commands_are_shown_where_they_differ():
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb") if notebook_commands(p.name)))
-def test_every_notebook_table_command_makes_what_kittylab_made(name, story_home, two_cas_home, renewal_home, tmp_path,
-                                                                require):
+def test_every_notebook_table_command_makes_what_kittylab_made(name, story_home, own_homes, tmp_path, require):
     require("openssl")
-    source = {"80": two_cas_home, "82": renewal_home}.get(name[:2], story_home)
+    source = own_homes.get(name[:2], story_home)
     assert assert_reproduce(notebook_commands(name), source, tmp_path) >= 1
 
 

@@ -172,6 +172,12 @@ class Cutter:
         self._server.wait(30)
         self._server.stdout.close()
 
+    def __enter__(self) -> Cutter:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
 
 def _secret_files(home: Path) -> list[Path]:
     found = []

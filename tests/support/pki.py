@@ -1,11 +1,12 @@
-"""Helpers for the tests beyond the article: a root with an issuing intermediate, OpenSSL runs,
-and certificates made behind kittylab's back (as a rogue or buggy CA would make them)."""
+"""Helpers for the tests beyond the article: a root with an issuing intermediate, OpenSSL and
+easy-rsa runs, and certificates made behind kittylab's back (as a rogue or buggy CA would make them)."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import ipaddress
+import os
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -86,6 +87,18 @@ def openssl(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     """Run the real OpenSSL command line (skips without it)."""
     binary = require_binary("openssl")
     return subprocess.run([binary, *map(str, args)], capture_output=True, cwd=cwd, timeout=60)
+
+
+def easy_rsa(folder: Path, *steps: list[str]) -> Path:
+    """Run the real easy-rsa's ``steps`` in ``folder`` (batch mode, P-256 keys; skips without it);
+    every step must succeed. Returns the PKI folder it made, ``folder/pki``."""
+    binary = require_binary("easyrsa", "/usr/share/easy-rsa/easyrsa")
+    pki = folder / "pki"
+    env = dict(os.environ, EASYRSA_BATCH="1", EASYRSA_PKI=str(pki), EASYRSA_ALGO="ec", EASYRSA_CURVE="prime256v1")
+    for step in steps:
+        done = subprocess.run([binary, *step], env=env, cwd=folder, capture_output=True, timeout=120)
+        assert done.returncode == 0, (step, done.stderr)
+    return pki
 
 
 def forged_leaf(

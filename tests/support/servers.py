@@ -174,6 +174,19 @@ class WebServerChecks:
     """
 
     kind = ""
+    #: What the configuration without an upstream must say ({crl}: the CRL in the deploy folder)...
+    config_says: tuple[str, ...] = ()
+    #: ...and what it must not (no upstream, no proxying).
+    config_omits = ""
+
+    def test_config_requires_a_client_certificate_and_names_the_crl_and_the_reload(self, story, tmp_path):
+        assert self.config_says and self.config_omits
+        workspace, _, _ = story
+        text = write_site(self.kind, workspace, tmp_path / self.kind, port=9443).config.read_text()
+        crl = workspace.home.resolve() / "deploy" / "clients-of-kitty-ca.crl"
+        for line in self.config_says:
+            assert line.format(crl=crl) in text
+        assert self.config_omits not in text
 
     def test_config_is_accepted_by_the_server_itself(self, web, require):
         site = web.site
