@@ -13,7 +13,6 @@ KIND = "apache"  # the web server the shared `web` fixture runs
 
 
 class TestApache(WebServerChecks):
-    kind = KIND
     config_says = ("SSLVerifyClient require", "SSLCARevocationFile {crl}", "SSLCARevocationCheck chain", "-k graceful")
     config_omits = "mod_proxy"  # no upstream, no proxy modules
 

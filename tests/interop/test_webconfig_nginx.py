@@ -13,7 +13,6 @@ KIND = "nginx"  # the web server the shared `web` fixture runs
 
 
 class TestNginx(WebServerChecks):
-    kind = KIND
     config_says = ("ssl_verify_client      on;", "ssl_crl                {crl};", "listen 127.0.0.1:9443 ssl;",
                    "-s reload")
     config_omits = "location /app/"  # no upstream, no proxy block

@@ -169,28 +169,33 @@ def curl(require, url: str, cast: Cast, who: str) -> tuple[str, str, str]:
 class WebServerChecks:
     """The checks nginx and Apache must both pass with kittylab's generated configuration.
 
-    A test module sets ``kind`` and provides the fixtures ``cast`` and ``web`` (a RunningSite with an
+    A test module sets ``KIND`` (nginx or apache), subclasses this with the configuration lines it
+    expects, and provides the fixtures ``cast`` and ``web`` (a RunningSite of its ``KIND`` with an
     IdentityEcho upstream).
     """
 
-    kind = ""
     #: What the configuration without an upstream must say ({crl}: the CRL in the deploy folder)...
     config_says: tuple[str, ...] = ()
     #: ...and what it must not (no upstream, no proxying).
     config_omits = ""
 
-    def test_config_requires_a_client_certificate_and_names_the_crl_and_the_reload(self, story, tmp_path):
+    @pytest.fixture
+    def kind(self, request) -> str:
+        """The module's ``KIND``: the web server its ``web`` fixture runs."""
+        return request.module.KIND
+
+    def test_config_requires_a_client_certificate_and_names_the_crl_and_the_reload(self, kind, story, tmp_path):
         assert self.config_says and self.config_omits
         workspace, _, _ = story
-        text = write_site(self.kind, workspace, tmp_path / self.kind, port=9443).config.read_text()
+        text = write_site(kind, workspace, tmp_path / kind, port=9443).config.read_text()
         crl = workspace.home.resolve() / "deploy" / "clients-of-kitty-ca.crl"
         for line in self.config_says:
             assert line.format(crl=crl) in text
         assert self.config_omits not in text
 
-    def test_config_is_accepted_by_the_server_itself(self, web, require):
+    def test_config_is_accepted_by_the_server_itself(self, kind, web, require):
         site = web.site
-        if self.kind == "nginx":
+        if kind == "nginx":
             command = [require("nginx"), "-t", "-p", f"{site.config.parent}/", "-c", str(site.config), "-e", "stderr"]
         else:
             command = [require("apache2"), "-t", "-d", str(site.config.parent), "-f", str(site.config)]
@@ -239,11 +244,11 @@ class WebServerChecks:
         status, _, _ = curl(require, web.url, cast, who)
         assert status != "200"
 
-    def test_every_script_is_greeted_by_its_real_name(self, cast, web):
+    def test_every_script_is_greeted_by_its_real_name(self, kind, cast, web):
         """Names in many scripts and with RFC 4514's special characters, greeted as written (issue: nginx
         showed Ay\\C5\\9Fe); /whoami says the same (Apache escapes HTML's characters in it)."""
         for number, name in enumerate(WORLD_NAMES):
-            issued = cast.workspace.issue(f"world-{self.kind}-{number}", profile="client", key="p256",
+            issued = cast.workspace.issue(f"world-{kind}-{number}", profile="client", key="p256",
                                           subject=Subject(cn=name, ou="Research, Development", o="Kitty Inc"),
                                           p12=True, p12_password=PASSWORD)
             credentials = {"ca": cast.ca, "p12": issued.files["p12"], "password": PASSWORD, "images": False}
@@ -253,14 +258,14 @@ class WebServerChecks:
             subject = re.search(r'<dd class="kl-subject">(.*?)</dd>', page).group(1)
             assert x509.Name.from_rfc4514_string(html.unescape(subject)) == issued.certificate.subject
             whoami = fetch(web.url + "whoami", **credentials).json()
-            if self.kind == "nginx":
+            if kind == "nginx":
                 assert whoami["cn"] == name
                 assert whoami["subject"] == issued.certificate.subject.rfc4514_string()
             else:
                 assert html.unescape(whoami["cn"]) == name
 
-    def test_revocation_takes_effect_after_reload(self, cast, web, require):
-        name = f"late-client-{self.kind}"
+    def test_revocation_takes_effect_after_reload(self, kind, cast, web, require):
+        name = f"late-client-{kind}"
         cast.issue_client(name)
         p12 = cast.workspace.path(name, "p12")
         assert fetch(web.url, ca=cast.ca, p12=p12, password=PASSWORD, images=False).status == 200
