@@ -83,7 +83,7 @@ def spreadsheet_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-class Ledger:
+class Ledger(contextlib.AbstractContextManager["Ledger"]):
     """The participants of one workshop folder (``out``); ``Ledger(None)`` keeps them in memory."""
 
     def __init__(self, out: Path | None) -> None:
@@ -105,9 +105,6 @@ class Ledger:
 
     def close(self) -> None:
         self._db.close()
-
-    def __enter__(self) -> "Ledger":
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()

@@ -25,7 +25,7 @@ import os
 import re
 import socket
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as replace_field
 from pathlib import Path
@@ -214,7 +214,7 @@ def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
         list(pool.map(lambda job: write_atomically(job[0], job[1], secret=job[2]), jobs))
 
 
-class Workspace:
+class Workspace(AbstractContextManager["Workspace"]):
     """A folder with a CA, its store and its files; the one object the notebooks and the CLI use.
 
     ``Workspace("kitty-workspace")`` opens the folder for reading: nothing is created or written
@@ -250,9 +250,6 @@ class Workspace:
     def close(self) -> None:
         self._store.close()
         self.closed = True
-
-    def __enter__(self) -> "Workspace":
-        return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
