@@ -96,14 +96,24 @@ def test_only_the_state_layers_open_databases():
     assert users == []
 
 
-def test_the_store_is_private_to_the_workspace():
-    """Only the workspace package imports the store or reaches through ``Workspace.store``."""
-    import re
+def _reaches_into_a_workspace(path: Path) -> list[str]:
+    """``workspace._x`` (or ``ws._x``, ``self.workspace._x``) in ``path``: a private member of a Workspace
+    (and ``workspace.store``, the store's old public name)."""
+    def is_workspace(node: ast.expr) -> bool:
+        return (isinstance(node, ast.Name) and node.id in ("workspace", "ws")) or (
+            isinstance(node, ast.Attribute) and node.attr == "workspace")
 
-    reach = re.compile(r"\b(workspace|ws|self\.workspace)\._?store\b")
-    through = [_module_name(p) for p in PACKAGE.rglob("*.py")
-               if not _module_name(p).startswith("kittylab.workspace") and reach.search(p.read_text())]
-    assert through == []
+    return [node.attr for node in ast.walk(ast.parse(path.read_text()))
+            if isinstance(node, ast.Attribute) and is_workspace(node.value)
+            and (node.attr == "store" or node.attr.startswith("_") and not node.attr.startswith("__"))]
+
+
+def test_the_store_and_the_write_protocol_are_private_to_the_workspace():
+    """Only the workspace package imports the store or reaches a Workspace's private members (its store,
+    its write protocol): every other layer changes state through a public Workspace method."""
+    through = {_module_name(p): _reaches_into_a_workspace(p) for p in PACKAGE.rglob("*.py")
+               if not _module_name(p).startswith("kittylab.workspace")}
+    assert {module: names for module, names in through.items() if names} == {}
     users = [_module_name(p) for p in PACKAGE.rglob("*.py")
              if any(t.startswith("kittylab.workspace.store") for t in _imports(p))
              and not _module_name(p).startswith("kittylab.workspace")]
