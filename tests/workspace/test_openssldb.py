@@ -9,8 +9,7 @@ import subprocess
 
 import pytest
 from cryptography import x509
-from support.pki import openssl
-from support.system import require_binary
+from support.pki import easy_rsa, openssl
 
 from kittylab import KittylabError, Workspace, generate_key, load_crl
 from kittylab.pki.csr import save_csr
@@ -169,13 +168,9 @@ def test_a_real_openssl_ca_directory_is_imported(tmp_path):
 
 
 def test_an_easy_rsa_pki_is_imported(tmp_path):
-    easyrsa = require_binary("easyrsa", "/usr/share/easy-rsa/easyrsa")
-    pki = tmp_path / "pki"
-    env = dict(os.environ, EASYRSA_BATCH="1", EASYRSA_PKI=str(pki), EASYRSA_ALGO="ec", EASYRSA_CURVE="prime256v1")
-    for step in (["init-pki"], ["--req-cn=Kitty Easy CA", "build-ca", "nopass"], ["build-client-full", "alice", "nopass"],
-                 ["build-server-full", "www", "nopass"], ["revoke", "alice", "keyCompromise"], ["gen-crl"]):
-        done = subprocess.run([easyrsa, *step], env=env, cwd=tmp_path, capture_output=True, timeout=120)
-        assert done.returncode == 0, done.stderr
+    pki = easy_rsa(tmp_path, ["init-pki"], ["--req-cn=Kitty Easy CA", "build-ca", "nopass"],
+                   ["build-client-full", "alice", "nopass"], ["build-server-full", "www", "nopass"],
+                   ["revoke", "alice", "keyCompromise"], ["gen-crl"])
     workspace = Workspace(tmp_path / "ws")
     result = import_ca_directory(workspace, tmp_path)  # the folder holding pki/ is found too
     assert result.ca == "Kitty-Easy-CA"
