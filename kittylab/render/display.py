@@ -13,7 +13,6 @@ cards without any call; outside, ``card(obj)`` gives the same.
 from __future__ import annotations
 
 import datetime as dt
-import html
 import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -41,7 +40,7 @@ from ..pki.names import describe_san, readable_name
 from ..pki.pkcs12 import P12Contents
 from ..pki.verify import Verification
 from ..workspace.workspace import Issued
-from . import theme
+from .templates import macro
 
 #: Status colours: valid green, expiring amber, expired grey, revoked red.
 STATUS_COLOURS = {
@@ -312,53 +311,29 @@ def _card_lines(card: Card, indent: str = "") -> list[str]:
 
 def status_badge(status: str) -> str:
     """A coloured pill with the status, carrying the classes ``kl-status kl-status-STATUS``."""
-    colour = STATUS_COLOURS.get(status, _NEUTRAL)
-    slug = status.replace(" ", "-")
-    text = BADGE_TEXT.get(status, "#fff")
-    return (
-        f'<span class="kl-status kl-status-{html.escape(slug)}" style="background:{colour};color:{text};'
-        f'border-radius:9px;padding:1px 9px;font-size:12px;font-weight:600">{html.escape(status)}</span>'
-    )
+    return macro("macros.html", "status_badge", status=status, background=_colour(status), colour=_badge_text(status))
 
 
-def _validity_html(validity: Validity, colour: str) -> str:
-    used = validity.used_percent
-    return (
-        f"{html.escape(validity.text())}"
-        f'<div class="kl-validity-bar" title="{used}% used, {validity.days_left} days left" '
-        f'style="background:{theme.FAINT};border-radius:3px;height:6px;width:240px;margin-top:3px">'
-        f'<div style="background:{colour};width:{used}%;height:6px;border-radius:3px"></div></div>'
-        f'<span style="font-size:11px;color:{theme.TEXT}">{validity.days_left} days left</span>'
-    )
+def _colour(status: str | None) -> str:
+    return STATUS_COLOURS.get(status or "", _NEUTRAL)
+
+
+def _badge_text(status: str | None) -> str:
+    return BADGE_TEXT.get(status or "", "#fff")
+
+
+_MONOSPACE = ("Serial", "SHA-256", "Public key SHA-256")
 
 
 def _card_html(card: Card) -> str:
-    colour = STATUS_COLOURS.get(card.status or "", _NEUTRAL)
-    badge = status_badge(card.status) if card.status else ""
-    rows = []
-    for label, value in card.rows:
-        if value in ("", None):
-            continue
-        if isinstance(value, Validity):
-            shown = _validity_html(value, colour)
-        elif isinstance(value, list):
-            shown = "<br>".join(html.escape(line) for line in value)
-        else:
-            shown = html.escape(str(value))
-        mono = ";font-family:monospace;font-size:12px" if label in ("Serial", "SHA-256", "Public key SHA-256") else ""
-        rows.append(
-            f'<tr><th style="text-align:left;vertical-align:top;padding:2px 12px 2px 0;color:{theme.TEXT};'
-            f'font-weight:600;white-space:nowrap">{html.escape(label)}</th>'
-            f'<td style="text-align:left;padding:2px 0;word-break:break-all{mono}">{shown}</td></tr>'
-        )
-    inner = "".join(_card_html(c) for c in card.cards)
-    return (
-        f'<div class="kl-card kl-card-{card.kind}" style="border:1px solid {theme.BORDER};border-left:6px solid {colour};'
-        f'border-radius:6px;padding:8px 12px;margin:6px 0;max-width:760px;font-family:sans-serif;font-size:13px;'
-        f'background:{theme.BACKGROUND};color:{theme.TEXT}">'
-        f'<div style="display:flex;justify-content:space-between;align-items:center;margin-bottom:4px">'
-        f'<b class="kl-card-title" style="font-size:14px">{html.escape(card.title)}</b>{badge}</div>'
-        f'<table style="border-collapse:collapse;margin:0">{"".join(rows)}</table>{inner}</div>'
+    return macro(
+        "card.html",
+        "card",
+        card=card,
+        rows=[(label, value, label in _MONOSPACE) for label, value in card.rows if value not in ("", None)],
+        colour=_colour(card.status),
+        badge_text=_badge_text(card.status),
+        inner="".join(_card_html(inner) for inner in card.cards),
     )
 
 

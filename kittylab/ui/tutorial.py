@@ -14,7 +14,6 @@ Nothing here prints a private key: command output is scrubbed of private key blo
 from __future__ import annotations
 
 import datetime as dt
-import html
 import importlib.metadata
 import os
 import re
@@ -39,6 +38,7 @@ from ..pki.keys import PrivateKey, generate_key, load_key, save_key
 from ..pki.names import Subject
 from ..pki.pkcs12 import export_p12
 from ..pki.verify import Verification
+from ..render.templates import macro
 from ..workspace.workspace import STORE_FILE, Issued, Workspace, check_name, default_home
 
 # -- the story's values, as the article uses them ----------------------------------------------
@@ -428,20 +428,7 @@ class Table:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        # Left-aligned (JupyterLab right-aligns table cells), commands wrapped at spaces only.
-        style = ' style="text-align:left;vertical-align:top"'
-
-        def cell(i: int, value: str, tag: str) -> str:
-            text = html.escape(str(value))
-            if tag == "td" and text:
-                # Each word unbreakable (a browser would break after a hyphen: kitty-|ca.crt), spaces free.
-                words = " ".join(f'<span style="white-space:nowrap">{word}</span>' for word in text.split(" "))
-                return f"<{tag}{style}>{f'<code>{words}</code>' if i in self.code_columns else words}</{tag}>"
-            return f"<{tag}{style}>{text}</{tag}>"
-
-        head = "".join(cell(i, h, "th") for i, h in enumerate(self.header))
-        body = "".join("<tr>" + "".join(cell(i, v, "td") for i, v in enumerate(row)) + "</tr>" for row in self.rows)
-        return f'<table class="kl-tutorial-table"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+        return macro("tutorial.html", "table", header=self.header, rows=self.rows, code_columns=self.code_columns)
 
 
 def scrub_private_keys(text: str) -> str:
@@ -500,18 +487,14 @@ class OpenSSLRun:
         return "\n".join(line for line in lines if line is not None)
 
     def _repr_html_(self) -> str:
-        openssl_side = (
-            f"<div><b>OpenSSL</b><pre>$ {html.escape(self.command)}\n{html.escape(self.output.rstrip())}</pre></div>"
-        )
-        kittylab_side = (
-            f"<div><b>kittylab</b><pre>{html.escape(_verdict(self.kittylab)[1])}</pre></div>"
-            if self.kittylab is not None
-            else ""
-        )
-        verdict_class = {True: "kl-agree", False: "kl-disagree", None: "kl-ran"}[self.agrees]
-        return (
-            f'<div class="kl-side-by-side" style="display:flex;gap:1em;flex-wrap:wrap">{openssl_side}{kittylab_side}</div>'
-            f'<p class="{verdict_class}">{html.escape(self._summary())}</p>'
+        return macro(
+            "tutorial.html",
+            "side_by_side",
+            command=self.command,
+            output=self.output.rstrip(),
+            kittylab=_verdict(self.kittylab)[1] if self.kittylab is not None else None,
+            verdict_class={True: "kl-agree", False: "kl-disagree", None: "kl-ran"}[self.agrees],
+            summary=self._summary(),
         )
 
 
@@ -794,12 +777,7 @@ class Result:
         return ("✓ " if self.right else "✗ ") + self.message
 
     def _repr_html_(self) -> str:
-        if self.right:
-            return f'<div class="kl-exercise kl-exercise-right">✓ {html.escape(self.message)}</div>'
-        return (
-            f'<div class="kl-exercise kl-exercise-hint">✗ {html.escape(self.message)}'
-            f"<details><summary>Show the solution</summary><pre>{html.escape(self.solution)}</pre></details></div>"
-        )
+        return macro("tutorial.html", "exercise_result", right=self.right, message=self.message, solution=self.solution)
 
 
 _UNFINISHED = "Not finished yet (replace the ... in the call)"

@@ -14,7 +14,6 @@ import base64
 import datetime as dt
 import re
 import weakref
-from html import escape
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -29,6 +28,7 @@ from ..pki.names import Subject, check_dns_name, check_email, check_ip
 from ..render import theme
 from ..render.display import Card, issued_card, record_card, status_badge
 from ..render.progress import progress_bar
+from ..render.templates import macro
 from ..render.trust import trust_diagram
 from ..workspace.workspace import Issued, Workspace, check_name
 
@@ -77,11 +77,7 @@ def split_list(text: str) -> list[str]:
 def download_link(path: Path, *, mime: str = "application/octet-stream") -> str:
     """An HTML link that downloads the file itself (a data: URI), wherever the notebook is served."""
     data = base64.b64encode(Path(path).read_bytes()).decode()
-    name = escape(Path(path).name)
-    return (
-        f'<a class="kl-download-link" download="{name}" href="data:{mime};base64,{data}" '
-        f'style="margin-right:14px">\u2b07 {name}</a>'
-    )
+    return macro("widgets.html", "download_link", name=Path(path).name, mime=mime, data=data)
 
 
 class _Refreshable:
@@ -266,7 +262,7 @@ class _Form(widgets.VBox, _Refreshable):
         self.progress_area = _classed(widgets.Output(), "kl-progress-area")
         self.card = _classed(widgets.HTML(value=""), "kl-result")
         self.downloads = _classed(widgets.HTML(value=""), "kl-downloads")
-        heading = widgets.HTML(value=f"{theme.TONE_STYLE}<h3 style='margin:4px 0'>{escape(self.title)}</h3>")
+        heading = widgets.HTML(value=macro("widgets.html", "heading", title=self.title))
         super().__init__(
             [heading, *controls, self.button, self.message, self.progress_area, self.card, self.downloads]
         )
@@ -520,10 +516,7 @@ def p12_links(path: Path, generated_password: str | None) -> str:
     """The p12's download link, and its generated password, shown this once."""
     links = download_link(path, mime="application/x-pkcs12")
     if generated_password:
-        links += (
-            f'<div class="kl-p12-password">p12 password (shown once, write it down): '
-            f"<code>{escape(generated_password)}</code></div>"
-        )
+        links += macro("widgets.html", "p12_password", password=generated_password)
     return links
 
 
@@ -593,7 +586,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         self.renew_button.on_click(lambda _: self._act(self.renew))
         super().__init__(
             [
-                widgets.HTML(value=f"{theme.TONE_STYLE}<h3 style='margin:4px 0'>Certificates</h3>"),
+                widgets.HTML(value=macro("widgets.html", "heading", title="Certificates")),
                 widgets.HBox([self.filter, self.sort, self.descending]),
                 self.table,
                 self.crl,
@@ -650,11 +643,8 @@ class Dashboard(widgets.VBox, _Refreshable):
             text = f"{name}: no CRL published"
             if crl is not None and crl.next_update_utc is not None:
                 text = f"CRL of {name}: next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({len(list(crl))} revoked)"
-            lines.append(escape(text))
-        warning = self.workspace.crl_warning()
-        if warning:
-            lines.append(f'<span style="color:{theme.ERROR}">{escape(warning)}</span>')
-        return f'<div style="margin:4px 0">{"<br>".join(lines)}</div>'
+            lines.append(text)
+        return macro("widgets.html", "crls", texts=lines, warning=self.workspace.crl_warning())
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -731,34 +721,9 @@ class Dashboard(widgets.VBox, _Refreshable):
 
 
 def _table_html(rows: Iterable[Record]) -> str:
-    head = "".join(
-        f'<th style="text-align:left;padding:3px 10px;border-bottom:2px solid {theme.STRONG_BORDER}">{label}</th>'
-        for label in ("Name", "Profile", "Subject", "Status", "Expires", "Days left", "Serial")
-    )
     now = dt.datetime.now(dt.timezone.utc)
-    body = []
-    for record in rows:
-        left = max(0, (record.not_after - now).days)
-        cells = (
-            f"<b>{escape(record.name)}</b>",
-            escape(record.profile),
-            escape(record.subject),
-            status_badge(record.status(now=now)),
-            f"{record.not_after:%Y-%m-%d}",
-            str(left),
-            f"<code>{record.serial_hex[:16]}</code>",
-        )
-        body.append(
-            f'<tr class="kl-dashboard-row" data-name="{escape(record.name)}" data-serial="{record.serial_hex}">'
-            + "".join(f'<td style="text-align:left;padding:3px 10px;border-bottom:1px solid {theme.BORDER}">{cell}</td>' for cell in cells)
-            + "</tr>"
-        )
-    if not body:
-        body.append(f'<tr><td colspan="7" style="padding:6px 10px;color:{theme.TEXT}"><i>no certificates match</i></td></tr>')
-    return (
-        '<div style="max-height:420px;overflow:auto"><table style="border-collapse:collapse;font-size:13px">'
-        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-    )
+    shown = [(record, status_badge(record.status(now=now)), max(0, (record.not_after - now).days)) for record in rows]
+    return macro("widgets.html", "dashboard_table", rows=shown)
 
 
 def workbench(workspace: Workspace, *, filter: str | Callable[[Record], bool] = "") -> widgets.Tab:  # noqa: A002

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import re
 import subprocess
@@ -15,6 +16,7 @@ from support.system import PASSWORD
 from kittylab import Subject, Workspace, generate_key, load_p12, make_csr
 from kittylab.render.display import (
     STATUS_COLOURS,
+    Card,
     card,
     certificate_card,
     crl_card,
@@ -22,6 +24,8 @@ from kittylab.render.display import (
     to_html,
     to_text,
 )
+from kittylab.ui.tutorial import OpenSSLRun, Result, Table
+from kittylab.ui.widgets import p12_links
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)
 
@@ -176,6 +180,25 @@ def test_hostile_subjects_stay_text(workspace):
     assert "<script>" not in page and "<img" not in page
     # RFC 4514 escapes < and > with a backslash; the HTML escapes what is left.
     assert "&lt;script\\&gt;alert(2)" in page
+
+
+def test_html_pieces_escape_every_value_as_html_escape_does(tmp_path):
+    """Cards, badges, download links, the tutorial's tables, side-by-sides and verdicts escape what
+    they show, quotes spelled as :func:`html.escape` spells them: the notebooks' stored outputs,
+    which nbval compares byte for byte, were written so."""
+    hostile = """<i>"O'Brien"&co<i>"""
+    path = tmp_path / hostile
+    path.write_bytes(b"data")
+    pieces = {
+        "card": Card("certificate", hostile, hostile, [("Subject", hostile), ("Revoked", [hostile, "more"])]).html(),
+        "download link and p12 password": p12_links(path, hostile),
+        "table": Table((hostile,), [(hostile,)], code_columns=(0,))._repr_html_(),
+        "side by side": OpenSSLRun(f"openssl {hostile}", 1, hostile, ValueError(hostile))._repr_html_(),
+        "hint": Result(False, hostile, hostile)._repr_html_(),
+    }
+    for what, page in pieces.items():
+        assert "<i>" not in page and html.escape(hostile) in page, what
+        assert page.count(html.escape(hostile)) >= 2, what
 
 
 def test_plain_text_is_stable_apart_from_serials_dates_and_fingerprints(tmp_path):
