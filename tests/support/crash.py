@@ -15,6 +15,7 @@ Any command works, ``roster issue`` too: pass its arguments.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -131,7 +132,7 @@ class Outcome:
         return self.code == -9
 
 
-class Cutter:
+class Cutter(contextlib.AbstractContextManager["Cutter"]):
     """A helper process that forks one child per command run (see the module's docstring)."""
 
     def __init__(self, scratch: Path) -> None:
@@ -171,9 +172,6 @@ class Cutter:
         self._server.stdin.close()
         self._server.wait(30)
         self._server.stdout.close()
-
-    def __enter__(self) -> Cutter:
-        return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
