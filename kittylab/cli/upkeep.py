@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import sys
 from pathlib import Path
 
@@ -95,10 +96,20 @@ def cmd_restore(args: argparse.Namespace) -> int:
     forgotten = deploy.suspended(workspace)
     if forgotten:
         echo("the deploy folder and hook were not carried over (they are the original's: a restored copy never"
-             f" deploys there); when this copy replaces the original: {deploy.reenable_command(workspace, forgotten)}")
+             f" deploys there); when this copy replaces the original: {_reenable_command(workspace.home, forgotten)}")
     if args.json:
         emit({"home": str(workspace.home), "certificates": len(records), "deploy_suspended": forgotten})
     return 0
+
+
+def _reenable_command(home: Path, forgotten: dict) -> str:
+    """The ``kittylab deploy`` command that turns a restore's forgotten deploy folder and hook on again."""
+    parts = [f"kittylab --home {shlex.quote(str(home))} deploy"]
+    if forgotten.get("dir"):
+        parts.append(f"--dir {shlex.quote(forgotten['dir'])}")
+    if forgotten.get("hook"):
+        parts.append(f"--hook {shlex.quote(forgotten['hook'])}")
+    return " ".join(parts)
 
 
 def cmd_log(args: argparse.Namespace) -> int:

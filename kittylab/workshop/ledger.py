@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 
 from ..errors import KittylabError
 from ..pki.files import write_atomically
+from ..workspace.protocol import newer_schema
 
 LEDGER_FILE = "participants.sqlite3"
 SUMMARY_FILE = "summary.csv"
@@ -37,6 +38,9 @@ SUMMARY_FIELDS = (
 #: What a spreadsheet reads as the start of a formula (OWASP: CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
+#: The layout of the tables below (``PRAGMA user_version``); a ledger without a version (0) predates versions
+#: and is the same. A ledger of a newer version is refused in one line, as the workspace's store is.
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS person (
     email_key TEXT PRIMARY KEY,
@@ -95,10 +99,16 @@ class Ledger(contextlib.AbstractContextManager["Ledger"]):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
         try:
             self._db = sqlite3.connect(self.path or ":memory:", isolation_level=None)
+            refusal = newer_schema(f"the workshop's records {self.path}",
+                                   self._db.execute("PRAGMA user_version").fetchone()[0], SCHEMA_VERSION)
+            if refusal is not None:  # neither read nor written
+                self._db.close()
+                raise refusal
             # WAL with synchronous=NORMAL: a commit survives kill -9 without an fsync per participant.
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise KittylabError(f"cannot open {self.path}: {exc} (delete it to start the workshop's records afresh)") from None
         self.run = 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,10 +115,11 @@ def hook(workspace: Workspace) -> str | None:
 
 def suspend(workspace: Workspace) -> dict:
     """After a restore: forget the deploy folder and hook, which name the original workspace's (production's);
-    return what was forgotten (``dir``, ``hook``), also kept as the ``deploy_suspended`` setting.
+    return what was forgotten (``dir``, ``hook``), also kept as the ``deploy_suspended`` setting
+    (:func:`suspended`: the command line words it as the command that turns them on again).
 
     Called inside the caller's write lock and store transaction. The servers and client sets stay:
-    they deploy into the restored workspace's own ``HOME/deploy`` until ``kittylab deploy --dir`` says otherwise.
+    they deploy into the restored workspace's own ``HOME/deploy`` until :func:`configure` names another folder.
     """
     settings = _settings(workspace)
     forgotten = {key: settings.pop(key) for key in ("dir", "hook") if settings.get(key)}
@@ -133,16 +133,6 @@ def suspend(workspace: Workspace) -> dict:
 def suspended(workspace: Workspace) -> dict:
     """The deploy folder and hook a restore left out (:func:`suspend`), if any."""
     return json.loads(workspace._store.get_meta("deploy_suspended", "{}") or "{}")
-
-
-def reenable_command(workspace: Workspace, forgotten: dict) -> str:
-    """The ``kittylab deploy`` command that turns the forgotten folder and hook on again."""
-    parts = [f"kittylab --home {shlex.quote(str(workspace.home))} deploy"]
-    if forgotten.get("dir"):
-        parts.append(f"--dir {shlex.quote(forgotten['dir'])}")
-    if forgotten.get("hook"):
-        parts.append(f"--hook {shlex.quote(forgotten['hook'])}")
-    return " ".join(parts)
 
 
 def pending(workspace: Workspace) -> list[str]:

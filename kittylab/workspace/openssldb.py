@@ -104,7 +104,7 @@ def export_openssl_db(workspace: Workspace, folder: str | os.PathLike, *, ca: st
     index = write_atomically(out / "index.txt", "".join(line + "\n" for line in lines).encode())
     write_atomically(out / "index.txt.attr", b"unique_subject = no\n")
     write_atomically(out / "serial", (serial_hex(x509.random_serial_number()) + "\n").encode())
-    next_crl = int(workspace._store.get_meta(f"crl_number:{name}", "0")) + 1
+    next_crl = workspace._store.next_crl_number(name)
     write_atomically(out / "crlnumber", (serial_hex(next_crl) + "\n").encode())
     certificate = workspace.path(name, "crt").absolute()
     key = workspace.path(name, "key").absolute()

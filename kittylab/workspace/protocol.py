@@ -72,6 +72,15 @@ def permission_problem(home: Path, files: list[Path]) -> str | None:
     )
 
 
+def newer_schema(what: str, version: int, known: int) -> KittylabError | None:
+    """The one line refusing ``what`` (a SQLite file, by name) when its ``PRAGMA user_version`` is newer than
+    ``known``, the version this kittylab writes: a newer kittylab made it, and it is neither read nor written."""
+    if version <= known:
+        return None
+    return KittylabError(f"{what} has schema version {version}, newer than this kittylab knows ({known}):"
+                         " it was written by a newer kittylab; upgrade kittylab to use it")
+
+
 class WorkspaceLock:
     """An exclusive lock on a workspace, re-entrant within one thread, released on exit.
 

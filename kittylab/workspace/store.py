@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives import serialization
 from ..errors import KittylabError
 from ..pki.facts import Record, serial_hex
 from ..pki.names import readable_name
+from .protocol import newer_schema
 
 #: The layout of the tables below; a store without a version (0) predates versions and is the same.
 #: Version 2 adds the audit log (a store of version 1 gets it with its next change); version 3 the
@@ -64,6 +65,8 @@ CREATE TABLE IF NOT EXISTS audit (
     details TEXT
 );
 """
+#: The meta key of a CA's last CRL number (read and written only through the two methods of Store below).
+_CRL_NUMBER = "crl_number:{}"
 _AUDIT_COLUMNS = "time, user, host, command, action, name, serial, subject, reason, details"
 
 
@@ -153,12 +156,10 @@ class Store:
             except sqlite3.DatabaseError as exc:
                 db.close()
                 raise self.damaged(exc) from None
-            if version > SCHEMA_VERSION:
+            refusal = newer_schema(f"the certificate store {self.path}", version, SCHEMA_VERSION)
+            if refusal is not None:
                 db.close()
-                raise KittylabError(
-                    f"the certificate store {self.path} has schema version {version}, newer than this kittylab"
-                    f" knows ({SCHEMA_VERSION}): it was written by a newer kittylab; upgrade kittylab to use it"
-                )
+                raise refusal
             self._db, self._empty = db, tables == 0
         return self._db
 
@@ -338,6 +339,14 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         self._execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def next_crl_number(self, ca: str) -> int:
+        """The number CA ``ca``'s next CRL gets: one more than the last it published (its CRLs count from 1)."""
+        return int(self.get_meta(_CRL_NUMBER.format(ca), "0")) + 1
+
+    def set_crl_number(self, ca: str, number: int) -> None:
+        """Record ``number`` as the last CRL number CA ``ca`` used; its next CRL gets ``number + 1``."""
+        self.set_meta(_CRL_NUMBER.format(ca), str(number))
 
     def _one(self, where: str, args: tuple) -> Record | None:
         rows = self._rows(f"SELECT {_COLUMNS} FROM certificates {where} LIMIT 1", args)

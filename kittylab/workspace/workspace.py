@@ -631,7 +631,7 @@ class Workspace(AbstractContextManager["Workspace"]):
                     known_only[name] = len(extra)
                 number = extension_value(crl, x509.CRLNumber)
                 if number is not None:
-                    self._store.set_meta(f"crl_number:{name}", str(number.crl_number))
+                    self._store.set_crl_number(name, number.crl_number)
             newest = max(cas, key=lambda name: (cas[name].not_valid_before_utc, depth[name]))
             self._store.set_meta("ca", newest)
         leaves = len([serial for serial in usable if not is_ca(found[serial][1])])
@@ -1179,7 +1179,7 @@ class Workspace(AbstractContextManager["Workspace"]):
                             self._store.mark_revoked(serial, when=when, reason=reason)
                         records.append(self._store.by_serial(serial))
                     if crl_number:
-                        self._store.set_meta(f"crl_number:{ca.name}", str(crl_number - 1))
+                        self._store.set_crl_number(ca.name, crl_number - 1)
                     if not self.has_ca:
                         self._store.set_meta("ca", ca.name)
                     self._audit("import", self._store.current(ca.name), details={
@@ -1424,11 +1424,11 @@ class Workspace(AbstractContextManager["Workspace"]):
         """Inside a store transaction: sign CA ``name``'s CRL of everything revoked and write it."""
         # Remembered per CA once given: an offline root publishes for months, its issuing CA for weeks.
         days = next_update_days if next_update_days is not None else self.crl_validity(name)[0]
-        number = int(self._store.get_meta(f"crl_number:{name}", "0")) + 1
+        number = self._store.next_crl_number(name)
         crl = self.ca_for(name).build_crl(self._revocations(name), number=number, next_update_days=days)
         write_atomically(self.path(name, "crl"), crl.public_bytes(serialization.Encoding.PEM))
         write_atomically(self.published_path(name, "crl", create=True), crl.public_bytes(serialization.Encoding.DER))
-        self._store.set_meta(f"crl_number:{name}", str(number))
+        self._store.set_crl_number(name, number)
         if next_update_days is not None:
             self._store.set_meta(f"crl_days:{name}", repr(days))
         return crl

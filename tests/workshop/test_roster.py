@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import stat
 import subprocess
 
@@ -13,6 +14,7 @@ from support.pki import encrypted_ca
 from kittylab import KittylabError, Workspace, load_crl, load_p12
 from kittylab.pki.constraints import build_name_constraints
 from kittylab.render.handout import check_url
+from kittylab.workshop.ledger import LEDGER_FILE, SCHEMA_VERSION
 from kittylab.workshop.roster import (
     WORKSHOP_DAYS,
     file_name,
@@ -244,6 +246,20 @@ def test_running_the_roster_again_issues_nothing_and_keeps_the_passwords(worksho
 
 
 # -- on its own workspace: conflicts, options, the end of the workshop ---------------------------
+
+
+def test_the_records_of_a_newer_kittylab_are_refused_in_one_line_and_left_alone(workspace, tmp_path):
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    out = tmp_path / "class"
+    issue_roster(workspace, roster, workers=1, progress=False, out=out)
+    db = sqlite3.connect(out / LEDGER_FILE)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 1
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.close()
+    before = (out / LEDGER_FILE).read_bytes()
+    with pytest.raises(KittylabError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this kittylab") as refused:
+        issue_roster(workspace, roster, workers=1, progress=False, out=out)
+    assert "\n" not in str(refused.value) and (out / LEDGER_FILE).read_bytes() == before
 
 
 def test_a_name_held_by_another_certificate_gives_the_participant_another_file_name(workspace, tmp_path):

@@ -165,6 +165,10 @@ def test_a_real_openssl_ca_directory_is_imported(tmp_path):
     assert workspace.renew("alice").certificate.public_key() == by_serial[0x1002].certificate.public_key()
     fresh = workspace.issue("carol", profile="client", key="p256")
     assert openssl("verify", "-CAfile", folder / "cacert.pem", fresh.files["crt"]).returncode == 0
+    # The CRL numbering goes on from the import: a revocation publishes number 8, an export's crlnumber says 9.
+    workspace.revoke("carol")
+    assert workspace.current_crl().extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == 8
+    assert int((export_openssl_db(workspace, tmp_path / "again").folder / "crlnumber").read_text(), 16) == 9
 
 
 def test_an_easy_rsa_pki_is_imported(tmp_path):
