@@ -12,14 +12,7 @@ from pathlib import Path
 from ..errors import KittylabError
 from ..net.client import curl_command, fetch
 from ..net.server import DEFAULT_NAME, PictureServer
-from ..net.webconfig import (
-    DEFAULT_PORT,
-    KINDS,
-    apache_config,
-    nginx_config,
-    write_site,
-    write_webroot,
-)
+from ..net.webconfig import DEFAULT_PORT, KINDS, prepare_site, write_site
 from ..workspace.workspace import Workspace
 from .options import (
     add_client_checks,
@@ -111,11 +104,7 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
                   "run": site.run_command, "reload": site.reload_command})
         return 0
     webroot = Path(args.webroot or workspace.home / f"www-{args.kind}")
-    if args.kind == "nginx":
-        text = nginx_config(workspace, webroot=webroot, **options)
-    else:
-        text = apache_config(workspace, webroot=webroot, server_root=workspace.home, **options)
-    write_webroot(webroot, kind=args.kind, server_name=args.server_name, ca_name=workspace.ca_name)
+    text = prepare_site(args.kind, workspace, webroot=webroot, server_root=workspace.home, **options)
     echo(text.rstrip("\n"))
     note(f"wrote the gallery in {webroot}; save this configuration with --out FILE")
     return 0

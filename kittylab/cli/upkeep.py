@@ -63,7 +63,6 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     settings = deploy.configure(workspace, directory=args.dir, server=args.server,
                                 client_ca=args.client_ca if args.client_ca is not None else ...,
                                 hook="" if args.no_hook else args.hook)
-    workspace.redeploy()
     where = deploy.folder(workspace)
     for server in settings.get("servers", []):
         try:

@@ -1,7 +1,10 @@
 """nginx and Apache configurations for the picture-server's certificate, with client certificates required.
 
 Step 9 of the story ("put the server's certificate into the web server") for the two web servers
-most people run. :func:`write_site` writes a complete, runnable configuration plus a web root
+most people run. :func:`nginx_config` and :func:`apache_config` only make text (they read the
+workspace, never write it); the files they point at are put into the workspace's deploy folder by
+the workspace itself (:func:`kittylab.workspace.deploy.deploy_site`, which :func:`prepare_site` calls).
+:func:`write_site` writes a complete, runnable configuration plus a web root
 holding the same cat gallery as kittylab's own server: the greeting is filled in per request by
 server-side includes from the verified client certificate. The client's identity is also passed
 on to an application behind the web server (``upstream``) in request headers:
@@ -27,7 +30,7 @@ from ..render.templates import render
 from ..workspace import deploy
 from ..workspace.protocol import make_private_folder
 from ..workspace.workspace import PUBLISHED, Workspace
-from .server import DEFAULT_NAME, ServerFiles
+from .server import DEFAULT_NAME
 
 KINDS = ("nginx", "apache")
 DEFAULT_PORT = 8443
@@ -128,29 +131,6 @@ class Site:
         return f"apache2 -d {self.config.parent} -f {self.config} {apache}"
 
 
-@dataclass(frozen=True)
-class _DeployedFiles(ServerFiles):
-    """The server's files as a web server reads them, and how deep a client's chain may be."""
-
-    depth: int = 2
-
-    @classmethod
-    def of(cls, workspace: Workspace, server_name: str, client_ca: str | None = None) -> "_DeployedFiles":
-        """The server's files, in the deploy folder (:mod:`kittylab.workspace.deploy`), never the CA folder.
-
-        Clients are checked against ``client_ca``: a root or, by default, the issuing CA's root with
-        every current CA under it (so an issuing CA can be replaced without locking anyone out);
-        the CRL file holds every CA's CRL (nginx and Apache check the CRL of each level).
-        """
-        trust = deploy.trust_for(workspace, client_ca)  # no CA, or a missing server certificate: one line, nothing written
-        deploy.server_files(workspace, server_name)
-        deploy.configure(workspace, server=server_name, client_ca=client_ca)
-        deploy.refresh(workspace)
-        out = deploy.folder(workspace)
-        return cls(out / f"{server_name}.fullchain.pem", out / f"{server_name}.key",
-                   out / f"clients-of-{trust.label}.pem", out / f"clients-of-{trust.label}.crl", trust.depth)
-
-
 def _upstream(url: str | None, *, what: str = "upstream") -> str | None:
     if url is None:
         return None
@@ -181,10 +161,10 @@ class SiteOptions:
     publish_port: int | None = None
 
     def context(self, workspace: Workspace, webroot: str | os.PathLike) -> dict:
-        """What both templates are filled with; the URLs are checked before the deploy folder is written."""
+        """What both templates are filled with (read from the workspace, never written)."""
         responder, proxy = _upstream(self.ocsp, what="OCSP responder"), _upstream(self.upstream)
         return dict(
-            paths=_DeployedFiles.of(workspace, self.server_name, self.client_ca),
+            paths=deploy.site_files(workspace, self.server_name, self.client_ca),
             responder=responder,
             proxy=proxy,
             client_ca=self.client_ca or workspace.ca_name,
@@ -285,6 +265,25 @@ def check_kind(kind: str) -> str:
     return check_choice(kind, KINDS, "web server")
 
 
+def prepare_site(kind: str, workspace: Workspace, *, webroot: str | os.PathLike, server_root: str | os.PathLike,
+                 **options: object) -> str:
+    """``kind``'s configuration text, once what it reads is in place: the deploy folder (written by the
+    workspace: :func:`kittylab.workspace.deploy.deploy_site`) and the gallery in ``webroot``.
+    Bad options, no CA or no server certificate: one line, and nothing written.
+
+    ``options``: the fields of :class:`SiteOptions`.
+    """
+    check_kind(kind)
+    site = SiteOptions(**options)
+    if kind == "nginx":
+        text = nginx_config(workspace, webroot=webroot, **options)
+    else:
+        text = apache_config(workspace, webroot=webroot, server_root=server_root, **options)
+    deploy.deploy_site(workspace, site.server_name, site.client_ca)
+    write_webroot(webroot, kind=kind, server_name=site.server_name, ca_name=site.client_ca or workspace.ca_name)
+    return text
+
+
 def write_site(
     kind: str,
     workspace: Workspace,
@@ -294,7 +293,8 @@ def write_site(
     config_name: str | None = None,
     **options: object,
 ) -> Site:
-    """Write a complete site into ``directory``: the configuration file and the web root (``www``).
+    """Write a complete site into ``directory``: the configuration file and the web root (``www``),
+    after the deploy folder it reads (:func:`prepare_site`).
 
     ``options``: the fields of :class:`SiteOptions`.
     """
@@ -303,11 +303,8 @@ def write_site(
     folder = Path(directory)
     make_private_folder(folder)  # never group- or world-writable, whatever the umask; never through a link
     root = Path(webroot) if webroot is not None else folder / "www"
+    text = prepare_site(kind, workspace, webroot=root, server_root=folder, **options)
     if kind == "nginx":
-        text = nginx_config(workspace, webroot=root, **options)
         make_private_folder(folder / "tmp")
-    else:
-        text = apache_config(workspace, webroot=root, server_root=folder, **options)
-    write_webroot(root, kind=kind, server_name=site.server_name, ca_name=site.client_ca or workspace.ca_name)
     config = write_atomically(folder / (config_name or CONFIG_FILE[kind]), text.encode())
     return Site(kind=kind, config=config.resolve(), webroot=root.resolve(), host=site.host, port=site.port)

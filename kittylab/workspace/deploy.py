@@ -66,45 +66,87 @@ def trust_for(workspace: Workspace, client_ca: str | None = None, *, now: dt.dat
     return Trust(root, (root, *below), max(2, depth))
 
 
+def _trust_paths(out: Path, label: str) -> tuple[Path, Path]:
+    return out / f"clients-of-{label}.pem", out / f"clients-of-{label}.crl"
+
+
+def _server_paths(out: Path, name: str) -> tuple[Path, Path]:
+    return out / f"{name}.fullchain.pem", out / f"{name}.key"
+
+
 def trust_files(workspace: Workspace, trust: Trust) -> dict[Path, bytes]:
     """``clients-of-LABEL.pem`` (every CA certificate of the set) and ``clients-of-LABEL.crl`` (their CRLs)."""
-    out = folder(workspace)
     pems = "".join(workspace.ca_record(name).pem for name in trust.cas).encode()
     crls = b"".join(workspace.path(name, "crl").read_bytes() for name in trust.cas if workspace.path(name, "crl").exists())
-    return {out / f"clients-of-{trust.label}.pem": pems, out / f"clients-of-{trust.label}.crl": crls}
+    return dict(zip(_trust_paths(folder(workspace), trust.label), (pems, crls)))
+
+
+def _check_server(workspace: Workspace, name: str) -> None:
+    if not workspace.path(name, "key").is_file() or not workspace.path(name, "crt").is_file():
+        raise KittylabError(f"{workspace.path(name, 'crt')} or its key is missing: issue the server certificate first",
+                            fix="issue-server", name=name)
 
 
 def server_files(workspace: Workspace, name: str) -> dict[Path, bytes]:
     """``NAME.fullchain.pem`` and ``NAME.key`` of a server certificate."""
-    key = workspace.path(name, "key")
-    if not key.is_file() or not workspace.path(name, "crt").is_file():
-        raise KittylabError(f"{workspace.path(name, 'crt')} or its key is missing: issue the server certificate first",
-                            fix="issue-server", name=name)
+    _check_server(workspace, name)
+    data = (workspace.fullchain_path(name).read_bytes(), workspace.path(name, "key").read_bytes())
+    return dict(zip(_server_paths(folder(workspace), name), data))
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    """Where a web server's configuration points: the server's full chain and key, the CA file and the CRL
+    file its clients are checked against (all in the deploy folder), and how deep a client's chain may be."""
+
+    cert: Path
+    key: Path
+    ca: Path
+    crl: Path
+    depth: int
+
+
+def site_files(workspace: Workspace, server: str, client_ca: str | None = None) -> SiteFiles:
+    """Where :func:`deploy_site` puts the files of web server ``server`` and of the clients of ``client_ca``
+    (see :func:`trust_for`). Only reads: one line when there is no CA or no server certificate."""
+    trust = trust_for(workspace, client_ca)
+    _check_server(workspace, server)
     out = folder(workspace)
-    return {out / f"{name}.fullchain.pem": workspace.fullchain_path(name).read_bytes(), out / f"{name}.key": key.read_bytes()}
+    return SiteFiles(*_server_paths(out, server), *_trust_paths(out, trust.label), trust.depth)
+
+
+def deploy_site(workspace: Workspace, server: str, client_ca: str | None = None) -> SiteFiles:
+    """Put the files a web server's configuration reads into the deploy folder (:func:`site_files`) and remember
+    them, so that every later change keeps them current; return where they are. A missing CA or server
+    certificate is one line, and nothing is written."""
+    files = site_files(workspace, server, client_ca)
+    configure(workspace, server=server, client_ca=client_ca)
+    return files
 
 
 def configure(workspace: Workspace, *, directory: str | Path | None = None, server: str | None = None,
               client_ca: str | None = ..., hook: str | None = None) -> dict:
     """Remember the deploy folder, a server to deploy, a set of clients (``client_ca``; None: the default
-    CA's root) and a hook command; return the settings."""
-    before = _settings(workspace)
-    settings = json.loads(json.dumps(before))
-    settings.setdefault("servers", [])
-    settings.setdefault("trust", [])
-    if directory is not None:
-        settings["dir"] = str(Path(directory).absolute())
-    if server is not None and server not in settings["servers"]:
-        settings["servers"].append(server)
-    if client_ca is not ... and (client_ca or "") not in settings["trust"]:
-        settings["trust"].append(client_ca or "")
-    if hook is not None:
-        settings["hook"] = hook or None
-    if settings == before and configured(workspace):
-        return settings
-    with workspace._writing(), workspace._store.transaction():
-        workspace._store.set_meta("deploy", json.dumps(settings, sort_keys=True))
-        workspace._audit("deploy", name=str(folder(workspace)), details=settings)
+    CA's root) and a hook command, and bring the folder up to date (the workspace's :attr:`deployed` names
+    the files that changed), under the workspace's lock; return the settings."""
+    with workspace._writing():  # read under the lock too: two writers never lose each other's server
+        before = _settings(workspace)
+        settings = json.loads(json.dumps(before))
+        settings.setdefault("servers", [])
+        settings.setdefault("trust", [])
+        if directory is not None:
+            settings["dir"] = str(Path(directory).absolute())
+        if server is not None and server not in settings["servers"]:
+            settings["servers"].append(server)
+        if client_ca is not ... and (client_ca or "") not in settings["trust"]:
+            settings["trust"].append(client_ca or "")
+        if hook is not None:
+            settings["hook"] = hook or None
+        if settings != before or not configured(workspace):
+            with workspace._store.transaction():
+                workspace._store.set_meta("deploy", json.dumps(settings, sort_keys=True))
+                workspace._audit("deploy", name=str(folder(workspace)), details=settings)
+        workspace._redeploy()
     return settings
 
 

@@ -1372,12 +1372,6 @@ class Workspace(AbstractContextManager["Workspace"]):
             self._redeploy()
         return crl
 
-    def redeploy(self) -> list[Path]:
-        """Bring the deploy folder up to date now (every change does it on its own); the files that changed."""
-        with self._writing():
-            self._redeploy()
-        return self.deployed
-
     def _redeploy(self) -> None:
         """Bring the deploy folder (if one is used) up to date; :attr:`deployed` names the files that changed."""
         from .deploy import refresh  # the deploy folder is built from the workspace

@@ -6,7 +6,8 @@ import pytest
 from support.servers import WebServerChecks
 
 from kittylab import KittylabError
-from kittylab.net.webconfig import nginx_config
+from kittylab.net.webconfig import nginx_config, write_site
+from kittylab.workspace import deploy
 
 pytestmark = pytest.mark.nginx
 KIND = "nginx"  # the web server the shared `web` fixture runs
@@ -26,3 +27,18 @@ def test_nginx_config_needs_the_server_certificate(workspace, tmp_path):
 def test_bad_upstream_is_refused(story, tmp_path):
     with pytest.raises(KittylabError, match="upstream"):
         nginx_config(story[0], webroot=tmp_path, upstream="ftp://x/y")
+
+
+def test_the_config_text_writes_nothing_and_a_site_deploys_through_the_workspace(story, tmp_path):
+    workspace = story[0]
+    files = sorted(workspace.home.rglob("*"))
+    log = len(workspace.audit_log())
+    text = nginx_config(workspace, webroot=tmp_path / "site" / "www", port=9443)
+    assert f"ssl_certificate_key {deploy.folder(workspace) / 'picture-server.key'};" in text
+    assert sorted(workspace.home.rglob("*")) == files and len(workspace.audit_log()) == log
+    assert not (tmp_path / "site").exists() and not deploy.configured(workspace)
+    site = write_site("nginx", workspace, tmp_path / "site", port=9443)
+    assert site.config.read_text() == text  # the same text, now with its files in place
+    assert sorted(p.name for p in deploy.folder(workspace).iterdir()) == [
+        "clients-of-kitty-ca.crl", "clients-of-kitty-ca.pem", "picture-server.fullchain.pem", "picture-server.key"]
+    assert [entry.action for entry in workspace.audit_log()[log:]] == ["deploy"]
