@@ -12,7 +12,7 @@ from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days, load_certificate
 from ..pki.constraints import ALL_IP, build_name_constraints, describe_constraints
 from ..pki.crl import REASONS
 from ..pki.csr import load_csr
-from ..pki.facts import format_summary, summarize
+from ..pki.facts import format_summary, summarize, when
 from ..pki.files import read_input, read_password_file, write_atomically
 from ..pki.grant import summarize_request
 from ..pki.keys import KEY_KINDS, check_new_passphrase
@@ -48,7 +48,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
     weak = check_new_passphrase(passphrase)
     if weak:
-        note(f"warning: {weak}")
+        note(f"warning: {weak}{command_line_fix(weak)}")
     workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
     subject = subject_from(args, args.cn, defaults, email=args.email or "")
@@ -220,7 +220,7 @@ def cmd_crl(args: argparse.Namespace) -> int:
             published.append({"ca": name, "error": f"{error}{command_line_fix(error)}"})
             continue
         crl_path = workspace.path(name, "crl")
-        echo(f"published {crl_path}: {len(crl)} revoked, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({why})")
+        echo(f"published {crl_path}: {len(crl)} revoked, valid until {when(crl.next_update_utc)} ({why})")
         days = (crl.next_update_utc - crl.last_update_utc).days
         published.append({"ca": name, "crl": str(crl_path), "revoked": len(crl), "days": days, "validity": why,
                           "next_update": crl.next_update_utc.isoformat()})
@@ -285,7 +285,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             echo()
         for name, each in crls.items():
             label = "CRL" if len(crls) == 1 else f"CRL of {name}"
-            echo(f"{label}: {len(each)} revoked, next update {each.next_update_utc:%Y-%m-%d %H:%M} UTC")
+            echo(f"{label}: {len(each)} revoked, next update {when(each.next_update_utc)}")
     if warning:
         note(f"warning: {warning}")
     return 0

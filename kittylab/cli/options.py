@@ -326,6 +326,7 @@ FIXES = {
     "repair": "kittylab repair",
     "no-workspace": "check --home or $KITTYLAB_HOME, or make one with kittylab init",
     "drop-san": "a CSR's name: kittylab sign ... --drop-san {san}",
+    "passphrase": "kittylab passphrase CA",
 }
 
 

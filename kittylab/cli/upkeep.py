@@ -15,7 +15,7 @@ from ..pki.keys import check_new_passphrase
 from ..workspace import deploy
 from ..workspace.backup import MANIFEST, backup, restore
 from ..workspace.workspace import Workspace
-from .options import Passphrases, command, echo, emit, note, open_workspace, run_deploy_hook
+from .options import Passphrases, command, command_line_fix, echo, emit, note, open_workspace, run_deploy_hook
 
 
 def _new_passphrase(args: argparse.Namespace) -> str | None:
@@ -36,7 +36,7 @@ def cmd_passphrase(args: argparse.Namespace) -> int:
     new = _new_passphrase(args)
     weak = check_new_passphrase(new)
     if weak:
-        note(f"warning: {weak}")
+        note(f"warning: {weak}{command_line_fix(weak)}")
     path = workspace.change_passphrase(args.name, new)
     echo(f"{path}: {'encrypted with the new passphrase' if new else 'no longer encrypted'} (mode 0600);"
          " the other CA keys are unchanged")

@@ -26,7 +26,7 @@ from cryptography.x509 import ocsp
 from ..errors import KittylabError
 from ..pki.crl import REASON_NAMES, REASONS
 from ..pki.extensions import extension_value
-from ..pki.facts import serial_hex
+from ..pki.facts import serial_hex, when
 from ..pki.keys import signature_hash
 from ..workspace.workspace import Workspace
 from .http_service import HttpService, QuietHandler
@@ -108,7 +108,7 @@ class OcspResponder:
             if isinstance(extension.value, x509.OCSPNonce):
                 builder = builder.add_extension(extension.value, critical=False)
         response = builder.sign(ca.key, signature_hash(ca.key))
-        said = status.name.lower() + (f" ({record.reason}, {revoked_at:%Y-%m-%d %H:%M} UTC)" if revoked_at else "")
+        said = status.name.lower() + (f" ({record.reason}, {when(revoked_at)})" if revoked_at else "")
         return response.public_bytes(serialization.Encoding.DER), Answer(ca_name, serial, said)
 
     def _issuer_of(self, request: ocsp.OCSPRequest) -> str | None:
@@ -136,7 +136,7 @@ class Status:
     def __str__(self) -> str:
         if self.revoked_at is None:
             return self.status
-        return f"revoked on {self.revoked_at:%Y-%m-%d %H:%M} UTC ({self.reason or 'unspecified'})"
+        return f"revoked on {when(self.revoked_at)} ({self.reason or 'unspecified'})"
 
 
 def ask_responder(

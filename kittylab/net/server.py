@@ -31,7 +31,7 @@ from cryptography import x509
 
 from ..errors import KittylabError
 from ..pki.crl import crl_expiry_warning, load_crl
-from ..pki.facts import common_name, serial_hex
+from ..pki.facts import common_name, serial_hex, when
 from ..render.gallery import CONTENT_TYPES, gallery_page, picture_bytes
 from ..workspace.workspace import Workspace
 from .http_service import IDLE_TIMEOUT, Background
@@ -116,7 +116,7 @@ def client_identity(certificate: x509.Certificate) -> dict[str, str]:
         "cn": common_name(certificate.subject),
         "subject": certificate.subject.rfc4514_string(),
         "serial": serial_hex(certificate.serial_number),
-        "not_after": f"{certificate.not_valid_after_utc:%Y-%m-%d %H:%M} UTC",
+        "not_after": f"{when(certificate.not_valid_after_utc)}",
         "issuer": common_name(certificate.issuer),
     }
 

@@ -28,6 +28,8 @@ from .profiles import (
 
 CA_DAYS = 7300
 LEAF_DAYS = 375
+#: An issuing CA's validity by default (never beyond its parent's end).
+INTERMEDIATE_DAYS = 3650
 #: Leaves start a minute in the past so that a client whose clock is slightly behind accepts them.
 BACKDATE = dt.timedelta(minutes=1)
 

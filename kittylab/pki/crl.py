@@ -9,6 +9,7 @@ from cryptography import x509
 
 from ..errors import check_choice
 from .extensions import extension_value
+from .facts import when
 from .files import load_pem_or_der
 
 #: RFC 5280 reason codes by the names the command line uses.
@@ -59,20 +60,31 @@ def load_crl(source: bytes | str | os.PathLike) -> x509.CertificateRevocationLis
                            der=x509.load_der_x509_crl, description="a certificate revocation list")
 
 
+def crl_status(next_update: dt.datetime | None, *, now: dt.datetime | None = None) -> str:
+    """``expired``, ``expiring`` (its next update within :data:`CRL_WARNING_DAYS` days, that day included) or
+    ``valid``; a CRL without a next update never expires. The card and the warning both read it here."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    if next_update is None:
+        return "valid"
+    if next_update <= now:
+        return "expired"
+    return "expiring" if next_update - now <= dt.timedelta(days=CRL_WARNING_DAYS) else "valid"
+
+
 def crl_expiry_warning(next_update: dt.datetime | None, *, now: dt.datetime | None = None) -> str | None:
-    """A warning when the CRL has expired or expires within :data:`CRL_WARNING_DAYS` days, else None."""
+    """A warning when no CRL was published, or it has expired or is expiring (:func:`crl_status`), else None."""
     if next_update is None:
         return "no CRL has been published: servers that check a CRL will refuse every client until one is"
     now = now or dt.datetime.now(dt.timezone.utc)
-    left = next_update - now
-    if left.total_seconds() <= 0:
+    status = crl_status(next_update, now=now)
+    if status == "expired":
         return (
-            f"the CRL expired on {next_update:%Y-%m-%d %H:%M} UTC: nginx and Apache now refuse every client;"
+            f"the CRL expired on {when(next_update)}: nginx and Apache now refuse every client;"
             " publish a new one and reload the servers"
         )
-    if left < dt.timedelta(days=CRL_WARNING_DAYS):
+    if status == "expiring":
         return (
-            f"the CRL expires on {next_update:%Y-%m-%d %H:%M} UTC, in {_humanize(left)}: publish a new one"
+            f"the CRL expires on {when(next_update)}, in {_humanize(next_update - now)}: publish a new one"
             " and reload the servers before then"
         )
     return None

@@ -51,6 +51,11 @@ def common_name(name: x509.Name) -> str:
     return str(values[0].value) if values else readable_name(name)
 
 
+def when(moment: dt.datetime) -> str:
+    """A moment as people read it: ``2026-11-30 06:55 UTC`` (every date with a time that kittylab shows)."""
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def date_status(
     start: dt.datetime, end: dt.datetime, *, now: dt.datetime | None = None, expiring_days: float = EXPIRING_DAYS
 ) -> str:
@@ -61,6 +66,22 @@ def date_status(
     if start > now:
         return "not-yet-valid"
     return "expiring" if end - now <= dt.timedelta(days=expiring_days) else "valid"
+
+
+#: What the dates of a certificate read from a file allow to say when no store knows whether it was revoked:
+#: ``valid`` and ``expiring`` would claim it was not, so they say that its dates hold and that nobody checked.
+UNCHECKED = {"valid": "in date, unchecked", "expiring": "expiring, unchecked"}
+
+
+def certificate_status(certificate: x509.Certificate, record: Record | None = None, *,
+                       now: dt.datetime | None = None) -> str:
+    """A certificate's status: its record's (:meth:`Record.status`) when a store knows it; else by its dates,
+    ``in date, unchecked`` or ``expiring, unchecked`` where a CA may have revoked it (revocation not checked).
+    A self-signed certificate (a root) has no issuer to revoke it: its dates say all."""
+    if record is not None:
+        return record.status(now=now)
+    status = date_status(certificate.not_valid_before_utc, certificate.not_valid_after_utc, now=now)
+    return status if certificate.issuer == certificate.subject else UNCHECKED.get(status, status)
 
 
 @dataclass(frozen=True)
@@ -170,7 +191,8 @@ def profile_of(certificate: x509.Certificate) -> str:
 
 
 def summarize(certificate: x509.Certificate, record: Record | None = None) -> dict:
-    """The facts a person checks about a certificate, JSON-ready; the status comes from the store."""
+    """The facts a person checks about a certificate, JSON-ready; the status comes from the store (for a
+    certificate it does not know, from the dates: :func:`certificate_status`)."""
     summary = {
         "name": record.name if record else None,
         "subject": readable_name(certificate.subject),
@@ -186,11 +208,11 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
         **{f"{key}_urls": urls for key, urls in access_urls(certificate).items()},
         "fingerprint_sha256": fingerprint(certificate),
         "fingerprint_sha1": certificate.fingerprint(hashes.SHA1()).hex(":").upper(),  # noqa: S303 - shown, as browsers do
+        "status": certificate_status(certificate, record),
     }
     if record is not None:
         summary.update(
             profile=record.profile,
-            status=record.status(),
             revoked_at=record.revoked_at.isoformat() if record.revoked_at else None,
             reason=record.reason,
             superseded_by=serial_hex(record.superseded_by) if record.superseded_by is not None else None,

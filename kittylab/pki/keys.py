@@ -95,9 +95,10 @@ MIN_PASSPHRASE = 4
 GOOD_PASSPHRASE = 8
 
 
-def check_new_passphrase(passphrase: str | None) -> str | None:
-    """Refuse a new CA key passphrase shorter than :data:`MIN_PASSPHRASE`; return a warning when it is shorter
-    than :data:`GOOD_PASSPHRASE` (None otherwise, and for no passphrase).
+def check_new_passphrase(passphrase: str | None) -> KittylabError | None:
+    """Refuse a new CA key passphrase shorter than :data:`MIN_PASSPHRASE`; return a warning (an error not
+    raised: its remedy is ``fix="passphrase"``) when it is shorter than :data:`GOOD_PASSPHRASE` (None
+    otherwise, and for no passphrase).
 
     Whoever copies the encrypted key file (a backup, a stolen disk) can try passphrases offline, as fast
     as they like: the key derivation slows each guess, but every passphrase of a few characters is
@@ -109,8 +110,9 @@ def check_new_passphrase(passphrase: str | None) -> str | None:
                             f" OpenSSL and easy-rsa require ({GOOD_PASSPHRASE} or more is better: anyone with a copy of"
                             " the key file can guess a short one offline)")
     if len(passphrase) < GOOD_PASSPHRASE:
-        return (f"the passphrase has only {len(passphrase)} characters: anyone with a copy of the key file (a backup)"
-                f" can guess it offline; {GOOD_PASSPHRASE} or more is better (kittylab passphrase CA changes it)")
+        return KittylabError(f"the passphrase has only {len(passphrase)} characters: anyone with a copy of the key"
+                             f" file (a backup) can guess it offline; {GOOD_PASSPHRASE} or more is better: change it"
+                             " for a longer one", fix="passphrase")
     return None
 
 

@@ -24,6 +24,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ..errors import KittylabError, check_choice
+from .ca import CA_DAYS, INTERMEDIATE_DAYS, LEAF_DAYS
 from .crl import OPENSSL_REASONS, check_reason
 from .extensions import extension_value
 from .names import Subject, describe_san, subject_of
@@ -107,7 +108,7 @@ def self_signed_ca(
     out: str,
     subject: Subject | str,
     *,
-    days: int = 7300,
+    days: int = CA_DAYS,
     path_length: int | None = None,
     name_constraints: x509.NameConstraints | None = None,
 ) -> str:
@@ -135,7 +136,7 @@ def sign(
     ca_key: str,
     rsa: bool,
     sans: Iterable[str] = (),
-    days: int = 375,
+    days: int = LEAF_DAYS,
 ) -> str:
     """``openssl req -CA``: the CA signs a request, every extension from the profile, none from the request.
 
@@ -150,7 +151,7 @@ def sign_intermediate(
     *,
     ca_cert: str,
     ca_key: str,
-    days: int = 3650,
+    days: int = INTERMEDIATE_DAYS,
     path_length: int | None = None,
     name_constraints: x509.NameConstraints | None = None,
 ) -> str:
@@ -233,7 +234,7 @@ def show(cert: str) -> str:
 # -- the article's commands -------------------------------------------------------------------------
 
 
-def article_self_signed_ca(key: str, out: str, subject: Subject | str, *, days: int = 7300) -> str:
+def article_self_signed_ca(key: str, out: str, subject: Subject | str, *, days: int = CA_DAYS) -> str:
     """The article's step 2: the stock ``v3_ca`` section, which sets no key usage."""
     return (
         f"openssl req -x509 -new -key {_q(key)} -sha256 -days {days} -extensions v3_ca"
@@ -241,7 +242,7 @@ def article_self_signed_ca(key: str, out: str, subject: Subject | str, *, days: 
     )
 
 
-def article_sign(csr_file: str, out: str, *, profile: str, days: int = 375, config: str = "openssl.cnf") -> str:
+def article_sign(csr_file: str, out: str, *, profile: str, days: int = LEAF_DAYS, config: str = "openssl.cnf") -> str:
     """The article's steps 7 and 13: ``openssl ca`` with a section of an ``openssl.cnf``."""
     check_choice(profile, EXTENSION_SECTIONS, "profile")
     return (

@@ -37,6 +37,7 @@ from ..errors import KittylabError, check_choice
 from .constraints import check_name_constraints, name_constraints_of
 from .crl import entry_reason
 from .extensions import extension_value, is_ca
+from .facts import when
 from .names import readable_name
 
 PURPOSES = {"client": ExtendedKeyUsageOID.CLIENT_AUTH, "server": ExtendedKeyUsageOID.SERVER_AUTH}
@@ -317,9 +318,9 @@ def _follow(
 def _dates(name: str, what: str, certificate: x509.Certificate, now: dt.datetime) -> Check:
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
     if now < start:
-        return Check(name, False, f"the {what} is not valid before {start:%Y-%m-%d %H:%M} UTC")
+        return Check(name, False, f"the {what} is not valid before {when(start)}")
     if now >= end:
-        return Check(name, False, f"the {what} expired on {end:%Y-%m-%d %H:%M} UTC")
+        return Check(name, False, f"the {what} expired on {when(end)}")
     return Check(name, True, f"valid until {end:%Y-%m-%d}")
 
 
@@ -358,14 +359,14 @@ def _revocation(
         return Check(name, False, f"{_cn(issuer)} may not sign CRLs (its key usage lacks cRLSign)")
     crl = max(signed, key=lambda c: c.last_update_utc)
     if crl.next_update_utc is not None and crl.next_update_utc <= now:
-        return Check(name, False, f"the CRL expired on {crl.next_update_utc:%Y-%m-%d %H:%M} UTC: publish a new one")
+        return Check(name, False, f"the CRL expired on {when(crl.next_update_utc)}: publish a new one")
     if crl.last_update_utc > now:
-        return Check(name, False, f"the CRL is not valid before {crl.last_update_utc:%Y-%m-%d %H:%M} UTC")
+        return Check(name, False, f"the CRL is not valid before {when(crl.last_update_utc)}")
     entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
     if entry is not None:
         reason = entry_reason(entry)
         because = f" ({reason})" if reason else ""
-        return Check(name, False, f"revoked on {entry.revocation_date_utc:%Y-%m-%d %H:%M} UTC{because}")
+        return Check(name, False, f"revoked on {when(entry.revocation_date_utc)}{because}")
     return Check(name, True, "not revoked")
 
 

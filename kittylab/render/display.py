@@ -22,18 +22,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from ..errors import KittylabError
-from ..pki.crl import CRL_WARNING_DAYS, entry_reason
+from ..pki.crl import crl_status, entry_reason
 from ..pki.extensions import extension_value
 from ..pki.facts import (
+    UNCHECKED,
     Record,
     access_urls,
     alternative_names,
-    date_status,
+    certificate_status,
     extended_key_usages,
     fingerprint,
     is_ca,
     key_usages,
     serial_hex,
+    when,
 )
 from ..pki.keys import describe_key
 from ..pki.names import describe_san, readable_name
@@ -42,12 +44,14 @@ from ..pki.verify import Verification
 from ..workspace.workspace import Issued
 from .templates import macro
 
-#: Status colours: valid green, expiring amber, expired grey, revoked red.
+#: Status colours: valid green, expiring amber, expired grey, revoked red; in date but unchecked (a file's
+#: certificate, which no workspace vouches for) neutral.
 STATUS_COLOURS = {
     "valid": "#2e7d32",
     "ok": "#2e7d32",
     "current": "#2e7d32",
     "expiring": "#e69500",
+    "expiring, unchecked": "#e69500",
     "expired": "#757575",
     "not-yet-valid": "#1565c0",
     "superseded": "#757575",
@@ -57,7 +61,7 @@ STATUS_COLOURS = {
 }
 _NEUTRAL = "#546e7a"
 #: A badge's text is white, but black on amber (white on amber is 2.2:1, below WCAG AA).
-BADGE_TEXT = {"expiring": "#000"}
+BADGE_TEXT = {"expiring": "#000", "expiring, unchecked": "#000"}
 _REVOKED_SHOWN = 20
 
 
@@ -84,7 +88,7 @@ class Validity:
         return max(0, math.floor((self.end - self.now) / dt.timedelta(days=1)))
 
     def text(self) -> str:
-        return f"{_when(self.start)} to {_when(self.end)} ({self.used_percent}% of {self.days} days used)"
+        return f"{when(self.start)} to {when(self.end)} ({self.used_percent}% of {self.days} days used)"
 
 
 @dataclass
@@ -111,10 +115,6 @@ class Card:
         return self.text()
 
 
-def _when(moment: dt.datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
-
-
 def _now(now: dt.datetime | None) -> dt.datetime:
     return now or dt.datetime.now(dt.timezone.utc)
 
@@ -128,7 +128,7 @@ def certificate_card(
     """A certificate's facts; with its store record, also its name, profile and revocation."""
     now = _now(now)
     start, end = certificate.not_valid_before_utc, certificate.not_valid_after_utc
-    status = record.status(now=now) if record is not None else date_status(start, end, now=now)
+    status = certificate_status(certificate, record, now=now)
     kind = "CA certificate" if is_ca(certificate) else "Certificate"
     title = f"{kind} {record.name}" if record is not None else kind
     rows: list[tuple[str, Any]] = []
@@ -146,7 +146,9 @@ def certificate_card(
     labels = {"crl": "CRL", "ocsp": "OCSP", "ca_issuers": "CA issuers"}
     rows += [(labels[key], ", ".join(urls)) for key, urls in access_urls(certificate).items() if urls]
     if record is not None and record.revoked_at is not None:
-        rows.append(("Revoked", f"{_when(record.revoked_at)} ({record.reason or 'unspecified'})"))
+        rows.append(("Revoked", f"{when(record.revoked_at)} ({record.reason or 'unspecified'})"))
+    if status in UNCHECKED.values():
+        rows.append(("Revocation", "not checked: no workspace knows this certificate (its CA's CRL says whether it is revoked)"))
     rows += [
         ("Serial", serial_hex(certificate.serial_number)),
         ("SHA-256", fingerprint(certificate)),
@@ -209,26 +211,19 @@ def crl_card(crl: x509.CertificateRevocationList, *, now: dt.datetime | None = N
     """Who signed the CRL, until when servers accept it, and what it revokes."""
     now = _now(now)
     next_update = crl.next_update_utc
-    if next_update is None:
-        status = "valid"
-    elif next_update <= now:
-        status = "expired"
-    elif next_update - now <= dt.timedelta(days=CRL_WARNING_DAYS):
-        status = "expiring"
-    else:
-        status = "valid"
+    status = crl_status(next_update, now=now)
     number = extension_value(crl, x509.CRLNumber)
     entries = list(crl)
     listed = [
-        f"{serial_hex(entry.serial_number)} on {_when(entry.revocation_date_utc)} ({_reason(entry)})"
+        f"{serial_hex(entry.serial_number)} on {when(entry.revocation_date_utc)} ({_reason(entry)})"
         for entry in entries[:_REVOKED_SHOWN]
     ]
     if len(entries) > _REVOKED_SHOWN:
         listed.append(f"... and {len(entries) - _REVOKED_SHOWN} more")
     rows: list[tuple[str, Any]] = [
         ("Issuer", readable_name(crl.issuer)),
-        ("This update", _when(crl.last_update_utc)),
-        ("Next update", _when(next_update) if next_update else ""),
+        ("This update", when(crl.last_update_utc)),
+        ("Next update", when(next_update) if next_update else ""),
         ("CRL number", str(number.crl_number) if number else ""),
         ("Revoked", [f"{len(entries)} certificate{'s' if len(entries) != 1 else ''}", *listed]),
     ]

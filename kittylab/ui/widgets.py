@@ -22,7 +22,7 @@ import ipywidgets as widgets
 from ..errors import KittylabError
 from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days
 from ..pki.crl import REASONS
-from ..pki.facts import Record
+from ..pki.facts import Record, when
 from ..pki.keys import KEY_KINDS
 from ..pki.names import Subject, check_dns_name, check_email, check_ip
 from ..render import theme
@@ -642,7 +642,7 @@ class Dashboard(widgets.VBox, _Refreshable):
             crl = self.workspace.current_crl(name)
             text = f"{name}: no CRL published"
             if crl is not None and crl.next_update_utc is not None:
-                text = f"CRL of {name}: next update {crl.next_update_utc:%Y-%m-%d %H:%M} UTC ({len(list(crl))} revoked)"
+                text = f"CRL of {name}: next update {when(crl.next_update_utc)} ({len(list(crl))} revoked)"
             lines.append(text)
         return macro("widgets.html", "crls", texts=lines, warning=self.workspace.crl_warning())
 
@@ -675,20 +675,15 @@ class Dashboard(widgets.VBox, _Refreshable):
         record = self._chosen()
         links = download_link(self.workspace.path(record.name, "crt"), mime="application/x-pem-file")
         said = f"exported {record.name}.crt"
-        if self.workspace.can_export_p12(record):
+        refusal = self.workspace.why_no_p12(record)
+        if refusal is None:
             path, generated = self.workspace.export_p12(
                 record.name, password=self.p12_options.password.value or None, legacy=self.p12_options.legacy
             )
             links += p12_links(path, generated)
             said += f" and {path.name}"
-        elif record.revoked_at is not None:
-            said += (f"; no p12: {record.name}'s certificate is revoked ({record.reason or 'unspecified'}), so servers"
-                     " refuse it: issue a new one")
-        elif record.superseded_by is not None:
-            said += f"; no p12: this certificate of {record.name} is superseded: export its current one"
-        elif record.profile != "ca" and not self.workspace.path(record.name, "key").exists():
-            said += (f"; no p12: kittylab does not hold {record.name}'s private key (it signed a request),"
-                     " so only its owner can bundle key and certificate")
+        else:
+            said += f"; no p12: {refusal}"
         self.downloads.value = links
         return said
 
@@ -716,7 +711,7 @@ class Dashboard(widgets.VBox, _Refreshable):
         crl = self.workspace.publish_crl()
         path = self.workspace.crl_path
         self.downloads.value = download_link(path, mime="application/x-pem-file")
-        return (f"published a new CRL in {path}, valid until {crl.next_update_utc:%Y-%m-%d %H:%M} UTC:"
+        return (f"published a new CRL in {path}, valid until {when(crl.next_update_utc)}:"
                 " reload the servers")
 
 

@@ -719,7 +719,7 @@ def _workshop_warnings(workspace: Workspace, url: str | None) -> dict[str, str]:
         warnings["constraints"] = (
             f"the name constraints of the issuing CA {workspace.ca_name} leave DNS names or IP addresses open: a"
             " participant who trusts it trusts it for such websites; for a workshop, make a CA limited to the"
-            " workshop's host (init --permit-dns HOST also excludes every IP address)"
+            " workshop's host (permitting only its DNS name also excludes every IP address)"
         )
     return warnings
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import KittylabError
-from ..pki.facts import EXPIRING_DAYS, Record
+from ..pki.facts import EXPIRING_DAYS, Record, when
 from ..pki.profiles import PROFILES
 from .workspace import Issued, Workspace
 
@@ -60,7 +60,7 @@ class Due:
     def describe(self) -> str:
         text = f"{self.record.name} ({self.record.profile}, serial {self.record.serial_hex}): {_left(self.left)}"
         if self.record.profile in PROFILES and not self.renewable:
-            text += f" (renewing what is due takes it from {self.renew_from:%Y-%m-%d %H:%M} UTC, the last third of its life)"
+            text += f" (renewing what is due takes it from {when(self.renew_from)}, the last third of its life)"
         return text
 
     def as_dict(self) -> dict:
@@ -79,7 +79,7 @@ class CrlDue:
     def describe(self) -> str:
         if self.next_update is None:
             return f"CRL of {self.ca}: not published yet: publish it"
-        return (f"CRL of {self.ca}: {_left(self.left)} (next update {self.next_update:%Y-%m-%d %H:%M} UTC):"
+        return (f"CRL of {self.ca}: {_left(self.left)} (next update {when(self.next_update)}):"
                 " publish a new one")
 
     def as_dict(self) -> dict:

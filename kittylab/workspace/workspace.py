@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from ..errors import KittylabError
 from ..pki.ca import (
     CA_DAYS,
+    INTERMEDIATE_DAYS,
     LEAF_DAYS,
     CertificateAuthority,
     Revocation,
@@ -84,7 +85,6 @@ STORE_FILE = "kittylab.sqlite3"
 CRL_DAYS = 30
 #: A CA that signs CAs (an offline root) publishes rarely: its CRL's default validity.
 ROOT_CRL_DAYS = 365
-INTERMEDIATE_DAYS = 3650
 #: Threads that write a batch's files at once (their fsyncs overlap).
 WRITER_THREADS = 8
 #: Yields the passphrases to try for the CA named by its argument (the first that opens the key wins).
@@ -212,6 +212,12 @@ def _write_files(jobs: list[tuple[Path, bytes, bool]]) -> None:
         return
     with ThreadPoolExecutor(max_workers=min(WRITER_THREADS, len(jobs))) as pool:
         list(pool.map(lambda job: write_atomically(job[0], job[1], secret=job[2]), jobs))
+
+
+def _key_stays_with_its_owner(name: str) -> str:
+    """Why there is no p12 of ``name`` when its key is not in the workspace (it signed ``name``'s request)."""
+    return (f"kittylab does not hold {name}'s private key (it signed a request): the key stays with its owner,"
+            " who alone can bundle key and certificate")
 
 
 class Workspace(AbstractContextManager["Workspace"]):
@@ -981,7 +987,7 @@ class Workspace(AbstractContextManager["Workspace"]):
             record = self.find(name)
             key_path = self.path(record.name, "key")
             if not key_path.exists():
-                raise KittylabError(f"{key_path} is missing: the CA only has the certificate, the key stays with its owner")
+                raise KittylabError(f"{key_path} is missing: {_key_stays_with_its_owner(record.name)}")
             generated = None if password else generate_password()
             data = export_p12(
                 load_key(key_path),
@@ -1290,11 +1296,20 @@ class Workspace(AbstractContextManager["Workspace"]):
         """The CAs that may sign now (not revoked), oldest first: what a form offers to choose from."""
         return [name for name in self.ca_names() if self.ca_record(name).revoked_at is None]
 
-    def can_export_p12(self, record: Record) -> bool:
-        """True when ``record`` is a current leaf whose key kittylab holds (a CSR's key stays with its owner)."""
+    def why_no_p12(self, record: Record) -> str | None:
+        """Why ``record`` cannot go into a p12 (a CA, revoked, superseded, its key not here), or None when it
+        can: a current leaf whose key kittylab holds (a CSR's key stays with its owner)."""
+        if record.profile == "ca":
+            return f"{record.name} is a CA: its key stays in the workspace"
+        if record.revoked_at is not None:
+            return (f"{record.name}'s certificate is revoked ({record.reason or 'unspecified'}), so servers refuse it:"
+                    " issue a new one")
         current = self.current(record.name)
-        return (record.profile != "ca" and current is not None and current.serial == record.serial
-                and self.path(record.name, "key").exists())
+        if current is None or current.serial != record.serial:
+            return f"this certificate of {record.name} is superseded: export its current one"
+        if not self.path(record.name, "key").exists():
+            return _key_stays_with_its_owner(record.name)
+        return None
 
     # -- revocation ------------------------------------------------------------------------
 

@@ -373,6 +373,7 @@ def test_a_weak_ca_passphrase_is_refused_and_a_short_one_warned_about(tmp_path, 
     monkeypatch.setenv("KITTYLAB_CA_PASSPHRASE", "kitt")
     short = run_cli("init", "--cn", "acme-ca", "--key", "p256", "--encrypt-key", home=home)
     assert short.code == 0 and "warning: the passphrase has only 4 characters" in short.err
+    assert "change it for a longer one (kittylab passphrase CA)" in short.err  # the core's words, the CLI's command
     (tmp_path / "new").write_text("abc\n")
     changed = run_cli("passphrase", "acme-ca", "--new-passphrase-file", tmp_path / "new", home=home)
     assert "too short" in changed.assert_one_line_error()

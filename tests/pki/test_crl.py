@@ -9,7 +9,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kittylab import REASONS, KittylabError, load_crl
-from kittylab.pki.crl import OPENSSL_REASONS, check_reason, crl_expiry_warning
+from kittylab.pki.crl import CRL_WARNING_DAYS, OPENSSL_REASONS, check_reason, crl_expiry_warning, crl_status
 
 NOW = dt.datetime(2030, 6, 1, 12, tzinfo=dt.timezone.utc)
 
@@ -61,6 +61,15 @@ def test_expiry_warning_ahead_of_time():
     assert "in 5 hours" in crl_expiry_warning(NOW + dt.timedelta(hours=5), now=NOW)
     assert "expired" in crl_expiry_warning(NOW - dt.timedelta(hours=1), now=NOW)
     assert "no CRL" in crl_expiry_warning(None)
+
+
+@pytest.mark.parametrize("left", [dt.timedelta(days=CRL_WARNING_DAYS) + dt.timedelta(seconds=s) for s in (-1, 0, 1)])
+def test_the_warning_and_the_status_agree_at_the_boundary(left):
+    """Seven days before its next update a CRL is expiring, for the warning as for the card (one crl_status)."""
+    status = crl_status(NOW + left, now=NOW)
+    assert status == ("valid" if left > dt.timedelta(days=CRL_WARNING_DAYS) else "expiring")
+    assert (crl_expiry_warning(NOW + left, now=NOW) is not None) == (status != "valid")
+    assert crl_status(NOW, now=NOW) == "expired" and crl_status(None, now=NOW) == "valid"
 
 
 def test_workspace_warns_about_its_crl(workspace):

@@ -120,24 +120,56 @@ def test_the_store_and_the_write_protocol_are_private_to_the_workspace():
     assert users == []
 
 
-def _error_texts(path: Path) -> list[str]:
-    """The literal text of every ``KittylabError(...)`` message raised in ``path``."""
+#: The layers below the edges: what they say reaches a notebook user as much as a terminal user.
+CORE = ("pki", "workspace", "render", "workshop", "net")
+
+
+def _core_texts(path: Path) -> list[str]:
+    """The prose in ``path``: every string (an f-string as a whole) with a space in it, docstrings aside.
+    That is each error message, warning, hint and constant a user may read; a lone ``--flag`` is an
+    argument to another program (curl's)."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
     texts = []
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "KittylabError" and node.args:
-            texts.append("".join(part.value for part in ast.walk(node.args[0])
-                                 if isinstance(part, ast.Constant) and isinstance(part.value, str)))
-    return texts
+    for node in ast.walk(tree):
+        if isinstance(node, ast.JoinedStr):
+            texts.append("".join(part.value if isinstance(part, ast.Constant) else "{}" for part in node.values))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            texts.append(node.value)
+    return [text for text in texts if " " in text.strip()]
+
+
+def _command_line_words():
+    """A pattern for what only a terminal user can act on: ``--a-flag`` or ``kittylab COMMAND`` (the CLI's own
+    commands; not "a kittylab backup", a noun, nor a generated file's "written by kittylab webconfig")."""
+    import argparse
+    import re
+
+    from kittylab.cli.main import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    names = "|".join(sorted(map(re.escape, commands), key=len, reverse=True))
+    return re.compile(rf"(?<![\w-])--(?!jp-)[a-z]|(?<!\ba )(?<!written by )\bkittylab (?:--home \S+ )?(?:{names})\b")
 
 
 def test_the_core_speaks_domain_words_and_the_command_line_adds_flags():
-    """Below the command line, errors name remedies (``fix=``), never a flag or a command to type."""
-    import re
-
-    flag = re.compile(r"(?<![\w-])--[a-z]|\bkittylab (init|issue|sign|crl|revoke|renew|export-p12)\b")
+    """Below the edges, errors, warnings and hints name remedies (``fix=``, or a warning's kind the command
+    line adds its hint to), never a flag or a command to type: in a notebook there is none."""
+    words = _command_line_words()
     leaks = [f"{_module_name(p)}: {text}" for p in sorted(PACKAGE.rglob("*.py"))
-             if not _module_name(p).startswith("kittylab.cli") for text in _error_texts(p) if flag.search(text)]
+             if _top(_module_name(p)) in CORE for text in _core_texts(p) if words.search(text)]
     assert leaks == []
+
+
+def test_the_check_for_command_line_words_catches_them():
+    words = _command_line_words()
+    assert words.search("give the workshop's host (init --permit-dns HOST also excludes every IP address)")
+    assert words.search("16 or more is better (kittylab passphrase CA changes it)")
+    assert words.search("kittylab --home /tmp/x deploy")
+    assert not words.search("kittylab does not hold lena's private key") and not words.search("var(--jp-ui-font-color1)")
+    assert not words.search("x is not a kittylab backup") and not words.search("# written by kittylab export-openssl-db")
 
 
 def test_a_remedy_reaches_the_notebook_in_words_and_the_terminal_as_a_command(tmp_path):

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from support.system import PASSWORD
 
-from kittylab import Subject, Workspace, generate_key, load_p12, make_csr
+from kittylab import Subject, Workspace, generate_key, load_certificate, load_p12, make_csr
+from kittylab.pki.facts import summarize
 from kittylab.render.display import (
     STATUS_COLOURS,
     Card,
@@ -50,7 +51,7 @@ def test_certificate_card_shows_what_a_person_checks(story):
     fingerprint = server.certificate.fingerprint(hashes.SHA256()).hex(":").upper()
     card_text(
         server.certificate,
-        "Certificate  [valid]\n",
+        "Certificate  [in date, unchecked]\n",
         "Subject:            CN=picture-server,O=Kitty Inc,C=DE",
         "Issuer:             CN=kitty-ca,O=Kitty Inc,C=DE",
         "(0% of 375 days used)",
@@ -63,9 +64,29 @@ def test_certificate_card_shows_what_a_person_checks(story):
     )
     page = to_html(server.certificate)
     assert 'class="kl-card kl-card-certificate"' in page
-    assert 'class="kl-status kl-status-valid"' in page and STATUS_COLOURS["valid"] in page
+    assert 'class="kl-status kl-status-in-date-unchecked"' in page and STATUS_COLOURS["valid"] not in page
     assert 'class="kl-validity-bar"' in page and "width:0%" in page
     assert fingerprint in page
+    assert to_text(server.record).startswith("Certificate picture-server  [valid]\n")
+
+
+def test_a_card_from_a_file_does_not_say_more_than_the_file_knows(story, tmp_path):
+    """A revoked certificate read from its file: no workspace says it is revoked, so the card does not say
+    valid (nor expiring): its dates hold, revocation unchecked; ``show`` says the same. A root has no one
+    to revoke it: its dates say all."""
+    workspace, _, client = story
+    workspace.revoke("eager-client", reason="key-compromise")
+    (tmp_path / "bad.crt").write_bytes(client.certificate.public_bytes(serialization.Encoding.PEM))
+    from_file = load_certificate(tmp_path / "bad.crt")
+    shown = certificate_card(from_file)
+    assert shown.status == "in date, unchecked" and "valid" not in shown.text().splitlines()[0]
+    assert re.search(r"Revocation: +not checked", shown.text()) and STATUS_COLOURS["valid"] not in shown.html()
+    assert certificate_card(from_file, now=from_file.not_valid_after_utc - dt.timedelta(days=3)).status == (
+        "expiring, unchecked")
+    assert summarize(from_file)["status"] == shown.status
+    assert record_card(workspace.find("eager-client")).status == summarize(from_file, workspace.find("eager-client"))["status"] == "revoked"
+    root = workspace.ca_record().certificate
+    assert certificate_card(root).status == summarize(root)["status"] == "valid"
 
 
 def test_the_validity_bar_shows_how_much_is_used(story):
@@ -82,10 +103,12 @@ def test_the_validity_bar_shows_how_much_is_used(story):
 )
 def test_status_by_dates_and_store(workspace, days, now, status):
     issued = workspace.issue("dated", profile="client", key="p256", days=days)
-    for shown in (certificate_card(issued.certificate, now=now), record_card(issued.record, now=now)):
-        assert shown.status == status
-        assert f"[{status}]" in shown.text().splitlines()[0]
-        assert f"kl-status-{status}" in shown.html() and STATUS_COLOURS[status] in shown.html()
+    bare = {"valid": "in date, unchecked", "expiring": "expiring, unchecked"}.get(status, status)
+    for shown, said in ((certificate_card(issued.certificate, now=now), bare), (record_card(issued.record, now=now), status)):
+        assert shown.status == said
+        assert f"[{said}]" in shown.text().splitlines()[0]
+        assert f"kl-status-{said.replace(',', '').replace(' ', '-')}" in shown.html()
+        assert (STATUS_COLOURS.get(said) or "#546e7a") in shown.html()
 
 
 def test_a_revoked_record_is_red_with_reason_and_date(story):
@@ -95,8 +118,8 @@ def test_a_revoked_record_is_red_with_reason_and_date(story):
     assert re.search(r"Revoked: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(key-compromise\)", text)
     page = to_html(record)
     assert "kl-status-revoked" in page and STATUS_COLOURS["revoked"] in page
-    # The bare certificate cannot know it was revoked: only the store (or the CRL) says so.
-    assert to_text(client.certificate).startswith("Certificate  [valid]")
+    # The bare certificate cannot know it was revoked: only the store (or the CRL) says so; it does not say valid.
+    assert to_text(client.certificate).startswith("Certificate  [in date, unchecked]")
 
 
 @pytest.mark.parametrize("kind", ["rsa2048", "p256", "ed25519"])
@@ -241,7 +264,7 @@ def test_cards_are_registered_when_kittylab_is_imported_inside_ipython():
     )
     shown = json.loads(result.stdout)
     assert 'class="kl-card kl-card-certificate"' in shown["cert"]["html"]
-    assert shown["cert"]["plain"].startswith("Certificate  [valid]")
+    assert shown["cert"]["plain"].startswith("Certificate  [in date, unchecked]")
     assert shown["key"]["plain"].startswith("Private key (not shown)") and "RSA 2048" in shown["key"]["plain"]
     assert "PRIVATE KEY" not in shown["key"]["html"] + shown["key"]["plain"]
     assert shown["ed"]["plain"].startswith("Public key") and "Ed25519" in shown["ed"]["plain"]

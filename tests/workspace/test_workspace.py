@@ -74,6 +74,24 @@ def test_sign_csr_names_the_record_after_the_cn(workspace):
     assert renamed.files["crt"].name == "renamed.crt"
 
 
+def test_why_no_p12_is_the_one_rule_for_a_p12(story):
+    """The workbench's refusal and export_p12's come from Workspace.why_no_p12: a CA, a revoked, a superseded
+    certificate, or one whose key stays with its owner; a current leaf with its key here has none."""
+    workspace, server, client = story
+    assert workspace.why_no_p12(server.record) is None
+    assert "is a CA" in workspace.why_no_p12(workspace.ca_record())
+    old = client.record
+    workspace.renew("eager-client")
+    assert "superseded" in workspace.why_no_p12(old)
+    revoked = workspace.revoke("picture-server", reason="key-compromise")
+    assert "revoked (key-compromise)" in workspace.why_no_p12(revoked)
+    signed = workspace.sign_csr(make_csr(generate_key("p256"), "laptop"), profile="client")
+    refusal = workspace.why_no_p12(signed.record)
+    with pytest.raises(KittylabError) as refused:
+        workspace.export_p12("laptop")
+    assert refusal.startswith("kittylab does not hold laptop's private key") and refusal in str(refused.value)
+
+
 def test_duplicates_and_the_cas_name_are_refused_without_writing(story):
     workspace, _, _ = story
     before = snapshot(workspace.home)
