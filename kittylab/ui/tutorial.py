@@ -33,10 +33,8 @@ from ..pki import openssl
 from ..pki.ca import CertificateAuthority
 from ..pki.csr import load_csr, make_csr, save_csr
 from ..pki.facts import Record, alternative_names
-from ..pki.files import write_atomically
 from ..pki.keys import PrivateKey, generate_key, load_key, save_key
 from ..pki.names import Subject
-from ..pki.pkcs12 import export_p12
 from ..pki.verify import Verification
 from ..render.templates import macro
 from ..workspace.workspace import STORE_FILE, Issued, Workspace, check_name, default_home
@@ -282,7 +280,15 @@ def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_St
 def _set_aside(ws: Workspace, folder: str) -> str:
     """Move the story's files into ``earlier-runs/run-TIME/``, delete earlier runs beyond
     :data:`EARLIER_RUNS_KEPT`, and say so, with what it means for a browser. The workspaces of
-    other lessons inside it (:func:`lesson_home`) stay where they are."""
+    other lessons inside it (:func:`lesson_home`) stay where they are.
+
+    A lesson reset, not a change of the workspace, so no Workspace method is needed: no state
+    changes. The workspace is closed first, then all of its files (store, lock, keys, CRLs, staged
+    and deployed files) move together, so ``run-TIME/`` is the same whole workspace (it opens with
+    ``Workspace(path)``) and what stays behind holds none of the story's state (only earlier runs
+    and the other lessons' workspaces), as a new lesson starts. Only whole earlier runs are
+    deleted, never a file inside a workspace in use.
+    """
     old_ca = f"{CA_NAME} (SHA-256 {ws.ca_record().fingerprint[:23]}...)"
     ws.close()
     runs = ws.home / "earlier-runs"
@@ -383,10 +389,7 @@ def sign_own(workspace: Workspace, form: Any, *, profile: str = "client") -> Iss
 def legacy_p12(workspace: Workspace, name: str, *, password: str) -> Path:
     """``NAME-legacy.p12`` beside ``NAME.p12``: the same key, certificate and chain in the legacy
     flavour (3DES, SHA-1 MAC) that Apple keychains and older Windows and Android need."""
-    record = workspace.find(name)
-    data = export_p12(load_key(workspace.path(name, "key")), record.certificate, password=password,
-                      chain=workspace.chain(record.issuer), name=name, legacy=True)  # fmt: skip
-    return write_atomically(workspace.home / f"{name}-legacy.p12", data, secret=True)
+    return workspace.export_p12(name, password=password, legacy=True, out=workspace.home / f"{name}-legacy.p12")[0]
 
 
 def refusals_in_one_line() -> None:

@@ -901,34 +901,17 @@ def _ledgers(workspace: Workspace, out: str | os.PathLike | None, stem: str | No
     if out is not None:
         return [Path(out)]
     found = {path.parent for path in workspace.home.glob(f"roster-*/{LEDGER_FILE}")}
-    found |= {folder for folder in _registered(workspace) if (folder / LEDGER_FILE).exists()}
+    found |= {folder for folder in workspace.workshops() if (folder / LEDGER_FILE).exists()}
     found = sorted(found)
     own = default_out(workspace, stem) if stem else None
     return sorted(found, key=lambda folder: folder != own)
 
 
-#: The workshop folders outside the workspace (``out``), one absolute path a line, so that a later
-#: roster finds the people they hold.
-WORKSHOPS_FILE = "workshops.txt"
-
-
-def _registered(workspace: Workspace) -> list[Path]:
-    try:
-        text = (workspace.home / WORKSHOPS_FILE).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    return [Path(line) for line in text.splitlines() if line.strip()]
-
-
 def _register(workspace: Workspace, out: Path) -> None:
-    """Remember a workshop folder outside ``<workspace>/roster-*``."""
+    """Remember a workshop folder outside ``<workspace>/roster-*`` (those are found by their names)."""
     folder = out.resolve()
-    if folder.parent == workspace.home.resolve() and folder.name.startswith("roster-"):
-        return
-    known = _registered(workspace)
-    if folder not in known:
-        text = "".join(f"{path}\n" for path in [*known, folder])
-        write_atomically(workspace.home / WORKSHOPS_FILE, text.encode("utf-8"))
+    if not (folder.parent == workspace.home.resolve() and folder.name.startswith("roster-")):
+        workspace.add_workshop(folder)
 
 
 @dataclass

@@ -82,6 +82,9 @@ PUBLISHED = "published"
 #: too, so that a lost store is rebuilt with every certificate still valid (and so still revocable).
 ISSUED = "issued"
 STORE_FILE = "kittylab.sqlite3"
+#: The workshop folders kept outside the workspace (a roster's ``out``), one absolute path a line, so
+#: that a later roster finds the people they hold.
+WORKSHOPS_FILE = "workshops.txt"
 CRL_DAYS = 30
 #: A CA that signs CAs (an offline root) publishes rarely: its CRL's default validity.
 ROOT_CRL_DAYS = 365
@@ -977,8 +980,9 @@ class Workspace(AbstractContextManager["Workspace"]):
         issuer = Subject.from_name(self.ca_record(ca).certificate.subject)
         return Subject(cn=name, o=issuer.o, c=issuer.c, st=issuer.st, l=issuer.l)
 
-    def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False) -> tuple[Path, str | None]:
-        """Step 14: bundle ``NAME.key`` and the current certificate into ``NAME.p12``.
+    def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False,
+                   out: str | os.PathLike | None = None) -> tuple[Path, str | None]:
+        """Step 14: bundle ``NAME.key`` and the current certificate into ``NAME.p12`` (or the file ``out``).
 
         Returns the path and the generated password (None when ``password`` was given). The key is read
         under the lock, after what a crash left is settled (a staged key of a committed renewal in place).
@@ -997,7 +1001,8 @@ class Workspace(AbstractContextManager["Workspace"]):
                 name=record.name,
                 legacy=legacy,
             )
-            return write_atomically(self.path(record.name, "p12"), data, secret=True), generated
+            return write_atomically(Path(out) if out is not None else self.path(record.name, "p12"), data,
+                                    secret=True), generated
 
     def renew(
         self,
@@ -1243,6 +1248,22 @@ class Workspace(AbstractContextManager["Workspace"]):
         record = self.find(name)
         below_intermediate = record.profile != "ca" and len(self.lineage(record.issuer)) > 1
         return self.path(record.name, "fullchain.pem" if below_intermediate else "crt")
+
+    def workshops(self) -> list[Path]:
+        """The workshop folders outside the workspace that :meth:`add_workshop` remembered, oldest first."""
+        try:
+            text = (self.home / WORKSHOPS_FILE).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        return [Path(line) for line in text.splitlines() if line.strip()]
+
+    def add_workshop(self, folder: str | os.PathLike) -> None:
+        """Remember a workshop folder (``HOME/workshops.txt``), under the workspace's lock as every change."""
+        folder = Path(folder).resolve()
+        with self._writing():
+            known = self.workshops()
+            if folder not in known:
+                write_atomically(self.home / WORKSHOPS_FILE, "".join(f"{path}\n" for path in [*known, folder]).encode())
 
     def restore_missing_files(self) -> list[str]:
         """Finish what a crash left and rewrite every published file that differs from the store.

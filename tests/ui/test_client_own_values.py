@@ -3,10 +3,12 @@ cells run it (set the fields' ``.value``, call what the cells call), and any cel
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from cryptography import x509
 
-from kittylab import KittylabError, load_p12
+from kittylab import KittylabError, Workspace, load_p12
 from kittylab.pki.openssl import sans_of
 from kittylab.render.display import certificate_card
 from kittylab.ui.tutorial import (
@@ -58,6 +60,25 @@ def test_every_file_is_named_after_the_cn_and_the_email_is_the_only_san(workspac
     for path in (p12_path, legacy_path):
         info = openssl_side_by_side(f"openssl pkcs12 -info -noout -in {path.name} -passin pass:{P12_PASSWORD}", workspace=workspace)
         assert info.ok, info
+
+
+def test_the_legacy_p12_waits_for_the_workspaces_lock_as_every_change_does(workspace):
+    """It is written through the workspace (Workspace.export_p12), never beside another writer's change."""
+    client = workspace.issue("lena", profile="client", key="p256")
+    legacy = workspace.home / "lena-legacy.p12"
+    other = Workspace(workspace.home)  # another writer (another process, as far as the lock can tell)
+    other._lock.acquire()
+    try:
+        writer = threading.Thread(target=legacy_p12, args=(workspace, "lena"), kwargs={"password": P12_PASSWORD})
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not legacy.exists()
+    finally:
+        other._lock.release()
+    writer.join(10)
+    assert load_p12(legacy, password=P12_PASSWORD).certificate == client.certificate
+    assert legacy.stat().st_mode & 0o777 == 0o600
+    other.close()
 
 
 def test_several_addresses_and_none(workspace):

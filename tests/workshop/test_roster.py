@@ -513,6 +513,7 @@ def test_a_workshop_folder_outside_the_workspace_is_found_again(workspace, tmp_p
     again = issue_roster(workspace, write(tmp_path / "class3.csv", "name,email\nAda Lovelace,ada@kitty.test\n"
                                                                    "Late Arrival,late@kitty.test\n"),
                          workers=1, progress=False)
+    assert (workspace.home / "workshops.txt").read_text() == f"{(tmp_path / 'handouts-here').resolve()}\n"
     assert again.continued == tmp_path / "handouts-here" and again.completed == []
     assert again.issued == [("late-arrival", "Late Arrival")] and again.reused["url"] == URL
     assert summary_rows(first.summary_csv)["ada-lovelace"]["p12_password"] == password

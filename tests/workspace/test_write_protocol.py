@@ -340,3 +340,21 @@ def test_threads_sharing_one_workspace_object_take_turns(workspace):
     assert failures == []
     assert len(workspace.records(include_ca=False)) == 16
     assert not list((workspace.home / ".staging").iterdir())
+
+
+def test_a_remembered_workshop_folder_waits_for_the_lock_as_every_change_does(workspace, tmp_path):
+    import threading
+
+    other = Workspace(workspace.home)  # another writer (another process, as far as the lock can tell)
+    other._lock.acquire()
+    try:
+        writer = threading.Thread(target=workspace.add_workshop, args=(tmp_path / "class",))
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and workspace.workshops() == []
+    finally:
+        other._lock.release()
+    writer.join(10)
+    workspace.add_workshop(tmp_path / "class")  # remembered once
+    assert workspace.workshops() == [(tmp_path / "class").resolve()]
+    other.close()
