@@ -370,10 +370,11 @@ def register_formatters(ip: Any = None) -> bool:
 
 
 def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
-    """A refusal in a notebook cell is its one line, as on the command line: no traceback
-    (running a cell twice, a typo in a name: the message says what to do). The cell still
-    fails, as an error output the front end shows (IPython's own way to show a traceback)."""
-    shell._showtraceback(etype, value, [f"{etype.__name__}: {value}"])
+    """A refusal in a notebook cell is its one line (in red, as a traceback's last line), as on the
+    command line: no traceback (running a cell twice, a typo in a name: the message says what to do).
+    The cell still fails, as an error output the front end shows (IPython's own way to show a
+    traceback, which it leaves to the handler); other exceptions keep their tracebacks."""
+    shell._showtraceback(etype, value, [f"\x1b[31m{etype.__name__}: {value}\x1b[0m"])
 
 
 def _pretty(obj: Any, printer: Any, cycle: bool) -> None:

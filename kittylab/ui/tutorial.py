@@ -392,28 +392,6 @@ def legacy_p12(workspace: Workspace, name: str, *, password: str) -> Path:
     return workspace.export_p12(name, password=password, legacy=True, out=workspace.home / f"{name}-legacy.p12")[0]
 
 
-def refusals_in_one_line() -> None:
-    """In a notebook's kernel, show a :class:`KittylabError` as its one line (in red) instead of
-    a traceback: a cell run again, or a value the core refuses, says what to do and nothing more.
-    Other exceptions keep their tracebacks. Importing this module does it."""
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - the notebooks' environment has IPython
-        return
-    shell = get_ipython()
-    if shell is not None:
-        shell.set_custom_exc((KittylabError,), _one_line)
-
-
-def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
-    line = [f"\x1b[31m{etype.__name__}: {value}\x1b[0m"]
-    shell._showtraceback(etype, value, line)  # the kernel's error output (IPython leaves showing it to the handler)
-    return line
-
-
-refusals_in_one_line()
-
-
 # -- showing things ----------------------------------------------------------------------------
 
 
@@ -1105,7 +1083,6 @@ __all__ = [
     "own_key",
     "own_name",
     "prepare",
-    "refusals_in_one_line",
     "scrub_private_keys",
     "sign_own",
     "steps_table",

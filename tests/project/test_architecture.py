@@ -183,3 +183,11 @@ def test_a_remedy_reaches_the_notebook_in_words_and_the_terminal_as_a_command(tm
         error = exc
     assert "--" not in str(error) and "kittylab init" not in str(error)
     assert command_line_fix(error) == " (kittylab init)"
+
+
+def test_one_handler_shows_a_refusal_in_a_notebook_cell():
+    """Only render.display installs IPython's handler for a KittylabError (when two did, the last import won)."""
+    installers = [_module_name(p) for p in sorted(PACKAGE.rglob("*.py"))
+                  if any(getattr(node.func, "attr", None) == "set_custom_exc"
+                         for node in ast.walk(ast.parse(p.read_text())) if isinstance(node, ast.Call))]
+    assert installers == ["kittylab.render.display"]

@@ -313,7 +313,7 @@ def test_a_refusal_in_a_notebook_cell_is_one_line():
         shell._showtraceback = lambda etype, value, stb: shown.append(stb)
         result = shell.run_cell("from kittylab import KittylabError\nraise KittylabError('eager-client already has a current certificate')")
         assert not result.success
-        assert shown == [["KittylabError: eager-client already has a current certificate"]]
+        assert shown == [["\x1b[31mKittylabError: eager-client already has a current certificate\x1b[0m"]]
         shell.run_cell("1 / 0")
         assert len(shown) == 2 and len(shown[1]) > 1  # other errors keep their traceback
     finally:
