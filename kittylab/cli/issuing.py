@@ -1,4 +1,7 @@
-"""The article's commands: init, issue, sign, export-p12, revoke, crl, list, show, verify (steps 1-17)."""
+"""Issuing certificates: ``issue`` (a key, a CSR and a certificate in one go), ``sign`` (a CSR
+someone sent, shown before it is signed), ``export-p12`` and ``renew``; and the files and JSON every
+certificate made is reported with.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,19 @@ from pathlib import Path
 
 from ..errors import KittylabError
 from ..pki import openssl
-from ..pki.ca import CA_DAYS, LEAF_DAYS, check_days, load_certificate
-from ..pki.constraints import ALL_IP, build_name_constraints, describe_constraints
-from ..pki.crl import REASONS
-from ..pki.csr import load_csr
-from ..pki.facts import format_summary, summarize, when
-from ..pki.files import read_input, read_password_file, write_atomically
-from ..pki.grant import summarize_request
-from ..pki.keys import KEY_KINDS, check_new_passphrase
-from ..pki.profiles import AccessUrls
-from ..workspace import deploy
-from ..workspace.workspace import INTERMEDIATE_DAYS, Issued, Workspace, check_name
+from ..pki.ca import LEAF_DAYS
+from ..pki.files import read_password_file, write_atomically
+from ..pki.keys import KEY_KINDS
+from ..workspace.renewal import due, parse_duration
+from ..workspace.workspace import Issued, Workspace
 from .options import (
-    Passphrases,
+    UsageError,
     add_commands,
     add_p12_password_file,
     add_subject_options,
     command,
     command_line_fix,
+    duration,
     echo,
     emit,
     note,
@@ -35,63 +33,6 @@ from .options import (
     show_command,
     subject_from,
 )
-
-
-def cmd_init(args: argparse.Namespace) -> int:
-    urls = AccessUrls(args.crl_url, args.ocsp_url, args.ca_issuers_url)
-    if not args.intermediate_of:  # check the input before Workspace() creates a folder and a store
-        check_name(subject_from(args, args.cn, email=args.email or "").cn)
-        check_days(args.days or CA_DAYS)
-    passphrases = Passphrases(args)
-    # The new key gets a passphrase of its own, and only when asked to (--encrypt-key); a weak one is refused
-    # before the workspace is made.
-    passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
-    weak = check_new_passphrase(passphrase)
-    if weak:
-        note(f"warning: {weak}{command_line_fix(weak)}")
-    workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
-    defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
-    subject = subject_from(args, args.cn, defaults, email=args.email or "")
-    constraints = build_name_constraints(permit_dns=args.permit_dns or (), permit_email=args.permit_email or (),
-                                         permit_ip=args.permit_ip or (), exclude_dns=args.exclude_dns or (),
-                                         exclude_ip=args.exclude_ip)
-    if args.key == "rsa4096" and (args.intermediate_of or args.another_root or not workspace.has_ca):
-        note("making an RSA 4096 key (this takes about a second)...")
-    ca = workspace.init_ca(subject, key=args.key, days=args.days, passphrase=passphrase,
-                           intermediate_of=args.intermediate_of, another_root=args.another_root,
-                           path_length=args.path_length, name_constraints=constraints, urls=urls,
-                           replaces=args.replaces)
-    key_path, cert_path = workspace.path(subject.cn, "key"), workspace.path(subject.cn, "crt")
-    echo(f"created CA {ca.name}: {cert_path} (key: {key_path}, mode 0600{', encrypted' if passphrase else ''})")
-    if args.intermediate_of:
-        echo(f"  signed by {args.intermediate_of}; the chain for servers and p12 files: {workspace.chain_path(subject.cn)}")
-    if constraints is not None:
-        echo(f"  name constraints: {describe_constraints(constraints)}")
-        if args.exclude_ip is None and not args.permit_ip and constraints.permitted_subtrees:
-            echo(f"  IP addresses excluded ({', '.join(ALL_IP)}): constraints bind only the name types they list,"
-                 " so without them this CA could still certify any IP address (--permit-ip or --exclude-ip to choose)")
-    for label, url in _url_lines(workspace.ca_urls(subject.cn)):
-        echo(f"  what it issues carries its {label}: {url}")
-    echo(f"published the CRL: {workspace.path(subject.cn, 'crl')} (now the default issuing CA)")
-    if args.json:
-        emit(dict(workspace.ca_record(subject.cn).as_dict(), encrypted=bool(passphrase),
-                  files={"key": str(key_path), "crt": str(cert_path), "crl": str(workspace.path(subject.cn, "crl"))}))
-    show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
-    if args.intermediate_of:
-        show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
-        parent = args.intermediate_of
-        show_command(openssl.reproduce(ca.certificate, csr_file=f"{subject.cn}.csr", out=cert_path.name,
-                                       ca_cert=workspace.path(parent, "crt").name, ca_key=workspace.path(parent, "key").name))
-    else:
-        days = (ca.certificate.not_valid_after_utc - ca.certificate.not_valid_before_utc).days
-        show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days,
-                                            path_length=args.path_length, name_constraints=constraints))
-    return 0
-
-
-def _url_lines(urls: AccessUrls) -> list[tuple[str, str]]:
-    labels = {"crl": "CRL URL", "ocsp": "OCSP URL", "ca_issuers": "CA certificate URL"}
-    return [(labels[key], url) for key, url in urls.as_dict().items()]
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
@@ -158,6 +99,12 @@ def cmd_sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def _confirmed(question: str) -> bool:
+    if not sys.stdin.isatty():
+        raise KittylabError("--confirm needs a terminal to ask in: review with --dry-run, then sign without --confirm")
+    return input(question).strip().lower() in ("y", "yes")
+
+
 def _reproduce(workspace: Workspace, issued, csr_file: str, out: str) -> str:
     """The ``openssl req -CA`` line that makes the same certificate from the request."""
     issuer = issued.record.issuer
@@ -180,68 +127,46 @@ def cmd_export_p12(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_revoke(args: argparse.Namespace) -> int:
+def cmd_renew(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    revoked = workspace.revoke_many([args.target], reason=args.reason)
-    record = revoked[0]
-    echo(f"revoked {record.name} (serial {record.serial_hex}, reason {args.reason})")
-    for older in revoked[1:]:
-        echo(f"revoked {older.name}'s superseded certificate too (serial {older.serial_hex}): it was still valid")
-    crl_path = workspace.path(record.issuer, "crl")
-    days, why = workspace.crl_validity(record.issuer)
-    echo(f"published the CRL: {crl_path}, valid {days:g} days ({why})")
-    deployed = run_deploy_hook(args, workspace)
-    if not (getattr(args, "deploy_hook", None) or deploy.hook(workspace)):
-        note("reload nginx or Apache so they read it (or give a --deploy-hook that does)")
-    if args.json:
-        emit(dict(record.as_dict(), crl=str(crl_path), deployed=deployed,
-                  superseded_revoked=[older.serial_hex for older in revoked[1:]]))
-    show_command(openssl.revoke(f"{record.name}.crt", reason=args.reason))
-    show_command(openssl.gencrl(crl_path.name))
-    return 0
-
-
-def cmd_crl(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    if args.all and args.ca:
-        raise KittylabError("give --ca NAME or --all, not both")
-    names = issuing_cas(workspace) if args.all else [args.ca or workspace.ca_name]
-    published, failed = [], []
-    for name in names:
-        why = "given with --days" if args.days else workspace.crl_validity(name)[1]
+    p12_password = read_password_file(args.p12_password_file) if args.p12_password_file else None
+    names = list(args.names)
+    if not names and args.expiring is None:
+        raise UsageError("give NAME, or --expiring 30d for everything due")
+    if args.expiring is not None:
+        names += [item.record.name for item in due(workspace, parse_duration(args.expiring)) if item.renewable]
+    renewed, failed = [], []
+    for name in dict.fromkeys(names):
+        # One certificate that cannot be renewed does not stop the others: each failure is one line.
+        had_p12 = workspace.path(name, "p12").exists()
         try:
-            crl = workspace.publish_crl(next_update_days=args.days, ca=name)
+            issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
+                                     p12_password=p12_password, ca=args.ca)
         except KittylabError as error:
-            if not args.all:
-                raise
-            # One CA whose key cannot be used (its passphrase not given) does not stop the others' CRLs.
-            failed.append(name)
-            note(f"kittylab: error: the CRL of {name} was not published: {error}{command_line_fix(error)}")
-            published.append({"ca": name, "error": f"{error}{command_line_fix(error)}"})
+            failed.append({"name": name, "error": f"{error}{command_line_fix(error)}"})
+            note(f"kittylab: error: {name} not renewed: {error}{command_line_fix(error)}")
             continue
-        crl_path = workspace.path(name, "crl")
-        echo(f"published {crl_path}: {len(crl)} revoked, valid until {when(crl.next_update_utc)} ({why})")
-        days = (crl.next_update_utc - crl.last_update_utc).days
-        published.append({"ca": name, "crl": str(crl_path), "revoked": len(crl), "days": days, "validity": why,
-                          "next_update": crl.next_update_utc.isoformat()})
-        show_command(openssl.gencrl(crl_path.name, days=days))
-    warning = workspace.crl_warning()
-    if warning:
-        note(f"warning: {warning}")
-    run_deploy_hook(args, workspace)
+        old_p12 = None if "p12" in issued.files or not had_p12 else \
+            "stale" if workspace.path(name, "p12").exists() else "removed"
+        renewed.append(dict(issued_json(issued), old_p12=old_p12))
+        echo(f"renewed {name}: serial {issued.record.serial_hex}, valid until {issued.record.not_after:%Y-%m-%d}"
+             f" ({'a new key' if args.new_key else 'the same key'}); the previous certificate is superseded")
+        echo_files(issued)
+        if old_p12 == "stale":
+            note(f"warning: {name}.p12 still holds the superseded certificate: refresh it with kittylab export-p12"
+                 f" {name} (or renew with --p12)")
+        elif old_p12 == "removed":
+            note(f"warning: removed {name}.p12: it held the old key; make a new one with kittylab export-p12 {name}"
+                 " (or renew with --p12)")
+    if not names:
+        echo(f"nothing to renew: nothing is due within {args.expiring}")
+    deployed = run_deploy_hook(args, workspace)
     if args.json:
-        emit(published)
-    if failed:
-        note(f"kittylab: error: {len(failed)} of {len(names)} CRLs not published: {', '.join(failed)}")
+        emit({"renewed": renewed, "failed": failed, "deployed": deployed})
+    if failed and renewed:
+        note(f"kittylab: error: {len(failed)} of {len(failed) + len(renewed)} could not be renewed:"
+             f" {', '.join(f['name'] for f in failed)}")
     return 1 if failed else 0
-
-
-def issuing_cas(workspace: Workspace) -> list[str]:
-    """``crl --all``: the CAs that still answer for certificates, but not those that only sign CAs (the
-    offline roots, refreshed by hand with ``crl --ca ROOT``)."""
-    answerable = workspace.crl_answerable()
-    signs_leaves = {r.issuer for r in workspace.records(include_ca=False)}
-    return [name for name in answerable if name in signs_leaves or name == workspace.ca_name]
 
 
 def echo_files(issued: Issued) -> None:
@@ -258,117 +183,11 @@ def issued_json(issued: Issued) -> dict:
                 p12_password=issued.p12_password)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    unsafe = workspace.permission_warning()
-    if unsafe:
-        note(f"warning: {unsafe}")
-    records = workspace.records()
-    crl = workspace.current_crl()
-    # Each CA (a root, its intermediates, a second root) publishes its own CRL.
-    crls = {name: c for name in workspace.ca_names() if (c := workspace.current_crl(name)) is not None}
-    warning = workspace.crl_warning()
-    if args.json:
-        emit({
-            "certificates": [record.as_dict() for record in records],
-            "crl_next_update": crl.next_update_utc.isoformat() if crl else None,
-            "crl_warning": warning,
-            "crls": {name: c.next_update_utc.isoformat() for name, c in crls.items()},
-        })
-    else:
-        rows = [(r.name, r.profile, r.status(), r.not_after.strftime("%Y-%m-%d"), r.serial_hex) for r in records]
-        header = ("NAME", "PROFILE", "STATUS", "EXPIRES", "SERIAL")
-        widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
-        for row in [header, *rows]:
-            echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
-        if crls:
-            echo()
-        for name, each in crls.items():
-            label = "CRL" if len(crls) == 1 else f"CRL of {name}"
-            echo(f"{label}: {len(each)} revoked, next update {when(each.next_update_utc)}")
-    if warning:
-        note(f"warning: {warning}")
-    return 0
-
-
-def _confirmed(question: str) -> bool:
-    if not sys.stdin.isatty():
-        raise KittylabError("--confirm needs a terminal to ask in: review with --dry-run, then sign without --confirm")
-    return input(question).strip().lower() in ("y", "yes")
-
-
-#: What ``show`` reads as a file name, never as a certificate's name (a missing file is said to be one).
-FILE_SUFFIXES = (".csr", ".req", ".crt", ".cer", ".pem", ".der")
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    looks_like_a_file = Path(args.target).suffix.lower() in FILE_SUFFIXES or "/" in args.target
-    if Path(args.target).is_file() or looks_like_a_file:  # a file someone sent: a CSR (or a certificate) to read
-        data = read_input(Path(args.target), "certificate or CSR")
-        summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
-    else:
-        workspace = open_workspace(args)
-        record = workspace.find(args.target)
-        summary = summarize(record.certificate, record)
-        if record.profile == "ca":
-            summary["issues_with"] = workspace.ca_urls(record.name).as_dict()
-    if args.json:
-        emit(summary)
-    else:
-        echo(format_summary(summary))
-    return 0
-
-
-def cmd_verify(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    result = workspace.verify(args.cert, purpose=args.purpose)
-    echo(str(result))
-    show_command(openssl.verify(str(args.cert), workspace.chain_path().name, purpose=args.purpose,
-                                crl=workspace.crl_chain_path().name, every_level=len(workspace.chain()) > 1))
-    return 0 if result.ok else 1
-
-
-#: ``init``'s name constraints (repeatable): flag, metavar, what the constraint says.
-NAME_CONSTRAINTS = (
-    ("--permit-dns", "D", "only this domain and below, e.g. *.example.test (repeatable)"),
-    ("--permit-email", "E", "only email addresses of this domain (repeatable)"),
-    ("--permit-ip", "NET", "only IP addresses in this network, e.g. 127.0.0.0/8 (repeatable)"),
-    ("--exclude-dns", "D", "never this domain or below (repeatable)"),
-    ("--exclude-ip", "NET", ("never IP addresses in this network (repeatable); with --permit-dns or --permit-email"
-                             " and no --permit-ip, every IP address (0.0.0.0/0, ::/0) is excluded")),
-)
-
-
 def add_signing_ca(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ca", metavar="NAME", help="the signing CA (default: the workspace's issuing CA)")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
-    with command(commands, "init", cmd_init, help="create the CA (steps 1-3)") as init:
-        init.add_argument("--cn", default="kitty-ca", help="the CA's common name and file name (default kitty-ca)")
-        init.add_argument("--key", default="rsa4096", choices=KEY_KINDS, help="key type (default rsa4096)")
-        init.add_argument("--days", type=positive_int, default=None,
-                          help=f"validity (default {CA_DAYS}, an intermediate {INTERMEDIATE_DAYS})")
-        init.add_argument("--encrypt-key", action="store_true", help="protect the CA key with a passphrase")
-        add_subject_options(init)
-        init.add_argument("--email", help="the CA's email address")
-        hierarchy = init.add_argument_group("more CAs in one workspace")
-        hierarchy.add_argument("--intermediate-of", metavar="ROOT",
-                               help="make an issuing CA signed by the CA named ROOT (which can then go offline)")
-        hierarchy.add_argument("--another-root", action="store_true",
-                               help="make a second, independent root (the two-CAs setup: one for servers, one for clients)")
-        hierarchy.add_argument("--path-length", type=int, metavar="N",
-                               help="how many CAs may sit below this one (an intermediate defaults to 0)")
-        for flag, metavar, constraint in NAME_CONSTRAINTS:
-            hierarchy.add_argument(flag, action="append", metavar=metavar, help=f"name constraint: {constraint}")
-        hierarchy.add_argument("--replaces", metavar="OLD_CA",
-                               help="a rotation: inherit OLD_CA's name constraints, path length and URLs (what is not"
-                                    " given); OLD_CA keeps publishing its CRL; move certificates with renew --ca")
-        urls = init.add_argument_group("where clients find revocation (carried by everything this CA issues)")
-        urls.add_argument("--crl-url", metavar="URL", help="its CRL, e.g. http://pki.kitty.test/kitty-ca.crl (kittylab publish)")
-        urls.add_argument("--ocsp-url", metavar="URL", help="its OCSP responder, e.g. http://pki.kitty.test:8081 (kittylab ocsp-serve)")
-        urls.add_argument("--ca-issuers-url", metavar="URL", help="its certificate, e.g. http://pki.kitty.test/kitty-ca.crt")
-
     kinds = add_commands(commands.add_parser("issue", help="make a key, a CSR and a certificate in one go"),
                          "profile", "PROFILE")
     for profile, help_text in (("server", "a server certificate (steps 4-8)"),
@@ -389,6 +208,7 @@ def register(commands: argparse._SubParsersAction) -> None:
             add_signing_ca(sub)
             add_subject_options(sub)
 
+
     with command(commands, "sign", cmd_sign, deploy_hook=True, help="sign a CSR someone sent (steps 7-8)") as sign:
         sign.add_argument("csr", type=Path, metavar="CSR_FILE")
         sign.add_argument("--profile", required=True, choices=("client", "server"))
@@ -408,32 +228,21 @@ def register(commands: argparse._SubParsersAction) -> None:
         review.add_argument("--dry-run", action="store_true", help="only show what it would grant; sign nothing")
         add_signing_ca(sign)
 
+
     with command(commands, "export-p12", cmd_export_p12,
                  help="bundle NAME.key and NAME.crt into NAME.p12 (step 14)") as export:
         export.add_argument("name")
         add_p12_password_file(export, "--password-file")
         export.add_argument("--legacy", action="store_true", help="3DES/SHA-1 for Apple keychains, old Windows and Android")
 
-    with command(commands, "revoke", cmd_revoke, deploy_hook=True, help="revoke a certificate and publish the CRL") as revoke:
-        revoke.add_argument("target", metavar="NAME_OR_SERIAL")
-        revoke.add_argument("--reason", default="unspecified", choices=REASONS)
 
-    with command(commands, "crl", cmd_crl, deploy_hook=True, help="publish a fresh CRL and show when it expires") as crl:
-        crl.add_argument("--days", type=positive_int, default=None,
-                         help="valid for this many days, remembered for this CA (default: as last given, else 30;"
-                              " 365 for a CA that signs CAs)")
-        crl.add_argument("--ca", metavar="NAME", help="the CA whose CRL to publish (default: the issuing CA)")
-        crl.add_argument("--all", action="store_true",
-                         help="every CA that still answers for certificates it issued (a replaced CA too, until its"
-                              " last certificate expires); the roots that only sign CAs are left to --ca ROOT")
+    with command(commands, "renew", cmd_renew, deploy_hook=True,
+                 help="a new certificate for the same key (or a new key); the old one is superseded") as renew:
+        renew.add_argument("names", nargs="*", metavar="NAME")
+        renew.add_argument("--new-key", action="store_true", help="make a new key too (default: keep the key)")
+        renew.add_argument("--days", type=positive_int, default=None, help="validity (default: as before)")
+        renew.add_argument("--expiring", type=duration, metavar="30d", help="also renew everything due within this time")
+        renew.add_argument("--p12", action="store_true", help="also write a new NAME.p12")
+        add_p12_password_file(renew)
+        renew.add_argument("--ca", metavar="NEW_CA", help="move to this CA (a rotation; default: the same CA as before)")
 
-    with command(commands, "list", cmd_list, help="everything the CA issued, with status"):
-        pass  # no options of its own: only --json
-
-    with command(commands, "show", cmd_show, help="what a certificate (or a CSR file, before signing it) says") as show:
-        show.add_argument("target", metavar="NAME_OR_SERIAL_OR_FILE")
-
-    with command(commands, "verify", cmd_verify, json=False,
-                 help="check a certificate against the CA and its CRL") as verify:
-        verify.add_argument("cert", type=Path, metavar="CERT_FILE")
-        verify.add_argument("--purpose", choices=("client", "server"))

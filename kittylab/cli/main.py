@@ -1,7 +1,7 @@
 """The ``kittylab`` command line: the same moves as the notebooks, for scripts and terminals.
 
-Each task family is a module with ``register(subparsers)``; each handler takes the parsed
-arguments and returns an exit code. Anything a user can fix ends in one line on stderr and a
+Each task family is a module with ``register(commands)``, and a heading of its own in
+``kittylab --help`` (:data:`FAMILIES`); each handler takes the parsed arguments and returns an exit code. Anything a user can fix ends in one line on stderr and a
 non-zero exit, never a traceback.
 """
 
@@ -16,20 +16,31 @@ from typing import Callable, Sequence
 
 from ..errors import KittylabError
 from ..workspace.workspace import default_home, set_audit_command
-from . import issuing, operate, serve, upkeep, workshop
-from .options import Parser, UsageError, add_commands, command_line_fix, note, set_json_output
+from . import inspecting, issuing, revoking, servers, setting_up, upkeep, workshop
+from .options import CommandsParser, UsageError, command_line_fix, note, set_json_output
+
+#: The task families, each a module, in the order ``kittylab --help`` lists them under these headings.
+FAMILIES = (
+    ("setting up a CA", setting_up),
+    ("issuing certificates", issuing),
+    ("revoking and CRLs", revoking),
+    ("looking at what was issued", inspecting),
+    ("servers and clients", servers),
+    ("a class", workshop),
+    ("upkeep", upkeep),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="kittylab", description="Run a small certificate authority for mutual TLS.")
+    parser = CommandsParser(prog="kittylab", description="Run a small certificate authority for mutual TLS.",
+                            epilog="kittylab COMMAND --help says what a command does and takes.")
     parser.add_argument("--home", type=Path, default=None,
                         help="the workspace folder (default: $KITTYLAB_HOME or ./kitty-workspace)")
     parser.add_argument("--ca-passphrase-file", metavar="[CA=]F", action="append",
                         help="read a CA key's passphrase from F's first line: CA=F for the CA named CA alone,"
                              " F for any CA (repeatable; or set KITTYLAB_CA_PASSPHRASE_CA or KITTYLAB_CA_PASSPHRASE)")
-    commands = add_commands(parser, "command", "COMMAND")
-    for module in (issuing, workshop, serve, operate, upkeep):
-        module.register(commands)
+    for title, family in FAMILIES:
+        parser.add_family(title, family.register)
     return parser
 
 

@@ -33,6 +33,40 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class CommandsParser(Parser):
+    """The top-level parser: its ``--help`` lists the commands under the headings of their task families.
+
+    argparse lists subcommands in one block; here each family's commands get a section of their own,
+    formatted as argparse formats any section (``kittylab COMMAND --help`` is argparse's own).
+    """
+
+    def __init__(self, **kwargs: str) -> None:
+        super().__init__(**kwargs)
+        self.commands = add_commands(self, "command", "COMMAND")
+        self.families: list[tuple[str, list[str]]] = []
+
+    def add_family(self, title: str, register: Callable[[argparse._SubParsersAction], None]) -> None:
+        """Add the commands ``register`` adds, listed in ``--help`` under ``title``."""
+        before = len(self.commands.choices)
+        register(self.commands)
+        self.families.append((title, list(self.commands.choices)[before:]))
+
+    def format_help(self) -> str:
+        formatter = self._get_formatter()
+        formatter.add_usage(self.usage, self._actions, self._mutually_exclusive_groups)
+        formatter.add_text(self.description)
+        listed = {action.dest: action for action in self.commands._get_subactions()}
+        sections = [(title, [listed[name] for name in names]) for title, names in self.families]
+        # The options as argparse lists them; the positional COMMAND is the families above.
+        sections += [(group.title, group._group_actions) for group in self._action_groups if group is not self._positionals]
+        for title, actions in sections:
+            formatter.start_section(title)
+            formatter.add_arguments(actions)
+            formatter.end_section()
+        formatter.add_text(self.epilog)
+        return formatter.format_help()
+
+
 def _whole_number(text: str, what: str) -> int:
     """``text`` as a number, or the usage mistake ``'x' is not a WHAT``."""
     try:

@@ -1,65 +1,32 @@
-"""Keeping a CA running: ``passphrase`` (one CA key's passphrase), ``profile`` (what a profile may carry),
-``log`` (the audit log), ``deploy`` (the folder a web server reads, and the hook that ships it), ``backup`` and ``restore``."""
+"""Upkeep of a running CA: ``deploy`` (the folder a web server reads, and the hook that ships
+it), ``backup`` and ``restore``, ``repair`` (after a crash or a lost store) and ``export-openssl-db``
+(the CA's database as ``openssl ca`` keeps it, to move on with OpenSSL).
+"""
 
 from __future__ import annotations
 
 import argparse
-import getpass
 import shlex
-import sys
 from pathlib import Path
 
 from ..errors import KittylabError
-from ..pki.files import read_password_file
-from ..pki.keys import check_new_passphrase
 from ..workspace import deploy
 from ..workspace.backup import MANIFEST, backup, restore
-from ..workspace.workspace import Workspace
-from .options import Passphrases, command, command_line_fix, echo, emit, note, open_workspace, run_deploy_hook
-
-
-def _new_passphrase(args: argparse.Namespace) -> str | None:
-    if args.remove:
-        return None
-    if args.new_passphrase_file:
-        return read_password_file(args.new_passphrase_file)
-    if not sys.stdin.isatty():
-        raise KittylabError("no new passphrase: give --new-passphrase-file F (or --remove), or run it in a terminal")
-    first = getpass.getpass(f"New passphrase for the CA key {args.name} ({args.name}.key): ")
-    if not first or first != getpass.getpass("Again: "):
-        raise KittylabError("the passphrases are empty or do not match")
-    return first
-
-
-def cmd_passphrase(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    new = _new_passphrase(args)
-    weak = check_new_passphrase(new)
-    if weak:
-        note(f"warning: {weak}{command_line_fix(weak)}")
-    path = workspace.change_passphrase(args.name, new)
-    echo(f"{path}: {'encrypted with the new passphrase' if new else 'no longer encrypted'} (mode 0600);"
-         " the other CA keys are unchanged")
-    if args.json:
-        emit({"ca": args.name, "key": str(path), "encrypted": bool(new)})
-    return 0
-
-
-def cmd_profile(args: argparse.Namespace) -> int:
-    workspace = open_workspace(args)
-    if args.san_types is not None or args.any_san_type:
-        kinds = None if args.any_san_type else [k.strip().lower() for k in args.san_types.split(",") if k.strip()]
-        chosen = workspace.limit_profile(args.name, kinds)
-    else:
-        chosen = workspace.profile(args.name)
-    echo(f"{chosen.name} certificates ({chosen.purpose}) may carry: {', '.join(chosen.san_kinds) or 'no'} names")
-    if args.json:
-        emit({"profile": chosen.name, "san_types": list(chosen.san_kinds), "purpose": chosen.purpose})
-    return 0
+from ..workspace.openssldb import export_openssl_db
+from .options import (
+    Passphrases,
+    command,
+    echo,
+    emit,
+    note,
+    open_workspace,
+    run_deploy_hook,
+    show_command,
+)
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    workspace = Workspace(args.home)
+    workspace = open_workspace(args)
     settings = deploy.configure(workspace, directory=args.dir, server=args.server,
                                 client_ca=args.client_ca if args.client_ca is not None else ...,
                                 hook="" if args.no_hook else args.hook)
@@ -80,7 +47,7 @@ def cmd_deploy(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    written = backup(Workspace(args.home), args.dir)
+    written = backup(open_workspace(args), args.dir)
     echo(f"backed up {Path(args.home)} into {args.dir}: {len(written)} files (keys as they are: encrypted ones stay"
          f" encrypted), checksums in {MANIFEST}; restore with: kittylab --home NEW_HOME restore {args.dir}")
     if args.json:
@@ -111,34 +78,33 @@ def _reenable_command(home: Path, forgotten: dict) -> str:
     return " ".join(parts)
 
 
-def cmd_log(args: argparse.Namespace) -> int:
-    entries = open_workspace(args).audit_log()
-    if args.name:
-        entries = [e for e in entries if args.name in (e.name, e.serial)]
+def cmd_repair(args: argparse.Namespace) -> int:
+    # Not open_workspace's check: a lost store (or its lost records) is what repair is for.
+    done = open_workspace(args, existing=False).repair()
+    for line in done:
+        echo(line)
     if args.json:
-        emit([entry.as_dict() for entry in entries])
-    else:
-        for entry in entries:
-            echo(entry.describe())
+        emit({"done": done})
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    with command(subparsers, "passphrase", cmd_passphrase, help="change the passphrase of one CA's key") as passphrase:
-        passphrase.add_argument("name", metavar="CA", help="the CA whose key gets the new passphrase")
-        given = passphrase.add_mutually_exclusive_group()
-        given.add_argument("--new-passphrase-file", metavar="F", help="the new passphrase, F's first line (else asked for)")
-        given.add_argument("--remove", action="store_true", help="store the key unencrypted (e.g. on an HSM-less test box)")
+def cmd_export_openssl_db(args: argparse.Namespace) -> int:
+    workspace = open_workspace(args)
+    out = args.out or workspace.home / "openssl-db" / (args.ca or workspace.ca_name)
+    export = export_openssl_db(workspace, out, ca=args.ca)
+    echo(f"wrote {export.index}, serial, crlnumber, newcerts/, {export.config} and {export.extensions}")
+    for line in export.notes:
+        note(f"note: {line}")
+    show_command(export.gencrl_command())
+    show_command(export.ocsp_command())
+    if args.json:
+        emit({"folder": str(export.folder), "index": str(export.index), "config": str(export.config),
+              "notes": list(export.notes)})
+    return 0
 
-    with command(subparsers, "profile", cmd_profile,
-                 help="show or limit which kinds of names a profile's certificates carry") as profile:
-        profile.add_argument("name", choices=("client", "server"))
-        limits = profile.add_mutually_exclusive_group()
-        limits.add_argument("--san-types", metavar="KINDS",
-                            help="only these, comma-separated: email, dns, ip, uri (e.g. --san-types email)")
-        limits.add_argument("--any-san-type", action="store_true", help="lift the limit (every kind the profile allows)")
 
-    with command(subparsers, "deploy", cmd_deploy,
+def register(commands: argparse._SubParsersAction) -> None:
+    with command(commands, "deploy", cmd_deploy,
                  help="refresh the deploy folder a web server reads, and run the hook") as deploying:
         deploying.add_argument("--dir", metavar="DIR", help="the deploy folder (default: HOME/deploy; remembered)")
         deploying.add_argument("--server", metavar="NAME", help="also deploy this server certificate and its key")
@@ -148,14 +114,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         hooks.add_argument("--no-hook", action="store_true", help="forget the deploy hook")
         deploying.set_defaults(deploy_hook=None)
 
-    with command(subparsers, "backup", cmd_backup, help="copy the whole workspace into a new folder, consistent while"
+
+    with command(commands, "backup", cmd_backup, help="copy the whole workspace into a new folder, consistent while"
                                                         " other commands run (keys stay as they are)") as saving:
         saving.add_argument("dir", type=Path, metavar="DIR", help="a new or empty folder")
 
-    with command(subparsers, "restore", cmd_restore,
+
+    with command(commands, "restore", cmd_restore,
                  help="make the workspace (--home, new or empty) from a backup folder") as restoring:
         restoring.add_argument("dir", type=Path, metavar="DIR", help="a folder kittylab backup wrote")
 
-    with command(subparsers, "log", cmd_log,
-                 help="the audit log: who issued, signed, renewed, revoked what, and when") as log:
-        log.add_argument("--name", metavar="NAME_OR_SERIAL", help="only the entries about this certificate or CA")
+
+    with command(commands, "repair", cmd_repair,
+                 help="after a crash or a lost store: rebuild the store from the workspace's files, fix published files"):
+        pass  # no options of its own: only --json
+
+
+    with command(commands, "export-openssl-db", cmd_export_openssl_db,
+                 help="write index.txt, serial and openssl.cnf for openssl ca") as export:
+        export.add_argument("--out", type=Path, metavar="DIR", help="the folder (default: HOME/openssl-db/CA)")
+        export.add_argument("--ca", metavar="NAME", help="the CA to export (default: the issuing CA)")
+

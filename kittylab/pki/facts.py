@@ -25,6 +25,9 @@ from .names import describe_san, readable_name, visible
 #: A certificate counts as expiring within this many days of its end.
 EXPIRING_DAYS = 30
 
+#: The statuses of a certificate that works now (an expiring one still does): current and usable.
+USABLE = frozenset({"valid", "expiring"})
+
 
 def serial_hex(serial: int) -> str:
     """A serial number as OpenSSL prints it: upper-case hex with an even number of digits."""
@@ -120,6 +123,11 @@ class Record:
         if self.superseded_by is not None:
             return "superseded"
         return date_status(self.not_before, self.not_after, now=now)
+
+    @property
+    def usable(self) -> bool:
+        """True while the certificate works: neither revoked, superseded, expired nor not yet valid."""
+        return self.status() in USABLE
 
 
     def as_dict(self) -> dict:

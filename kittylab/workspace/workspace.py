@@ -399,7 +399,7 @@ class Workspace(AbstractContextManager["Workspace"]):
             if create:
                 make_private_folder(self.home)
             elif not self.home.is_dir():
-                raise KittylabError(f"no workspace at {self.home}: create one first", fix="init")
+                raise KittylabError(f"no workspace at {self.home}", fix="no-workspace")
         first = self._lock.acquire()
         try:
             if first and recover:

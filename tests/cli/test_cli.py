@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 
@@ -215,18 +216,33 @@ def test_real_process_home_env_and_default(tmp_path):
     assert usage.code == 2 and len(usage.err.splitlines()) == 1 and "Traceback" not in usage.err
 
 
-def test_help_lists_every_command():
-    result = run_cli("--help")
-    for command in ("init", "issue", "sign", "export-p12", "revoke", "crl", "list", "show", "verify"):
-        assert command in result.out
+def test_help_lists_every_command_once_under_its_task_family():
+    """`kittylab --help` groups the commands by task family: each command under one heading, with its one-line help."""
+    from kittylab.cli.main import FAMILIES, build_parser
+
+    commands = build_parser().commands
+    text = run_cli("--help").out
+    headings = [line.removesuffix(":") for line in text.splitlines() if line.endswith(":") and line[:1].isalpha()]
+    assert headings == [title for title, _ in FAMILIES] + ["options"]
+    listed = re.findall(r"^  ([a-z][a-z0-9-]*)(?:  |$)", text, re.M)
+    assert sorted(listed) == sorted(commands.choices) and len(set(listed)) == len(listed) == 26
+    words = " ".join(text.split())
+    for each in commands._get_subactions():  # the help each command was registered with, as before
+        assert f"{each.dest} {' '.join(each.help.split())}" in words
 
 
 @pytest.mark.parametrize("command", [["list"], ["show", "eager-client"], ["expiring", "--check"], ["expiring", "--json"],
                                      ["verify", "x.crt"], ["crl"], ["revoke", "eager-client"], ["export-openssl-db"],
-                                     ["webconfig", "nginx"], ["issue", "client", "eager-client"]])
-def test_a_mistyped_home_is_an_error_and_creates_nothing(tmp_path, command):
-    """Monitoring that read "nothing expires" from a folder that does not exist would say all is well."""
+                                     ["webconfig", "nginx"], ["issue", "client", "eager-client"], ["repair"],
+                                     ["deploy"], ["backup", "saved"], ["ocsp-serve", "--port", "0"],
+                                     ["publish", "--port", "0"]])
+def test_a_mistyped_home_is_an_error_and_creates_nothing(tmp_path, command, monkeypatch):
+    """Monitoring that read "nothing expires" from a folder that does not exist would say all is well.
+
+    Every command says it in the core's words (``fix="no-workspace"``), with the command line's remedy."""
+    monkeypatch.chdir(tmp_path)
     typo = tmp_path / "typo"
     result = run_cli(*command, home=typo)
-    assert "no workspace at" in result.assert_one_line_error()
-    assert not typo.exists()
+    assert result.assert_one_line_error() == (f"kittylab: error: no workspace at {typo}"
+                                              " (check --home or $KITTYLAB_HOME, or make one with kittylab init)")
+    assert not typo.exists() and not (tmp_path / "saved").exists()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import os
 import re
 import signal
@@ -144,7 +146,7 @@ def test_serve_runs_until_stopped(cast, password_file):
 
 def test_the_try_hint_names_a_p12_the_workspace_holds(workspace, tmp_path):
     """A roster workspace has no eager-client.p12: serve's hint names a participant's p12."""
-    from kittylab.cli.serve import client_p12
+    from kittylab.cli.servers import client_p12
     from kittylab.workshop.roster import issue_roster
 
     assert client_p12(workspace) is None
@@ -155,3 +157,19 @@ def test_the_try_hint_names_a_p12_the_workspace_holds(workspace, tmp_path):
     assert client_p12(workspace) == workspace.path("eager-client", "p12")
     workspace.revoke("eager-client")
     assert client_p12(workspace) == workspace.path("ada-lovelace", "p12")  # never a revoked one
+
+
+@pytest.mark.parametrize("days, usable", [((-400, -370), False), ((10, 400), False), ((-10, 10), True)])
+def test_the_try_hint_names_only_a_client_certificate_that_works_now(workspace, monkeypatch, days, usable):
+    """An expired or not yet valid client's p12 would be refused by the server: the hint skips it (an expiring one works)."""
+    from kittylab.cli.servers import client_p12
+    from kittylab.workspace.workspace import Workspace
+
+    workspace.issue("eager-client", profile="client", key="p256", p12=True, p12_password="pw-pw-pw-pw")
+    now = dt.datetime.now(dt.timezone.utc)
+    moved = dataclasses.replace(workspace.current("eager-client"), not_before=now + dt.timedelta(days=days[0]),
+                                not_after=now + dt.timedelta(days=days[1]))
+    assert moved.usable is usable and (moved.status() in ("valid", "expiring")) is usable
+    monkeypatch.setattr(Workspace, "current", lambda self, name: moved)
+    monkeypatch.setattr(Workspace, "current_of", lambda self, profile, limit=-1: [moved])
+    assert client_p12(workspace) == (workspace.path("eager-client", "p12") if usable else None)

@@ -1,4 +1,8 @@
-"""``kittylab serve``, ``kittylab fetch`` and ``kittylab webconfig``: mutual TLS end to end (steps 9-17)."""
+"""Servers and clients: ``serve`` (the picture-server, HTTPS that requires a client
+certificate), ``fetch`` (a client with a certificate), ``webconfig`` (nginx or Apache set up for
+client certificates), ``ocsp-serve`` (an OCSP responder) and ``publish`` (CRLs and CA certificates
+over HTTP). The servers run until Ctrl-C, or SIGTERM as a service manager sends it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,14 @@ from pathlib import Path
 
 from ..errors import KittylabError
 from ..net.client import curl_command, fetch
+from ..net.http_service import HttpService
+from ..net.ocsp import OcspServer
+from ..net.publisher import Publisher
 from ..net.server import DEFAULT_NAME, PictureServer
 from ..net.webconfig import DEFAULT_PORT, KINDS, prepare_site, write_site
 from ..workspace.workspace import Workspace
 from .options import (
+    Passphrases,
     add_client_checks,
     add_listen_options,
     command,
@@ -25,6 +33,7 @@ from .options import (
     open_workspace,
     port_number,
     positive_int,
+    show_command,
     until_stopped,
 )
 
@@ -55,11 +64,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def client_p12(workspace: Workspace) -> Path | None:
-    """A p12 of a current client certificate in the workspace, for the ``try:`` hint: eager-client's, else an early one."""
-    story = ["eager-client"] if workspace.current("eager-client") is not None else []
-    for name in [*story, *(record.name for record in workspace.current_of("client", limit=64))]:
-        if workspace.path(name, "p12").exists():
-            return workspace.path(name, "p12")
+    """A p12 of a usable client certificate in the workspace, for the ``try:`` hint: eager-client's, else an early one."""
+    story = [workspace.current("eager-client")]
+    for record in [*story, *workspace.current_of("client", limit=64)]:
+        if record is not None and record.usable and workspace.path(record.name, "p12").exists():
+            return workspace.path(record.name, "p12")
     return None
 
 
@@ -110,14 +119,40 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    with command(subparsers, "serve", cmd_serve, json=False,
+def cmd_ocsp_serve(args: argparse.Namespace) -> int:
+    server = OcspServer(args.home, passphrases=Passphrases(args), host=args.host, port=args.port, log=note)
+    names = ", ".join(server.responder.workspace.ca_names())
+    echo(f"OCSP responder for {names} at {server.url} (Ctrl-C stops)")
+    ca = server.responder.workspace.ca_certificate_path
+    show_command(f"openssl ocsp -issuer {ca} -cert CERT.crt -url {server.url} -CAfile {ca} -resp_text")
+    return _serve_until_stopped(server)
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    publisher = Publisher(args.home, host=args.host, port=args.port, log=note)
+    echo(f"publishing at {publisher.url}, read live from {publisher.workspace.home} (Ctrl-C stops):")
+    for path in publisher.paths():
+        echo(f"  {publisher.url}{path}")
+    first = publisher.paths()[1]
+    show_command(f"openssl crl -inform DER -in <(curl -s {publisher.url}{first}) -noout -text")
+    return _serve_until_stopped(publisher)
+
+
+def _serve_until_stopped(service: HttpService) -> int:
+    until_stopped(service.serve_forever)
+    note("stopped")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    with command(commands, "serve", cmd_serve, json=False,
                  help="run the picture-server: HTTPS that requires a client certificate") as serve:
         add_listen_options(serve, port=DEFAULT_PORT)
         serve.add_argument("--name", default=DEFAULT_NAME, help="the server certificate's name in the workspace")
         add_client_checks(serve)
 
-    with command(subparsers, "fetch", cmd_fetch, json=False,
+
+    with command(commands, "fetch", cmd_fetch, json=False,
                  help="GET a URL with a client certificate and say why a server refuses") as get:
         get.add_argument("url", metavar="URL")
         get.add_argument("--p12", metavar="F", help="the client's p12 file")
@@ -128,7 +163,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         get.add_argument("--timeout", type=positive_int, default=10, help="seconds (default 10)")
         get.add_argument("--tls-max", choices=("1.2", "1.3"), help="highest TLS version to offer")
 
-    with command(subparsers, "webconfig", cmd_webconfig,
+
+    with command(commands, "webconfig", cmd_webconfig,
                  help="write an nginx or Apache configuration that requires client certificates") as web:
         web.add_argument("kind", choices=KINDS)
         web.add_argument("--out", metavar="FILE", help="write the configuration here (the gallery goes to www/ beside it)")
@@ -139,3 +175,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         add_client_checks(web)
         web.add_argument("--publish-port", type=port_number, metavar="P",
                          help="also serve every CA's CRL and certificate over plain HTTP on this port (as kittylab publish)")
+
+
+    with command(commands, "ocsp-serve", cmd_ocsp_serve, json=False,
+                 help="answer OCSP requests for the workspace's CAs over HTTP") as serve:
+        add_listen_options(serve, port=8888)
+
+
+    with command(commands, "publish", cmd_publish, json=False,
+                 help="serve each CA's CRL (/NAME.crl) and certificate (/NAME.crt) over HTTP") as publish:
+        add_listen_options(publish, port=8080)
+
