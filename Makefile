@@ -75,19 +75,14 @@ lab: setup lessons
 	$(PY) -m jupyter lab --notebook-dir=$(MY_NOTEBOOKS) $(ALLOW_ROOT) $(LAB_ARGS)
 
 # Copy the lessons (and their data files) that are not in $(MY_NOTEBOOKS)/ yet; never overwrites,
-# but names the copies older than the repository's lesson (after a `git pull`) and how to update them.
+# but names, one line each, the copies an older kittylab made (they import modules that moved since)
+# and those older than the repository's lesson (after a `git pull`), and how to update them.
 lessons:
 	@mkdir -p $(MY_NOTEBOOKS); \
-	older=; \
 	for f in notebooks/*; do \
-	  copy="$(MY_NOTEBOOKS)/$${f##*/}"; \
-	  if [ ! -e "$$copy" ]; then cp "$$f" $(MY_NOTEBOOKS)/; \
-	  elif [ "$$f" -nt "$$copy" ] && ! cmp -s "$$f" "$$copy"; then older="$$older $${f##*/}"; fi; \
+	  [ -e "$(MY_NOTEBOOKS)/$${f##*/}" ] || cp "$$f" $(MY_NOTEBOOKS)/; \
 	done; \
-	for n in $$older; do \
-	  echo "make lessons: $(MY_NOTEBOOKS)/$$n is older than the repository's lesson (it changed since your copy):" \
-	       "make reset-lesson LESSON=$${n%%-*} takes the new one (your saved runs in it are replaced)"; \
-	done
+	$(PYTHON) tools/check_lessons.py $(MY_NOTEBOOKS)
 
 # Start a lesson afresh: `make reset-lesson LESSON=03` puts 03's notebook back as committed
 # (`LESSON=all` every one). A lesson with a workspace of its own (08, 80-83, 90) has it moved aside

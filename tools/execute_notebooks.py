@@ -1,6 +1,6 @@
 """Re-execute tutorial notebooks in place, as nbval runs them, so that their committed outputs match.
 
-    python tools/execute_notebooks.py notebooks/03-web-server.ipynb ...   (or: make notebooks)
+    python tools/execute_notebooks.py notebooks/03-web-server.ipynb ...
 
 Each notebook runs with notebooks/ as its working folder and a fresh, temporary KITTYLAB_HOME
 (as conftest.py gives nbval), in this environment's Python. The widgets' state is saved in the

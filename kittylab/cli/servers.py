@@ -120,7 +120,7 @@ def cmd_webconfig(args: argparse.Namespace) -> int:
 
 
 def cmd_ocsp_serve(args: argparse.Namespace) -> int:
-    server = OcspServer(args.home, passphrases=Passphrases(args), host=args.host, port=args.port, log=note)
+    server = OcspServer(_existing_home(args), passphrases=Passphrases(args), host=args.host, port=args.port, log=note)
     names = ", ".join(server.responder.workspace.ca_names())
     echo(f"OCSP responder for {names} at {server.url} (Ctrl-C stops)")
     ca = server.responder.workspace.ca_certificate_path
@@ -129,13 +129,20 @@ def cmd_ocsp_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    publisher = Publisher(args.home, host=args.host, port=args.port, log=note)
+    publisher = Publisher(_existing_home(args), host=args.host, port=args.port, log=note)
     echo(f"publishing at {publisher.url}, read live from {publisher.workspace.home} (Ctrl-C stops):")
     for path in publisher.paths():
         echo(f"  {publisher.url}{path}")
     first = publisher.paths()[1]
     show_command(f"openssl crl -inform DER -in <(curl -s {publisher.url}{first}) -noout -text")
     return _serve_until_stopped(publisher)
+
+
+def _existing_home(args: argparse.Namespace) -> Path:
+    """``--home`` for a server that opens it itself, checked first as every command checks it (a mistyped one is
+    "no workspace", not "no CA")."""
+    open_workspace(args).close()
+    return args.home
 
 
 def _serve_until_stopped(service: HttpService) -> int:

@@ -75,7 +75,6 @@ class HttpService(Background):
         self.workspace = workspace = Workspace(home, ca_passphrase=ca_passphrase, passphrases=passphrases)
         self.log = log
         try:
-            workspace.check_exists()  # a mistyped home is refused as everywhere, and creates nothing
             self.prepare()
         except KittylabError:
             workspace.close()

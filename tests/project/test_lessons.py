@@ -110,3 +110,34 @@ def test_every_install_route_of_the_readme_says_to_work_on_copies(route):
     """A learner following a by-hand route saved runs into notebooks/ and `pytest` failed 20 notebook tests."""
     section = (ROOT / "README.md").read_text().split(route, 1)[1].split("\n### ", 1)[0]
     assert "make lessons" in section and "jupyter lab my-notebooks/" in section and "never in `notebooks/`" in section
+
+
+def _code_cell(notebook: dict, source: str) -> dict:
+    notebook["cells"].insert(0, {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+                                 "source": source.splitlines(keepends=True)})
+    return notebook
+
+
+def test_make_lessons_names_a_copy_an_older_kittylab_made(tmp_path):
+    """A copy kept from before the modules moved imports `kittylab.tutorial`: one line says so and how to refresh it,
+    not a ModuleNotFoundError in its first cell; a copy of today's lesson, or one with a magic in it, says nothing."""
+    mine = tmp_path / "my-notebooks"
+    assert make("lessons", f"MY_NOTEBOOKS={mine}").stdout == ""
+    old, gone, fine = mine / "03-web-server.ipynb", mine / "81-ocsp.ipynb", mine / "04-eager-client.ipynb"
+    old.write_text(json.dumps(_code_cell(json.loads(old.read_text()),
+                                         "%load_ext kittylab\nfrom kittylab.tutorial import P, prepare\nimport kittylab.client\n")))
+    gone.write_text(json.dumps(_code_cell(json.loads(gone.read_text()), "from kittylab.net.webconfig import (nginx_config,\n"
+                                                                        "    RunningSite)\nfrom kittylab import Workspace\n")))
+    fine.write_text(json.dumps(_code_cell(json.loads(fine.read_text()), "!ls\nfrom kittylab.ui.tutorial import prepare\n")))
+    done = make("lessons", f"MY_NOTEBOOKS={mine}")
+    assert done.returncode == 0 and "from kittylab.tutorial" in old.read_text()  # kept, as every copy is
+    assert done.stdout.splitlines() == [
+        f"make lessons: {old} is from an older kittylab: it imports kittylab.tutorial, kittylab.client, which this"
+        " kittylab no longer has, so it would stop at its first import: make reset-lesson LESSON=03 takes the current"
+        " lesson (your saved runs in it are replaced)",
+        f"make lessons: {gone} is from an older kittylab: it imports kittylab.net.webconfig.RunningSite, which this"
+        " kittylab no longer has, so it would stop at its first import: make reset-lesson LESSON=81 takes the current"
+        " lesson (your saved runs in it are replaced)",
+    ]
+    assert make("reset-lesson", "LESSON=03", f"MY_NOTEBOOKS={mine}").returncode == 0
+    assert str(old) not in make("lessons", f"MY_NOTEBOOKS={mine}").stdout

@@ -190,3 +190,19 @@ def test_conda_environment_brings_the_openssl_3_command_line(environment):
     assert openssl, "environment.yml must list conda-forge's openssl"
     assert not Requirement(openssl[0]).specifier.contains("1.1.1"), openssl
     assert Requirement(openssl[0]).specifier.contains("3.0.0"), openssl
+
+
+#: The project files that name paths in the repository (the tests moved into folders once, and these kept the old paths).
+NAMING_FILES = ["README.md", "pyproject.toml", "environment.yml", "Makefile", ".ci/run", ".ci/without-system-programs",
+                "tools/execute_notebooks.py", "tools/make_cats.py"]
+#: Paths that exist only once something runs (gitignored output).
+MADE_BY_RUNNING = ("benchmarks/out",)
+
+
+def test_every_path_the_project_files_name_exists():
+    named = {(name, path) for name in NAMING_FILES
+             for path in re.findall(r"(?<![\w./-])((?:tests|tools|kittylab|notebooks|benchmarks|\.ci)/[\w./*-]*[\w*])",
+                                    (ROOT / name).read_text(encoding="utf-8"))}
+    missing = [(name, path) for name, path in sorted(named)
+               if not any(ROOT.glob(path)) and not path.startswith(MADE_BY_RUNNING)]
+    assert len(named) > 40 and missing == []
