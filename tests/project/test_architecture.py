@@ -39,7 +39,8 @@ def _imports(path: Path) -> set[str]:
             else:
                 target = node.module or ""
             if target.startswith("kittylab"):
-                found |= {f"{target}.{alias.name}" if not node.module else target for alias in node.names}
+                # ``from ..workspace import store`` imports the module kittylab.workspace.store
+                found |= {f"{target}.{alias.name}" for alias in node.names} | ({target} if node.module else set())
         elif isinstance(node, ast.Import):
             found |= {alias.name for alias in node.names if alias.name.startswith("kittylab")}
     return found
@@ -90,34 +91,64 @@ def test_only_the_state_layers_open_databases():
     """The workspace's store (and the workshop's ledger of participants) are the only SQLite files."""
     allowed = ("kittylab.workspace.", "kittylab.workshop.ledger")
     users = [_module_name(p) for p in PACKAGE.rglob("*.py")
-             if "sqlite3" in {alias.name for node in ast.walk(ast.parse(p.read_text()))
-                              if isinstance(node, ast.Import) for alias in node.names}
-             and not _module_name(p).startswith(allowed)]
+             if "sqlite3" in _standard_imports(p) and not _module_name(p).startswith(allowed)]
     assert users == []
 
 
-def _reaches_into_a_workspace(path: Path) -> list[str]:
-    """``workspace._x`` (or ``ws._x``, ``self.workspace._x``) in ``path``: a private member of a Workspace
-    (and ``workspace.store``, the store's old public name)."""
+def _standard_imports(path: Path) -> set[str]:
+    """The top-level names of what ``path`` imports: ``import sqlite3``, ``from sqlite3 import connect``,
+    ``import_module("sqlite3")``."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) in (
+            "import_module", "__import__"
+        ):
+            found |= {str(arg.value).split(".")[0] for arg in node.args if isinstance(arg, ast.Constant)}
+    return found
+
+
+def _private_members_of_workspace() -> set[str]:
+    """The names of Workspace's private methods and attributes (``_store``, ``_writing``, ``_audit``, ...)."""
+    tree = ast.parse((PACKAGE / "workspace" / "workspace.py").read_text())
+    cls = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "Workspace")
+    names = {node.name for node in cls.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    names |= {node.attr for node in ast.walk(cls) if isinstance(node, ast.Attribute)
+              and isinstance(node.value, ast.Name) and node.value.id == "self"}
+    return {name for name in names if name.startswith("_") and not name.startswith("__")}
+
+
+def _reaches_into_a_workspace(path: Path, private: set[str]) -> list[str]:
+    """Private members of a Workspace reached from ``path``: ``anything._store`` (any of Workspace's private
+    names, on anything but ``self``), ``workspace._x`` (any private name on a variable so called) and
+    ``workspace.store`` (the store's old public name)."""
     def is_workspace(node: ast.expr) -> bool:
         return (isinstance(node, ast.Name) and node.id in ("workspace", "ws")) or (
             isinstance(node, ast.Attribute) and node.attr == "workspace")
 
-    return [node.attr for node in ast.walk(ast.parse(path.read_text()))
-            if isinstance(node, ast.Attribute) and is_workspace(node.value)
-            and (node.attr == "store" or node.attr.startswith("_") and not node.attr.startswith("__"))]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Attribute) or (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")):
+            continue
+        private_name = node.attr.startswith("_") and not node.attr.startswith("__")
+        if node.attr in private or (is_workspace(node.value) and (private_name or node.attr == "store")):
+            found.append(f"{node.lineno}: .{node.attr}")
+    return found
 
 
 def test_the_store_and_the_write_protocol_are_private_to_the_workspace():
     """Only the workspace package imports the store or reaches a Workspace's private members (its store,
     its write protocol): every other layer changes state through a public Workspace method."""
-    through = {_module_name(p): _reaches_into_a_workspace(p) for p in PACKAGE.rglob("*.py")
-               if not _module_name(p).startswith("kittylab.workspace")}
-    assert {module: names for module, names in through.items() if names} == {}
-    users = [_module_name(p) for p in PACKAGE.rglob("*.py")
-             if any(t.startswith("kittylab.workspace.store") for t in _imports(p))
-             and not _module_name(p).startswith("kittylab.workspace")]
-    assert users == []
+    private = _private_members_of_workspace()
+    assert {"_store", "_writing", "_audit"} <= private
+    outside = [p for p in PACKAGE.rglob("*.py") if not _module_name(p).startswith("kittylab.workspace")]
+    found = {_module_name(p): _reaches_into_a_workspace(p, private)
+             + [f"imports {t}" for t in sorted(_imports(p)) if t.startswith("kittylab.workspace.store")]
+             for p in outside}
+    assert {module: what for module, what in found.items() if what} == {}
 
 
 #: The layers below the edges: what they say reaches a notebook user as much as a terminal user.
