@@ -15,7 +15,6 @@ the certificate was accepted, an alert says why it was not.
 from __future__ import annotations
 
 import base64
-import html
 import http.client
 import json
 import os
@@ -38,6 +37,7 @@ from ..pki.ca import load_certificate
 from ..pki.files import read_input
 from ..pki.keys import PrivateKey, load_key
 from ..pki.pkcs12 import load_p12
+from ..render.templates import macro
 
 #: How long to wait, after a TLS 1.3 handshake, for the server to accept or refuse the certificate.
 VERDICT_WAIT = 1.0
@@ -115,7 +115,7 @@ class Response:
         """The page as a browser shows it, pictures inlined, for a notebook (kittylab's gallery inline,
         any other page in a sandboxed frame)."""
         if "html" not in self.content_type:
-            return f"<pre>{html.escape(repr(self))}\n\n{html.escape(self.text[:4000])}</pre>"
+            return macro("previews.html", "response_text", summary=repr(self), text=self.text[:4000])
         page = self.text
         for src, (content_type, data) in self.pictures.items():
             uri = f"data:{content_type};base64,{base64.b64encode(data).decode()}"
@@ -124,7 +124,7 @@ class Response:
         main = re.search(r'<main class="kl-gallery">.*?</main>', page, re.S)
         if style and main:
             return style.group(0) + main.group(0)
-        return f'<iframe sandbox srcdoc="{html.escape(page)}" style="width:100%;height:600px;border:0"></iframe>'
+        return macro("previews.html", "sandboxed_page", page=page)
 
 
 class _ImageSources(HTMLParser):

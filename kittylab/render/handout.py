@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import KittylabError
 from ..pki.facts import Record, summarize
-from .templates import render
+from .templates import macro, render
 
 #: The address participants open when the teacher gives none: picture-server on the port that
 #: ``kittylab serve`` and ``kittylab webconfig`` use by default.
@@ -121,10 +120,7 @@ class HandoutPreview:
         return _PASSWORD.sub(r"\1(hidden in this preview: see the handout file)\2", self.path.read_text(encoding="utf-8"))
 
     def _repr_html_(self) -> str:
-        return (
-            f'<iframe class="kl-handout-preview" title="handout for {escape(self.full_name)}" '
-            f'style="width:100%;height:480px;border:1px solid #ccc" srcdoc="{escape(self.page(), quote=True)}"></iframe>'
-        )
+        return macro("previews.html", "handout_preview", full_name=self.full_name, page=self.page())
 
     def __repr__(self) -> str:
         return f"Handout for {self.full_name}, password hidden: {self.path}"

@@ -37,7 +37,6 @@ import unicodedata
 from urllib.parse import urlsplit
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from html import escape
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -55,6 +54,7 @@ from ..pki.names import Subject, check_email
 from ..pki.pkcs12 import load_p12
 from ..render.handout import DEFAULT_URL, HandoutInfo, HandoutPreview, check_url, render_handout
 from ..render.progress import progress_bar
+from ..render.templates import macro
 from ..workspace.batch import Request
 from ..workspace.protocol import WorkspaceLock
 from ..workspace.workspace import WRITER_THREADS, Workspace, check_name
@@ -283,12 +283,7 @@ class Roster:
         rows = [(str(p.line), p.full_name, p.email, p.ou, p.name, "") for p in self.participants]
         rows += [(str(line), "", "", "", "", message) for line, message in self.errors]
         rows.sort(key=lambda row: int(row[0]))
-        bad = ' style="color:#b00020"'
-        cells = "".join(
-            f"<tr{bad if row[5] else ''}>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
-        )
-        head = "".join(f"<th>{label}</th>" for label in ("line", "name", "email", "OU", "file name", "problem"))
-        return f'<table class="kl-roster"><caption>{escape(repr(self))}</caption><tr>{head}</tr>{cells}</table>'
+        return macro("previews.html", "roster", caption=repr(self), rows=rows)
 
 
 def iter_roster(path: str | os.PathLike) -> Iterator[Participant | tuple[int, str]]:

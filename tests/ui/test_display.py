@@ -25,8 +25,11 @@ from kittylab.render.display import (
     to_html,
     to_text,
 )
+from kittylab.net.client import Response
+from kittylab.render.handout import HandoutPreview
 from kittylab.ui.tutorial import OpenSSLRun, Result, Table
 from kittylab.ui.widgets import p12_links
+from kittylab.workshop.roster import Participant, Roster
 
 LATER = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=400)
 
@@ -206,18 +209,24 @@ def test_hostile_subjects_stay_text(workspace):
 
 
 def test_html_pieces_escape_every_value_as_html_escape_does(tmp_path):
-    """Cards, badges, download links, the tutorial's tables, side-by-sides and verdicts escape what
-    they show, quotes spelled as :func:`html.escape` spells them: the notebooks' stored outputs,
-    which nbval compares byte for byte, were written so."""
+    """Cards, badges, download links, the tutorial's tables, side-by-sides and verdicts, a roster, a
+    server's answer and a handout's preview escape what they show, quotes spelled as :func:`html.escape`
+    spells them: the notebooks' stored outputs, which nbval compares byte for byte, were written so."""
     hostile = """<i>"O'Brien"&co<i>"""
     path = tmp_path / hostile
     path.write_bytes(b"data")
+    (tmp_path / "handout.html").write_text(hostile, encoding="utf-8")
     pieces = {
         "card": Card("certificate", hostile, hostile, [("Subject", hostile), ("Revoked", [hostile, "more"])]).html(),
         "download link and p12 password": p12_links(path, hostile),
         "table": Table((hostile,), [(hostile,)], code_columns=(0,))._repr_html_(),
         "side by side": OpenSSLRun(f"openssl {hostile}", 1, hostile, ValueError(hostile))._repr_html_(),
         "hint": Result(False, hostile, hostile)._repr_html_(),
+        "roster": Roster(path, [Participant(2, "x", hostile, "x@kitty.test", hostile)], [(3, hostile)])._repr_html_(),
+        "server's text": Response("u", 200, "OK", {}, hostile.encode(), hostile, "TLSv1.3")._repr_html_(),
+        "other server's page": Response("u", 200, "OK", {"content-type": "text/html"}, (hostile * 2).encode(), "s",
+                                        "TLSv1.3")._repr_html_(),
+        "handout preview": HandoutPreview(tmp_path / "handout.html", hostile)._repr_html_(),
     }
     for what, page in pieces.items():
         assert "<i>" not in page and html.escape(hostile) in page, what
