@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import KittylabError
-from ..pki.facts import Record, summarize
+from ..pki.facts import Record, summarize, when
 from .templates import macro, render
 
 #: The address participants open when the teacher gives none: picture-server on the port that
@@ -94,18 +94,13 @@ def render_handout(record: Record, info: HandoutInfo) -> str:
         ("Subject", subject_lines(record)),
         ("Issued by", info.ca_name),
         ("Serial number", summary["serial"]),
-        ("Valid from", _day(summary["not_before"])),
-        ("Valid until", _day(summary["not_after"])),
+        ("Valid from", when(record.certificate.not_valid_before_utc)),
+        ("Valid until", when(record.certificate.not_valid_after_utc)),
         ("Key", summary["key"]),
         ("SHA-256 fingerprint", fingerprint_lines(summary["fingerprint_sha256"])),
     ]
     return render("handout.html", info=info, details=details, style=_STYLE, p12=info.p12_file or "",
                   ca_file=f"{info.ca_name}.crt", ca_fingerprint=fingerprint_lines(info.ca_fingerprint))
-
-
-def _day(iso: str) -> str:
-    """``2026-11-27T00:17:00+00:00`` as ``2026-11-27 00:17 UTC``."""
-    return iso[:16].replace("T", " ") + " UTC"
 
 
 class HandoutPreview:
