@@ -97,3 +97,16 @@ def test_a_failed_hook_forgotten_with_no_hook_is_not_run_again(tmp_path, home):
     forgotten = run_cli("deploy", "--no-hook", home=home)
     assert forgotten.code == 0 and "failed last time" not in forgotten.out
     assert run_cli("deploy", "--hook", "exit 4", home=home).out.startswith(f"{out.resolve()} is up to date")
+
+
+def test_webconfig_deploys_the_files_its_configuration_names(tmp_path, home):
+    """The configuration text is only text; the command puts what it names into the deploy folder (and logs it)."""
+    run_cli("issue", "server", "intranet", "--key", "p256", "--dns", "localhost", home=home)
+    printed = run_cli("webconfig", "nginx", "--server-name", "intranet", "--webroot", tmp_path / "www", home=home)
+    assert printed.code == 0, printed.err
+    deployed = home.resolve() / "deploy"
+    assert f"ssl_certificate_key {deployed / 'intranet.key'};" in printed.out
+    assert sorted(p.name for p in deployed.iterdir()) == ["clients-of-acme-ca.crl", "clients-of-acme-ca.pem",
+                                                          "intranet.fullchain.pem", "intranet.key"]
+    assert (deployed / "intranet.key").stat().st_mode & 0o777 == 0o600
+    assert json.loads(run_cli("log", "--json", home=home).out)[-1]["action"] == "deploy"
