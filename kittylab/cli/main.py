@@ -1,8 +1,8 @@
 """The ``kittylab`` command line: the same moves as the notebooks, for scripts and terminals.
 
-Each task family is a module with ``register(commands)``, and a heading of its own in
-``kittylab --help`` (:data:`FAMILIES`); each handler takes the parsed arguments and returns an exit code. Anything a user can fix ends in one line on stderr and a
-non-zero exit, never a traceback.
+Each task family is a module with ``register(commands)`` and a heading of its own in ``kittylab --help``
+(:data:`FAMILIES`); each handler takes the parsed arguments and returns an exit code. Anything a user
+can fix ends in one line on stderr and a non-zero exit, never a traceback.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ FAMILIES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> CommandsParser:
     parser = CommandsParser(prog="kittylab", description="Run a small certificate authority for mutual TLS.",
                             epilog="kittylab COMMAND --help says what a command does and takes.")
     parser.add_argument("--home", type=Path, default=None,

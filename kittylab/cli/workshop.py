@@ -1,4 +1,6 @@
-"""``kittylab roster issue|revoke|export-p12 ROSTER.csv``: a workshop's certificates in one go, late arrivals, its end."""
+"""A class (a workshop): ``roster issue`` (a certificate, p12 and handout per row of ROSTER.csv; run again for late
+arrivals), ``roster revoke`` (participants, or the whole class at its end) and ``roster export-p12`` (new p12
+files, legacy ones for Macs by default)."""
 
 from __future__ import annotations
 
@@ -135,8 +137,8 @@ def _add_workshop_folder(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, metavar="DIR", help="the workshop's folder (default: found in the workspace)")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    actions = add_commands(subparsers.add_parser("roster", help="a workshop: certificates and handouts for a class roster"),
+def register(commands: argparse._SubParsersAction) -> None:
+    actions = add_commands(commands.add_parser("roster", help="a workshop: certificates and handouts for a class roster"),
                            "roster_action", "ACTION")
 
     with command(

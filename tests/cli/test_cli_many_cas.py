@@ -1,5 +1,5 @@
-"""The command line beyond the article: init --intermediate-of, --ca, ocsp-serve, expiring, renew,
-export-openssl-db and import."""
+"""The command line with more than one CA, and over time: init --intermediate-of and --another-root,
+--ca, each CA key's passphrase and CRL, ocsp-serve; expiring and renew; export-openssl-db and import."""
 
 from __future__ import annotations
 
