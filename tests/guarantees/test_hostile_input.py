@@ -154,7 +154,7 @@ bad_dns = st.one_of(
     st.lists(labels, min_size=1, max_size=3).map(lambda ls: ls[0] + ".*." + ".".join(ls)),  # wildcard not leftmost
     st.lists(labels, min_size=1, max_size=1).map(lambda ls: "*." + ls[0]),  # too broad
     st.just("a." * 127 + "test"),  # longer than 253
-)
+).filter(lambda name: name == name.strip())  # white space around a name is OpenSSL's to strip: see below
 wildcards = st.lists(labels, min_size=2, max_size=3).map(lambda ls: "*." + ".".join(ls))
 bad_ips = st.one_of(
     st.text(max_size=20).filter(lambda s: not _is_ip(s)),
@@ -548,3 +548,12 @@ def test_a_csr_with_thousands_of_alternative_names_is_refused(target):
     assert "5000 alternative names: at most 100" in message
     refused(make_sans, dns=[f"host{n}.example.test" for n in range(101)])
     target.unchanged()
+
+
+def test_white_space_around_a_name_in_openssl_form_is_stripped_as_openssl_does():
+    """``DNS: host`` in OpenSSL's form (a config line, ``-addext``) means ``host``; the name itself with the
+    space is still refused where a bare name is given."""
+    assert parse_san("DNS: 0.0") == parse_san("DNS:0.0 ") == x509.DNSName("0.0")
+    refused(check_dns_name, " 0.0")
+    refused(make_sans, dns=["0.0\n"])
+
