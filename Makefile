@@ -85,8 +85,9 @@ lessons:
 	$(PYTHON) tools/check_lessons.py $(MY_NOTEBOOKS)
 
 # Start a lesson afresh: `make reset-lesson LESSON=03` puts 03's notebook back as committed
-# (`LESSON=all` every one). A lesson with a workspace of its own (08, 80-83, 90) has it moved aside
-# to kitty-workspace/earlier-runs/ (one kept per workspace), so it starts over; 01-07 share the
+# (`LESSON=all` every one); the learner's copy, if it differs, is kept in earlier-runs/ (one kept
+# per lesson). A lesson with a workspace of its own (08, 80-83, 90) has it moved aside to
+# kitty-workspace/earlier-runs/ (one kept per workspace), so it starts over; 01-07 share the
 # story's workspace, which each lesson's first cell prepares.
 reset-lesson:
 	@case "$(LESSON)" in \
@@ -98,7 +99,12 @@ reset-lesson:
 	mkdir -p $(MY_NOTEBOOKS); \
 	runs=$(MY_NOTEBOOKS)/kitty-workspace/earlier-runs; \
 	for f in "$$@"; do \
-	  cp "$$f" $(MY_NOTEBOOKS)/ && echo "reset $(MY_NOTEBOOKS)/$${f##*/}"; \
+	  copy="$(MY_NOTEBOOKS)/$${f##*/}"; kept=$(MY_NOTEBOOKS)/earlier-runs/$${f##*/}; \
+	  if [ -e "$$copy" ] && ! cmp -s "$$f" "$$copy"; then \
+	    mkdir -p $(MY_NOTEBOOKS)/earlier-runs && mv "$$copy" "$$kept" || exit 1; \
+	  else kept=; fi; \
+	  cp "$$f" $(MY_NOTEBOOKS)/ && echo "reset $$copy"; \
+	  [ -z "$$kept" ] || echo "  your copy was kept as $$kept (replacing the one kept before)"; \
 	  case "$${f##*/}" in \
 	    08-*) own=workbench ;; 80-*) own=two-cas ;; 81-*) own=ocsp ;; 82-*) own=renewal ;; \
 	    83-*) own=migration ;; 90-*) own="workshop workshop-ca" ;; *) own= ;; \

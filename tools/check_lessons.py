@@ -97,7 +97,7 @@ def code_of(notebook: Path) -> str:
 def how_to_take(lesson: Path, which: str) -> str:
     """How a learner takes the repository's ``lesson`` (``which``: what to call it) over their copy."""
     if lesson.suffix == ".ipynb":
-        return f"make reset-lesson LESSON={lesson.name.split('-')[0]} takes {which} (your saved runs in it are replaced)"
+        return f"make reset-lesson LESSON={lesson.name.split('-')[0]} takes {which} (your copy is kept in earlier-runs/)"
     return f"copy {lesson.relative_to(ROOT)} over it to take {which}"
 
 

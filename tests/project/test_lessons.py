@@ -41,14 +41,21 @@ def test_lessons_are_copied_once_and_reset_one_by_one(tmp_path):
     make("lessons", f"MY_NOTEBOOKS={mine}")  # `make lab` again: the learner's runs stay
     assert b"my own run" in lesson.read_bytes() and other.read_bytes() == edited
 
+    saved = lesson.read_bytes()
     done = make("reset-lesson", "LESSON=03", f"MY_NOTEBOOKS={mine}")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"reset {mine}/03-web-server.ipynb"
+    kept = mine / "earlier-runs" / lesson.name
+    assert done.stdout.splitlines() == [f"reset {lesson}", f"  your copy was kept as {kept} (replacing the one kept before)"]
     assert lesson.read_bytes() == (ROOT / "notebooks" / lesson.name).read_bytes()
+    assert kept.read_bytes() == saved  # the learner's runs are not lost
     assert other.read_bytes() == edited  # only the lesson asked for
 
-    assert make("reset-lesson", "LESSON=all", f"MY_NOTEBOOKS={mine}").returncode == 0
+    done = make("reset-lesson", "LESSON=all", f"MY_NOTEBOOKS={mine}")
+    assert done.returncode == 0
     assert other.read_bytes() == (ROOT / "notebooks" / other.name).read_bytes()
+    assert (mine / "earlier-runs" / other.name).read_bytes() == edited
+    assert kept.read_bytes() == saved  # 03 was as committed: nothing replaced what was kept of it
+    assert f"reset {lesson}\n" in done.stdout and f"kept as {kept}" not in done.stdout
 
 
 @pytest.mark.parametrize("lesson", ["", "3", "77", "03; rm -rf /"])
@@ -102,7 +109,7 @@ def test_make_lessons_names_the_copies_older_than_the_repository(tmp_path):
     done = make("lessons", f"MY_NOTEBOOKS={mine}")
     assert done.returncode == 0 and b"my own run" in copy.read_bytes()
     assert done.stdout == (f"make lessons: {copy} is older than the repository's lesson (it changed since your copy):"
-                           " make reset-lesson LESSON=03 takes the new one (your saved runs in it are replaced)\n")
+                           " make reset-lesson LESSON=03 takes the new one (your copy is kept in earlier-runs/)\n")
 
 
 @pytest.mark.parametrize("route", ["### With Miniconda, by hand", "### With pip, by hand"])
@@ -134,10 +141,10 @@ def test_make_lessons_names_a_copy_an_older_kittylab_made(tmp_path):
     assert done.stdout.splitlines() == [
         f"make lessons: {old} is from an older kittylab: it imports kittylab.tutorial, kittylab.client, which this"
         " kittylab no longer has, so it would stop at its first import: make reset-lesson LESSON=03 takes the current"
-        " lesson (your saved runs in it are replaced)",
+        " lesson (your copy is kept in earlier-runs/)",
         f"make lessons: {gone} is from an older kittylab: it imports kittylab.net.webconfig.RunningSite, which this"
         " kittylab no longer has, so it would stop at its first import: make reset-lesson LESSON=81 takes the current"
-        " lesson (your saved runs in it are replaced)",
+        " lesson (your copy is kept in earlier-runs/)",
     ]
     assert make("reset-lesson", "LESSON=03", f"MY_NOTEBOOKS={mine}").returncode == 0
     assert str(old) not in make("lessons", f"MY_NOTEBOOKS={mine}").stdout
