@@ -992,6 +992,9 @@ class Workspace(AbstractContextManager["Workspace"]):
             key_path = self.path(record.name, "key")
             if not key_path.exists():
                 raise KittylabError(f"{key_path} is missing: {_key_stays_with_its_owner(record.name)}")
+            why = self.why_no_p12(record)  # a p12 of a CA, or of a certificate servers refuse, helps nobody
+            if why is not None:
+                raise KittylabError(why)
             generated = None if password else generate_password()
             data = export_p12(
                 load_key(key_path),

@@ -35,7 +35,10 @@ def test_fetch_with_key_and_cert_and_pem_text(cast, server):
     assert response.pictures == {}
 
 
-def test_no_private_key_is_left_behind(cast, server):
+def test_no_private_key_is_left_behind(cast, server, tmp_path, monkeypatch):
+    # a temporary folder of its own: other tests (other xdist workers) fetch at the same time
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
     def leftovers() -> set[str]:
         return {name for name in os.listdir(tempfile.gettempdir()) if name.startswith("kittylab-client-")}
 

@@ -63,7 +63,9 @@ def test_kittylab_objects_display_as_cards_and_svg(lab_page):
     certificate.wait_for()
     assert "Certificate  " not in certificate.inner_text()  # the HTML card, not the plain text
     assert "DNS:localhost" in certificate.inner_text()
-    assert certificate.locator(".kl-status-valid").count() == 1
+    # a certificate object alone: its dates are checked, its revocation cannot be (no workspace to ask)
+    assert certificate.locator(".kl-status-in-date-unchecked").count() == 1
+    assert "not checked" in certificate.inner_text()
     key = output.locator(".jp-RenderedHTML .kl-card-key")
     assert "Private key (not shown)" in key.inner_text()
     assert output.locator(".jp-RenderedSVG").count() == 1

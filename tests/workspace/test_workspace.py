@@ -177,3 +177,12 @@ def test_home_defaults(monkeypatch, tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(KittylabError):
         Workspace(tmp_path / "file")
+
+
+def test_no_p12_of_a_revoked_certificate(workspace):
+    """A p12 of a certificate servers refuse helps nobody: export refuses it in one line and writes nothing."""
+    workspace.issue("leaver", profile="client", key="p256")
+    workspace.revoke("leaver", reason="cessation-of-operation")
+    with pytest.raises(KittylabError, match=r"leaver's certificate is revoked \(cessation-of-operation\).*issue a new one"):
+        workspace.export_p12("leaver", password="a long enough password")
+    assert not workspace.path("leaver", "p12").exists()
