@@ -8,13 +8,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from cryptography import x509
+
+from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import load_certificate
 from ..pki.csr import load_csr
-from ..pki.facts import format_summary, summarize, when
+from ..pki.facts import Record, format_summary, summarize, when
 from ..pki.files import read_input
 from ..pki.grant import summarize_request
 from ..workspace.renewal import due, due_crls, parse_duration
+from ..workspace.workspace import Workspace
 from .options import (
     command,
     duration,
@@ -67,7 +71,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     looks_like_a_file = Path(args.target).suffix.lower() in FILE_SUFFIXES or "/" in args.target
     if Path(args.target).is_file() or looks_like_a_file:  # a file someone sent: a CSR (or a certificate) to read
         data = read_input(Path(args.target), "certificate or CSR")
-        summary = summarize_request(load_csr(data)) if b"CERTIFICATE REQUEST" in data else summarize(load_certificate(data))
+        if b"CERTIFICATE REQUEST" in data:
+            summary = summarize_request(load_csr(data))
+        else:
+            certificate = load_certificate(data)
+            summary = summarize(certificate, _record_of(args, certificate))
     else:
         workspace = open_workspace(args)
         record = workspace.find(args.target)
@@ -79,6 +87,17 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         echo(format_summary(summary))
     return 0
+
+
+def _record_of(args: argparse.Namespace, certificate: x509.Certificate) -> Record | None:
+    """The workspace's record of a certificate file, when the workspace issued this very certificate: then
+    ``show FILE`` says what ``show NAME`` says (revoked, superseded), not only what the dates say."""
+    try:
+        with Workspace(args.home) as workspace:  # opening never writes; no workspace is no record
+            record = workspace.by_serial(certificate.serial_number) if workspace.exists else None
+    except KittylabError:
+        return None
+    return record if record is not None and record.certificate == certificate else None
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -150,6 +150,22 @@ def test_revoke_crl_list_show_verify(home):
     assert crl.code == 0 and "1 revoked" in crl.out
 
 
+def test_show_of_a_file_says_what_the_workspace_knows_of_it(home, tmp_path):
+    """``show FILE`` of a certificate the workspace issued says its record's status (revoked); elsewhere (no
+    workspace, or another one) only what its dates say, and that revocation was not checked."""
+    issue_client(home, "leaver")
+    assert run_cli("revoke", "leaver", home=home).code == 0
+    copy = tmp_path / "sent-to-me.crt"
+    copy.write_bytes((home / "leaver.crt").read_bytes())
+    assert json.loads(run_cli("show", copy, "--json", home=home).out)["status"] == "revoked"
+    for elsewhere in (tmp_path / "no-workspace", tmp_path / "other"):
+        if elsewhere.name == "other":
+            assert run_cli("init", "--key", "p256", home=elsewhere).code == 0
+        shown = run_cli("show", copy, "--json", home=elsewhere)
+        assert shown.code == 0 and json.loads(shown.out)["status"] == "in date, unchecked"
+    assert not (tmp_path / "no-workspace").exists()
+
+
 def test_crl_expiry_warning_in_list_and_crl(home):
     crl = run_cli("crl", "--days", "2", home=home)
     assert crl.code == 0 and "warning: the CRL expires" in crl.err
