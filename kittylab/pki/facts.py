@@ -131,13 +131,18 @@ class Record:
 
 
     def as_dict(self) -> dict:
-        """A JSON-ready summary (no PEM, no secrets)."""
+        """A JSON-ready summary (no PEM, no secrets). ``issuer`` is the issuing CA's name in the workspace
+        (kept for the scripts that read it; ``issuer_ca`` says the same), ``issuer_dn`` its distinguished
+        name and ``is_ca`` whether this certificate is a CA's: the keys :func:`summarize` gives too."""
         return {
             "name": self.name,
             "serial": self.serial_hex,
             "profile": self.profile,
             "subject": self.subject,
             "issuer": self.issuer,
+            "issuer_ca": self.issuer,
+            "issuer_dn": readable_name(self.certificate.issuer),
+            "is_ca": is_ca(self.certificate),
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "status": self.status(),
@@ -200,11 +205,20 @@ def profile_of(certificate: x509.Certificate) -> str:
 
 def summarize(certificate: x509.Certificate, record: Record | None = None) -> dict:
     """The facts a person checks about a certificate, JSON-ready; the status comes from the store (for a
-    certificate it does not know, from the dates: :func:`certificate_status`)."""
+    certificate it does not know, from the dates: :func:`certificate_status`).
+
+    Every summary has ``is_ca`` (a bool), ``issuer_dn`` (the issuer's distinguished name) and ``issuer_ca``
+    (the issuing CA's name in the workspace, None when no record is known), with the meanings they have in
+    :meth:`Record.as_dict`. The older keys keep theirs, for the scripts that read them: ``issuer`` is the
+    distinguished name here; ``ca`` is a bool for a certificate without a record and the issuing CA's
+    name for one with a record."""
     summary = {
         "name": record.name if record else None,
         "subject": readable_name(certificate.subject),
         "issuer": readable_name(certificate.issuer),
+        "issuer_dn": readable_name(certificate.issuer),
+        "issuer_ca": record.issuer if record else None,
+        "is_ca": is_ca(certificate),
         "serial": serial_hex(certificate.serial_number),
         "not_before": certificate.not_valid_before_utc.isoformat(),
         "not_after": certificate.not_valid_after_utc.isoformat(),
@@ -229,8 +243,12 @@ def summarize(certificate: x509.Certificate, record: Record | None = None) -> di
     return summary
 
 
+#: The summary's keys that hold a moment (ISO 8601 in JSON; :func:`when` on a terminal).
+_MOMENTS = ("not_before", "not_after", "revoked_at")
+
+
 def format_summary(summary: dict) -> str:
-    """The summary as aligned ``label: value`` lines for a terminal."""
+    """The summary as aligned ``label: value`` lines for a terminal, every moment as :func:`when` shows it."""
     labels = [
         ("kind", "Kind"),
         ("name", "Name"),
@@ -264,7 +282,9 @@ def format_summary(summary: dict) -> str:
         value = summary.get(key)
         if value in (None, [], ""):
             continue
-        if isinstance(value, list):
+        if key in _MOMENTS:
+            value = when(dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc))
+        elif isinstance(value, list):
             value = ", ".join(value)
         elif isinstance(value, dict):
             value = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in value.items())

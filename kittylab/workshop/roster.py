@@ -793,15 +793,19 @@ def _opens(p12_file: Path, password: str | None, record: Record) -> bool:
 
 
 def _status_in(workspace: Workspace):
-    """The summary's status of a row (its certificate's state in the workspace), revocation date and reason."""
+    """A row's status in summary.csv, with a revocation's date and reason. The status is the participant's
+    state, in the words of this teacher-facing file (kept as they are): ``not issued`` (no certificate
+    yet) or ``issued`` (theirs stands, whatever its dates say); where their certificate was withdrawn,
+    its own status as facts names it (:meth:`Record.status`): ``revoked`` or ``superseded``."""
 
     def status(row: Row) -> tuple[str, str, str]:
         record = workspace.by_serial(int(row.serial, 16)) if row.serial else None
         if record is None:
             return "not issued", "", ""
-        if record.revoked_at is not None:
-            return "revoked", _day(record.revoked_at), record.reason or "unspecified"
-        return "superseded" if record.superseded_by is not None else "issued", "", ""
+        said = record.status()
+        if said == "revoked":
+            return said, _day(record.revoked_at), record.reason or "unspecified"
+        return said if said == "superseded" else "issued", "", ""
 
     return status
 

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from support.system import PASSWORD
 
 from kittylab import Subject, Workspace, generate_key, load_certificate, load_p12, make_csr
-from kittylab.pki.facts import summarize
+from kittylab.pki.facts import summarize, when
 from kittylab.render.display import (
     STATUS_COLOURS,
     Card,
@@ -298,6 +298,36 @@ def test_show_list_and_card_agree_on_an_expiring_certificate(workspace):
     shown = json.loads(run_cli("show", "short-lived", "--json", home=workspace.home).out)
     listed = {r["name"]: r for r in json.loads(run_cli("list", "--json", home=workspace.home).out)["certificates"]}
     assert record_card(record).status == record.status() == shown["status"] == listed["short-lived"]["status"] == "expiring"
+
+
+def test_show_and_list_carry_the_same_facts_under_the_same_names(story, tmp_path):
+    """``is_ca`` is always a bool, ``issuer_dn`` always the distinguished name, ``issuer_ca`` the workspace's
+    CA name (None for a file no workspace knows); the older ``issuer`` and ``ca`` keep their meanings, and
+    the text of ``show`` gives every moment as ``facts.when`` does (JSON keeps ISO 8601)."""
+    import json
+
+    from support.cli import run_cli
+
+    workspace, _, client = story
+    home = workspace.home
+    ca_dn = "CN=kitty-ca,O=Kitty Inc,C=DE"
+    listed = {r["name"]: r for r in json.loads(run_cli("list", "--json", home=home).out)["certificates"]}
+    (tmp_path / "client.crt").write_bytes(client.certificate.public_bytes(serialization.Encoding.PEM))
+    bare = json.loads(run_cli("show", tmp_path / "client.crt", "--json", home=tmp_path / "none").out)
+    for name, is_ca in (("kitty-ca", True), ("eager-client", False)):
+        shown = json.loads(run_cli("show", name, "--json", home=home).out)
+        for facts in (shown, listed[name]):
+            assert (facts["is_ca"], facts["issuer_dn"], facts["issuer_ca"]) == (is_ca, ca_dn, "kitty-ca")
+        assert (shown["issuer"], shown["ca"], listed[name]["issuer"]) == (ca_dn, "kitty-ca", "kitty-ca")
+    assert (bare["is_ca"], bare["issuer_dn"], bare["issuer_ca"], bare["issuer"], bare["ca"]) == (
+        False, ca_dn, None, ca_dn, False)
+    workspace.revoke("eager-client")
+    text = run_cli("show", "eager-client", home=home).out
+    record = workspace.latest("eager-client")
+    for label, moment in (("Not before", record.not_before), ("Not after", record.not_after),
+                          ("Revoked at", record.revoked_at)):
+        assert re.search(rf"^{label}: +{re.escape(when(moment))}$", text, re.M), text
+    assert not re.search(r"\d{4}-\d\d-\d\dT", text)
 
 
 def test_an_email_in_the_subject_is_named_as_openssl_names_it():
