@@ -369,12 +369,17 @@ def register_formatters(ip: Any = None) -> bool:
     return True
 
 
-def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> None:
+def _one_line(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: Any = None) -> list[str]:
     """A refusal in a notebook cell is its one line (in red, as a traceback's last line), as on the
     command line: no traceback (running a cell twice, a typo in a name: the message says what to do).
-    The cell still fails, as an error output the front end shows (IPython's own way to show a
-    traceback, which it leaves to the handler); other exceptions keep their tracebacks."""
-    shell._showtraceback(etype, value, [f"\x1b[31m{etype.__name__}: {value}\x1b[0m"])
+    The cell still fails, as an error output the front end shows: IPython's public ``showtraceback``
+    shows it, and the exception's ``_render_traceback_`` (IPython's documented way for an exception to
+    give its own traceback) is that line. Returns it, as set_custom_exc's handlers do. Other exceptions
+    keep their tracebacks."""
+    line = [f"\x1b[31m{etype.__name__}: {value}\x1b[0m"]
+    value._render_traceback_ = lambda: line  # type: ignore[attr-defined]
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    return line
 
 
 def _pretty(obj: Any, printer: Any, cycle: bool) -> None:

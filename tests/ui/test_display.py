@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from support.system import PASSWORD
 
-from kittylab import Subject, Workspace, generate_key, load_certificate, load_p12, make_csr
+from kittylab import KittylabError, Subject, Workspace, generate_key, load_certificate, load_p12, make_csr
 from kittylab.pki.facts import summarize, when
 from kittylab.render.display import (
     STATUS_COLOURS,
@@ -339,8 +339,9 @@ def test_an_email_in_the_subject_is_named_as_openssl_names_it():
     assert "emailAddress=me@kitty.test,CN=my-laptop" in shown and "1.2.840" not in shown
 
 
-def test_a_refusal_in_a_notebook_cell_is_one_line():
-    """Re-running 04's signing cell refused in a traceback; inside IPython it is one line now."""
+def test_a_refusal_in_a_notebook_cell_is_one_line(capsys):
+    """Re-running 04's signing cell refused in a traceback; inside IPython it is one line now (a real
+    kernel: tests/ui/test_client_own_values.py)."""
     from IPython.core.interactiveshell import InteractiveShell
 
     from kittylab.render.display import register_formatters
@@ -348,12 +349,11 @@ def test_a_refusal_in_a_notebook_cell_is_one_line():
     shell = InteractiveShell.instance()
     try:
         register_formatters(shell)
-        shown = []
-        shell._showtraceback = lambda etype, value, stb: shown.append(stb)
+        capsys.readouterr()
         result = shell.run_cell("from kittylab import KittylabError\nraise KittylabError('eager-client already has a current certificate')")
-        assert not result.success
-        assert shown == [["\x1b[31mKittylabError: eager-client already has a current certificate\x1b[0m"]]
-        shell.run_cell("1 / 0")
-        assert len(shown) == 2 and len(shown[1]) > 1  # other errors keep their traceback
+        assert not result.success and isinstance(result.error_in_exec, KittylabError)
+        assert capsys.readouterr().out == "\x1b[31mKittylabError: eager-client already has a current certificate\x1b[0m\n"
+        assert not shell.run_cell("1 / 0").success
+        assert capsys.readouterr().out.count("\n") > 1  # other errors keep their traceback
     finally:
         InteractiveShell.clear_instance()
