@@ -1,7 +1,7 @@
 """The text kittylab writes for people and programs (web-server configs, the gallery, handouts,
 cards, the dashboard and the tutorial's tables), as Jinja templates.
 
-HTML templates escape every value (a participant named ``<script>`` sees those characters), the
+HTML and SVG templates escape every value (a participant named ``<script>`` sees those characters), the
 way Python's :func:`html.escape` spells it (``&quot;``, ``&#x27;``): the notebooks' stored outputs,
 which nbval compares, were written so. The configuration templates do not escape (they hold paths
 and directives, checked before they get here).
@@ -32,7 +32,7 @@ def _escaped(context: jinja2.nodes.EvalContext, value: object) -> object:
 def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("kittylab.render", "templates"),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "svg"), default_for_string=False),
         finalize=_escaped,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

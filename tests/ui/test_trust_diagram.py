@@ -135,3 +135,19 @@ def test_save_writes_the_svg(story, tmp_path):
     workspace, _, _ = story
     path = trust_diagram(workspace).save(tmp_path / "trust.svg")
     parse(path.read_text(encoding="utf-8"))
+
+
+def test_every_value_is_escaped_by_the_template_even_a_name_the_workspace_would_refuse(workspace):
+    """The SVG is a template with autoescaping: a record named ``<script>`` (a store written by someone
+    else) stays text in the box, its data-name and the drawing's title."""
+    import dataclasses
+
+    from kittylab.render.trust import draw
+
+    hostile = '<script>"&\'</script>'
+    ca = dataclasses.replace(workspace.ca_record(), name=hostile)
+    ca = dataclasses.replace(ca, issuer=hostile)
+    root = parse(draw([ca]).svg)
+    assert set(nodes(root)) == {hostile}
+    assert {element.tag.removeprefix(SVG_NS) for element in root.iter()} <= {"svg", "title", "g", "path", "rect", "text", "circle"}
+    assert root.find(f"{SVG_NS}title").text == f"Chain of trust of {hostile}"
