@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 from contextlib import contextmanager
+from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterator, NoReturn
+from typing import Callable, Iterable, Iterator, NoReturn
 
 from ..errors import KittylabError
 from ..pki.files import read_password_file
@@ -132,12 +133,28 @@ def passphrase_variable(name: str) -> str:
     return "KITTYLAB_CA_PASSPHRASE_" + re.sub(r"[^A-Z0-9]", "_", name.upper())
 
 
-def given_secrets(file: str | None, variable: str) -> Iterator[str]:
+def given_secrets(file: str | None, variable: str | None = None) -> Iterator[str]:
     """The secrets given for one use, in this order: ``file``'s first line, ``$variable`` (each only if given)."""
     if file:
         yield read_password_file(file)
-    if os.environ.get(variable):
+    if variable and os.environ.get(variable):
         yield os.environ[variable]
+
+
+def secret(given: Iterable[str], prompt: str, *, missing: str, new: bool = False) -> str:
+    """A secret: the first one ``given`` (a file's, the environment's), else asked for without echo on a terminal.
+
+    ``new``: a new secret is asked for twice and may not be empty. Without a terminal to ask on, ``missing``
+    is the error (it says where the secret can come from).
+    """
+    for each in given:
+        return each
+    if not sys.stdin.isatty():
+        raise KittylabError(missing)
+    first = getpass.getpass(prompt)
+    if new and (not first or first != getpass.getpass("Again: ")):
+        raise KittylabError("the passphrases are empty or do not match")
+    return first
 
 
 class Passphrases:
@@ -171,40 +188,23 @@ class Passphrases:
 
     def __call__(self, name: str) -> Iterator[str]:
         given = False
-        specific = self.specific(name)
-        if specific:
-            given = True
-            yield specific
-        for each in self.generic():
+        for each in chain(filter(None, [self.specific(name)]), self.generic()):
             given = True
             yield each
-        if sys.stdin.isatty():
-            yield getpass.getpass(f"Passphrase for the CA key {name} ({name}.key): ")
-        elif not given:
-            raise KittylabError(
-                f"the key of the CA {name} is encrypted: give --ca-passphrase-file {name}=F"
-                f" or set {passphrase_variable(name)} (or KITTYLAB_CA_PASSPHRASE)"
-            )
+        if given and not sys.stdin.isatty():
+            return  # each was tried on the key: no prompt to fall back on
+        yield secret((), f"Passphrase for the CA key {name} ({name}.key): ", missing=(
+            f"the key of the CA {name} is encrypted: give --ca-passphrase-file {name}=F"
+            f" or set {passphrase_variable(name)} (or KITTYLAB_CA_PASSPHRASE)"))
 
-    def new(self, name: str, *, first_ca: bool, confirm: bool = True) -> str:
+    def new(self, name: str, *, first_ca: bool) -> str:
         """A passphrase for CA ``name``'s new key: its own (the ones for any CA only for the first CA)."""
-        specific = self.specific(name)
-        if specific:
-            return specific
-        if first_ca:
-            for each in self.generic():
-                return each
-        if not sys.stdin.isatty():
-            raise KittylabError(
-                f"no passphrase for the new key of the CA {name}: give --ca-passphrase-file {name}=F"
-                f" or set {passphrase_variable(name)}" + (" (or KITTYLAB_CA_PASSPHRASE)" if first_ca else
-                                                        " (each CA key has its own passphrase)")
-            )
-        first = getpass.getpass(f"New passphrase for the CA key {name} ({name}.key): " if not first_ca
-                                else "Passphrase for the CA key: ")
-        if not first or (confirm and first != getpass.getpass("Again: ")):
-            raise KittylabError("the passphrases are empty or do not match")
-        return first
+        given = chain(filter(None, [self.specific(name)]), self.generic() if first_ca else ())
+        return secret(given, f"New passphrase for the CA key {name} ({name}.key): " if not first_ca
+                      else "Passphrase for the CA key: ", new=True, missing=(
+            f"no passphrase for the new key of the CA {name}: give --ca-passphrase-file {name}=F"
+            f" or set {passphrase_variable(name)}" + (" (or KITTYLAB_CA_PASSPHRASE)" if first_ca else
+                                                    " (each CA key has its own passphrase)")))
 
 
 def ca_passphrase(args: argparse.Namespace) -> str | None:

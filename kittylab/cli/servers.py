@@ -7,13 +7,11 @@ over HTTP). The servers run until Ctrl-C, or SIGTERM as a service manager sends 
 from __future__ import annotations
 
 import argparse
-import getpass
 import logging
 import sys
 import threading
 from pathlib import Path
 
-from ..errors import KittylabError
 from ..net.client import curl_command, fetch
 from ..net.http_service import HttpService
 from ..net.ocsp import OcspServer
@@ -33,6 +31,7 @@ from .options import (
     open_workspace,
     port_number,
     positive_int,
+    secret,
     show_command,
     until_stopped,
 )
@@ -73,12 +72,11 @@ def client_p12(workspace: Workspace) -> Path | None:
 
 
 def _password(args: argparse.Namespace) -> str | None:
-    given = next(given_secrets(args.password_file, "KITTYLAB_P12_PASSWORD"), None)
-    if given is not None or args.p12 is None:
-        return given
-    if not sys.stdin.isatty():
-        raise KittylabError("the p12 needs its password: give --password-file or set KITTYLAB_P12_PASSWORD")
-    return getpass.getpass(f"Password for {args.p12}: ")
+    given = given_secrets(args.password_file, "KITTYLAB_P12_PASSWORD")
+    if args.p12 is None:  # a key file's passphrase, if it has one
+        return next(given, None)
+    return secret(given, f"Password for {args.p12}: ",
+                  missing="the p12 needs its password: give --password-file or set KITTYLAB_P12_PASSWORD")
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:

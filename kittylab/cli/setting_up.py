@@ -6,15 +6,11 @@ for an old CA), ``import`` (a CA that ``openssl ca`` or easy-rsa kept, brought i
 from __future__ import annotations
 
 import argparse
-import getpass
-import sys
 from pathlib import Path
 
-from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CA_DAYS, check_days
 from ..pki.constraints import ALL_IP, build_name_constraints, describe_constraints
-from ..pki.files import read_password_file
 from ..pki.keys import KEY_KINDS, check_new_passphrase
 from ..pki.profiles import AccessUrls
 from ..workspace.openssldb import import_ca_directory
@@ -27,9 +23,11 @@ from .options import (
     command_line_fix,
     echo,
     emit,
+    given_secrets,
     note,
     open_workspace,
     positive_int,
+    secret,
     show_command,
     subject_from,
 )
@@ -122,14 +120,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 def _new_passphrase(args: argparse.Namespace) -> str | None:
     if args.remove:
         return None
-    if args.new_passphrase_file:
-        return read_password_file(args.new_passphrase_file)
-    if not sys.stdin.isatty():
-        raise KittylabError("no new passphrase: give --new-passphrase-file F (or --remove), or run it in a terminal")
-    first = getpass.getpass(f"New passphrase for the CA key {args.name} ({args.name}.key): ")
-    if not first or first != getpass.getpass("Again: "):
-        raise KittylabError("the passphrases are empty or do not match")
-    return first
+    return secret(given_secrets(args.new_passphrase_file), f"New passphrase for the CA key {args.name} ({args.name}.key): ",
+                  new=True, missing="no new passphrase: give --new-passphrase-file F (or --remove), or run it in a terminal")
 
 
 def cmd_passphrase(args: argparse.Namespace) -> int:

@@ -6,17 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pty
 import re
-import select
-import signal
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
-from support.cli import PYTHON, run_cli, run_cli_process
+from support.cli import PYTHON, clean_environment, run_cli, run_cli_process, run_in_terminal
 
 from kittylab import Workspace, load_key, load_p12
 from kittylab.pki.facts import format_summary, summarize
@@ -39,11 +35,10 @@ CHMOD = re.compile(r'^(\d+)\s+(fchmod|chmod|fchmodat)\((?:AT_FDCWD, )?("?[^,]+"?
 
 def traced(argv: list, home: Path, trace: Path, strace: str, *, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run the real command under strace with umask 000, so that only explicit modes protect a file."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KITTYLAB_")}
     return subprocess.run(
         [strace, "-f", "-qq", "-e", "trace=openat,creat,chmod,fchmod,fchmodat", "-o", str(trace),
          PYTHON, "-m", "kittylab", "--home", str(home), *map(str, argv)],
-        capture_output=True, text=True, timeout=180, env=env, input=stdin, preexec_fn=lambda: os.umask(0),
+        capture_output=True, text=True, timeout=180, env=clean_environment(), input=stdin, preexec_fn=lambda: os.umask(0),
     )
 
 
@@ -111,41 +106,9 @@ def test_the_trace_would_see_a_window(tmp_path, require):
 # -- the CA key encrypted; its passphrase never echoed -------------------------------------------------
 
 
-def run_in_terminal(argv: list, answers: list[str], env: dict) -> tuple[int, str]:
-    """Run the real command on a pseudo-terminal, typing ``answers`` at each passphrase prompt."""
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: its controlling terminal is the pty
-        os.execve(PYTHON, [PYTHON, "-m", "kittylab", *map(str, argv)], env)
-    output, sent = b"", 0
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 1)
-            if ready:
-                try:
-                    chunk = os.read(fd, 4096)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not chunk:
-                    break
-                output += chunk
-            prompts = len(re.findall(rb"Passphrase[^\n]*: |Again: ", output))
-            while sent < min(prompts, len(answers)):
-                os.write(fd, answers[sent].encode() + b"\n")
-                sent += 1
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        _, status = os.waitpid(pid, 0)
-        os.close(fd)
-    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
-
-
 @pytest.fixture
 def terminal_env(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KITTYLAB_")}
-    env["KITTYLAB_HOME"] = str(tmp_path / "kitty-workspace")
-    return env
+    return clean_environment({"KITTYLAB_HOME": str(tmp_path / "kitty-workspace")})
 
 
 def test_the_passphrase_is_asked_for_without_echo(tmp_path, terminal_env):

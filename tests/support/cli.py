@@ -10,9 +10,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pty
+import re
+import select
+import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,19 +64,53 @@ def run_cli_steps(*steps: tuple[str | os.PathLike, ...], home: os.PathLike) -> l
     return results
 
 
+def clean_environment(extra: dict | None = None) -> dict:
+    """This process's environment without its ``KITTYLAB_`` variables (no secret or home the test did not give),
+    with ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("KITTYLAB_")}, **(extra or {})}
+
+
 def run_cli_process(
     *argv: str | os.PathLike, home: os.PathLike | None = None, env: dict | None = None, input: str | None = None,
     timeout: float = 60,
 ) -> CliResult:
     """The real ``python -m kittylab [--home HOME] ARGV...`` in a subprocess."""
     args = [str(a) for a in ((["--home", home] if home is not None else []) + list(argv))]
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("KITTYLAB_")}
-    environment.update(env or {})
     done = subprocess.run(
-        [PYTHON, "-m", "kittylab", *args], capture_output=True, text=True, env=environment, input=input,
+        [PYTHON, "-m", "kittylab", *args], capture_output=True, text=True, env=clean_environment(env), input=input,
         timeout=timeout,
     )
     return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def run_in_terminal(argv: list, answers: list[str], env: dict) -> tuple[int, str]:
+    """Run the real command on a pseudo-terminal, typing ``answers`` at each passphrase or password prompt."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.execve(PYTHON, [PYTHON, "-m", "kittylab", *map(str, argv)], env)
+    output, sent = b"", 0
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            prompts = len(re.findall(rb"(?m)^(?:Passphrase for|New passphrase for|Password for|Again)[^\n]*: ", output))
+            while sent < min(prompts, len(answers)):
+                os.write(fd, answers[sent].encode() + b"\n")
+                sent += 1
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 
 
 def snapshot(home: Path) -> tuple[dict[str, bytes], list[tuple]]:
