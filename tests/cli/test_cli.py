@@ -17,14 +17,6 @@ from kittylab import generate_key, load_certificate, load_p12, make_csr, save_cs
 from kittylab.pki.keys import key_to_pem
 
 
-@pytest.fixture
-def home(tmp_path):
-    home = tmp_path / "ws"
-    result = run_cli("init", "--key", "p256", "--o", "Kitty Inc", "--c", "DE", home=home)
-    assert result.code == 0, result.err
-    return home
-
-
 def issue_client(home, name="eager-client", *extra):
     result = run_cli("issue", "client", name, "--key", "p256", *extra, home=home)
     assert result.code == 0, result.err

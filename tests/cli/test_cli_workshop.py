@@ -24,14 +24,6 @@ NAMES = ["ada-lovelace", "grace-hopper", "alan-turing", "katherine-johnson", "do
 
 
 @pytest.fixture
-def home(tmp_path, capsys):
-    home = tmp_path / "ws"
-    assert main(["--home", str(home), "init", "--key", "p256", "--o", "Kitty Inc", "--c", "DE"]) == 0
-    capsys.readouterr()
-    return home
-
-
-@pytest.fixture
 def roster(tmp_path):
     path = tmp_path / "class.csv"
     path.write_text(ROSTER, encoding="utf-8")

@@ -8,12 +8,8 @@ import pytest
 from support.cli import run_cli, run_cli_steps
 
 
-@pytest.fixture
-def home(tmp_path):
-    """A workspace with the CA acme-ca (P-256, for speed)."""
-    home = tmp_path / "ws"
-    run_cli_steps(("init", "--cn", "acme-ca", "--key", "p256"), home=home)
-    return home
+#: Every test's workspace has the CA acme-ca (not the default kitty-ca: no file name may assume it).
+pytestmark = pytest.mark.parametrize("home", [("--cn", "acme-ca")], indirect=True, ids=["acme-ca"])
 
 
 def test_the_deploy_folder_and_its_hook(tmp_path, home):
