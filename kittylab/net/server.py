@@ -111,7 +111,9 @@ def ascii_dn(text: str) -> str:
 
 
 def client_identity(certificate: x509.Certificate) -> dict[str, str]:
-    """What the greeting shows about a client: CN, subject, serial, expiry and issuer."""
+    """What the greeting and ``/whoami`` show about a client, as nginx's and Apache's ``whoami.json`` do:
+    ``cn`` and ``issuer`` are common names (the client's and its CA's), ``subject`` the distinguished
+    name, ``not_after`` as :func:`when` shows it. (kittylab's own JSON names the issuer's DN ``issuer_dn``.)"""
     return {
         "cn": common_name(certificate.subject),
         "subject": certificate.subject.rfc4514_string(),
