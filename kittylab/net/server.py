@@ -22,7 +22,6 @@ import os
 import socket
 import ssl
 import threading
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import NamedTuple
@@ -33,6 +32,7 @@ from ..errors import KittylabError
 from ..pki.crl import crl_expiry_warning, load_crl
 from ..pki.facts import common_name, serial_hex, when
 from ..render.gallery import CONTENT_TYPES, gallery_page, picture_bytes
+from ..workspace.deploy import ServerFiles
 from ..workspace.workspace import Workspace
 from .http_service import IDLE_TIMEOUT, Background
 from .ocsp import ask_responder
@@ -124,49 +124,6 @@ def client_identity(certificate: x509.Certificate) -> dict[str, str]:
 
 
 # -- the server -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ServerFiles:
-    """The four files the server's TLS context is built from."""
-
-    cert: Path
-    key: Path
-    ca: Path
-    crl: Path
-
-    @classmethod
-    def of(cls, workspace: Workspace, name: str, client_ca: str | None = None) -> "ServerFiles":
-        """The server ``name``'s files in a workspace; clients are checked against ``client_ca``
-        (default: the issuing CA). Below an intermediate CA the server sends its full chain and the
-        CA and CRL files hold every level."""
-        try:
-            cert = workspace.fullchain_path(name)
-        except KittylabError:
-            cert = workspace.path(name, "crt")  # not issued: check() says what to do
-        return cls(cert, workspace.path(name, "key"), workspace.chain_path(client_ca), workspace.crl_chain_path(client_ca))
-
-    def check(self) -> None:
-        for label, path in (("certificate", self.cert), ("key", self.key), ("CA certificate", self.ca),
-                            ("CRL", self.crl)):
-            if not path.is_file():
-                hint, fix = {
-                    "CRL": ("publish one", "crl"),
-                    "CA certificate": ("create the CA first", "init"),
-                }.get(label, ("issue it first", "issue-server"))
-                raise KittylabError(f"the server's {label} {path} is missing: {hint}", fix=fix, name=self.cert.stem)
-
-    def signature(self) -> tuple:
-        """Changes whenever one of the files is replaced or rewritten."""
-        stats = []
-        for path in (self.cert, self.key, self.ca, self.crl):
-            try:
-                st = path.stat()
-            except OSError:
-                stats.append(None)
-            else:
-                stats.append((st.st_ino, st.st_mtime_ns, st.st_size))
-        return tuple(stats)
 
 
 def server_context(files: ServerFiles, *, crl: bool = True) -> ssl.SSLContext:

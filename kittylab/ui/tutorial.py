@@ -13,7 +13,6 @@ Nothing here prints a private key: command output is scrubbed of private key blo
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.metadata
 import os
 import re
@@ -37,7 +36,7 @@ from ..pki.keys import PrivateKey, generate_key, load_key, save_key
 from ..pki.names import Subject
 from ..pki.verify import Verification
 from ..render.templates import macro
-from ..workspace.workspace import STORE_FILE, Issued, Workspace, check_name, default_home
+from ..workspace.workspace import Issued, Workspace, check_name, default_home
 
 # -- the story's values, as the article uses them ----------------------------------------------
 
@@ -278,33 +277,18 @@ def _prepared_message(step: int, folder: str, kept: list[_Stage], made: list[_St
 
 
 def _set_aside(ws: Workspace, folder: str) -> str:
-    """Move the story's files into ``earlier-runs/run-TIME/``, delete earlier runs beyond
-    :data:`EARLIER_RUNS_KEPT`, and say so, with what it means for a browser. The workspaces of
-    other lessons inside it (:func:`lesson_home`) stay where they are.
-
-    A lesson reset, not a change of the workspace, so no Workspace method is needed: no state
-    changes. The workspace is closed first, then all of its files (store, lock, keys, CRLs, staged
-    and deployed files) move together, so ``run-TIME/`` is the same whole workspace (it opens with
-    ``Workspace(path)``) and what stays behind holds none of the story's state (only earlier runs
-    and the other lessons' workspaces), as a new lesson starts. Only whole earlier runs are
-    deleted, never a file inside a workspace in use.
+    """Set the story's workspace aside (:meth:`Workspace.set_aside`: its files move into
+    ``earlier-runs/run-TIME/`` under its lock, older runs beyond :data:`EARLIER_RUNS_KEPT` are deleted)
+    and say so, with what it means for a browser. The workspaces of other lessons inside it
+    (:func:`lesson_home`) stay where they are; ``run-TIME/`` opens as the whole earlier workspace.
     """
     old_ca = f"{CA_NAME} (SHA-256 {ws.ca_record().fingerprint[:23]}...)"
-    ws.close()
-    runs = ws.home / "earlier-runs"
-    target = Path("earlier-runs") / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
-    (ws.home / target).mkdir(parents=True)
-    for entry in ws.home.iterdir():
-        if entry.name != "earlier-runs" and not (entry / STORE_FILE).exists():
-            entry.rename(ws.home / target / entry.name)
-    older = sorted(runs.glob("run-*"))[:-EARLIER_RUNS_KEPT]  # `make reset-lesson` sets lesson workspaces aside there too
-    for run in older:
-        shutil.rmtree(run)
-    deleted = f"; deleted {len(older)} older earlier run(s) with their private keys" if older else ""
-    return (f"moved it to {folder}{target}/ (the latest earlier run is kept there{deleted}). This lesson makes "
-            f"a NEW {CA_NAME} with a new fingerprint: a {CA_NAME}.crt or {CLIENT_NAME}.p12 you imported into a "
-            f"browser comes from the old {old_ca} and is no longer trusted; remove it and import the new ones "
-            "(notebook 05 says how)")
+    run, older = ws.set_aside(keep=EARLIER_RUNS_KEPT)
+    deleted = f"; deleted {older} older earlier run(s) with their private keys" if older else ""
+    return (f"moved it to {folder}{run.relative_to(ws.home)}/ (the latest earlier run is kept there{deleted})."
+            f" This lesson makes a NEW {CA_NAME} with a new fingerprint: a {CA_NAME}.crt or {CLIENT_NAME}.p12 you"
+            f" imported into a browser comes from the old {old_ca} and is no longer trusted; remove it and import"
+            " the new ones (notebook 05 says how)")
 
 
 def lesson_home(name: str) -> Path:
@@ -535,7 +519,8 @@ def lines_with(word: str, path: str | os.PathLike) -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on ``host`` right now, for a web server the notebook starts."""
+    """A TCP port free on ``host`` right now, for a web server a notebook (or a test) starts: nginx, Apache
+    and JupyterLab need a number up front."""
     with socket.socket() as probe:
         probe.bind((host, 0))
         return probe.getsockname()[1]

@@ -88,30 +88,49 @@ def spreadsheet_cell(value: str) -> str:
 
 
 class Ledger(contextlib.AbstractContextManager["Ledger"]):
-    """The participants of one workshop folder (``out``); ``Ledger(None)`` keeps them in memory."""
+    """The participants of one workshop folder (``out``); ``Ledger(None)`` keeps them in memory.
 
-    def __init__(self, out: Path | None) -> None:
+    Opened to read unless ``write`` (a roster run, under the workshop's lock): reading never creates,
+    sets up or writes the file (SQLite opens it read-only), and a folder without records yet reads as
+    empty. A folder that does not exist, or records of a newer kittylab, are one line.
+    """
+
+    def __init__(self, out: Path | None, *, write: bool = False) -> None:
         self.out = out
         self.path = out / LEDGER_FILE if out is not None else None
-        if self.path is not None and not self.path.exists():
+        self.run = 0
+        if out is not None and not out.is_dir():
+            raise KittylabError(f"cannot open the workshop's records in {out}: no such folder")
+        try:
+            self._db = self._open(write)
+        except sqlite3.DatabaseError as exc:
+            raise KittylabError(f"cannot open {self.path}: {exc} (delete it to start the workshop's records afresh)") from None
+
+    def _open(self, write: bool) -> sqlite3.Connection:
+        if self.path is None or not (write or self.path.exists()):
+            return _empty()
+        if write:
             # Created 0600 before SQLite opens it: it holds every participant's password.
             with contextlib.suppress(FileExistsError):
                 os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
-        try:
-            self._db = sqlite3.connect(self.path or ":memory:", isolation_level=None)
-            refusal = newer_schema(f"the workshop's records {self.path}",
-                                   self._db.execute("PRAGMA user_version").fetchone()[0], SCHEMA_VERSION)
-            if refusal is not None:  # neither read nor written
-                self._db.close()
-                raise refusal
+            db = sqlite3.connect(self.path, isolation_level=None)
+        else:
+            db = sqlite3.connect(f"{self.path.absolute().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        refusal = newer_schema(f"the workshop's records {self.path}", db.execute("PRAGMA user_version").fetchone()[0],
+                               SCHEMA_VERSION)
+        if refusal is not None:  # neither read nor written
+            db.close()
+            raise refusal
+        if write:
             # WAL with synchronous=NORMAL: a commit survives kill -9 without an fsync per participant.
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            raise KittylabError(f"cannot open {self.path}: {exc} (delete it to start the workshop's records afresh)") from None
-        self.run = 0
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(_SCHEMA)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        elif db.execute("SELECT 1 FROM sqlite_master WHERE name = 'person'").fetchone() is None:
+            db.close()  # created by a run cut before it set the file up: nothing recorded yet
+            return _empty()
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -210,6 +229,13 @@ class Ledger(contextlib.AbstractContextManager["Ledger"]):
 
     def _rows(self, where: str, parameters: tuple) -> list[Row]:
         return [_row(values) for values in self._db.execute(f"SELECT * FROM person WHERE {where}", parameters)]
+
+
+def _empty() -> sqlite3.Connection:
+    """Records in memory: for ``Ledger(None)``, and for a folder that holds none yet."""
+    db = sqlite3.connect(":memory:", isolation_level=None)
+    db.executescript(_SCHEMA)
+    return db
 
 
 def _row(values: tuple) -> Row:

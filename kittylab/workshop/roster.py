@@ -576,7 +576,7 @@ def issue_roster(
     total = len(roster.participants) + len(roster.errors) if isinstance(roster, Roster) else _count_rows(path)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_workshop_lock(out))
-        ledger = stack.enter_context(Ledger(out))
+        ledger = stack.enter_context(Ledger(out, write=True))
         given = {"url": url, "title": title, "days": str(days) if days is not None else None}
         reused = {name: ledger.get(name) for name in SETTINGS if given[name] is None and ledger.get(name)}
         if reused.get("url") == DEFAULT_URL:  # what older runs kept when no address was given
@@ -1089,7 +1089,7 @@ def export_roster_p12(
     for folder, group in by_folder.items():
         handout_url, handout_title = url or _handout_setting(folder, "url"), title or _handout_setting(folder, "title")
         handout_url = None if handout_url == DEFAULT_URL else handout_url
-        with (_workshop_lock(folder), Ledger(folder) as ledger,
+        with (_workshop_lock(folder), Ledger(folder, write=True) as ledger,
               _Handouts(workspace, folder, url=handout_url, title=handout_title or "Workshop") as handouts):
             for target in group:
                 row = target.row

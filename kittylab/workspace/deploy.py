@@ -95,27 +95,61 @@ def server_files(workspace: Workspace, name: str) -> dict[Path, bytes]:
 
 
 @dataclass(frozen=True)
-class SiteFiles:
-    """Where a web server's configuration points: the server's full chain and key, the CA file and the CRL
-    file its clients are checked against (all in the deploy folder), and how deep a client's chain may be."""
+class ServerFiles:
+    """The files a TLS server is built from: its certificate (with its chain) and key, the CA file and the CRL
+    file its clients are checked against, and how deep a client's chain may be (None: not limited). The
+    picture-server reads them in the workspace (:meth:`of`), a web server in the deploy folder (:func:`site_files`)."""
 
     cert: Path
     key: Path
     ca: Path
     crl: Path
-    depth: int
+    depth: int | None = None
+
+    @classmethod
+    def of(cls, workspace: Workspace, name: str, client_ca: str | None = None) -> "ServerFiles":
+        """The server ``name``'s files in a workspace; clients are checked against ``client_ca``
+        (default: the issuing CA). Below an intermediate CA the server sends its full chain and the
+        CA and CRL files hold every level."""
+        try:
+            cert = workspace.fullchain_path(name)
+        except KittylabError:
+            cert = workspace.path(name, "crt")  # not issued: check() says what to do
+        return cls(cert, workspace.path(name, "key"), workspace.chain_path(client_ca), workspace.crl_chain_path(client_ca))
+
+    def check(self) -> None:
+        for label, path in (("certificate", self.cert), ("key", self.key), ("CA certificate", self.ca),
+                            ("CRL", self.crl)):
+            if not path.is_file():
+                hint, fix = {
+                    "CRL": ("publish one", "crl"),
+                    "CA certificate": ("create the CA first", "init"),
+                }.get(label, ("issue it first", "issue-server"))
+                raise KittylabError(f"the server's {label} {path} is missing: {hint}", fix=fix, name=self.cert.stem)
+
+    def signature(self) -> tuple:
+        """Changes whenever one of the files is replaced or rewritten."""
+        stats = []
+        for path in (self.cert, self.key, self.ca, self.crl):
+            try:
+                st = path.stat()
+            except OSError:
+                stats.append(None)
+            else:
+                stats.append((st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(stats)
 
 
-def site_files(workspace: Workspace, server: str, client_ca: str | None = None) -> SiteFiles:
+def site_files(workspace: Workspace, server: str, client_ca: str | None = None) -> ServerFiles:
     """Where :func:`deploy_site` puts the files of web server ``server`` and of the clients of ``client_ca``
     (see :func:`trust_for`). Only reads: one line when there is no CA or no server certificate."""
     trust = trust_for(workspace, client_ca)
     _check_server(workspace, server)
     out = folder(workspace)
-    return SiteFiles(*_server_paths(out, server), *_trust_paths(out, trust.label), trust.depth)
+    return ServerFiles(*_server_paths(out, server), *_trust_paths(out, trust.label), trust.depth)
 
 
-def deploy_site(workspace: Workspace, server: str, client_ca: str | None = None) -> SiteFiles:
+def deploy_site(workspace: Workspace, server: str, client_ca: str | None = None) -> ServerFiles:
     """Put the files a web server's configuration reads into the deploy folder (:func:`site_files`) and remember
     them, so that every later change keeps them current; return where they are. A missing CA or server
     certificate is one line, and nothing is written."""

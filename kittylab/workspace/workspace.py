@@ -23,6 +23,7 @@ import getpass
 import json
 import os
 import re
+import shutil
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -50,7 +51,7 @@ from ..pki.constraints import name_constraints_of
 from ..pki.crl import check_reason, crl_expiry_warning, entry_reason, load_crl
 from ..pki.csr import check_csr_signature, load_csr, make_csr
 from ..pki.extensions import extension_value
-from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of
+from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of, when
 from ..pki.files import write_atomically
 from ..pki.grant import Grant, review
 from ..pki.keys import PrivateKey, check_new_passphrase, generate_key, key_kind, key_to_pem, load_key
@@ -82,6 +83,8 @@ PUBLISHED = "published"
 #: too, so that a lost store is rebuilt with every certificate still valid (and so still revocable).
 ISSUED = "issued"
 STORE_FILE = "kittylab.sqlite3"
+#: Where :meth:`Workspace.set_aside` moves a workspace's files, one ``run-TIME`` folder each.
+EARLIER_RUNS = "earlier-runs"
 #: The workshop folders kept outside the workspace (a roster's ``out``), one absolute path a line, so
 #: that a later roster finds the people they hold.
 WORKSHOPS_FILE = "workshops.txt"
@@ -1279,6 +1282,33 @@ class Workspace(AbstractContextManager["Workspace"]):
         with self._writing():
             return self._fixed
 
+    def set_aside(self, *, keep: int = 1) -> tuple[Path, int]:
+        """Move this workspace's files into ``earlier-runs/run-TIME/`` inside it and delete the runs there
+        beyond the latest ``keep`` (each with its keys); return the new run's folder and how many were deleted.
+
+        For starting over (a lesson run again). All of it under the workspace's lock, so a change in
+        progress finishes first and none is cut. Everything moves together (store, keys, CRLs, staged
+        and deployed files), so the run's folder is the same whole workspace (``Workspace(folder)``
+        opens it); the lock file stays, so a writer that was waiting for it finds an empty workspace,
+        as does every later one. Folders holding a workspace of their own stay too. This object is
+        closed: open the folder again to start over.
+        """
+        if keep < 1:
+            raise KittylabError(f"keep {keep} earlier runs: at least the one set aside now is kept")
+        runs = self.home / EARLIER_RUNS
+        run = runs / dt.datetime.now().strftime("run-%Y%m%d-%H%M%S-%f")
+        with self._writing(recover=False):
+            self.close()
+            make_private_folder(run)
+            for entry in self.home.iterdir():
+                if entry.name not in (EARLIER_RUNS, LOCK_FILE) and not (entry / STORE_FILE).exists():
+                    entry.rename(run / entry.name)
+            fsync_folder(self.home)
+            older = sorted(runs.glob("run-*"))[:-keep]  # `make reset-lesson` sets lesson workspaces aside there too
+            for folder in older:
+                shutil.rmtree(folder)
+        return run, len(older)
+
     # -- looking up ------------------------------------------------------------------------
 
     def records(self, *, include_ca: bool = True) -> list[Record]:
@@ -1321,8 +1351,8 @@ class Workspace(AbstractContextManager["Workspace"]):
         return [name for name in self.ca_names() if self.ca_record(name).revoked_at is None]
 
     def why_no_p12(self, record: Record) -> str | None:
-        """Why ``record`` cannot go into a p12 (a CA, revoked, superseded, its key not here), or None when it
-        can: a current leaf whose key kittylab holds (a CSR's key stays with its owner)."""
+        """Why ``record`` cannot go into a p12 (a CA, revoked, superseded, expired, its key not here), or None
+        when it can: a current leaf in date whose key kittylab holds (a CSR's key stays with its owner)."""
         if record.profile == "ca":
             return f"{record.name} is a CA: its key stays in the workspace"
         if record.revoked_at is not None:
@@ -1331,6 +1361,8 @@ class Workspace(AbstractContextManager["Workspace"]):
         current = self.current(record.name)
         if current is None or current.serial != record.serial:
             return f"this certificate of {record.name} is superseded: export its current one"
+        if record.not_after <= utcnow():
+            return f"{record.name}'s certificate expired on {when(record.not_after)}, so servers refuse it: renew it"
         if not self.path(record.name, "key").exists():
             return _key_stays_with_its_owner(record.name)
         return None

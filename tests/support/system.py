@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from typing import NoReturn
 
 import pytest
+
+from kittylab.ui.tutorial import free_port as free_port  # the one the notebooks use: tests start servers the same way
 
 PASSWORD = "kitty-pass"
 APT_HINT = {
@@ -40,10 +41,3 @@ def unavailable(message: str, *, ci: str = "") -> NoReturn:
     if os.environ.get("KITTYLAB_REQUIRE_SYSTEM"):
         pytest.fail(f"{message}, and KITTYLAB_REQUIRE_SYSTEM is set{ci}")
     pytest.skip(message)
-
-
-def free_port() -> int:
-    """A loopback port that was free a moment ago (nginx, Apache and JupyterLab need a number up front)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

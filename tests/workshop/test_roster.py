@@ -14,9 +14,10 @@ from support.pki import encrypted_ca
 from kittylab import KittylabError, Workspace, load_crl, load_p12
 from kittylab.pki.constraints import build_name_constraints
 from kittylab.render.handout import check_url
-from kittylab.workshop.ledger import LEDGER_FILE, SCHEMA_VERSION
+from kittylab.workshop.ledger import LEDGER_FILE, SCHEMA_VERSION, Ledger
 from kittylab.workshop.roster import (
     WORKSHOP_DAYS,
+    export_roster_p12,
     file_name,
     issue_roster,
     read_roster,
@@ -260,6 +261,27 @@ def test_the_records_of_a_newer_kittylab_are_refused_in_one_line_and_left_alone(
     with pytest.raises(KittylabError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this kittylab") as refused:
         issue_roster(workspace, roster, workers=1, progress=False, out=out)
     assert "\n" not in str(refused.value) and (out / LEDGER_FILE).read_bytes() == before
+    with pytest.raises(KittylabError, match="newer than this kittylab"):
+        Ledger(out)  # nor read
+
+
+def test_reading_a_workshops_records_never_writes_them(workspace, tmp_path):
+    """Its names (the dashboard's filter), what the run issued, a look for a name: the file is untouched."""
+    roster = write(tmp_path / "r.csv", "name,email\nAda Lovelace,ada@kitty.test\n")
+    result = issue_roster(workspace, roster, workers=1, progress=False)
+    ledger = result.out / LEDGER_FILE
+    before = (ledger.read_bytes(), ledger.stat().st_mtime_ns)
+    assert result.names == ["ada-lovelace"] and result.includes(workspace.find("ada-lovelace"))
+    assert result.issued == [("ada-lovelace", "Ada Lovelace")]
+    assert export_roster_p12(workspace, who=["Nobody"]).errors[0][1].startswith("nobody named 'Nobody' in ")
+    assert (ledger.read_bytes(), ledger.stat().st_mtime_ns) == before
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with Ledger(empty) as nothing:  # a folder with no records yet reads as empty, and stays empty
+        assert list(nothing.rows()) == [] and list(empty.iterdir()) == []
+    with pytest.raises(KittylabError, match="no such folder") as missing:
+        Ledger(tmp_path / "typo")
+    assert "\n" not in str(missing.value) and not (tmp_path / "typo").exists()
 
 
 def test_a_name_held_by_another_certificate_gives_the_participant_another_file_name(workspace, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import stat
+import threading
 
 import pytest
 from cryptography import x509
@@ -19,7 +20,9 @@ from kittylab import (
     load_p12,
     make_csr,
 )
-from kittylab.workspace.workspace import check_name, default_home
+from kittylab.pki.facts import when
+from kittylab.workspace.protocol import WorkspaceLock
+from kittylab.workspace.workspace import STORE_FILE, check_name, default_home
 
 
 def mode(path) -> int:
@@ -85,12 +88,47 @@ def test_why_no_p12_is_the_one_rule_for_a_p12(story):
     assert "superseded" in workspace.why_no_p12(old)
     revoked = workspace.revoke("picture-server", reason="key-compromise")
     assert "revoked (key-compromise)" in workspace.why_no_p12(revoked)
+    expired = workspace.issue("last-year", profile="client", key="p256", days=2,
+                              now=dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=3))
+    refusal = workspace.why_no_p12(expired.record)
+    assert refusal == f"last-year's certificate expired on {when(expired.record.not_after)}, so servers refuse it: renew it"
+    with pytest.raises(KittylabError, match="expired on .*: renew it"):
+        workspace.export_p12("last-year")
     signed = workspace.sign_csr(make_csr(generate_key("p256"), "laptop"), profile="client")
     refusal = workspace.why_no_p12(signed.record)
     with pytest.raises(KittylabError) as refused:
         workspace.export_p12("laptop")
     assert refusal.startswith("kittylab does not hold laptop's private key") and refusal in str(refused.value)
 
+
+
+def test_set_aside_waits_for_a_writer_and_moves_the_whole_workspace(story):
+    """Starting over (a lesson run again): under the workspace's lock, its files move into earlier-runs/run-TIME/,
+    which opens as the same workspace; the lock file and another lesson's workspace inside it stay."""
+    workspace, _, _ = story
+    home, fingerprint = workspace.home, workspace.ca_record().fingerprint
+    (home / "lesson").mkdir()
+    (home / "lesson" / STORE_FILE).touch()
+    writer = WorkspaceLock(home)
+    writer.acquire()
+    done = []
+    mover = threading.Thread(target=lambda: done.append(workspace.set_aside()))
+    mover.start()
+    mover.join(0.5)
+    assert mover.is_alive() and (home / "kitty-ca.key").exists()  # a change in progress is never cut
+    writer.release()
+    mover.join()
+    ((run, deleted),) = done
+    assert deleted == 0 and workspace.closed and run.parent == home / "earlier-runs"
+    assert sorted(p.name for p in home.iterdir()) == [".kittylab.lock", "earlier-runs", "lesson"]
+    with Workspace(run) as earlier:
+        assert earlier.ca_record().fingerprint == fingerprint and earlier.find("eager-client")
+    with Workspace(home) as fresh:
+        assert not fresh.has_ca
+        (home / "notes.txt").write_text("a second run")
+        second, deleted = fresh.set_aside(keep=1)
+    assert deleted == 1 and not run.exists() and list((home / "earlier-runs").iterdir()) == [second]
+    assert (second / "notes.txt").exists()
 
 def test_duplicates_and_the_cas_name_are_refused_without_writing(story):
     workspace, _, _ = story
