@@ -91,8 +91,9 @@ class Ledger(contextlib.AbstractContextManager["Ledger"]):
     """The participants of one workshop folder (``out``); ``Ledger(None)`` keeps them in memory.
 
     Opened to read unless ``write`` (a roster run, under the workshop's lock): reading never creates,
-    sets up or writes the file (SQLite opens it read-only), and a folder without records yet reads as
-    empty. A folder that does not exist, or records of a newer kittylab, are one line.
+    sets up or writes the file (SQLite opens it read-only; like every reader of a WAL database it may
+    leave the empty ``-wal`` and the ``-shm`` index beside it, 0600 as the file), and a folder without
+    records yet reads as empty. A folder that does not exist, or records of a newer kittylab, are one line.
     """
 
     def __init__(self, out: Path | None, *, write: bool = False) -> None:
