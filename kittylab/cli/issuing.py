@@ -12,25 +12,27 @@ from pathlib import Path
 from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import LEAF_DAYS
-from ..pki.files import read_password_file, write_atomically
+from ..pki.files import write_atomically
 from ..pki.keys import KEY_KINDS
 from ..workspace.renewal import due, parse_duration
-from ..workspace.workspace import Issued, Workspace
+from ..workspace.workspace import Issued
 from .options import (
     UsageError,
     add_commands,
     add_p12_password_file,
     add_subject_options,
     command,
-    command_line_fix,
     duration,
     echo,
     emit,
+    explained,
+    given_secret,
     note,
     open_workspace,
     positive_int,
     run_deploy_hook,
     show_command,
+    show_reproduce,
     subject_from,
 )
 
@@ -41,7 +43,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     defaults = workspace.default_subject(args.name, ca=args.ca)
     # A client's email is a SAN; a server certificate carries no email SAN, so there it goes in the subject.
     subject = subject_from(args, args.name, defaults, email=(args.email or "") if profile == "server" else "")
-    p12_password = read_password_file(args.p12_password_file) if getattr(args, "p12_password_file", None) else None
+    p12_password = given_secret(getattr(args, "p12_password_file", None))
     issued = workspace.issue(
         args.name,
         profile=profile,
@@ -64,7 +66,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     files = issued.files
     show_command(openssl.genkey(args.key, files["key"].name))
     show_command(openssl.csr(files["key"].name, files["csr"].name, subject, sans=openssl.sans_of(issued.certificate)))
-    show_command(_reproduce(workspace, issued, files["csr"].name, files["crt"].name))
+    show_reproduce(workspace, issued.certificate, issued.record.issuer, csr_file=files["csr"].name, out=files["crt"].name)
     if "p12" in files:
         show_command(openssl.pkcs12(files["key"].name, files["crt"].name, workspace.chain_path(args.ca).name,
                                     files["p12"].name, name=issued.name, legacy=args.legacy_p12))
@@ -95,7 +97,8 @@ def cmd_sign(args: argparse.Namespace) -> int:
     deployed = run_deploy_hook(args, workspace)
     if args.json:
         emit(dict(issued_json(issued), grant=grant.as_dict(), deployed=deployed))
-    show_command(_reproduce(workspace, issued, str(args.csr), args.out or issued.files["crt"].name))
+    show_reproduce(workspace, issued.certificate, issued.record.issuer, csr_file=str(args.csr),
+                   out=args.out or issued.files["crt"].name)
     return 0
 
 
@@ -105,20 +108,12 @@ def _confirmed(question: str) -> bool:
     return input(question).strip().lower() in ("y", "yes")
 
 
-def _reproduce(workspace: Workspace, issued, csr_file: str, out: str) -> str:
-    """The ``openssl req -CA`` line that makes the same certificate from the request."""
-    issuer = issued.record.issuer
-    return openssl.reproduce(issued.certificate, csr_file=csr_file, out=out,
-                             ca_cert=workspace.path(issuer, "crt").name, ca_key=workspace.path(issuer, "key").name)
-
-
 def cmd_export_p12(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    password = read_password_file(args.password_file) if args.password_file else None
+    password = given_secret(args.password_file)
     path, generated = workspace.export_p12(args.name, password=password, legacy=args.legacy)
     echo(f"wrote {path} ({'legacy 3DES/SHA-1' if args.legacy else 'modern AES-256/PBKDF2'}, mode 0600)")
-    if generated:
-        echo(f"  p12 password (shown once, keep it safe): {generated}")
+    echo_p12_password(generated)
     if args.json:
         emit({"name": args.name, "p12": str(path), "legacy": args.legacy, "p12_password": generated})
     chain = workspace.chain_path(workspace.find(args.name).issuer).name
@@ -129,7 +124,7 @@ def cmd_export_p12(args: argparse.Namespace) -> int:
 
 def cmd_renew(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
-    p12_password = read_password_file(args.p12_password_file) if args.p12_password_file else None
+    p12_password = given_secret(args.p12_password_file)
     names = list(args.names)
     if not names and args.expiring is None:
         raise UsageError("give NAME, or --expiring 30d for everything due")
@@ -143,8 +138,8 @@ def cmd_renew(args: argparse.Namespace) -> int:
             issued = workspace.renew(name, new_key=args.new_key, days=args.days, p12=args.p12 or bool(p12_password),
                                      p12_password=p12_password, ca=args.ca)
         except KittylabError as error:
-            failed.append({"name": name, "error": f"{error}{command_line_fix(error)}"})
-            note(f"kittylab: error: {name} not renewed: {error}{command_line_fix(error)}")
+            failed.append({"name": name, "error": explained(error)})
+            note(f"kittylab: error: {name} not renewed: {explained(error)}")
             continue
         old_p12 = None if "p12" in issued.files or not had_p12 else \
             "stale" if workspace.path(name, "p12").exists() else "removed"
@@ -173,8 +168,13 @@ def echo_files(issued: Issued) -> None:
     """The files a certificate made wrote, and the p12 password it generated (shown this once)."""
     for kind, path in issued.files.items():
         echo(f"  {kind}: {path}")
-    if issued.p12_password:
-        echo(f"  p12 password (shown once, keep it safe): {issued.p12_password}")
+    echo_p12_password(issued.p12_password)
+
+
+def echo_p12_password(password: str | None) -> None:
+    """A generated p12 password, shown this once (a password the user gave is never printed: None)."""
+    if password:
+        echo(f"  p12 password (shown once, keep it safe): {password}")
 
 
 def issued_json(issued: Issued) -> dict:

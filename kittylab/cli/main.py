@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from ..errors import KittylabError
 from ..workspace.workspace import default_home, set_audit_command
 from . import inspecting, issuing, revoking, servers, setting_up, upkeep, workshop
-from .options import CommandsParser, UsageError, command_line_fix, note, set_json_output
+from .options import CommandsParser, UsageError, explained, note, set_json_output
 
 #: The task families, each a module, in the order ``kittylab --help`` lists them under these headings.
 FAMILIES = (
@@ -53,7 +53,7 @@ def run(handler: Callable[[argparse.Namespace], int], args: argparse.Namespace) 
         note(f"kittylab: error: {exc} (see kittylab {args.command} --help)")
         return 2
     except KittylabError as exc:
-        note(f"kittylab: error: {exc}{command_line_fix(exc)}")
+        note(f"kittylab: error: {explained(exc)}")
     except KeyboardInterrupt:
         note("kittylab: interrupted")
         return 130

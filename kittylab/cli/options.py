@@ -15,8 +15,12 @@ from itertools import chain
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, NoReturn
 
+from cryptography import x509
+
 from ..errors import KittylabError
+from ..pki import openssl
 from ..pki.files import read_password_file
+from ..pki.keys import check_new_passphrase
 from ..pki.names import Subject
 from ..workspace import deploy
 from ..workspace.renewal import parse_duration
@@ -141,6 +145,11 @@ def given_secrets(file: str | None, variable: str | None = None) -> Iterator[str
         yield os.environ[variable]
 
 
+def given_secret(file: str | None, variable: str | None = None) -> str | None:
+    """The secret given for one use (``file``'s first line, else ``$variable``), or None."""
+    return next(given_secrets(file, variable), None)
+
+
 def secret(given: Iterable[str], prompt: str, *, missing: str, new: bool = False) -> str:
     """A secret: the first one ``given`` (a file's, the environment's), else asked for without echo on a terminal.
 
@@ -205,11 +214,6 @@ class Passphrases:
             f"no passphrase for the new key of the CA {name}: give --ca-passphrase-file {name}=F"
             f" or set {passphrase_variable(name)}" + (" (or KITTYLAB_CA_PASSPHRASE)" if first_ca else
                                                     " (each CA key has its own passphrase)")))
-
-
-def ca_passphrase(args: argparse.Namespace) -> str | None:
-    """The passphrase given for any CA (``--ca-passphrase-file F`` or ``$KITTYLAB_CA_PASSPHRASE``), if any."""
-    return next(Passphrases(args).generic(), None)
 
 
 def open_workspace(args: argparse.Namespace, *, existing: bool = True) -> Workspace:
@@ -336,6 +340,12 @@ def show_command(command: str) -> None:
     note(f"  openssl equivalent: {command}")
 
 
+def show_reproduce(workspace: Workspace, certificate: x509.Certificate, issuer: str, *, csr_file: str, out: str) -> None:
+    """The ``openssl req -CA`` line that makes the same certificate from the request, signed by CA ``issuer``."""
+    show_command(openssl.reproduce(certificate, csr_file=csr_file, out=out, ca_cert=workspace.path(issuer, "crt").name,
+                                   ca_key=workspace.path(issuer, "key").name))
+
+
 
 
 #: The command line's words for the remedies the core names (``KittylabError.fix``).
@@ -362,6 +372,18 @@ FIXES = {
     "drop-san": "a CSR's name: kittylab sign ... --drop-san {san}",
     "passphrase": "kittylab passphrase CA",
 }
+
+
+def explained(error: KittylabError) -> str:
+    """The error's words and its remedy as the command line says it: ``wrong ... (kittylab passphrase CA)``."""
+    return f"{error}{command_line_fix(error)}"
+
+
+def warn_if_weak(passphrase: str | None) -> None:
+    """A new CA key passphrase: one too short was refused (a KittylabError), a weak one is warned about."""
+    weak = check_new_passphrase(passphrase)
+    if weak:
+        note(f"warning: {explained(weak)}")
 
 
 def command_line_fix(error: KittylabError) -> str:

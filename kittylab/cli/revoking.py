@@ -14,9 +14,9 @@ from ..workspace import deploy
 from ..workspace.workspace import Workspace
 from .options import (
     command,
-    command_line_fix,
     echo,
     emit,
+    explained,
     note,
     open_workspace,
     positive_int,
@@ -61,8 +61,8 @@ def cmd_crl(args: argparse.Namespace) -> int:
                 raise
             # One CA whose key cannot be used (its passphrase not given) does not stop the others' CRLs.
             failed.append(name)
-            note(f"kittylab: error: the CRL of {name} was not published: {error}{command_line_fix(error)}")
-            published.append({"ca": name, "error": f"{error}{command_line_fix(error)}"})
+            note(f"kittylab: error: the CRL of {name} was not published: {explained(error)}")
+            published.append({"ca": name, "error": explained(error)})
             continue
         crl_path = workspace.path(name, "crl")
         echo(f"published {crl_path}: {len(crl)} revoked, valid until {when(crl.next_update_utc)} ({why})")

@@ -11,16 +11,14 @@ from pathlib import Path
 from ..pki import openssl
 from ..pki.ca import CA_DAYS, check_days
 from ..pki.constraints import ALL_IP, build_name_constraints, describe_constraints
-from ..pki.keys import KEY_KINDS, check_new_passphrase
+from ..pki.keys import KEY_KINDS
 from ..pki.profiles import AccessUrls
 from ..workspace.openssldb import import_ca_directory
 from ..workspace.workspace import INTERMEDIATE_DAYS, Workspace, check_name
 from .options import (
     Passphrases,
     add_subject_options,
-    ca_passphrase,
     command,
-    command_line_fix,
     echo,
     emit,
     given_secrets,
@@ -29,7 +27,9 @@ from .options import (
     positive_int,
     secret,
     show_command,
+    show_reproduce,
     subject_from,
+    warn_if_weak,
 )
 
 
@@ -42,9 +42,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     # The new key gets a passphrase of its own, and only when asked to (--encrypt-key); a weak one is refused
     # before the workspace is made.
     passphrase = passphrases.new(args.cn, first_ca=not args.intermediate_of) if args.encrypt_key else None
-    weak = check_new_passphrase(passphrase)
-    if weak:
-        note(f"warning: {weak}{command_line_fix(weak)}")
+    warn_if_weak(passphrase)
     workspace = Workspace(args.home, passphrases=passphrases)  # init makes the workspace
     defaults = workspace.default_subject(args.cn, ca=args.intermediate_of) if args.intermediate_of else None
     subject = subject_from(args, args.cn, defaults, email=args.email or "")
@@ -75,9 +73,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     show_command(openssl.genkey(args.key, key_path.name, passphrase=bool(passphrase)))
     if args.intermediate_of:
         show_command(openssl.csr(key_path.name, f"{subject.cn}.csr", subject))
-        parent = args.intermediate_of
-        show_command(openssl.reproduce(ca.certificate, csr_file=f"{subject.cn}.csr", out=cert_path.name,
-                                       ca_cert=workspace.path(parent, "crt").name, ca_key=workspace.path(parent, "key").name))
+        show_reproduce(workspace, ca.certificate, args.intermediate_of, csr_file=f"{subject.cn}.csr", out=cert_path.name)
     else:
         days = (ca.certificate.not_valid_after_utc - ca.certificate.not_valid_before_utc).days
         show_command(openssl.self_signed_ca(key_path.name, cert_path.name, subject, days=days,
@@ -106,7 +102,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     given = Passphrases(args)
     # The CA's own passphrase (--ca-passphrase-file NAME=F, $KITTYLAB_CA_PASSPHRASE_NAME), else the one for any CA.
     result = import_ca_directory(workspace, args.source, ca_name=args.ca_name,
-                                 passphrase=lambda name: given.specific(name) or ca_passphrase(args))
+                                 passphrase=lambda name: given.specific(name) or next(given.generic(), None))
     echo(f"{result.summary()} into {workspace.home}")
     for line in result.notes:
         note(f"note: {line}")
@@ -127,9 +123,7 @@ def _new_passphrase(args: argparse.Namespace) -> str | None:
 def cmd_passphrase(args: argparse.Namespace) -> int:
     workspace = open_workspace(args)
     new = _new_passphrase(args)
-    weak = check_new_passphrase(new)
-    if weak:
-        note(f"warning: {weak}{command_line_fix(weak)}")
+    warn_if_weak(new)
     path = workspace.change_passphrase(args.name, new)
     echo(f"{path}: {'encrypted with the new passphrase' if new else 'no longer encrypted'} (mode 0600);"
          " the other CA keys are unchanged")
