@@ -30,9 +30,9 @@ from typing import Any, Callable
 from ..errors import KittylabError
 from ..pki import openssl
 from ..pki.ca import CertificateAuthority
-from ..pki.csr import load_csr, make_csr, save_csr
+from ..pki.csr import load_csr, make_csr
 from ..pki.facts import Record, alternative_names
-from ..pki.keys import PrivateKey, generate_key, load_key, save_key
+from ..pki.keys import PrivateKey, generate_key, load_key
 from ..pki.names import Subject
 from ..pki.verify import Verification
 from ..render.templates import macro
@@ -328,7 +328,7 @@ def own_key(workspace: Workspace, form: Any, kind: str = LEAF_KEY) -> PrivateKey
         print(f"kept {path.name}, made when this cell first ran (delete the file to make a new key)")
         return load_key(path)
     key = generate_key(kind)
-    save_key(key, path)
+    workspace.keep_own(own_name(form), key)
     return key
 
 
@@ -347,7 +347,7 @@ def own_csr(workspace: Workspace, form: Any) -> Any:
     ``NAME.key``, asking for the form's email addresses as alternative names."""
     name, key_path = _made_before(workspace, form, "key", "step 11's cell again to make its key")
     csr = make_csr(load_key(key_path), form.subject, email=form.emails)
-    save_csr(csr, workspace.path(name, "csr"))
+    workspace.keep_own(name, csr)
     return csr
 
 

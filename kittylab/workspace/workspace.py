@@ -49,12 +49,12 @@ from ..pki.ca import (
 )
 from ..pki.constraints import name_constraints_of
 from ..pki.crl import check_reason, crl_expiry_warning, entry_reason, load_crl
-from ..pki.csr import check_csr_signature, load_csr, make_csr
+from ..pki.csr import check_csr_signature, load_csr, make_csr, save_csr
 from ..pki.extensions import extension_value
 from ..pki.facts import EXPIRING_DAYS, Record, is_ca, parse_serial, profile_of, when
 from ..pki.files import write_atomically
 from ..pki.grant import Grant, review
-from ..pki.keys import PrivateKey, check_new_passphrase, generate_key, key_kind, key_to_pem, load_key
+from ..pki.keys import PrivateKey, check_new_passphrase, generate_key, key_kind, key_to_pem, load_key, save_key
 from ..pki.names import AltNames, Subject, subject_of
 from ..pki.pkcs12 import export_p12, generate_password
 from ..pki.profiles import PROFILES, AccessUrls, Profile, get_profile
@@ -982,6 +982,15 @@ class Workspace(AbstractContextManager["Workspace"]):
             return Subject(cn=name)
         issuer = Subject.from_name(self.ca_record(ca).certificate.subject)
         return Subject(cn=name, o=issuer.o, c=issuer.c, st=issuer.st, l=issuer.l)
+
+    def keep_own(self, name: str, item: PrivateKey | x509.CertificateSigningRequest) -> Path:
+        """Keep a party's own key (``NAME.key``, mode 0600) or request (``NAME.csr``) here, as a client does
+        in steps 11-12 before the CA signs; under the lock, each file written whole or not at all."""
+        is_request = isinstance(item, x509.CertificateSigningRequest)
+        path = self.path(name, "csr" if is_request else "key")
+        with self._writing():
+            (save_csr if is_request else save_key)(item, path)
+        return path
 
     def export_p12(self, name: str, *, password: str | None = None, legacy: bool = False,
                    out: str | os.PathLike | None = None) -> tuple[Path, str | None]:

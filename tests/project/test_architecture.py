@@ -139,6 +139,81 @@ def _reaches_into_a_workspace(path: Path, private: set[str]) -> list[str]:
     return found
 
 
+def _imported_names(path: Path) -> list[tuple[str, str]]:
+    """(module, name) for every ``from kittylab... import name`` in ``path`` (relative imports resolved)."""
+    module = _module_name(path)
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kittylab")):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            target = ".".join(base + ([node.module] if node.module else []))
+            found += [(target, alias.name) for alias in node.names]
+    return found
+
+
+def _store_names() -> set[str]:
+    tree = ast.parse((PACKAGE / "workspace" / "store.py").read_text())
+    return {node.name for node in tree.body if isinstance(node, (ast.ClassDef, ast.FunctionDef))} - {"AuditEntry"}
+
+
+def test_private_names_stay_in_their_package():
+    """A ``_name`` is its package's own: no other layer imports it (``_write_files``, ``deploy._settings``), nor
+    the store's classes through a re-export (``from ..workspace.workspace import Store``); and no private
+    member of a Workspace is reached by its name in a string (``getattr(w, "_store")``, ``vars(w)["_store"]``).
+    (``AuditEntry``, what ``Workspace.audit_log`` returns, is the store's one public word.)"""
+    store, private = _store_names(), _private_members_of_workspace()
+    assert "Store" in store
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = _module_name(path)
+        for target, name in _imported_names(path):
+            if _top(target) != _top(module) and (name.startswith("_") or name in store):
+                wrong.append(f"{module} imports {target}.{name}")
+        if _top(module) != "workspace":
+            wrong += [f"{module}:{node.lineno} names {node.value!r}" for node in ast.walk(ast.parse(path.read_text()))
+                      if isinstance(node, ast.Constant) and node.value in private]
+    assert wrong == []
+
+
+#: What writes, moves or deletes a file or a folder.
+_WRITERS = {"write_text", "write_bytes", "mkdir", "rename", "replace", "unlink", "rmdir", "touch", "chmod",
+            "write_atomically", "rmtree", "move", "copy", "copy2", "copyfile", "copytree", "makedirs", "remove",
+            "save_key", "save_csr", "save_certificate"}
+
+
+def _in_a_workspace(node: ast.AST) -> bool:
+    """Whether ``node`` spells a path inside a workspace: ``workspace.home ...`` or ``workspace.path(...)``."""
+    def is_workspace(value: ast.expr) -> bool:
+        return (isinstance(value, ast.Name) and value.id in ("workspace", "ws")) or (
+            isinstance(value, ast.Attribute) and value.attr == "workspace")
+
+    return any((isinstance(part, ast.Attribute) and part.attr == "home" and is_workspace(part.value))
+               or (isinstance(part, ast.Call) and isinstance(part.func, ast.Attribute) and part.func.attr == "path"
+                   and is_workspace(part.func.value)) for part in ast.walk(node))
+
+
+def test_only_the_workspace_package_writes_into_a_workspace():
+    """No other layer writes, moves or deletes a file it spells inside a workspace (``(ws.home / "x").write_text``,
+    ``shutil.rmtree(workspace.home / ...)``, ``save_key(key, workspace.path(...))``): it asks the workspace. A
+    path kept in a variable first escapes this reading of the code; the crash and write-protocol tests
+    judge what is actually written."""
+    wrong = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if _top(_module_name(path)) == "workspace":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.Call):
+                continue
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            target = node.func.value if isinstance(node.func, ast.Attribute) and name not in ("save_key", "save_csr") else None
+            spelled = [target] if target is not None and name in _WRITERS else []
+            spelled += node.args[:2] if name in _WRITERS else []
+            if any(_in_a_workspace(part) for part in spelled):
+                wrong.append(f"{_module_name(path)}:{node.lineno} {name}")
+    assert wrong == []
+
+
 def test_the_store_and_the_write_protocol_are_private_to_the_workspace():
     """Only the workspace package imports the store or reaches a Workspace's private members (its store,
     its write protocol): every other layer changes state through a public Workspace method."""
@@ -152,7 +227,7 @@ def test_the_store_and_the_write_protocol_are_private_to_the_workspace():
 
 
 #: The layers below the edges: what they say reaches a notebook user as much as a terminal user.
-CORE = ("pki", "workspace", "render", "workshop", "net")
+CORE = ("errors", "pki", "workspace", "render", "workshop", "net")
 
 
 def _core_texts(path: Path) -> list[str]:
@@ -191,6 +266,16 @@ def test_the_core_speaks_domain_words_and_the_command_line_adds_flags():
     words = _command_line_words()
     leaks = [f"{_module_name(p)}: {text}" for p in sorted(PACKAGE.rglob("*.py"))
              if _top(_module_name(p)) in CORE for text in _core_texts(p) if words.search(text)]
+    assert leaks == []
+
+
+def test_the_pages_kittylab_renders_speak_domain_words_too():
+    """The HTML templates (cards, handouts, the gallery, the tutorial's tables) are read in a notebook or a
+    browser: no flag or command there either. (The nginx and Apache configurations are for the admin who
+    runs the server, and name the commands that keep it current on purpose.)"""
+    words = _command_line_words()
+    leaks = [f"{path.name}:{number}: {line.strip()}" for path in sorted((PACKAGE / "render" / "templates").glob("*.html"))
+             for number, line in enumerate(path.read_text().splitlines(), 1) if words.search(line)]
     assert leaks == []
 
 

@@ -224,3 +224,14 @@ def test_no_p12_of_a_revoked_certificate(workspace):
     with pytest.raises(KittylabError, match=r"leaver's certificate is revoked \(cessation-of-operation\).*issue a new one"):
         workspace.export_p12("leaver", password="a long enough password")
     assert not workspace.path("leaver", "p12").exists()
+
+
+def test_a_partys_own_key_and_request_are_kept_under_the_lock(workspace):
+    """Steps 11-12 done by hand (the tutorial's client): the workspace keeps NAME.key (0600) and NAME.csr."""
+    key = generate_key("p256")
+    key_path = workspace.keep_own("hand-made", key)
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600 and load_key(key_path).public_key() == key.public_key()
+    csr_path = workspace.keep_own("hand-made", make_csr(key, "hand-made"))
+    assert csr_path == workspace.path("hand-made", "csr") and b"CERTIFICATE REQUEST" in csr_path.read_bytes()
+    with pytest.raises(KittylabError):
+        workspace.keep_own("../escape", key)
