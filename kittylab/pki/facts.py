@@ -54,9 +54,10 @@ def common_name(name: x509.Name) -> str:
     return str(values[0].value) if values else readable_name(name)
 
 
-def when(moment: dt.datetime) -> str:
-    """A moment as people read it: ``2026-11-30 06:55 UTC`` (every date with a time that kittylab shows)."""
-    return f"{moment:%Y-%m-%d %H:%M} UTC"
+def when(moment: dt.datetime, *, seconds: bool = False) -> str:
+    """A moment as people read it: ``2026-11-30 06:55 UTC`` (every date with a time that kittylab shows);
+    ``seconds`` for a log, where several changes fall in one minute: ``2026-11-30 06:55:12 UTC``."""
+    return f"{moment:%Y-%m-%d %H:%M{':%S' if seconds else ''}} UTC"
 
 
 def date_status(

@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ..errors import KittylabError
-from ..pki.facts import Record, serial_hex
+from ..pki.facts import Record, serial_hex, when
 from ..pki.names import readable_name
 from .protocol import newer_schema
 
@@ -93,7 +93,7 @@ class AuditEntry:
     def describe(self) -> str:
         what = " ".join(part for part in (self.action, self.name or "", f"serial {self.serial}" if self.serial else "",
                                           f"({self.reason})" if self.reason else "") if part)
-        return f"{self.time:%Y-%m-%d %H:%M:%S} {self.user}@{self.host} {what}: {self.command}"
+        return f"{when(self.time, seconds=True)} {self.user}@{self.host} {what}: {self.command}"
 _COLUMNS = "serial, name, profile, issuer, subject, not_before, not_after, pem, issued_at, revoked_at, reason, superseded_by"
 
 
