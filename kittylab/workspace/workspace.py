@@ -833,9 +833,11 @@ class Workspace(AbstractContextManager["Workspace"]):
         data = key_path.read_bytes()
         if b"ENCRYPTED" not in data:
             return load_key(data)
-        tried = 0
-        for candidate in dict.fromkeys(self._passphrase_candidates(name)):
-            tried += 1
+        tried: set[str] = set()
+        for candidate in self._passphrase_candidates(name):  # lazily: a prompt comes only after the given ones fail
+            if candidate in tried:
+                continue
+            tried.add(candidate)
             try:
                 key = load_key(data, passphrase=candidate)
             except KittylabError:

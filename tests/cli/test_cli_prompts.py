@@ -71,3 +71,20 @@ def test_fetch_asks_for_the_p12_password(tmp_path, env):
     by_env = run_cli_process("fetch", url, "--p12", home / "lena.p12", home=home, input="",
                              env={"KITTYLAB_P12_PASSWORD": "p12-secret"})
     assert by_env.code == 1 and "password" not in by_env.err.splitlines()[-1]
+
+
+def test_a_given_passphrase_that_opens_the_key_is_not_asked_for_again(tmp_path, env):
+    """On a terminal too, $KITTYLAB_CA_PASSPHRASE (or a file) that opens the CA key is enough: the prompt is
+    only the fallback when what was given fails (it used to come first, before any was tried)."""
+    home = tmp_path / "ws"
+    (tmp_path / "old").write_text(OLD + "\n")
+    run_cli_steps(("--ca-passphrase-file", tmp_path / "old", "init", "--key", "p256", "--encrypt-key"), home=home)
+    env["KITTYLAB_CA_PASSPHRASE"] = OLD
+    code, output = run_in_terminal(["issue", "client", "lena", "--key", "p256"], ["typed only if asked"], env)
+    assert code == 0, output
+    assert "Passphrase for" not in output
+    env["KITTYLAB_CA_PASSPHRASE"] = "not the passphrase"
+    code, output = run_in_terminal(["issue", "client", "max", "--key", "p256"], [OLD], env)
+    assert code == 0, output
+    assert "Passphrase for the CA key kitty-ca (kitty-ca.key): " in output  # asked after the given one failed
+
