@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import pytest
+from support.cli import clean_environment
 from support.servers import build_cast, running_site
 from support.system import PASSWORD, require_binary
 
@@ -62,3 +63,11 @@ def web(request, cast):
     """The module's web server (its ``KIND``, nginx or apache) running the generated configuration."""
     with running_site(request.module.KIND, cast) as running:
         yield running
+
+
+@pytest.fixture
+def terminal_env(tmp_path) -> dict[str, str]:
+    """The environment of a terminal session on the workspace ``tmp_path/kitty-workspace``, without any
+    KITTYLAB_ secret (for the prompts run_in_terminal answers)."""
+    return clean_environment({"KITTYLAB_HOME": str(tmp_path / "kitty-workspace")})
+

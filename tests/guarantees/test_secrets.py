@@ -11,7 +11,6 @@ import stat
 import subprocess
 from pathlib import Path
 
-import pytest
 from support.cli import PYTHON, clean_environment, run_cli, run_cli_process, run_in_terminal
 
 from kittylab import Workspace, load_key, load_p12
@@ -104,11 +103,6 @@ def test_the_trace_would_see_a_window(tmp_path, require):
 
 
 # -- the CA key encrypted; its passphrase never echoed -------------------------------------------------
-
-
-@pytest.fixture
-def terminal_env(tmp_path):
-    return clean_environment({"KITTYLAB_HOME": str(tmp_path / "kitty-workspace")})
 
 
 def test_the_passphrase_is_asked_for_without_echo(tmp_path, terminal_env):
