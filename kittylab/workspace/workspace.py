@@ -290,11 +290,15 @@ class Workspace(AbstractContextManager["Workspace"]):
             raise KittylabError(self._orphaned_files_message(found), fix="repair")
 
     def _ca_files_without_store(self) -> list[str]:
-        """Certificates, CRLs and keys in a workspace whose store knows no CA: what a lost store leaves."""
-        if self._store.get_meta("ca") is not None or not self.home.is_dir():
+        """Certificates, CRLs and keys in a workspace whose store knows no CA: what a lost store leaves.
+
+        The files are looked at first, the store after: a CA's files appear only once its record is
+        committed, so another process's init finishing meanwhile is never taken for a lost store."""
+        if not self.home.is_dir():
             return []
-        return sorted(p.name for p in self.home.iterdir() if p.suffix in (".key", ".crt", ".crl")
-                      and not p.name.startswith("."))
+        found = sorted(p.name for p in self.home.iterdir() if p.suffix in (".key", ".crt", ".crl")
+                       and not p.name.startswith("."))
+        return found if found and self._store.get_meta("ca") is None else []
 
     def _orphaned_files_message(self, found: list[str]) -> str:
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
@@ -761,7 +765,12 @@ class Workspace(AbstractContextManager["Workspace"]):
         return ca
 
     def _check_new_ca(self, name: str, *, added: bool) -> None:
-        """Refuse a CA that would replace one, or orphan the files of a CA whose store was lost."""
+        """Refuse a CA that would replace one, or orphan the files of a CA whose store was lost.
+
+        Also called before the lock (to refuse before a key is made), where another init may finish
+        meanwhile: its files are looked for first, since they appear only after its record is committed,
+        so the store read after them says which CA they are."""
+        existing = [path for path in (self.path(name, "key"), self.path(name, "crt")) if path.exists() or path.is_symlink()]
         if self.has_ca and not added:
             raise KittylabError(
                 f"{self.home} already has a CA ({self.ca_name}): use another workspace,"
@@ -771,14 +780,12 @@ class Workspace(AbstractContextManager["Workspace"]):
         self._refuse_orphaned_files()
         if self._store.latest(name) is not None:
             raise KittylabError(f"{name!r} is already used in {self.home}: give the CA another name")
-        for suffix in ("key", "crt"):
-            path = self.path(name, suffix)
-            if path.exists() or path.is_symlink():
-                raise KittylabError(
-                    f"{path} already exists and the store knows no CA {name}: kittylab never replaces a CA's"
-                    " key or certificate; move it away, or rebuild the store from the workspace's files",
-                    fix="repair",
-                )
+        if existing:
+            raise KittylabError(
+                f"{existing[0]} already exists and the store knows no CA {name}: kittylab never replaces a CA's"
+                " key or certificate; move it away, or rebuild the store from the workspace's files",
+                fix="repair",
+            )
 
     @property
     def ca(self) -> CertificateAuthority:

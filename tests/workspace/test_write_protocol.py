@@ -52,6 +52,25 @@ def test_an_init_that_lost_the_race_changes_nothing(workspace):
     assert snapshot(workspace.home) == before
 
 
+def test_an_init_finishing_during_anothers_first_look_is_not_taken_for_a_lost_store(tmp_path, monkeypatch):
+    """Two inits at once: B looks (before the lock, to refuse before making a key) while A finishes between
+    B's reading of the store and of the files. B must say the CA exists, not that a lost store left its
+    files (a 4-process race in CI once did)."""
+    home = tmp_path / "ws"
+    first, late = Workspace(home), Workspace(home)
+    looked = late._store.latest
+
+    def a_finishes_meanwhile(name):
+        found = looked(name)  # nothing yet: A has not committed
+        first.init_ca("kitty-ca", key="p256")  # A commits, then its key and certificate appear
+        return found
+
+    monkeypatch.setattr(late._store, "latest", a_finishes_meanwhile)
+    with pytest.raises(KittylabError, match="already has a CA"):
+        late.init_ca("kitty-ca", key="p256")
+    assert Workspace(home).ca_name == "kitty-ca"
+
+
 def test_init_never_replaces_ca_files_whose_store_was_lost(workspace):
     """Finding 2: the message says what was found and how to recover; repair rebuilds the store."""
     client = workspace.issue("eager-client", profile="client", key="p256")
