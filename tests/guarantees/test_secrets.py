@@ -41,11 +41,27 @@ def traced(argv: list, home: Path, trace: Path, strace: str, *, stdin: str | Non
     )
 
 
+def whole_calls(lines: list[str]) -> list[str]:
+    """strace's lines with each call whole: a call another thread interrupts is printed in two halves,
+    ``PID openat(... <unfinished ...>`` and later ``PID <... openat resumed>) = 7`` (files are written
+    on several threads at once)."""
+    pending: dict[str, str] = {}
+    whole = []
+    for line in lines:
+        started = re.match(r"^(\d+)\s+(.*) <unfinished \.\.\.>$", line)
+        if started:
+            pending[started[1]] = started[2]
+            continue
+        resumed = re.match(r"^(\d+)\s+<\.\.\. \w+ resumed>(.*)$", line)
+        whole.append(f"{resumed[1]} {pending.pop(resumed[1])}{resumed[2]}" if resumed and resumed[1] in pending else line)
+    return whole
+
+
 def secret_creations(trace: Path) -> list[tuple[str, str, str]]:
     """(path, flags, mode) of every file creation of a secret, and fail on any chmod that opens one up."""
     open_files: dict[tuple[str, str], str] = {}
     created = []
-    for line in trace.read_text().splitlines():
+    for line in whole_calls(trace.read_text().splitlines()):
         match = OPENAT.match(line)
         if match:
             pid, path, flags, mode, fd = match.groups()
@@ -203,3 +219,12 @@ def test_no_private_key_in_the_notebooks_stored_outputs():
         cells = json.loads(notebook.read_text())["cells"]
         outputs = json.dumps([cell.get("outputs", []) for cell in cells])
         assert "PRIVATE KEY" not in outputs, f"{notebook.name} shows a private key"
+
+
+def test_a_call_strace_printed_in_two_halves_is_read_whole():
+    lines = ['7 openat(AT_FDCWD, "/w/.a.key.x1.tmp", O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0600 <unfinished ...>',
+             '8 openat(AT_FDCWD, "/w/b.crt", O_RDONLY|O_CLOEXEC) = 4',
+             "7 <... openat resumed>) = 5"]
+    assert OPENAT.match(whole_calls(lines)[1]).groups() == (
+        "7", "/w/.a.key.x1.tmp", "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC", "0600", "5")
+
