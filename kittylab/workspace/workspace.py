@@ -1377,7 +1377,9 @@ class Workspace(AbstractContextManager["Workspace"]):
             return (f"{record.name}'s certificate is revoked ({record.reason or 'unspecified'}), so servers refuse it:"
                     " issue a new one")
         current = self.current(record.name)
-        if current is None or current.serial != record.serial:
+        if current is None:
+            return f"this certificate of {record.name} is superseded and {record.name} has no current one: issue a new one"
+        if current.serial != record.serial:
             return f"this certificate of {record.name} is superseded: export its current one"
         if record.not_after <= utcnow():
             return f"{record.name}'s certificate expired on {when(record.not_after)}, so servers refuse it: renew it"

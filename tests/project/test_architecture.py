@@ -139,8 +139,9 @@ def _reaches_into_a_workspace(path: Path, private: set[str]) -> list[str]:
     return found
 
 
-def _imported_names(path: Path) -> list[tuple[str, str]]:
-    """(module, name) for every ``from kittylab... import name`` in ``path`` (relative imports resolved)."""
+def _imported_names(path: Path) -> list[tuple[str, str, str]]:
+    """(module, name, the name it is bound to) for every ``from kittylab... import name [as bound]`` in ``path``
+    (relative imports resolved)."""
     module = _module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = []
@@ -148,7 +149,7 @@ def _imported_names(path: Path) -> list[tuple[str, str]]:
         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("kittylab")):
             base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
             target = ".".join(base + ([node.module] if node.module else []))
-            found += [(target, alias.name) for alias in node.names]
+            found += [(target, alias.name, alias.asname or alias.name) for alias in node.names]
     return found
 
 
@@ -158,7 +159,8 @@ def _store_names() -> set[str]:
 
 
 def test_private_names_stay_in_their_package():
-    """A ``_name`` is its package's own: no other layer imports it (``_write_files``, ``deploy._settings``), nor
+    """A ``_name`` is its package's own: no other layer imports it or reaches it through the module
+    (``_write_files``, ``deploy._settings``), nor
     the store's classes through a re-export (``from ..workspace.workspace import Store``); and no private
     member of a Workspace is reached by its name in a string (``getattr(w, "_store")``, ``vars(w)["_store"]``).
     (``AuditEntry``, what ``Workspace.audit_log`` returns, is the store's one public word.)"""
@@ -167,11 +169,17 @@ def test_private_names_stay_in_their_package():
     wrong = []
     for path in sorted(PACKAGE.rglob("*.py")):
         module = _module_name(path)
-        for target, name in _imported_names(path):
+        for target, name, _ in _imported_names(path):
             if _top(target) != _top(module) and (name.startswith("_") or name in store):
                 wrong.append(f"{module} imports {target}.{name}")
+        modules = {bound: f"{target}.{name}" for target, name, bound in _imported_names(path)
+                   if (PACKAGE.parent / target.replace(".", "/") / f"{name}.py").exists() and _top(target) != _top(module)}
+        tree = ast.parse(path.read_text())
+        wrong += [f"{module}:{node.lineno} uses {modules[node.value.id]}.{node.attr}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                  and node.attr.startswith("_") and not node.attr.startswith("__")]
         if _top(module) != "workspace":
-            wrong += [f"{module}:{node.lineno} names {node.value!r}" for node in ast.walk(ast.parse(path.read_text()))
+            wrong += [f"{module}:{node.lineno} names {node.value!r}" for node in ast.walk(tree)
                       if isinstance(node, ast.Constant) and node.value in private]
     assert wrong == []
 
@@ -270,11 +278,11 @@ def test_the_core_speaks_domain_words_and_the_command_line_adds_flags():
 
 
 def test_the_pages_kittylab_renders_speak_domain_words_too():
-    """The HTML templates (cards, handouts, the gallery, the tutorial's tables) are read in a notebook or a
+    """The HTML and SVG templates (cards, handouts, the gallery, the tutorial's tables, the trust diagram) are read in a notebook or a
     browser: no flag or command there either. (The nginx and Apache configurations are for the admin who
     runs the server, and name the commands that keep it current on purpose.)"""
     words = _command_line_words()
-    leaks = [f"{path.name}:{number}: {line.strip()}" for path in sorted((PACKAGE / "render" / "templates").glob("*.html"))
+    leaks = [f"{path.name}:{number}: {line.strip()}" for path in sorted((PACKAGE / "render" / "templates").glob("*.*")) if path.suffix in (".html", ".svg")
              for number, line in enumerate(path.read_text().splitlines(), 1) if words.search(line)]
     assert leaks == []
 

@@ -235,3 +235,12 @@ def test_a_partys_own_key_and_request_are_kept_under_the_lock(workspace):
     assert csr_path == workspace.path("hand-made", "csr") and b"CERTIFICATE REQUEST" in csr_path.read_bytes()
     with pytest.raises(KittylabError):
         workspace.keep_own("../escape", key)
+
+
+def test_no_p12_of_a_superseded_certificate_whose_successor_was_revoked(workspace):
+    """The old certificate stays valid after a renewal; with its successor revoked there is no current one to
+    export: the refusal says to issue a new one, not to "export its current one"."""
+    first = workspace.issue("rotating", profile="client", key="p256").record
+    workspace.renew("rotating")
+    workspace.revoke(workspace.find("rotating").serial)
+    assert "has no current one: issue a new one" in workspace.why_no_p12(workspace.find(first.serial))
